@@ -1,0 +1,58 @@
+/*
+ * cli.h - the kvitt program's shared definitions.
+ *
+ * The program is a thin front end (git style): src/cli/main.c parses the
+ * global options and dispatches to one `kv_cmd_<name>()` per subcommand,
+ * each in its own src/cli/cmd_<name>.c.  A subcommand parses its arguments,
+ * calls library functions, and maps their status to an exit code.  It holds
+ * no logic of its own.
+ *
+ * To add a subcommand: write src/cli/cmd_<name>.c defining
+ *   int kv_cmd_<name>(int argc, char **argv, const kv_cli *cli);
+ * and add one KV_CMD line to src/cli/commands.def.  No Makefile change.
+ */
+#ifndef KV_CLI_H
+#define KV_CLI_H
+
+#include <stdio.h>
+
+/* Exit codes shared by every subcommand (documented in README.md). */
+enum kv_exit {
+    KV_EXIT_OK = 0,        /* paid / done */
+    KV_EXIT_NOT_PAID = 1,  /* not paid, or a check failed (verify-qr, selftest) */
+    KV_EXIT_USAGE = 2,     /* bad input: arguments, amounts, files */
+    KV_EXIT_CONFIG = 3,    /* configuration or secrets problem */
+    KV_EXIT_PRINTER = 4,   /* printer failure before the QR was shown */
+    KV_EXIT_SERVICE = 5,   /* payment service unreachable */
+    KV_EXIT_UNKNOWN = 6    /* outcome unknown, journaled: run `kvitt recover` */
+};
+
+/* Global options, parsed before the subcommand name. Borrowed, read-only. */
+typedef struct kv_cli {
+    const char *config_path; /* --config FILE, else $KVITT_CONFIG, else NULL */
+    int verbose;             /* -v count */
+    int quiet;               /* -q */
+} kv_cli;
+
+/* Print "kvitt <cmd>: <message>" on stderr. Returns KV_EXIT_USAGE so a
+ * command can write `return kv_usage_error("slip", "...")`. */
+int kv_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Print "kvitt <cmd>: <message>" on stderr. */
+void kv_err(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Open "-" as stdout or a path for binary writing; returns NULL and
+ * prints a message on failure. Close with kv_close_out(). */
+FILE *kv_open_out(const char *cmd, const char *path);
+/* Close what kv_open_out returned (stdout is flushed, not closed). Returns
+ * 0, or -1 after printing a message when the data may not have been
+ * written completely. */
+int kv_close_out(const char *cmd, FILE *f, const char *path);
+
+#define KV_CMD(fn, name, summary) int kv_cmd_##fn(int argc, char **argv, const kv_cli *cli);
+#include "src/cli/commands.def"
+#undef KV_CMD
+
+#endif

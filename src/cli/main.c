@@ -1,0 +1,132 @@
+/* main.c - the kvitt program: global options and subcommand dispatch. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/cli/cli.h"
+
+#ifndef KV_VERSION
+#define KV_VERSION "0.1.0"
+#endif
+
+struct cmd {
+    const char *name;
+    int (*fn)(int, char **, const kv_cli *);
+    const char *summary;
+};
+
+static const struct cmd commands[] = {
+#define KV_CMD(fn, name, summary) { name, kv_cmd_##fn, summary },
+#include "src/cli/commands.def"
+#undef KV_CMD
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kvitt [--config FILE] [-v] [-q] <command> [<args>]\n\n"
+               "Vipps MobilePay at the till, with the receipt printer as the customer's screen.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'kvitt <command> --help' describes one command.\n");
+}
+
+int kv_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kvitt %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see 'kvitt %s --help')\n", cmd);
+    return KV_EXIT_USAGE;
+}
+
+void kv_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kvitt %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+FILE *kv_open_out(const char *cmd, const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return stdout;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        kv_err(cmd, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+int kv_close_out(const char *cmd, FILE *f, const char *path)
+{
+    int bad = ferror(f);
+    if (f == stdout)
+        bad |= fflush(f) != 0;
+    else
+        bad |= fclose(f) != 0;
+    if (bad) {
+        kv_err(cmd, "writing %s failed: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int kv_cmd_version(int argc, char **argv, const kv_cli *cli)
+{
+    (void)argc; (void)argv; (void)cli;
+    printf("kvitt %s\n", KV_VERSION);
+    return KV_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    kv_cli cli = { 0 };
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { 0, 0, 0, 0 }
+    };
+    int c;
+    cli.config_path = getenv("KVITT_CONFIG");
+    /* '+' stops at the first non-option: the subcommand name. */
+    while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cli.config_path = optarg; break;
+        case 'v': cli.verbose++; break;
+        case 'q': cli.quiet = 1; break;
+        case 'h': usage(stdout); return KV_EXIT_OK;
+        case 'V': return kv_cmd_version(0, NULL, &cli);
+        default: usage(stderr); return KV_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return KV_EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    if (strcmp(name, "help") == 0) {
+        usage(stdout);
+        return KV_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 1; /* let the subcommand run getopt afresh */
+            return commands[i].fn(sub_argc, sub_argv, &cli);
+        }
+    }
+    fprintf(stderr, "kvitt: '%s' is not a kvitt command (see 'kvitt help')\n", name);
+    return KV_EXIT_USAGE;
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "kvitt: bench: nothing to do yet"

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "kvitt: demo: nothing to do yet"

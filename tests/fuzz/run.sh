@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "no fuzz targets yet"
