@@ -1,2 +1,22 @@
 #!/bin/sh
-echo "kvitt: bench: nothing to do yet"
+# Run every benchmark and print its figures. Benchmarks measure; they never
+# fail on time. Programs: BUILD/tests/bench_* (from tests/bench_*.c).
+# Scripts: tests/bench_*.sh (run with the same environment).
+set -u
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+export KVITT_BIN="$root/$build/kvitt" KVITT_SRCDIR="$root"
+[ -d "$root/../shared" ] && { KVITT_SHARED=$(cd "$root/../shared" && pwd); export KVITT_SHARED; }
+status=0
+for b in "$root/$build"/tests/bench_* "$root"/tests/bench_*.sh; do
+    [ -f "$b" ] || continue
+    case $b in *.c) continue ;; esac
+    echo "== $(basename "$b")"
+    KVITT_TMP=$(mktemp -d /tmp/kvitt-bench.XXXXXX); export KVITT_TMP
+    case $b in
+        *.sh) (cd "$KVITT_TMP" && sh "$b") || status=1 ;;
+        *) (cd "$KVITT_TMP" && "$b") || status=1 ;;
+    esac
+    rm -rf "$KVITT_TMP"
+done
+exit $status
