@@ -1,0 +1,238 @@
+/*
+ * flow.h - the till flow: the ONLY place that combines the journal, the
+ * payment client, the documents and the printer drivers.
+ *
+ * Used by the CLI (`kvitt pay`, recover, capture, cancel, status, refund,
+ * find, reprint) and by the daemon (`kvitt serve`): there is no second
+ * implementation of the flow.
+ *
+ * State machine (journaled before every arrow that moves money):
+ *   NEW -create-> CREATED -slip printed-> WAITING -AUTHORIZED-> AUTHORIZED
+ *   -capture-> CAPTURED -receipt-> DONE;  WAITING -ABORTED/EXPIRED/
+ *   TERMINATED-> NOT_PAID;  CREATED -slip failed: cancel-> CANCELLED;
+ *   any transport error or crash -> UNKNOWN (kv_flow_recover resolves it).
+ *
+ * Thread-safety: one kv_flow handle is shared by all threads of a process.
+ * Every function may be called concurrently; operations on the SAME
+ * reference are serialised internally (a per-reference lock), operations on
+ * different references run in parallel.  kv_flow_wait blocks the calling
+ * thread (run it on a worker thread in a daemon); kv_flow_notify and
+ * kv_flow_abort wake it from any thread.
+ *
+ * Results: every operation fills a kv_flow_result (a value struct, no
+ * ownership) with the payment as journaled afterwards and two messages:
+ * `cashier` (short, in the store's language) and `detail` (full, for the
+ * log; carries the API traceId when there is one).  Secrets and phone
+ * numbers never appear in either.
+ *
+ * Test hook: the environment variable KVITT_TEST_CRASH_AT=<step> makes the
+ * flow raise SIGKILL on its own process at that step, to test recovery.
+ * Steps: journaled (after the NEW row, before create), created (after
+ * create answered), slip (after the slip printed), waiting (at the first
+ * poll), captured (after capture answered), receipt (before the receipt
+ * is printed).  Never set it in production.
+ */
+#ifndef KV_FLOW_H
+#define KV_FLOW_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/config/config.h"
+#include "src/journal/journal.h"
+
+/* Status codes. Append only; never renumber.  The CLI maps them to exit
+ * codes (see kv_flow_exit_code). */
+typedef enum {
+    KV_FLOW_OK = 0,            /* paid / done */
+    KV_FLOW_E_INPUT = -1,      /* bad amount, currency, store, phone, items, reference */
+    KV_FLOW_E_CONFIG = -2,     /* configuration or secrets problem */
+    KV_FLOW_E_PRINTER = -3,    /* printer failure before the QR was shown (payment cancelled) */
+    KV_FLOW_E_SERVICE = -4,    /* payment service unreachable (nothing moved) */
+    KV_FLOW_E_UNKNOWN = -5,    /* outcome unknown, journaled: kv_flow_recover resolves it */
+    KV_FLOW_E_NOT_PAID = -6,   /* aborted, expired, terminated, cancelled, refused by Vipps */
+    KV_FLOW_E_NOT_FOUND = -7,  /* no such reference in the journal */
+    KV_FLOW_E_JOURNAL = -8,    /* the journal cannot be written (nothing was sent) */
+    KV_FLOW_E_REFUSED = -9,    /* operation not allowed (refund above captured-refunded,
+                                  capture of an unpaid payment, other chain) */
+    KV_FLOW_E_NOMEM = -10,
+    KV_FLOW_E_BUSY = -11       /* another operation holds this reference */
+} kv_flow_status;
+
+const char *kv_flow_strerror(kv_flow_status st);
+/* Exit code of the CLI for a status: 0 paid, 1 not paid, 2 bad input,
+ * 3 config, 4 printer, 5 service, 6 unknown. */
+int kv_flow_exit_code(kv_flow_status st);
+
+/* Progress / events (for stderr progress, SSE, long-poll). */
+typedef enum {
+    KV_FEV_STATE = 0,   /* state changed (ev->state) */
+    KV_FEV_TICK,        /* still waiting; ev->seconds_left */
+    KV_FEV_MESSAGE,     /* informational text in ev->message */
+    KV_FEV_PRINTED      /* a document was printed (ev->message names it) */
+} kv_flow_event_kind;
+
+typedef struct kv_flow_event {
+    kv_flow_event_kind kind;
+    const char *reference;   /* borrowed for the duration of the call */
+    kv_pay_state state;
+    int seconds_left;        /* -1 when not waiting */
+    const char *message;     /* borrowed; may be "" */
+} kv_flow_event;
+
+/* Called from whichever thread runs the operation; must not call back into
+ * the flow for the same reference.  user is opts.event_user. */
+typedef void (*kv_flow_event_fn)(void *user, const kv_flow_event *ev);
+
+typedef struct kv_flow_options {
+    int version;                         /* KV_FLOW_OPTIONS_VERSION */
+    kv_flow_event_fn on_event;           /* may be NULL */
+    void *event_user;
+    /* Set to non-zero (e.g. by a SIGINT handler) to make kv_flow_wait give
+     * up: cancel with cancelTransactionOnly, re-read, finish if approved.
+     * May be NULL.  Borrowed for the life of the handle. */
+    const volatile sig_atomic_t *stop;
+    /* 1: do not run kv_flow_recover inside kv_flow_open (default 0 = the
+     * CLI's "recover at every start" is done by the caller explicitly;
+     * see kv_flow_recover). Reserved; keep 0. */
+    int reserved;
+} kv_flow_options;
+#define KV_FLOW_OPTIONS_VERSION 1
+#define KV_FLOW_OPTIONS_INIT { KV_FLOW_OPTIONS_VERSION, NULL, NULL, NULL, 0 }
+
+typedef struct kv_flow kv_flow;
+
+/* Open the flow over a loaded configuration.  cfg is BORROWED and must
+ * outlive the handle.  Opens the journal named by the config and prepares
+ * the payment client.  On failure returns KV_FLOW_E_CONFIG or
+ * KV_FLOW_E_JOURNAL with the cause in err.  *out set only on success; free
+ * with kv_flow_close(). */
+kv_flow_status kv_flow_open(kv_flow **out, const kv_config *cfg, const kv_flow_options *opts,
+                            char *err, size_t errlen);
+/* Close; NULL is a no-op.  No other thread may be inside the flow. */
+void kv_flow_close(kv_flow *f);
+/* The journal of the flow (borrowed; for read-only queries). */
+kv_journal *kv_flow_journal(kv_flow *f);
+
+/* A payment request.  Strings are borrowed for the duration of the call. */
+typedef struct kv_pay_request {
+    const char *amount;       /* decimal text "149.00" (at most 2 decimals); or NULL and: */
+    int64_t amount_minor;     /* amount in minor units when amount is NULL */
+    const char *currency;     /* NULL = the store's currency; must match it */
+    const char *store_id;     /* NULL = default_store */
+    const char *phone;        /* MSISDN (digits, country code, 10-15) -> push flow; NULL */
+    const char *items_json;   /* JSON array of {"name","quantity","unit_price","vat_rate"}
+                                 (unit_price decimal text or minor units int, vat_rate percent);
+                                 sum of quantity*unit_price must equal the amount; NULL */
+    const char *text;         /* payment description (3..100 chars); NULL = store name */
+    const char *printer;      /* transport URI overriding the store's printer; NULL */
+    const char *till_id;      /* NULL = [kvitt] till_id */
+    const char *reference;    /* NULL = generated ("<prefix>-<time>-<rand>") */
+    int timeout_s;            /* 0 = payment_timeout_s from the config */
+} kv_pay_request;
+
+/* The outcome of an operation (value struct). */
+typedef struct kv_flow_result {
+    kv_payment payment;       /* as journaled after the operation */
+    char cashier[256];        /* short message for the cashier, store language */
+    char detail[512];         /* full message for the log (traceId, API codes) */
+    char slip_path[1024];     /* virtual printer: file of the slip job, else "" */
+    char receipt_path[1024];  /* virtual printer: file of the receipt/not-paid/refund job */
+    int approved_after_cancel;/* give up found the customer had approved: sale finished */
+    int receipt_queued;       /* the receipt could not be printed: recover prints it */
+} kv_flow_result;
+
+/* Check a request without side effects.  Returns KV_FLOW_OK or
+ * KV_FLOW_E_INPUT / KV_FLOW_E_CONFIG with the message in err. */
+kv_flow_status kv_flow_validate(kv_flow *f, const kv_pay_request *req, char *err, size_t errlen);
+
+/* Start a payment: validate, journal (NEW), create at Vipps (CREATED),
+ * check the printer and print the QR slip (WAITING).  Returns when the slip
+ * is printed (daemon: answer 201 with out->payment.reference).  When the
+ * slip cannot be printed the payment is cancelled and KV_FLOW_E_PRINTER
+ * returned.  out is filled on every return where a reference exists. */
+kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_request *req);
+
+/* Wait for the customer: first poll after poll_first_s, then every
+ * poll_interval_ms (backing off on 429), waking early on kv_flow_notify.
+ * Emits KV_FEV_TICK events with the seconds left.  On AUTHORIZED: capture,
+ * receipt, Order Management receipt (when items exist) -> KV_FLOW_OK.  On
+ * ABORTED/EXPIRED/TERMINATED: not-paid slip -> KV_FLOW_E_NOT_PAID.  On the
+ * timeout (timeout_s, 0 = the request's/config's), opts.stop or
+ * kv_flow_abort: gives up (kv_flow_give_up semantics).  Blocking. */
+kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *reference, int timeout_s);
+
+/* start + wait (what `kvitt pay` does). */
+kv_flow_status kv_flow_pay(kv_flow *f, kv_flow_result *out, const kv_pay_request *req);
+
+/* Wake a kv_flow_wait on this reference now (webhook arrived).  Polling
+ * still decides the state.  Non-blocking; unknown reference is a no-op. */
+void kv_flow_notify(kv_flow *f, const char *reference);
+/* Ask a kv_flow_wait on this reference to give up (cashier cancel in the
+ * daemon).  Returns KV_FLOW_OK, or KV_FLOW_E_NOT_FOUND when nobody waits
+ * on it (then call kv_flow_cancel). Non-blocking. */
+kv_flow_status kv_flow_abort(kv_flow *f, const char *reference);
+
+/* Give up on a waiting payment: cancel with cancelTransactionOnly, re-read
+ * the state; if the customer approved meanwhile, finish the sale (capture,
+ * receipt; out->approved_after_cancel = 1, KV_FLOW_OK). Else CANCELLED ->
+ * KV_FLOW_E_NOT_PAID. */
+kv_flow_status kv_flow_give_up(kv_flow *f, kv_flow_result *out, const char *reference);
+
+/* Record a verified webhook event in the journal and wake the waiter.
+ * body is stored as is (no secrets: webhooks carry none). */
+kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const char *event_name,
+                                      const char *body);
+
+/* Recover: for every unfinished payment in the journal read the real state
+ * and finish it (capture when authorized and not captured, cancel when
+ * still CREATED and older than its expiry, print missing receipts marked
+ * COPY when one may already have been printed).  Never captures or refunds
+ * twice (idempotency keys from the journal).  Counts go to the out
+ * parameters (may be NULL).  Returns KV_FLOW_OK when every payment is final,
+ * KV_FLOW_E_UNKNOWN when some could not be resolved (service down). */
+typedef struct kv_recover_report {
+    int examined;    /* unfinished payments found */
+    int finished;    /* made final (DONE / NOT_PAID / CANCELLED) */
+    int captured;    /* captures sent by recover */
+    int reprinted;   /* receipts printed by recover */
+    int unresolved;  /* still unknown */
+} kv_recover_report;
+kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out);
+
+/* Capture what remains authorized (amount_minor 0) or a part of it, then
+ * print the receipt.  KV_FLOW_E_REFUSED when not authorized. */
+kv_flow_status kv_flow_capture(kv_flow *f, kv_flow_result *out, const char *reference,
+                               int64_t amount_minor);
+/* Cancel a payment not yet captured (full cancel, releases reservation). */
+kv_flow_status kv_flow_cancel(kv_flow *f, kv_flow_result *out, const char *reference);
+/* Status: the journal row, refreshed from the API when refresh != 0. */
+kv_flow_status kv_flow_status_get(kv_flow *f, kv_flow_result *out, const char *reference,
+                                  int refresh);
+
+/* Refund amount_minor (0 = everything captured minus refunded) and print a
+ * refund slip at the till's store printer.  till_store_id is the store
+ * where the cashier stands (NULL = default).  The origin store comes from
+ * the journal (or the reference prefix when the journal lacks the payment),
+ * never from an MSN typed at the till; refunding another store's payment
+ * needs the same chain.  Patterns: partner keys (origin MSN), central
+ * credentials of the origin store, one MSN with store prefixes.
+ * KV_FLOW_E_REFUSED when the amount exceeds captured - refunded. */
+kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *reference,
+                              int64_t amount_minor, const char *till_store_id);
+
+/* Reprint the receipt (or not-paid/refund slip) of a payment, marked COPY. */
+kv_flow_status kv_flow_reprint(kv_flow *f, kv_flow_result *out, const char *reference);
+
+/* Search the journal (thin wrapper over kv_journal_find). *rows malloc'd,
+ * free(). */
+kv_flow_status kv_flow_find(kv_flow *f, kv_payment **rows, size_t *n, const kv_journal_query *q);
+
+/* Parse a decimal amount "149.00" / "149" / "149.5" into minor units.
+ * Returns 0, or -1 with a reason in err (more than 2 decimals, sign, junk). */
+int kv_flow_parse_amount(int64_t *out, const char *text, char *err, size_t errlen);
+/* Format minor units as "149.00" into buf. */
+void kv_flow_format_amount(char *buf, size_t len, int64_t minor);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * journal.h - the crash-safe payment journal (SQLite, WAL, synchronous=FULL).
+ *
+ * One journal per installation.  It records, for every payment: the store,
+ * amount, state (with a timestamped transition history), every money
+ * operation (create, capture #n, refund #n, cancel) with its idempotency key
+ * (kept forever), print jobs with their own state (queued, sent, confirmed)
+ * and verified webhook events.
+ *
+ * Rule kept by the flow (src/flow): a money operation row (with its key) is
+ * written BEFORE the API call and completed after the answer.  An operation
+ * without an answer means "ask the API", never "it failed".
+ *
+ * Thread-safety: one kv_journal handle may be used from several threads (it
+ * serialises calls with a mutex); several processes may open the same file
+ * (WAL + busy_timeout).
+ */
+#ifndef KV_JOURNAL_H
+#define KV_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Status codes. Append only; never renumber. */
+typedef enum {
+    KV_J_OK = 0,
+    KV_J_E_OPEN = -1,       /* cannot open/create the database file */
+    KV_J_E_SQL = -2,        /* SQLite error (disk full, corrupt, locked too long) */
+    KV_J_E_NOT_FOUND = -3,  /* no such payment / operation */
+    KV_J_E_EXISTS = -4,     /* the reference is already journaled */
+    KV_J_E_NOMEM = -5,
+    KV_J_E_ARG = -6         /* NULL or malformed argument */
+} kv_journal_status;
+
+/* Static text; never NULL, never freed. */
+const char *kv_journal_strerror(kv_journal_status st);
+
+/* Payment states of the till flow (stored as their names).  Append only. */
+typedef enum {
+    KV_PAY_NEW = 0,      /* journaled, create not yet answered */
+    KV_PAY_CREATED,      /* created at Vipps, slip not yet printed */
+    KV_PAY_WAITING,      /* slip printed, waiting for the customer */
+    KV_PAY_AUTHORIZED,   /* customer approved; capture pending */
+    KV_PAY_CAPTURED,     /* captured; receipt pending */
+    KV_PAY_DONE,         /* captured and receipt printed (final) */
+    KV_PAY_NOT_PAID,     /* aborted / expired / terminated (final) */
+    KV_PAY_CANCELLED,    /* cancelled by the till before authorization (final) */
+    KV_PAY_UNKNOWN       /* outcome unknown; `kvitt recover` resolves it */
+} kv_pay_state;
+
+/* "NEW", "CREATED", ...; never NULL. */
+const char *kv_pay_state_name(kv_pay_state s);
+/* Parse a name; returns 0 and sets *out, or -1. */
+int kv_pay_state_parse(kv_pay_state *out, const char *name);
+/* 1 for DONE, NOT_PAID, CANCELLED. */
+int kv_pay_state_final(kv_pay_state s);
+
+/* Money operation kinds. */
+typedef enum {
+    KV_OP_CREATE = 0,
+    KV_OP_CAPTURE,
+    KV_OP_REFUND,
+    KV_OP_CANCEL
+} kv_op_kind;
+const char *kv_op_kind_name(kv_op_kind k);
+
+/* Operation outcome. */
+typedef enum {
+    KV_OPR_PENDING = 0,  /* written before the call; no answer yet */
+    KV_OPR_OK,           /* the API accepted it */
+    KV_OPR_REJECTED      /* the API refused it (4xx): the key is spent */
+} kv_op_result;
+
+/* Print job documents and states. */
+typedef enum { KV_DOC_SLIP = 0, KV_DOC_RECEIPT, KV_DOC_NOT_PAID, KV_DOC_REFUND } kv_doc_kind;
+typedef enum { KV_PJ_QUEUED = 0, KV_PJ_SENT, KV_PJ_CONFIRMED, KV_PJ_FAILED } kv_pj_state;
+const char *kv_doc_kind_name(kv_doc_kind k);
+const char *kv_pj_state_name(kv_pj_state s);
+
+/* One payment row.  Value struct: strings are inline, no ownership. */
+typedef struct kv_payment {
+    char reference[64];
+    char store_id[64];
+    char msn[16];            /* MSN the payment was created under */
+    char till_id[64];
+    char flow[16];           /* epayment-qr | ecom-qr | push */
+    char currency[4];
+    int64_t amount;          /* minor units */
+    int64_t captured;        /* minor units, as last known */
+    int64_t refunded;
+    kv_pay_state state;
+    char api_state[16];      /* last state read from the API (CREATED, AUTHORIZED, ...) */
+    char psp_reference[64];
+    char reason[128];        /* why not paid / why unknown */
+    char description[128];
+    char items_json[4096];   /* items as given (JSON array) or "" */
+    char qr_url[1024];       /* QR target / image URL from create */
+    int64_t created_at;      /* unix seconds */
+    int64_t updated_at;
+    int64_t expires_at;      /* when the QR expires (unix seconds), 0 unknown */
+} kv_payment;
+
+/* One money operation row. */
+typedef struct kv_journal_op {
+    int64_t id;
+    char reference[64];
+    kv_op_kind kind;
+    int seq;                 /* 1 for create/cancel, n for capture #n / refund #n */
+    char idem_key[64];
+    int64_t amount;
+    kv_op_result result;
+    int64_t created_at;
+    int64_t answered_at;
+} kv_journal_op;
+
+/* One print job row. */
+typedef struct kv_print_job {
+    int64_t id;
+    char reference[64];
+    kv_doc_kind doc;
+    kv_pj_state state;
+    int copy;                /* 1 when printed marked COPY */
+    char printer[256];
+    char detail[256];        /* last error / virtual job path */
+    int64_t created_at;
+    int64_t updated_at;
+} kv_print_job;
+
+/* One state transition. */
+typedef struct kv_transition {
+    kv_pay_state from, to;
+    char note[128];
+    int64_t at_ms;           /* unix milliseconds */
+} kv_transition;
+
+typedef struct kv_journal kv_journal;
+
+/* Open (create when absent) the journal at path, creating missing tables.
+ * Sets WAL, synchronous=FULL, busy_timeout.  On failure returns a status
+ * and writes the cause into err (errlen bytes) when err is not NULL.
+ * *out is set only on success; free it with kv_journal_close(). */
+kv_journal_status kv_journal_open(kv_journal **out, const char *path,
+                                  char *err, size_t errlen);
+/* Close; NULL is a no-op. */
+void kv_journal_close(kv_journal *j);
+/* Last SQLite error text of this handle (borrowed, valid until the next
+ * call on the handle from the same thread). */
+const char *kv_journal_errmsg(kv_journal *j);
+
+/* Insert a new payment (p->state is stored; a NEW transition is logged).
+ * KV_J_E_EXISTS when the reference is already there. */
+kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p);
+/* Read one payment by reference into *out. */
+kv_journal_status kv_journal_get_payment(kv_journal *j, kv_payment *out, const char *reference);
+/* Rewrite the mutable fields of a payment (state, api_state, psp_reference,
+ * captured, refunded, reason, qr_url, expires_at).  When the state changes
+ * a transition row (from, to, note, time in ms) is added in the same
+ * transaction. */
+kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, const char *note);
+
+/* Money operations.  kv_journal_op_begin inserts a PENDING operation with
+ * the next sequence number for (reference, kind) -- or returns the existing
+ * PENDING one, so a retry after a crash reuses the same key -- and sets
+ * *out.  The key is "<reference>-<kind>-<seq>" (at most 50 characters,
+ * reference truncated when needed). */
+kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const char *reference,
+                                      kv_op_kind kind, int64_t amount);
+/* Record the answer of an operation. */
+kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_result res);
+/* The most recent operation of a kind for a reference (any result). */
+kv_journal_status kv_journal_op_last(kv_journal *j, kv_journal_op *out, const char *reference,
+                                     kv_op_kind kind);
+/* Count operations of a kind with a given result (-1 = any result). */
+int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, int result);
+
+/* Print jobs.  kv_journal_job_add inserts a QUEUED job and sets *id. */
+kv_journal_status kv_journal_job_add(kv_journal *j, int64_t *id, const char *reference,
+                                     kv_doc_kind doc, int copy, const char *printer);
+kv_journal_status kv_journal_job_set(kv_journal *j, int64_t id, kv_pj_state st, const char *detail);
+/* The latest job of a document kind for a reference. */
+kv_journal_status kv_journal_job_last(kv_journal *j, kv_print_job *out, const char *reference,
+                                      kv_doc_kind doc);
+
+/* Webhook events (verified by the caller). */
+kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, const char *name,
+                                       const char *body);
+int kv_journal_event_count(kv_journal *j, const char *reference);
+
+/* Transitions of a payment, oldest first.  *out is malloc'd (free()), *n set. */
+kv_journal_status kv_journal_transitions(kv_journal *j, kv_transition **out, size_t *n,
+                                         const char *reference);
+
+/* Search.  Any field may be NULL/0 (= no filter): reference (exact),
+ * store_id (exact), since (unix seconds, created_at >= since),
+ * unfinished_only (state not final), limit (0 = 1000).  Results newest
+ * first; *out is malloc'd (free()), *n set. */
+typedef struct kv_journal_query {
+    const char *reference;
+    const char *store_id;
+    int64_t since;
+    int unfinished_only;
+    int limit;
+} kv_journal_query;
+kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n,
+                                  const kv_journal_query *q);
+
+#endif
