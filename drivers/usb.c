@@ -823,7 +823,7 @@ int kv_usb_discover(kv_usb_printer **out, size_t *count,
         kv_usb_device_id_field(mdl, sizeof mdl, p->device_id, "MDL");
         p->profile = kv_usb_suggest_profile(p->vid, p->pid, p->product, mdl);
         if (p->serial[0] && strlen(p->serial) < 40)
-            snprintf(p->uri, sizeof p->uri, "usb://%04x:%04x?serial=%s", p->vid, p->pid,
+            snprintf(p->uri, sizeof p->uri, "usb://%04x:%04x?serial=%.39s", p->vid, p->pid,
                      p->serial);
         else
             snprintf(p->uri, sizeof p->uri, "usb://%04x:%04x", p->vid, p->pid);
