@@ -1,0 +1,461 @@
+/* http.c - libmicrohttpd wrapper: capped bodies, one handler, JSON replies. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "src/serve/http.h"
+
+struct kv_http {
+    struct MHD_Daemon *d;
+    kv_http_options o;
+    MHD_socket quiesced_fd;
+    int quiesced;
+};
+
+struct hdr {
+    struct hdr *next;
+    char *name, *value;
+};
+
+struct kv_http_req {
+    kv_http *h;
+    struct MHD_Connection *conn;
+    const char *method, *url;
+    char *body;
+    size_t len, cap;
+    int too_big;
+    int replied;
+    enum MHD_Result result;
+    struct hdr *hdrs;
+};
+
+const char *kv_http_strerror(kv_http_status st)
+{
+    switch (st) {
+    case KV_HTTP_OK: return "ok";
+    case KV_HTTP_E_ARG: return "invalid listen address or options";
+    case KV_HTTP_E_NOMEM: return "out of memory";
+    case KV_HTTP_E_LISTEN: return "cannot listen on the address";
+    }
+    return "unknown http status";
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+void kv_http_add_header(kv_http_req *r, const char *name, const char *value)
+{
+    struct hdr *x = calloc(1, sizeof *x);
+    if (!x)
+        return;
+    x->name = strdup(name);
+    x->value = strdup(value);
+    if (!x->name || !x->value) {
+        free(x->name);
+        free(x->value);
+        free(x);
+        return;
+    }
+    x->next = r->hdrs;
+    r->hdrs = x;
+}
+
+static void queue(kv_http_req *r, int status, struct MHD_Response *resp, const char *ctype)
+{
+    if (r->replied) {
+        if (resp)
+            MHD_destroy_response(resp);
+        return;
+    }
+    r->replied = 1;
+    if (!resp) {
+        r->result = MHD_NO; /* out of memory: drop the connection */
+        return;
+    }
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    for (struct hdr *x = r->hdrs; x; x = x->next)
+        MHD_add_response_header(resp, x->name, x->value);
+    r->result = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+}
+
+void kv_http_reply(kv_http_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    queue(r, status, resp, ctype);
+}
+
+void kv_http_reply_json(kv_http_req *r, int status, cJSON *obj)
+{
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    if (!s) {
+        static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
+        kv_http_reply(r, 500, "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    size_t n = strlen(s);
+    s[n] = '\0';
+    kv_http_reply(r, status, "application/json", s, n);
+    cJSON_free(s);
+}
+
+void kv_http_reply_error(kv_http_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "error", code);
+        cJSON_AddStringToObject(o, "message", msg);
+    }
+    kv_http_reply_json(r, status, o);
+}
+
+struct stream {
+    ssize_t (*reader)(void *cls, char *buf, size_t max);
+    void *cls;
+    void (*free_cls)(void *cls);
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct stream *s = cls;
+    ssize_t n = s->reader(s->cls, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *s = cls;
+    if (s->free_cls)
+        s->free_cls(s->cls);
+    free(s);
+}
+
+void kv_http_reply_stream(kv_http_req *r, int status, const char *ctype,
+                          ssize_t (*reader)(void *cls, char *buf, size_t max),
+                          void *cls, void (*free_cls)(void *cls))
+{
+    struct stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        if (free_cls)
+            free_cls(cls);
+        queue(r, 500, NULL, NULL);
+        return;
+    }
+    s->reader = reader;
+    s->cls = cls;
+    s->free_cls = free_cls;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!resp)
+        stream_free(s);
+    queue(r, status, resp, ctype);
+}
+
+/* ---- request accessors ---------------------------------------------------- */
+
+const char *kv_http_method(const kv_http_req *r) { return r->method; }
+const char *kv_http_path(const kv_http_req *r) { return r->url; }
+
+const char *kv_http_header(const kv_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *kv_http_query(const kv_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *kv_http_body(const kv_http_req *r, size_t *len)
+{
+    if (len)
+        *len = r->len;
+    return r->body ? r->body : "";
+}
+
+cJSON *kv_http_body_json(kv_http_req *r)
+{
+    if (r->len == 0) {
+        kv_http_reply_error(r, 400, "bad_request", "the request body is empty; send a JSON object");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->len, &end, 0);
+    if (!j) {
+        size_t off = end && end >= r->body ? (size_t)(end - r->body) : 0;
+        kv_http_reply_error(r, 400, "bad_json",
+                            "the request body is not valid JSON (error near byte %zu)", off);
+        return NULL;
+    }
+    /* Nothing but whitespace may follow the value. */
+    if (end) {
+        const char *p = end;
+        while (p < r->body + r->len && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+            p++;
+        if (p < r->body + r->len) {
+            cJSON_Delete(j);
+            kv_http_reply_error(r, 400, "bad_json",
+                                "the request body has data after the JSON value (byte %zu)",
+                                (size_t)(p - r->body));
+            return NULL;
+        }
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        kv_http_reply_error(r, 400, "bad_json", "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- MHD callbacks ---------------------------------------------------------- */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    kv_http *h = cls;
+    kv_http_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->h = h;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *e = NULL;
+            unsigned long long n = strtoull(cl, &e, 10);
+            if (e == cl || *e || n > h->o.max_body) {
+                /* Answer before reading the body; MHD closes afterwards. */
+                r->too_big = 1;
+                kv_http_reply_error(r, 413, "too_large",
+                                    "the request body is larger than %zu bytes", h->o.max_body);
+                kv_slog_write(h->o.log, KV_LOG_WARNING, "http.too_large method=%s path=%s",
+                              method, url);
+                return r->result;
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->too_big && !r->replied) {
+            size_t n = *upload_size;
+            if (r->len + n > h->o.max_body) {
+                r->too_big = 1;
+                free(r->body);
+                r->body = NULL;
+                r->len = r->cap = 0;
+            } else {
+                if (r->len + n + 1 > r->cap) {
+                    size_t nc = r->cap ? r->cap : 1024;
+                    while (nc < r->len + n + 1)
+                        nc *= 2;
+                    char *b = realloc(r->body, nc);
+                    if (!b)
+                        return MHD_NO;
+                    r->body = b;
+                    r->cap = nc;
+                }
+                memcpy(r->body + r->len, upload_data, n);
+                r->len += n;
+                r->body[r->len] = '\0';
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->replied)
+        return r->result;
+    if (r->too_big) {
+        kv_http_reply_error(r, 413, "too_large",
+                            "the request body is larger than %zu bytes", h->o.max_body);
+        kv_slog_write(h->o.log, KV_LOG_WARNING, "http.too_large method=%s path=%s", method, url);
+        return r->result;
+    }
+    h->o.handler(r, h->o.payload);
+    if (!r->replied)
+        kv_http_reply_error(r, 500, "internal", "the request was not answered");
+    return r->result;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls; (void)conn; (void)toe;
+    kv_http_req *r = *con_cls;
+    if (!r)
+        return;
+    while (r->hdrs) {
+        struct hdr *x = r->hdrs;
+        r->hdrs = x->next;
+        free(x->name);
+        free(x->value);
+        free(x);
+    }
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    kv_http *h = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    kv_slog_write(h->o.log, KV_LOG_WARNING, "http.mhd message=\"%s\"", msg);
+}
+
+/* ---- start / stop ------------------------------------------------------------ */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen,
+                        int *v6, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon;
+    const char *hs, *he;
+    if (listen[0] == '[') {
+        hs = listen + 1;
+        he = strchr(hs, ']');
+        if (!he || he[1] != ':') {
+            snprintf(err, errlen, "listen address '%s' is not [IPV6]:PORT", listen);
+            return -1;
+        }
+        colon = he + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon) {
+            snprintf(err, errlen, "listen address '%s' is not HOST:PORT (e.g. 127.0.0.1:8580)", listen);
+            return -1;
+        }
+        hs = listen;
+        he = colon;
+    }
+    if ((size_t)(he - hs) >= sizeof host || he == hs) {
+        snprintf(err, errlen, "listen address '%s' has no usable host", listen);
+        return -1;
+    }
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = '\0';
+    char *e = NULL;
+    long port = strtol(colon + 1, &e, 10);
+    if (!colon[1] || *e || port < 0 || port > 65535) {
+        snprintf(err, errlen, "listen address '%s' has a bad port (0-65535)", listen);
+        return -1;
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
+    struct addrinfo *ai = NULL;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%ld", port);
+    int rc = getaddrinfo(host, ps, &hints, &ai);
+    if (rc != 0 || !ai) {
+        snprintf(err, errlen, "listen address '%s': %s", listen, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *sslen = ai->ai_addrlen;
+    *v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+kv_http_status kv_http_start(kv_http **out, const kv_http_options *o, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    if (!out || !o || !o->handler || !o->listen) {
+        snprintf(err, errlen, "http server options are incomplete");
+        return KV_HTTP_E_ARG;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    int v6 = 0;
+    if (parse_listen(o->listen, &ss, &sslen, &v6, err, errlen) < 0)
+        return KV_HTTP_E_ARG;
+    kv_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return KV_HTTP_E_NOMEM;
+    h->o = *o;
+    if (!h->o.max_body)
+        h->o.max_body = 65536;
+    if (!h->o.max_connections)
+        h->o.max_connections = 2048;
+    if (!h->o.idle_timeout_s)
+        h->o.idle_timeout_s = 120;
+    h->quiesced_fd = MHD_INVALID_SOCKET;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, h->o.idle_timeout_s,
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+                            MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", o->listen);
+        free(h);
+        return KV_HTTP_E_LISTEN;
+    }
+    *out = h;
+    return KV_HTTP_OK;
+}
+
+unsigned kv_http_port(const kv_http *h)
+{
+    if (!h || !h->d)
+        return 0;
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : 0;
+}
+
+void kv_http_quiesce(kv_http *h)
+{
+    if (!h || !h->d || h->quiesced)
+        return;
+    h->quiesced = 1;
+    h->quiesced_fd = MHD_quiesce_daemon(h->d);
+}
+
+void kv_http_stop(kv_http *h)
+{
+    if (!h)
+        return;
+    if (h->d)
+        MHD_stop_daemon(h->d);
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        close(h->quiesced_fd);
+    free(h);
+}

@@ -1,0 +1,109 @@
+/*
+ * http.h - the daemon's small HTTP server on libmicrohttpd.
+ *
+ * One handler function sees every complete request (headers + body, the
+ * body capped at max_body bytes) and answers it with exactly one kv_http_reply*
+ * call.  The server runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION
+ * with an internal poll thread), so a handler may block: a long-poll waits
+ * on a condition variable, a payment start waits for its QR slip.
+ *
+ * Bodies larger than max_body get 413 without the handler being called
+ * (at once when Content-Length announces it, otherwise when the cap is
+ * crossed).  A handler that returns without replying produces a 500.
+ *
+ * Thread-safety: kv_http_start/stop from one thread; the handler runs on
+ * many connection threads at once and must be thread-safe.
+ */
+#ifndef KV_SERVE_HTTP_H
+#define KV_SERVE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "src/serve/slog.h"
+
+/* Status codes. Append only; never renumber. */
+typedef enum {
+    KV_HTTP_OK = 0,
+    KV_HTTP_E_ARG = -1,     /* bad listen address or options */
+    KV_HTTP_E_NOMEM = -2,
+    KV_HTTP_E_LISTEN = -3   /* could not bind or start (port in use, ...) */
+} kv_http_status;
+
+/* Static text for a status; never NULL, never freed by the caller. */
+const char *kv_http_strerror(kv_http_status st);
+
+typedef struct kv_http kv_http;
+typedef struct kv_http_req kv_http_req;  /* one request; valid during the handler */
+
+/* The request handler: must call one kv_http_reply* function. */
+typedef void (*kv_http_handler)(kv_http_req *req, void *payload);
+
+typedef struct kv_http_options {
+    int version;                /* 1 */
+    const char *listen;         /* "HOST:PORT", "[V6]:PORT"; port 0 picks one */
+    size_t max_body;            /* request body cap in bytes (default 65536) */
+    unsigned max_connections;   /* default 2048 */
+    unsigned idle_timeout_s;    /* close idle keep-alive connections (default 120) */
+    kv_http_handler handler;
+    void *payload;              /* passed to handler, borrowed */
+    const kv_slog *log;         /* borrowed; NULL = no log */
+} kv_http_options;
+
+#define KV_HTTP_OPTIONS_INIT { 1, "127.0.0.1:8580", 65536, 2048, 120, NULL, NULL, NULL }
+
+/* Bind and start serving.  *out is set on success; stop with kv_http_stop.
+ * On failure err receives a message naming the address. */
+kv_http_status kv_http_start(kv_http **out, const kv_http_options *opts,
+                             char *err, size_t errlen);
+
+/* The bound port (useful with port 0). */
+unsigned kv_http_port(const kv_http *h);
+
+/* Stop accepting new connections; open ones continue (graceful shutdown). */
+void kv_http_quiesce(kv_http *h);
+
+/* Stop the server: close every connection (waiting for running handlers to
+ * return) and free it.  NULL is a no-op. */
+void kv_http_stop(kv_http *h);
+
+/* ---- request accessors (borrowed strings, valid during the handler) ---- */
+const char *kv_http_method(const kv_http_req *r);
+const char *kv_http_path(const kv_http_req *r);       /* without the query */
+const char *kv_http_header(const kv_http_req *r, const char *name); /* NULL if absent */
+const char *kv_http_query(const kv_http_req *r, const char *name);  /* NULL if absent */
+const char *kv_http_body(const kv_http_req *r, size_t *len);        /* never NULL */
+
+/* Parse the body as JSON.  On success returns the tree (free with
+ * cJSON_Delete).  On failure replies 400 with a message saying where the
+ * JSON broke (or that the body is empty / not an object) and returns NULL. */
+cJSON *kv_http_body_json(kv_http_req *r);
+
+/* ---- replies (exactly one per request) ---------------------------------- */
+
+/* Add a response header to the coming reply (copied). */
+void kv_http_add_header(kv_http_req *r, const char *name, const char *value);
+
+/* Reply with a body (copied). */
+void kv_http_reply(kv_http_req *r, int status, const char *content_type,
+                   const char *body, size_t len);
+
+/* Reply with a JSON value; consumes obj (cJSON_Delete'd here). */
+void kv_http_reply_json(kv_http_req *r, int status, cJSON *obj);
+
+/* Reply {"error": code, "message": formatted text}. */
+void kv_http_reply_error(kv_http_req *r, int status, const char *code,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Stream a reply (server-sent events): reader is called on a connection
+ * thread with (cls, buf, max) and returns a byte count > 0, 0 to be called
+ * again (it should block briefly first), or -1 to end the stream.
+ * free_cls(cls) runs when the stream ends or the client goes away. */
+void kv_http_reply_stream(kv_http_req *r, int status, const char *content_type,
+                          ssize_t (*reader)(void *cls, char *buf, size_t max),
+                          void *cls, void (*free_cls)(void *cls));
+
+#endif
