@@ -1,0 +1,858 @@
+/* journal.c - SQLite journal of payments, money operations and print jobs. */
+#include "src/journal/journal.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+struct kv_journal {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    char errmsg[256];
+};
+
+const char *kv_journal_strerror(kv_journal_status st)
+{
+    switch (st) {
+    case KV_J_OK: return "ok";
+    case KV_J_E_OPEN: return "the journal cannot be opened";
+    case KV_J_E_SQL: return "the journal cannot be written (disk full, locked or damaged)";
+    case KV_J_E_NOT_FOUND: return "no such payment in the journal";
+    case KV_J_E_EXISTS: return "the reference is already in the journal";
+    case KV_J_E_NOMEM: return "out of memory";
+    case KV_J_E_ARG: return "bad argument";
+    }
+    return "unknown journal status";
+}
+
+static const char *const state_names[] = {
+    "NEW", "CREATED", "WAITING", "AUTHORIZED", "CAPTURED", "DONE", "NOT_PAID", "CANCELLED", "UNKNOWN" };
+
+const char *kv_pay_state_name(kv_pay_state s)
+{
+    switch (s) {
+    case KV_PAY_NEW: case KV_PAY_CREATED: case KV_PAY_WAITING: case KV_PAY_AUTHORIZED:
+    case KV_PAY_CAPTURED: case KV_PAY_DONE: case KV_PAY_NOT_PAID: case KV_PAY_CANCELLED:
+    case KV_PAY_UNKNOWN:
+        return state_names[s];
+    }
+    return "?";
+}
+
+int kv_pay_state_parse(kv_pay_state *out, const char *name)
+{
+    for (int i = 0; i < (int)(sizeof state_names / sizeof state_names[0]); i++) {
+        if (name && strcmp(name, state_names[i]) == 0) {
+            *out = (kv_pay_state)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int kv_pay_state_final(kv_pay_state s)
+{
+    return s == KV_PAY_DONE || s == KV_PAY_NOT_PAID || s == KV_PAY_CANCELLED;
+}
+
+const char *kv_op_kind_name(kv_op_kind k)
+{
+    switch (k) {
+    case KV_OP_CREATE: return "create";
+    case KV_OP_CAPTURE: return "capture";
+    case KV_OP_REFUND: return "refund";
+    case KV_OP_CANCEL: return "cancel";
+    }
+    return "?";
+}
+
+const char *kv_doc_kind_name(kv_doc_kind k)
+{
+    switch (k) {
+    case KV_DOC_SLIP: return "slip";
+    case KV_DOC_RECEIPT: return "receipt";
+    case KV_DOC_NOT_PAID: return "not-paid";
+    case KV_DOC_REFUND: return "refund";
+    }
+    return "?";
+}
+
+const char *kv_pj_state_name(kv_pj_state s)
+{
+    switch (s) {
+    case KV_PJ_QUEUED: return "queued";
+    case KV_PJ_SENT: return "sent";
+    case KV_PJ_CONFIRMED: return "confirmed";
+    case KV_PJ_FAILED: return "failed";
+    }
+    return "?";
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS payments ("
+    " reference TEXT PRIMARY KEY, store_id TEXT NOT NULL, msn TEXT NOT NULL, till_id TEXT NOT NULL,"
+    " flow TEXT NOT NULL, currency TEXT NOT NULL, amount INTEGER NOT NULL,"
+    " captured INTEGER NOT NULL DEFAULT 0, refunded INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL, api_state TEXT NOT NULL DEFAULT '', psp_reference TEXT NOT NULL DEFAULT '',"
+    " reason TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '', items_json TEXT NOT NULL DEFAULT '',"
+    " qr_url TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS payments_store ON payments(store_id, created_at);"
+    "CREATE INDEX IF NOT EXISTS payments_created ON payments(created_at);"
+    "CREATE TABLE IF NOT EXISTS transitions ("
+    " id INTEGER PRIMARY KEY, reference TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL,"
+    " note TEXT NOT NULL DEFAULT '', at_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS transitions_ref ON transitions(reference, id);"
+    "CREATE TABLE IF NOT EXISTS operations ("
+    " id INTEGER PRIMARY KEY, reference TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " idem_key TEXT NOT NULL UNIQUE, amount INTEGER NOT NULL, result TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, answered_at INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE(reference, kind, seq));"
+    "CREATE TABLE IF NOT EXISTS print_jobs ("
+    " id INTEGER PRIMARY KEY, reference TEXT NOT NULL, doc TEXT NOT NULL, state TEXT NOT NULL,"
+    " copy INTEGER NOT NULL DEFAULT 0, printer TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS print_jobs_ref ON print_jobs(reference, doc, id);"
+    "CREATE TABLE IF NOT EXISTS webhook_events ("
+    " id INTEGER PRIMARY KEY, reference TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,"
+    " received_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS webhook_ref ON webhook_events(reference);";
+
+static void set_err(kv_journal *j)
+{
+    snprintf(j->errmsg, sizeof j->errmsg, "%s", sqlite3_errmsg(j->db));
+}
+
+kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err, size_t errlen)
+{
+    if (!out || !path)
+        return KV_J_E_ARG;
+    kv_journal *j = calloc(1, sizeof *j);
+    if (!j)
+        return KV_J_E_NOMEM;
+    pthread_mutex_init(&j->mu, NULL);
+    int rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (err)
+            snprintf(err, errlen, "journal %s: %s; fix: check that its folder exists and is writable",
+                     path, j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+        kv_journal_close(j);
+        return KV_J_E_OPEN;
+    }
+    sqlite3_busy_timeout(j->db, 10000);
+    char *emsg = NULL;
+    rc = sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                      NULL, NULL, &emsg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(j->db, schema, NULL, NULL, &emsg);
+    if (rc != SQLITE_OK) {
+        if (err)
+            snprintf(err, errlen, "journal %s: %s; fix: check the file is a kvitt journal and the disk is writable",
+                     path, emsg ? emsg : sqlite3_errstr(rc));
+        sqlite3_free(emsg);
+        kv_journal_close(j);
+        return KV_J_E_OPEN;
+    }
+    *out = j;
+    return KV_J_OK;
+}
+
+void kv_journal_close(kv_journal *j)
+{
+    if (!j)
+        return;
+    if (j->db)
+        sqlite3_close_v2(j->db);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+const char *kv_journal_errmsg(kv_journal *j)
+{
+    return j ? j->errmsg : "";
+}
+
+static sqlite3_stmt *prep(kv_journal *j, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        set_err(j);
+        return NULL;
+    }
+    return st;
+}
+
+static void bt(sqlite3_stmt *s, int i, const char *v)
+{
+    sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static void col_str(char *dst, size_t len, sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+static kv_journal_status exec_simple(kv_journal *j, const char *sql)
+{
+    if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        set_err(j);
+        return KV_J_E_SQL;
+    }
+    return KV_J_OK;
+}
+
+static kv_journal_status add_transition(kv_journal *j, const char *ref, const char *from, const char *to,
+                                        const char *note)
+{
+    sqlite3_stmt *s = prep(j, "INSERT INTO transitions(reference, from_state, to_state, note, at_ms) VALUES(?,?,?,?,?)");
+    if (!s)
+        return KV_J_E_SQL;
+    bt(s, 1, ref);
+    bt(s, 2, from);
+    bt(s, 3, to);
+    bt(s, 4, note);
+    sqlite3_bind_int64(s, 5, now_ms());
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        set_err(j);
+        return KV_J_E_SQL;
+    }
+    return KV_J_OK;
+}
+
+kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
+{
+    if (!j || !p || !p->reference[0])
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+    if (st)
+        goto out;
+    sqlite3_stmt *s = prep(j, "INSERT INTO payments(reference, store_id, msn, till_id, flow, currency, amount,"
+                              " captured, refunded, state, api_state, psp_reference, reason, description, items_json,"
+                              " qr_url, created_at, updated_at, expires_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!s) {
+        st = KV_J_E_SQL;
+        goto rollback;
+    }
+    int64_t now = now_ms() / 1000;
+    bt(s, 1, p->reference);
+    bt(s, 2, p->store_id);
+    bt(s, 3, p->msn);
+    bt(s, 4, p->till_id);
+    bt(s, 5, p->flow);
+    bt(s, 6, p->currency);
+    sqlite3_bind_int64(s, 7, p->amount);
+    sqlite3_bind_int64(s, 8, p->captured);
+    sqlite3_bind_int64(s, 9, p->refunded);
+    bt(s, 10, kv_pay_state_name(p->state));
+    bt(s, 11, p->api_state);
+    bt(s, 12, p->psp_reference);
+    bt(s, 13, p->reason);
+    bt(s, 14, p->description);
+    bt(s, 15, p->items_json);
+    bt(s, 16, p->qr_url);
+    sqlite3_bind_int64(s, 17, p->created_at ? p->created_at : now);
+    sqlite3_bind_int64(s, 18, now);
+    sqlite3_bind_int64(s, 19, p->expires_at);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_CONSTRAINT) {
+        st = KV_J_E_EXISTS;
+        goto rollback;
+    }
+    if (rc != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+        goto rollback;
+    }
+    st = add_transition(j, p->reference, "", kv_pay_state_name(p->state), "journaled");
+    if (st)
+        goto rollback;
+    st = exec_simple(j, "COMMIT");
+    if (st)
+        goto rollback;
+    goto out;
+rollback:
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+#define PAY_COLS "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state," \
+                 " api_state, psp_reference, reason, description, items_json, qr_url, created_at, updated_at, expires_at"
+
+static void read_payment(kv_payment *p, sqlite3_stmt *s)
+{
+    memset(p, 0, sizeof *p);
+    col_str(p->reference, sizeof p->reference, s, 0);
+    col_str(p->store_id, sizeof p->store_id, s, 1);
+    col_str(p->msn, sizeof p->msn, s, 2);
+    col_str(p->till_id, sizeof p->till_id, s, 3);
+    col_str(p->flow, sizeof p->flow, s, 4);
+    col_str(p->currency, sizeof p->currency, s, 5);
+    p->amount = sqlite3_column_int64(s, 6);
+    p->captured = sqlite3_column_int64(s, 7);
+    p->refunded = sqlite3_column_int64(s, 8);
+    char st[32];
+    col_str(st, sizeof st, s, 9);
+    if (kv_pay_state_parse(&p->state, st))
+        p->state = KV_PAY_UNKNOWN;
+    col_str(p->api_state, sizeof p->api_state, s, 10);
+    col_str(p->psp_reference, sizeof p->psp_reference, s, 11);
+    col_str(p->reason, sizeof p->reason, s, 12);
+    col_str(p->description, sizeof p->description, s, 13);
+    col_str(p->items_json, sizeof p->items_json, s, 14);
+    col_str(p->qr_url, sizeof p->qr_url, s, 15);
+    p->created_at = sqlite3_column_int64(s, 16);
+    p->updated_at = sqlite3_column_int64(s, 17);
+    p->expires_at = sqlite3_column_int64(s, 18);
+}
+
+static kv_journal_status get_locked(kv_journal *j, kv_payment *out, const char *reference)
+{
+    sqlite3_stmt *s = prep(j, "SELECT " PAY_COLS " FROM payments WHERE reference = ?");
+    if (!s)
+        return KV_J_E_SQL;
+    bt(s, 1, reference);
+    int rc = sqlite3_step(s);
+    kv_journal_status st = KV_J_OK;
+    if (rc == SQLITE_ROW)
+        read_payment(out, s);
+    else if (rc == SQLITE_DONE)
+        st = KV_J_E_NOT_FOUND;
+    else {
+        set_err(j);
+        st = KV_J_E_SQL;
+    }
+    sqlite3_finalize(s);
+    return st;
+}
+
+kv_journal_status kv_journal_get_payment(kv_journal *j, kv_payment *out, const char *reference)
+{
+    if (!j || !out || !reference)
+        return KV_J_E_ARG;
+    kv_payment tmp;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = get_locked(j, &tmp, reference);
+    pthread_mutex_unlock(&j->mu);
+    if (st == KV_J_OK)
+        *out = tmp;
+    return st;
+}
+
+kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, const char *note)
+{
+    if (!j || !p)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+    if (st)
+        goto out;
+    kv_payment old;
+    st = get_locked(j, &old, p->reference);
+    if (st)
+        goto rollback;
+    sqlite3_stmt *s = prep(j, "UPDATE payments SET state=?, api_state=?, psp_reference=?, captured=?, refunded=?,"
+                              " reason=?, qr_url=?, expires_at=?, updated_at=? WHERE reference=?");
+    if (!s) {
+        st = KV_J_E_SQL;
+        goto rollback;
+    }
+    bt(s, 1, kv_pay_state_name(p->state));
+    bt(s, 2, p->api_state);
+    bt(s, 3, p->psp_reference);
+    sqlite3_bind_int64(s, 4, p->captured);
+    sqlite3_bind_int64(s, 5, p->refunded);
+    bt(s, 6, p->reason);
+    bt(s, 7, p->qr_url);
+    sqlite3_bind_int64(s, 8, p->expires_at);
+    sqlite3_bind_int64(s, 9, now_ms() / 1000);
+    bt(s, 10, p->reference);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+        goto rollback;
+    }
+    if (old.state != p->state) {
+        st = add_transition(j, p->reference, kv_pay_state_name(old.state), kv_pay_state_name(p->state), note);
+        if (st)
+            goto rollback;
+    }
+    st = exec_simple(j, "COMMIT");
+    if (st)
+        goto rollback;
+    goto out;
+rollback:
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+static kv_op_result parse_result(const char *s)
+{
+    if (strcmp(s, "ok") == 0) return KV_OPR_OK;
+    if (strcmp(s, "rejected") == 0) return KV_OPR_REJECTED;
+    return KV_OPR_PENDING;
+}
+
+static const char *result_name(kv_op_result r)
+{
+    switch (r) {
+    case KV_OPR_PENDING: return "pending";
+    case KV_OPR_OK: return "ok";
+    case KV_OPR_REJECTED: return "rejected";
+    }
+    return "pending";
+}
+
+static kv_op_kind parse_kind(const char *s)
+{
+    if (strcmp(s, "capture") == 0) return KV_OP_CAPTURE;
+    if (strcmp(s, "refund") == 0) return KV_OP_REFUND;
+    if (strcmp(s, "cancel") == 0) return KV_OP_CANCEL;
+    return KV_OP_CREATE;
+}
+
+#define OP_COLS "id, reference, kind, seq, idem_key, amount, result, created_at, answered_at"
+
+static void read_op(kv_journal_op *o, sqlite3_stmt *s)
+{
+    char buf[32];
+    memset(o, 0, sizeof *o);
+    o->id = sqlite3_column_int64(s, 0);
+    col_str(o->reference, sizeof o->reference, s, 1);
+    col_str(buf, sizeof buf, s, 2);
+    o->kind = parse_kind(buf);
+    o->seq = sqlite3_column_int(s, 3);
+    col_str(o->idem_key, sizeof o->idem_key, s, 4);
+    o->amount = sqlite3_column_int64(s, 5);
+    col_str(buf, sizeof buf, s, 6);
+    o->result = parse_result(buf);
+    o->created_at = sqlite3_column_int64(s, 7);
+    o->answered_at = sqlite3_column_int64(s, 8);
+}
+
+static kv_journal_status op_last_locked(kv_journal *j, kv_journal_op *out, const char *ref, kv_op_kind kind)
+{
+    sqlite3_stmt *s = prep(j, "SELECT " OP_COLS " FROM operations WHERE reference=? AND kind=? ORDER BY seq DESC LIMIT 1");
+    if (!s)
+        return KV_J_E_SQL;
+    bt(s, 1, ref);
+    bt(s, 2, kv_op_kind_name(kind));
+    int rc = sqlite3_step(s);
+    kv_journal_status st = KV_J_OK;
+    if (rc == SQLITE_ROW)
+        read_op(out, s);
+    else if (rc == SQLITE_DONE)
+        st = KV_J_E_NOT_FOUND;
+    else {
+        set_err(j);
+        st = KV_J_E_SQL;
+    }
+    sqlite3_finalize(s);
+    return st;
+}
+
+kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const char *reference,
+                                      kv_op_kind kind, int64_t amount)
+{
+    if (!j || !out || !reference || !*reference)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_op last, op;
+    kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+    if (st)
+        goto out;
+    st = op_last_locked(j, &last, reference, kind);
+    if (st == KV_J_OK && last.result == KV_OPR_PENDING && last.amount == amount) {
+        /* an unanswered attempt: retry it with the same key */
+        op = last;
+        exec_simple(j, "COMMIT");
+        goto done;
+    }
+    if (st != KV_J_OK && st != KV_J_E_NOT_FOUND)
+        goto rollback;
+    memset(&op, 0, sizeof op);
+    op.seq = st == KV_J_OK ? last.seq + 1 : 1;
+    op.kind = kind;
+    op.amount = amount;
+    op.result = KV_OPR_PENDING;
+    op.created_at = now_ms() / 1000;
+    snprintf(op.reference, sizeof op.reference, "%s", reference);
+    {
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "-%s-%d", kv_op_kind_name(kind), op.seq);
+        int room = 50 - (int)strlen(suffix);
+        snprintf(op.idem_key, sizeof op.idem_key, "%.*s%s", room, reference, suffix);
+    }
+    sqlite3_stmt *s = prep(j, "INSERT INTO operations(reference, kind, seq, idem_key, amount, result, created_at)"
+                              " VALUES(?,?,?,?,?,'pending',?)");
+    if (!s) {
+        st = KV_J_E_SQL;
+        goto rollback;
+    }
+    bt(s, 1, reference);
+    bt(s, 2, kv_op_kind_name(kind));
+    sqlite3_bind_int(s, 3, op.seq);
+    bt(s, 4, op.idem_key);
+    sqlite3_bind_int64(s, 5, amount);
+    sqlite3_bind_int64(s, 6, op.created_at);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+        goto rollback;
+    }
+    op.id = sqlite3_last_insert_rowid(j->db);
+    st = exec_simple(j, "COMMIT");
+    if (st)
+        goto rollback;
+done:
+    st = KV_J_OK;
+    *out = op;
+    goto out;
+rollback:
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_result res)
+{
+    if (!j)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    sqlite3_stmt *s = prep(j, "UPDATE operations SET result=?, answered_at=? WHERE id=?");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        bt(s, 1, result_name(res));
+        sqlite3_bind_int64(s, 2, now_ms() / 1000);
+        sqlite3_bind_int64(s, 3, op_id);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            set_err(j);
+            st = KV_J_E_SQL;
+        } else if (sqlite3_changes(j->db) == 0) {
+            st = KV_J_E_NOT_FOUND;
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+kv_journal_status kv_journal_op_last(kv_journal *j, kv_journal_op *out, const char *reference, kv_op_kind kind)
+{
+    if (!j || !out || !reference)
+        return KV_J_E_ARG;
+    kv_journal_op tmp;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = op_last_locked(j, &tmp, reference, kind);
+    pthread_mutex_unlock(&j->mu);
+    if (st == KV_J_OK)
+        *out = tmp;
+    return st;
+}
+
+int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, int result)
+{
+    if (!j || !reference)
+        return -1;
+    pthread_mutex_lock(&j->mu);
+    int n = -1;
+    sqlite3_stmt *s = prep(j, result < 0 ? "SELECT count(*) FROM operations WHERE reference=? AND kind=?"
+                                         : "SELECT count(*) FROM operations WHERE reference=? AND kind=? AND result=?");
+    if (s) {
+        bt(s, 1, reference);
+        bt(s, 2, kv_op_kind_name(kind));
+        if (result >= 0)
+            bt(s, 3, result_name((kv_op_result)result));
+        if (sqlite3_step(s) == SQLITE_ROW)
+            n = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+kv_journal_status kv_journal_job_add(kv_journal *j, int64_t *id, const char *reference, kv_doc_kind doc,
+                                     int copy, const char *printer)
+{
+    if (!j || !id || !reference)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    sqlite3_stmt *s = prep(j, "INSERT INTO print_jobs(reference, doc, state, copy, printer, created_at, updated_at)"
+                              " VALUES(?,?,'queued',?,?,?,?)");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        int64_t now = now_ms() / 1000;
+        bt(s, 1, reference);
+        bt(s, 2, kv_doc_kind_name(doc));
+        sqlite3_bind_int(s, 3, copy);
+        bt(s, 4, printer);
+        sqlite3_bind_int64(s, 5, now);
+        sqlite3_bind_int64(s, 6, now);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            set_err(j);
+            st = KV_J_E_SQL;
+        } else {
+            *id = sqlite3_last_insert_rowid(j->db);
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+kv_journal_status kv_journal_job_set(kv_journal *j, int64_t id, kv_pj_state state, const char *detail)
+{
+    if (!j)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    sqlite3_stmt *s = prep(j, "UPDATE print_jobs SET state=?, detail=?, updated_at=? WHERE id=?");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        bt(s, 1, kv_pj_state_name(state));
+        bt(s, 2, detail);
+        sqlite3_bind_int64(s, 3, now_ms() / 1000);
+        sqlite3_bind_int64(s, 4, id);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            set_err(j);
+            st = KV_J_E_SQL;
+        } else if (sqlite3_changes(j->db) == 0) {
+            st = KV_J_E_NOT_FOUND;
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+static kv_pj_state parse_pj(const char *s)
+{
+    if (strcmp(s, "sent") == 0) return KV_PJ_SENT;
+    if (strcmp(s, "confirmed") == 0) return KV_PJ_CONFIRMED;
+    if (strcmp(s, "failed") == 0) return KV_PJ_FAILED;
+    return KV_PJ_QUEUED;
+}
+
+static kv_doc_kind parse_doc(const char *s)
+{
+    if (strcmp(s, "receipt") == 0) return KV_DOC_RECEIPT;
+    if (strcmp(s, "not-paid") == 0) return KV_DOC_NOT_PAID;
+    if (strcmp(s, "refund") == 0) return KV_DOC_REFUND;
+    return KV_DOC_SLIP;
+}
+
+kv_journal_status kv_journal_job_last(kv_journal *j, kv_print_job *out, const char *reference, kv_doc_kind doc)
+{
+    if (!j || !out || !reference)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    sqlite3_stmt *s = prep(j, "SELECT id, reference, doc, state, copy, printer, detail, created_at, updated_at"
+                              " FROM print_jobs WHERE reference=? AND doc=? ORDER BY id DESC LIMIT 1");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        bt(s, 1, reference);
+        bt(s, 2, kv_doc_kind_name(doc));
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            kv_print_job pj;
+            char buf[32];
+            memset(&pj, 0, sizeof pj);
+            pj.id = sqlite3_column_int64(s, 0);
+            col_str(pj.reference, sizeof pj.reference, s, 1);
+            col_str(buf, sizeof buf, s, 2);
+            pj.doc = parse_doc(buf);
+            col_str(buf, sizeof buf, s, 3);
+            pj.state = parse_pj(buf);
+            pj.copy = sqlite3_column_int(s, 4);
+            col_str(pj.printer, sizeof pj.printer, s, 5);
+            col_str(pj.detail, sizeof pj.detail, s, 6);
+            pj.created_at = sqlite3_column_int64(s, 7);
+            pj.updated_at = sqlite3_column_int64(s, 8);
+            *out = pj;
+        } else if (rc == SQLITE_DONE) {
+            st = KV_J_E_NOT_FOUND;
+        } else {
+            set_err(j);
+            st = KV_J_E_SQL;
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, const char *name, const char *body)
+{
+    if (!j || !reference || !name)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    sqlite3_stmt *s = prep(j, "INSERT INTO webhook_events(reference, name, body, received_ms) VALUES(?,?,?,?)");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        bt(s, 1, reference);
+        bt(s, 2, name);
+        bt(s, 3, body);
+        sqlite3_bind_int64(s, 4, now_ms());
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            set_err(j);
+            st = KV_J_E_SQL;
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+int kv_journal_event_count(kv_journal *j, const char *reference)
+{
+    if (!j || !reference)
+        return -1;
+    pthread_mutex_lock(&j->mu);
+    int n = -1;
+    sqlite3_stmt *s = prep(j, "SELECT count(*) FROM webhook_events WHERE reference=?");
+    if (s) {
+        bt(s, 1, reference);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            n = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+kv_journal_status kv_journal_transitions(kv_journal *j, kv_transition **out, size_t *n, const char *reference)
+{
+    if (!j || !out || !n || !reference)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    kv_transition *v = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *s = prep(j, "SELECT from_state, to_state, note, at_ms FROM transitions WHERE reference=? ORDER BY id");
+    if (!s) {
+        st = KV_J_E_SQL;
+        goto out;
+    }
+    bt(s, 1, reference);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            kv_transition *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                st = KV_J_E_NOMEM;
+                break;
+            }
+            v = nv;
+        }
+        kv_transition *t = &v[cnt++];
+        char buf[32];
+        col_str(buf, sizeof buf, s, 0);
+        if (kv_pay_state_parse(&t->from, buf))
+            t->from = KV_PAY_NEW;
+        col_str(buf, sizeof buf, s, 1);
+        if (kv_pay_state_parse(&t->to, buf))
+            t->to = KV_PAY_UNKNOWN;
+        col_str(t->note, sizeof t->note, s, 2);
+        t->at_ms = sqlite3_column_int64(s, 3);
+    }
+    if (st == KV_J_OK && rc != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+    }
+    sqlite3_finalize(s);
+out:
+    pthread_mutex_unlock(&j->mu);
+    if (st) {
+        free(v);
+        return st;
+    }
+    *out = v;
+    *n = cnt;
+    return KV_J_OK;
+}
+
+kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, const kv_journal_query *q)
+{
+    if (!j || !out || !n)
+        return KV_J_E_ARG;
+    kv_journal_query dq = { 0 };
+    if (!q)
+        q = &dq;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    kv_payment *v = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *s = prep(j, "SELECT " PAY_COLS " FROM payments WHERE (?1 = '' OR reference = ?1)"
+                              " AND (?2 = '' OR store_id = ?2) AND created_at >= ?3"
+                              " AND (?4 = 0 OR state NOT IN ('DONE','NOT_PAID','CANCELLED'))"
+                              " ORDER BY created_at DESC, rowid DESC LIMIT ?5");
+    if (!s) {
+        st = KV_J_E_SQL;
+        goto out;
+    }
+    bt(s, 1, q->reference);
+    bt(s, 2, q->store_id);
+    sqlite3_bind_int64(s, 3, q->since);
+    sqlite3_bind_int(s, 4, q->unfinished_only ? 1 : 0);
+    sqlite3_bind_int(s, 5, q->limit > 0 ? q->limit : 1000);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            kv_payment *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                st = KV_J_E_NOMEM;
+                break;
+            }
+            v = nv;
+        }
+        read_payment(&v[cnt++], s);
+    }
+    if (st == KV_J_OK && rc != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+    }
+    sqlite3_finalize(s);
+out:
+    pthread_mutex_unlock(&j->mu);
+    if (st) {
+        free(v);
+        return st;
+    }
+    *out = v;
+    *n = cnt;
+    return KV_J_OK;
+}
