@@ -293,7 +293,16 @@ int kv_uri_parse(kv_uri *out, const char *uri, char *err, size_t errlen)
                     return fail(err, errlen, "tcp URI '%s': expected ':PORT' after ']'", uri);
                 portp = rb + 2;
             }
-            if (hl == 0 || strspn(h, "0123456789abcdefABCDEF:.%") < hl)
+            /* hex digits, ':' and '.', then an optional zone "%25eth0" */
+            size_t a = strspn(h, "0123456789abcdefABCDEF:.");
+            if (a < hl && !strncmp(h + a, "%25", 3)) {
+                size_t z = a + 3;
+                while (z < hl && (isalnum((unsigned char)h[z]) || h[z] == '_' || h[z] == '-'))
+                    z++;
+                if (z == hl && z > a + 3)
+                    a = hl;
+            }
+            if (hl == 0 || a < hl)
                 return fail(err, errlen, "tcp URI '%s': bad IPv6 address", uri);
         } else {
             const char *colon = memchr(h, ':', (size_t)(end - h));
@@ -309,8 +318,8 @@ int kv_uri_parse(kv_uri *out, const char *uri, char *err, size_t errlen)
             return fail(err, errlen, "tcp URI '%s': missing host; expected tcp://HOST[:PORT]", uri);
         if (hl >= sizeof u.host)
             return fail(err, errlen, "tcp URI: host name too long");
-        memcpy(u.host, h, hl);
-        u.host[hl] = '\0';
+        if (pct_decode(u.host, sizeof u.host, h, hl))
+            return fail(err, errlen, "tcp URI: bad host name");
         if (portp) {
             char pb[8];
             long pv;
