@@ -1,0 +1,73 @@
+/*
+ * internal.h - the client handle's HTTP core, shared by the API files of
+ * src/vipps.  Not a public header.
+ */
+#ifndef KV_VIPPS_INTERNAL_H
+#define KV_VIPPS_INTERNAL_H
+
+#include "src/vipps/wire.h"
+
+#include <curl/curl.h>
+
+/* How a request may be retried. */
+typedef enum {
+    KV_RETRY_SAFE = 0,      /* GET / idempotent-keyed: retry all transient */
+    KV_RETRY_NEVER_AFTER_SEND /* not idempotent (eCom initiate): retry only
+                                 when the request certainly was not sent
+                                 (connect failed) or answered 429/423 */
+} kv_retry_mode;
+
+typedef struct kv_req {
+    const char *method;     /* GET POST PUT DELETE */
+    char path[512];         /* appended to the base URL */
+    const char *body;       /* NULL: no body */
+    const char *idem_key;   /* Idempotency-Key */
+    const char *request_id; /* X-Request-Id (eCom) */
+    const char *accept;     /* Accept (QR API); default application/json */
+    int qr_size;            /* Size header when > 0 */
+    const char *phone;      /* a phone number in the body, for redaction */
+    kv_vipps_api api;
+    kv_retry_mode retry;
+} kv_req;
+
+typedef struct kv_resp {
+    long status;            /* 0 when no HTTP answer */
+    char *body;             /* malloc'd, NUL-terminated (free()) */
+    size_t len;
+    long retry_after_s;     /* -1 absent */
+    int ambiguous;          /* some attempt may have reached the service
+                               without a definite answer */
+} kv_resp;
+
+void kv__resp_free(kv_resp *r);
+
+/* Run one API call with token, headers, retries and the 401 refresh.
+ * Returns OK for 2xx (r filled), or an error status with
+ * kv_vipps_last_error(c) set:
+ *   API / NOT_FOUND / AUTH  definite answer from the service
+ *   UNREACHABLE             no definite answer (r->ambiguous tells whether
+ *                           the request may have arrived)
+ * r is always initialised; free it with kv__resp_free(). */
+kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *req, kv_resp *r);
+
+/* Record a client-side error on the handle (no HTTP). */
+void kv__set_error(kv_vipps_client *c, kv_vipps_api api,
+                   kv_vipps_err_class cls, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Set the ambiguous-outcome error (status UNKNOWN) keeping the log text. */
+void kv__set_ambiguous(kv_vipps_client *c, const char *what);
+/* Log a line (redacted) through the client's callback. */
+void kv__log(kv_vipps_client *c, kv_vipps_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+const char *kv__msn(const kv_vipps_client *c);
+kv_vipps_lang kv__lang(const kv_vipps_client *c);
+kv_vipps_error *kv__err(kv_vipps_client *c);
+
+/* Percent-encode a path segment into dst (RFC 3986 unreserved kept). */
+int kv__path_seg(char *dst, size_t n, const char *seg);
+
+/* Constant-time comparison of two NUL-terminated strings (length leaks). */
+int kv__ct_streq(const char *a, const char *b);
+
+#endif
