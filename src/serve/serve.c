@@ -1,0 +1,620 @@
+/* serve.c - the daemon's life cycle: configuration, flow, event hub,
+ * payment workers, recovery at start and graceful shutdown. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/serve/serve_int.h"
+
+const char *kv_serve_strerror(kv_serve_status st)
+{
+    switch (st) {
+    case KV_SERVE_OK: return "ok";
+    case KV_SERVE_E_ARG: return "invalid argument";
+    case KV_SERVE_E_CONFIG: return "configuration error";
+    case KV_SERVE_E_JOURNAL: return "cannot open the journal";
+    case KV_SERVE_E_LISTEN: return "cannot listen";
+    case KV_SERVE_E_NOMEM: return "out of memory";
+    case KV_SERVE_E_FLOW: return "cannot open the till flow";
+    }
+    return "unknown serve status";
+}
+
+int64_t kv__serve_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- configuration ---------------------------------------------------- */
+
+static const char *const serve_keys[] = {
+    "listen", "webhook_url", "webhook_max_skew_s", "callback_auth_token", "max_body",
+    "shutdown_grace_s", "events_max_wait_s", "log_level", NULL
+};
+static const char *const till_keys[] = { "store", "token_sha256", "chain_refund", "printer", NULL };
+
+static int known(const char *const *keys, const char *k)
+{
+    for (size_t i = 0; keys[i]; i++)
+        if (strcmp(keys[i], k) == 0)
+            return 1;
+    return 0;
+}
+
+static int parse_long(const kv_config *cfg, const char *sec, const char *key, long lo, long hi,
+                      long dflt, long *out, char *err, size_t errlen)
+{
+    const char *v = kv_config_get(cfg, sec, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    char *e = NULL;
+    errno = 0;
+    long n = strtol(v, &e, 10);
+    if (!*v || *e || errno || n < lo || n > hi) {
+        snprintf(err, errlen, "%s:%d: [%s] %s: '%s' is not a number from %ld to %ld; fix the value",
+                 kv_config_path(cfg), kv_config_line(cfg, sec, key), sec, key, v, lo, hi);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+/* Fill auth (may be NULL: validation only) from the [till X] sections. */
+static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err, size_t errlen)
+{
+    const char *path = kv_config_path(cfg);
+    const char *sec;
+    for (size_t i = 0; (sec = kv_config_section_at(cfg, i)); i++) {
+        if (strcmp(sec, "serve") == 0) {
+            const char *k;
+            for (size_t j = 0; (k = kv_config_key_at(cfg, sec, j)); j++)
+                if (!known(serve_keys, k)) {
+                    snprintf(err, errlen, "%s:%d: [serve] %s: unknown key; use one of listen, "
+                             "webhook_url, webhook_max_skew_s, callback_auth_token, max_body, "
+                             "shutdown_grace_s, events_max_wait_s, log_level",
+                             path, kv_config_line(cfg, sec, k), k);
+                    return KV_SERVE_E_CONFIG;
+                }
+            continue;
+        }
+        if (strncmp(sec, "till ", 5) != 0)
+            continue;
+        const char *id = sec + 5;
+        const char *k;
+        for (size_t j = 0; (k = kv_config_key_at(cfg, sec, j)); j++)
+            if (!known(till_keys, k)) {
+                snprintf(err, errlen, "%s:%d: [%s] %s: unknown key; use store, token_sha256, "
+                         "chain_refund or printer", path, kv_config_line(cfg, sec, k), sec, k);
+                return KV_SERVE_E_CONFIG;
+            }
+        const char *store = kv_config_get(cfg, sec, "store");
+        const char *hash = kv_config_get(cfg, sec, "token_sha256");
+        const char *cr = kv_config_get(cfg, sec, "chain_refund");
+        const char *printer = kv_config_get(cfg, sec, "printer");
+        if (!store || !kv_config_store(cfg, store)) {
+            snprintf(err, errlen, "%s:%d: [%s] store: %s; name a [store ID] section of this file",
+                     path, kv_config_line(cfg, sec, store ? "store" : "token_sha256"), sec,
+                     store ? "no such store" : "missing");
+            return KV_SERVE_E_CONFIG;
+        }
+        if (!hash) {
+            snprintf(err, errlen, "%s: [%s] token_sha256: missing; set it to the output of "
+                     "`kvitt serve --hash-token TOKEN`", path, sec);
+            return KV_SERVE_E_CONFIG;
+        }
+        int chain_refund = 0;
+        if (cr && parse_bool(cr, &chain_refund) < 0) {
+            snprintf(err, errlen, "%s:%d: [%s] chain_refund: '%s' is not true or false",
+                     path, kv_config_line(cfg, sec, "chain_refund"), sec, cr);
+            return KV_SERVE_E_CONFIG;
+        }
+        if (!auth)
+            continue;
+        kv_auth_status as = kv_auth_add(auth, id, store, hash, chain_refund, printer);
+        if (as == KV_AUTH_E_NOMEM)
+            return KV_SERVE_E_NOMEM;
+        if (as != KV_AUTH_OK) {
+            snprintf(err, errlen, "%s:%d: [%s] token_sha256: %s; it must be 64 hex digits "
+                     "(`kvitt serve --hash-token TOKEN`), one per till",
+                     path, kv_config_line(cfg, sec, "token_sha256"), sec,
+                     kv_auth_strerror(as));
+            return KV_SERVE_E_CONFIG;
+        }
+    }
+    return KV_SERVE_OK;
+}
+
+kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg)
+        return KV_SERVE_E_ARG;
+    kv_auth *a = NULL;
+    if (kv_auth_create(&a) != KV_AUTH_OK)
+        return KV_SERVE_E_NOMEM;
+    kv_serve_status st = load_tills(cfg, a, err, errlen);
+    if (st == KV_SERVE_OK && kv_auth_count(a) == 0) {
+        snprintf(err, errlen, "%s: no [till ID] section; add one per till with store and "
+                 "token_sha256 (see README \"kvitt serve: the daemon\")", kv_config_path(cfg));
+        st = KV_SERVE_E_CONFIG;
+    }
+    long v;
+    if (st == KV_SERVE_OK &&
+        (parse_long(cfg, "serve", "max_body", 1024, 16L << 20, 65536, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "shutdown_grace_s", 0, 3600, 10, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0))
+        st = KV_SERVE_E_CONFIG;
+    const char *ll = kv_config_get(cfg, "serve", "log_level");
+    if (st == KV_SERVE_OK && ll && strcmp(ll, "info") && strcmp(ll, "debug") &&
+        strcmp(ll, "notice") && strcmp(ll, "warning")) {
+        snprintf(err, errlen, "%s:%d: [serve] log_level: '%s'; use debug, info, notice or warning",
+                 kv_config_path(cfg), kv_config_line(cfg, "serve", "log_level"), ll);
+        st = KV_SERVE_E_CONFIG;
+    }
+    kv_auth_destroy(a);
+    return st;
+}
+
+/* ---- event hub ---------------------------------------------------------- */
+
+static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
+{
+    for (kv_hub *h = s->hubs; h; h = h->next)
+        if (strcmp(h->ref, ref) == 0)
+            return h;
+    if (!create)
+        return NULL;
+    /* Drop feeds of payments that finished more than 10 minutes ago. */
+    int64_t now = kv__serve_now_ms();
+    for (kv_hub **pp = &s->hubs; *pp;) {
+        kv_hub *h = *pp;
+        if (h->final && !h->worker && now - h->final_at_ms > 600000) {
+            *pp = h->next;
+            free(h);
+        } else {
+            pp = &h->next;
+        }
+    }
+    kv_hub *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    snprintf(h->ref, sizeof h->ref, "%s", ref);
+    h->first_seq = h->next_seq = 1;
+    h->next = s->hubs;
+    s->hubs = h;
+    return h;
+}
+
+static void hub_push_locked(kv_hub *h, const char *type, const char *state, int secs,
+                            const char *msg)
+{
+    if (h->next_seq - h->first_seq >= KV_HUB_KEEP)
+        h->first_seq++;
+    kv_hub_ev *e = &h->ev[h->next_seq % KV_HUB_KEEP];
+    memset(e, 0, sizeof *e);
+    e->seq = h->next_seq++;
+    e->at_ms = kv__serve_now_ms();
+    snprintf(e->type, sizeof e->type, "%s", type);
+    snprintf(e->state, sizeof e->state, "%s", state ? state : "");
+    e->seconds_left = secs;
+    snprintf(e->message, sizeof e->message, "%s", msg ? msg : "");
+}
+
+void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
+                  int seconds_left, const char *message)
+{
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = hub_get(s, ref, 1);
+    if (h)
+        hub_push_locked(h, type, state, seconds_left, message);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void kv__hub_final(kv_serve *s, const char *ref)
+{
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = hub_get(s, ref, 1);
+    if (h) {
+        h->final = 1;
+        h->final_at_ms = kv__serve_now_ms();
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The flow's progress callback: feed the hub (never calls back into the flow). */
+static void on_flow_event(void *user, const kv_flow_event *ev)
+{
+    kv_serve *s = user;
+    if (!ev || !ev->reference || !*ev->reference)
+        return;
+    const char *type = "message";
+    switch (ev->kind) {
+    case KV_FEV_STATE: type = "state"; break;
+    case KV_FEV_TICK: type = "tick"; break;
+    case KV_FEV_MESSAGE: type = "message"; break;
+    case KV_FEV_PRINTED: type = "printed"; break;
+    }
+    const char *st = ev->kind == KV_FEV_STATE || ev->kind == KV_FEV_TICK
+                     ? kv_pay_state_name(ev->state) : "";
+    kv__hub_push(s, ev->reference, type, st, ev->seconds_left, ev->message);
+    if (ev->kind == KV_FEV_STATE)
+        kv_slog_write(&s->log, KV_LOG_INFO, "payment.state reference=%s state=%s",
+                      ev->reference, kv_pay_state_name(ev->state));
+}
+
+/* ---- payment workers -------------------------------------------------- */
+
+struct waiter {
+    kv_serve *s;
+    char ref[64];
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+    kv_serve *s = w->s;
+    kv_flow_result *res = calloc(1, sizeof *res);
+    kv_flow_status st = res ? kv_flow_wait(s->flow, res, w->ref, 0) : KV_FLOW_E_NOMEM;
+    const char *state = res && res->payment.reference[0] ? kv_pay_state_name(res->payment.state)
+                                                         : "UNKNOWN";
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s%s", kv_flow_strerror(st),
+             res && res->receipt_queued ? "; receipt queued for reprint" : "");
+    kv__hub_push(s, w->ref, "result", state, -1, msg);
+    kv_slog_write(&s->log, st == KV_FLOW_OK || st == KV_FLOW_E_NOT_PAID ? KV_LOG_INFO
+                                                                        : KV_LOG_WARNING,
+                  "payment.finished reference=%s state=%s result=\"%s\"%s", w->ref, state,
+                  kv_flow_strerror(st), res && res->receipt_queued ? " receipt=queued" : "");
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = hub_get(s, w->ref, 1);
+    if (h) {
+        h->worker = 0;
+        h->final = 1;
+        h->final_at_ms = kv__serve_now_ms();
+    }
+    s->workers--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    free(res);
+    free(w);
+    return NULL;
+}
+
+int kv__serve_spawn_waiter(kv_serve *s, const char *ref)
+{
+    struct waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->s = s;
+    snprintf(w->ref, sizeof w->ref, "%s", ref);
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = hub_get(s, ref, 1);
+    if (!h || h->worker) {
+        pthread_mutex_unlock(&s->mu);
+        free(w);
+        return -1;
+    }
+    h->worker = 1;
+    h->final = 0;
+    s->workers++;
+    pthread_mutex_unlock(&s->mu);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 512 * 1024);
+    pthread_t t;
+    int rc = pthread_create(&t, &at, waiter_main, w);
+    pthread_attr_destroy(&at);
+    if (rc != 0) {
+        pthread_mutex_lock(&s->mu);
+        h->worker = 0;
+        s->workers--;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        free(w);
+        kv_slog_write(&s->log, KV_LOG_ERR, "payment.worker_failed reference=%s error=\"%s\"",
+                      ref, strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- recovery at start -------------------------------------------------- */
+
+static void *recover_main(void *arg)
+{
+    kv_serve *s = arg;
+    kv_recover_report rep;
+    memset(&rep, 0, sizeof rep);
+    kv_flow_status st = kv_flow_recover(s->flow, &rep);
+    kv_slog_write(&s->log, st == KV_FLOW_OK ? KV_LOG_INFO : KV_LOG_WARNING,
+                  "recover.done result=\"%s\" examined=%d finished=%d captured=%d "
+                  "reprinted=%d unresolved=%d", kv_flow_strerror(st), rep.examined,
+                  rep.finished, rep.captured, rep.reprinted, rep.unresolved);
+    /* Payments still waiting for the customer get a worker again. */
+    kv_journal_query q = { NULL, NULL, 0, 1, 0 };
+    kv_payment *rows = NULL;
+    size_t n = 0;
+    if (kv_flow_find(s->flow, &rows, &n, &q) == KV_FLOW_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (rows[i].state != KV_PAY_WAITING && rows[i].state != KV_PAY_AUTHORIZED &&
+                rows[i].state != KV_PAY_CREATED)
+                continue;
+            pthread_mutex_lock(&s->mu);
+            int stopping = s->stopping;
+            pthread_mutex_unlock(&s->mu);
+            if (stopping)
+                break;
+            if (kv__serve_spawn_waiter(s, rows[i].reference) == 0)
+                kv_slog_write(&s->log, KV_LOG_INFO, "recover.resume reference=%s state=%s",
+                              rows[i].reference, kv_pay_state_name(rows[i].state));
+        }
+        free(rows);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->recovering = 0;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static void handle(kv_http_req *r, void *payload)
+{
+    kv_serve *s = payload;
+    const char *path = kv_http_path(r);
+    const char *method = kv_http_method(r);
+    pthread_mutex_lock(&s->mu);
+    int stopping = s->stopping;
+    if (!stopping)
+        s->requests++;
+    pthread_mutex_unlock(&s->mu);
+    if (stopping) {
+        kv_http_add_header(r, "Retry-After", "5");
+        kv_http_add_header(r, "Connection", "close");
+        kv_http_reply_error(r, 503, "shutting_down",
+                            "the service is shutting down; retry with the same Idempotency-Key");
+        return;
+    }
+    if (strcmp(path, "/webhooks/vipps") == 0) {
+        if (strcmp(method, "POST") == 0)
+            kv__hooks_webhook(s, r);
+        else
+            kv_http_reply_error(r, 405, "method_not_allowed", "use POST");
+    } else if (strncmp(path, "/callbacks/v2/payments/", 23) == 0 && path[23]) {
+        if (strcmp(method, "POST") == 0)
+            kv__hooks_callback(s, r, path + 23);
+        else
+            kv_http_reply_error(r, 405, "method_not_allowed", "use POST");
+    } else if (strncmp(path, "/v1/", 4) == 0) {
+        kv__api_route(s, r, path, method);
+    } else {
+        kv_http_reply_error(r, 404, "not_found", "no such endpoint; the till API is under /v1");
+    }
+    pthread_mutex_lock(&s->mu);
+    s->requests--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!out || !o || !o->config)
+        return KV_SERVE_E_ARG;
+    const kv_config *cfg = o->config;
+    kv_serve_status st = kv_serve_check_config(cfg, err, errlen);
+    if (st != KV_SERVE_OK)
+        return st;
+    kv_serve *s = calloc(1, sizeof *s);
+    if (!s)
+        return KV_SERVE_E_NOMEM;
+    s->cfg = cfg;
+    s->log.fd = o->log_fd;
+    s->log.max_prio = KV_LOG_INFO;
+    const char *ll = kv_config_get(cfg, "serve", "log_level");
+    if (o->verbose || (ll && !strcmp(ll, "debug")))
+        s->log.max_prio = KV_LOG_DEBUG;
+    else if (ll && !strcmp(ll, "notice"))
+        s->log.max_prio = KV_LOG_NOTICE;
+    else if (ll && !strcmp(ll, "warning"))
+        s->log.max_prio = KV_LOG_WARNING;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->health_mu, NULL);
+    long v;
+    parse_long(cfg, "serve", "max_body", 1024, 16L << 20, 65536, &v, err, errlen);
+    s->max_body = (size_t)v;
+    parse_long(cfg, "serve", "shutdown_grace_s", 0, 3600, 10, &v, err, errlen);
+    s->shutdown_grace_s = (int)v;
+    parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen);
+    s->events_max_wait_s = (int)v;
+    parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen);
+    s->webhook_skew_s = v;
+    const char *wu = kv_config_get(cfg, "serve", "webhook_url");
+    snprintf(s->webhook_url, sizeof s->webhook_url, "%s", wu ? wu : "");
+    const char *ct = kv_config_get(cfg, "serve", "callback_auth_token");
+    snprintf(s->callback_token, sizeof s->callback_token, "%s", ct ? ct : "");
+
+    if (kv_auth_create(&s->auth) != KV_AUTH_OK) {
+        st = KV_SERVE_E_NOMEM;
+        goto fail;
+    }
+    st = load_tills(cfg, s->auth, err, errlen);
+    if (st != KV_SERVE_OK)
+        goto fail;
+
+    kv_flow_options fo = KV_FLOW_OPTIONS_INIT;
+    fo.on_event = on_flow_event;
+    fo.event_user = s;
+    kv_flow_status fs = kv_flow_open(&s->flow, cfg, &fo, err, errlen);
+    if (fs != KV_FLOW_OK) {
+        st = fs == KV_FLOW_E_JOURNAL ? KV_SERVE_E_JOURNAL
+             : fs == KV_FLOW_E_CONFIG ? KV_SERVE_E_CONFIG : KV_SERVE_E_FLOW;
+        goto fail;
+    }
+    const kv_config_main *m = kv_config_main_get(cfg);
+    if (kv_sdb_open(&s->sdb, m->journal, err, errlen) != KV_SDB_OK) {
+        st = KV_SERVE_E_JOURNAL;
+        goto fail;
+    }
+
+    const char *listen = o->listen;
+    if (!listen)
+        listen = kv_config_get(cfg, "serve", "listen");
+    if (!listen)
+        listen = "127.0.0.1:8580";
+    kv_http_options ho = KV_HTTP_OPTIONS_INIT;
+    ho.listen = listen;
+    ho.max_body = s->max_body;
+    ho.handler = handle;
+    ho.payload = s;
+    ho.log = &s->log;
+    kv_http_status hs = kv_http_start(&s->http, &ho, err, errlen);
+    if (hs != KV_HTTP_OK) {
+        st = hs == KV_HTTP_E_NOMEM ? KV_SERVE_E_NOMEM
+             : hs == KV_HTTP_E_ARG ? KV_SERVE_E_CONFIG : KV_SERVE_E_LISTEN;
+        goto fail;
+    }
+    /* The URL as bound (port 0 resolved). */
+    char host[256];
+    snprintf(host, sizeof host, "%s", listen);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    snprintf(s->url, sizeof s->url, "http://%s:%u", host, kv_http_port(s->http));
+    kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.listening url=%s tills=%zu", s->url,
+                  kv_auth_count(s->auth));
+    if (!o->no_recover) {
+        s->recovering = 1;
+        if (pthread_create(&s->recover_thread, NULL, recover_main, s) == 0) {
+            s->recover_joinable = 1;
+        } else {
+            s->recovering = 0;
+            kv_slog_write(&s->log, KV_LOG_ERR, "recover.not_started error=\"no thread\"");
+        }
+    }
+    *out = s;
+    return KV_SERVE_OK;
+fail:
+    kv_http_stop(s->http);
+    kv_sdb_close(s->sdb);
+    kv_flow_close(s->flow);
+    kv_auth_destroy(s->auth);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->health_mu);
+    free(s);
+    return st;
+}
+
+const char *kv_serve_url(const kv_serve *s) { return s ? s->url : ""; }
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int kv_serve_shutdown(kv_serve *s, int grace_ms)
+{
+    if (!s)
+        return 0;
+    if (grace_ms < 0)
+        grace_ms = s->shutdown_grace_s * 1000;
+    kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopping grace_ms=%d", grace_ms);
+    kv_http_quiesce(s->http);
+    struct timespec dl;
+    deadline_after(&dl, grace_ms > 0 ? grace_ms : 1);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv); /* long-polls and event streams end */
+    /* Requests in flight (a payment start waits for its slip) finish. */
+    while (s->requests > 0) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
+            break;
+    }
+    /* Waiting payments get the rest of the grace period. */
+    while (s->workers > 0 || s->recovering) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
+            break;
+    }
+    int left = s->workers + s->recovering + (s->requests > 0);
+    int workers = s->workers;
+    pthread_mutex_unlock(&s->mu);
+    if (left > 0) {
+        kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=%d "
+                      "note=\"journaled; resumed at the next start\"", workers);
+        return left;
+    }
+    if (s->recover_joinable) {
+        pthread_join(s->recover_thread, NULL);
+        s->recover_joinable = 0;
+    }
+    kv_http_stop(s->http);
+    s->http = NULL;
+    kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=0");
+    return 0;
+}
+
+void kv_serve_close(kv_serve *s)
+{
+    if (!s)
+        return;
+    kv_http_stop(s->http);
+    if (s->recover_joinable)
+        pthread_join(s->recover_thread, NULL);
+    kv_sdb_close(s->sdb);
+    kv_flow_close(s->flow);
+    kv_auth_destroy(s->auth);
+    while (s->hubs) {
+        kv_hub *h = s->hubs;
+        s->hubs = h->next;
+        free(h);
+    }
+    while (s->inflight) {
+        kv_inflight *x = s->inflight;
+        s->inflight = x->next;
+        free(x);
+    }
+    free(s->health_json);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->health_mu);
+    free(s);
+}

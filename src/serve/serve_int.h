@@ -1,0 +1,97 @@
+/*
+ * serve_int.h - internals shared by the daemon's files (serve.c: life
+ * cycle, configuration, event hub, workers; api.c: the till API; hooks.c:
+ * webhooks and eCom callbacks).  Not a public header.
+ */
+#ifndef KV_SERVE_SERVE_INT_H
+#define KV_SERVE_SERVE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "src/flow/flow.h"
+#include "src/serve/auth.h"
+#include "src/serve/http.h"
+#include "src/serve/sdb.h"
+#include "src/serve/serve.h"
+#include "src/serve/slog.h"
+
+#define KV_HUB_KEEP 64  /* events kept per payment (older ones are dropped) */
+
+/* One event of a payment's feed. */
+typedef struct kv_hub_ev {
+    int seq;
+    int64_t at_ms;
+    char type[12];        /* state | tick | message | printed | result */
+    char state[16];
+    int seconds_left;
+    char message[200];
+} kv_hub_ev;
+
+/* The feed of one payment. */
+typedef struct kv_hub {
+    struct kv_hub *next;
+    char ref[64];
+    kv_hub_ev ev[KV_HUB_KEEP];
+    int first_seq, next_seq;  /* ev holds seq first_seq .. next_seq-1 */
+    int final;                /* the worker finished (or the state is final) */
+    int64_t final_at_ms;
+    int worker;               /* 1 while a worker waits on this payment */
+} kv_hub;
+
+/* A request with an Idempotency-Key running in this process. */
+typedef struct kv_inflight {
+    struct kv_inflight *next;
+    char till[64];
+    char key[128];
+} kv_inflight;
+
+struct kv_serve {
+    const kv_config *cfg;
+    kv_slog log;
+    kv_flow *flow;
+    kv_sdb *sdb;
+    kv_auth *auth;
+    kv_http *http;
+    char url[300];
+    char webhook_url[1024];
+    long webhook_skew_s;
+    char callback_token[256];
+    size_t max_body;
+    int shutdown_grace_s;
+    int events_max_wait_s;
+
+    pthread_mutex_t mu;       /* guards everything below */
+    pthread_cond_t cv;        /* broadcast on every hub change */
+    kv_hub *hubs;
+    kv_inflight *inflight;
+    int stopping;             /* new requests get 503 */
+    int requests;             /* requests being handled */
+    int workers;              /* payment workers running */
+    int recovering;           /* recovery thread running */
+    pthread_t recover_thread;
+    int recover_joinable;
+
+    /* health cache */
+    pthread_mutex_t health_mu;
+    int64_t health_at_ms;
+    char *health_json;
+};
+
+int64_t kv__serve_now_ms(void);
+
+/* Event hub (serve.c).  All take s->mu themselves. */
+void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
+                  int seconds_left, const char *message);
+void kv__hub_final(kv_serve *s, const char *ref);
+
+/* Start a worker thread that runs kv_flow_wait on ref (serve.c).  Returns
+ * 0, or -1 when a worker already waits on it or the thread failed. */
+int kv__serve_spawn_waiter(kv_serve *s, const char *ref);
+
+/* Handlers (api.c, hooks.c). */
+void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *method);
+void kv__hooks_webhook(kv_serve *s, kv_http_req *r);
+void kv__hooks_callback(kv_serve *s, kv_http_req *r, const char *order_id);
+
+#endif
