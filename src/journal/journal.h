@@ -91,11 +91,11 @@ typedef struct kv_payment {
     int64_t refunded;
     kv_pay_state state;
     char api_state[16];      /* last state read from the API (CREATED, AUTHORIZED, ...) */
-    char psp_reference[64];
+    char psp_reference[128];
     char reason[128];        /* why not paid / why unknown */
     char description[128];
     char items_json[4096];   /* items as given (JSON array) or "" */
-    char qr_url[1024];       /* QR target / image URL from create */
+    char qr_url[2048];       /* QR target / image URL from create */
     int64_t created_at;      /* unix seconds */
     int64_t updated_at;
     int64_t expires_at;      /* when the QR expires (unix seconds), 0 unknown */
