@@ -879,7 +879,7 @@ static kv_flow_status finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p,
             char ierr[200];
             if (parse_items(&it, p->items_json, ierr, sizeof ierr) == 0 && it.n) {
                 kv_vipps_order_line lines[MAX_ITEMS];
-                char ids[MAX_ITEMS][16], qty[MAX_ITEMS][24];
+                char ids[MAX_ITEMS][24], qty[MAX_ITEMS][24];
                 for (size_t i = 0; i < it.n; i++) {
                     const kv_doc_item *d = &it.items[i];
                     int64_t tot = d->quantity * d->unit_price;
