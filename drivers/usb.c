@@ -9,8 +9,8 @@
  */
 #include "drivers/usb.h"
 #include "drivers/usb_profiles.h"
+#include "drivers/uri.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <libusb.h>
 #include <stdarg.h>
@@ -95,62 +95,22 @@ typedef struct {
     char serial[128];     /* "" = any */
 } usb_target;
 
-static int parse_hex4(const char *s, uint16_t *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!isxdigit((unsigned char)s[i])) return -1;
-        v = v * 16 + (unsigned)(isdigit((unsigned char)s[i]) ? s[i] - '0'
-                                : tolower((unsigned char)s[i]) - 'a' + 10);
-    }
-    *out = (uint16_t)v;
-    return 0;
-}
-
-/* usb://  usb://VID:PID  usb://VID:PID?serial=S  (also "usb:" without //) */
+/* The project's one URI grammar (drivers/uri.h): usb://, usb://VID:PID,
+ * usb://VID:PID?serial=S (%XX-decoded). */
 static int parse_uri(usb_target *t, const char *uri, char *err, size_t errlen)
 {
+    kv_uri u;
+    int st = kv_uri_parse(&u, uri, err, errlen);
+    if (st != KV_T_OK) return st;
+    if (u.kind != KV_URI_USB) {
+        setmsg(err, errlen, "not a usb URI: '%s' (expected usb://VID:PID or usb://)", uri);
+        return KV_T_E_URI;
+    }
     memset(t, 0, sizeof *t);
-    if (strncmp(uri, "usb:", 4) != 0) {
-        setmsg(err, errlen, "not a usb URI: '%s'", uri);
-        return KV_T_E_URI;
-    }
-    const char *p = uri + 4;
-    if (strncmp(p, "//", 2) == 0) p += 2;
-    if (*p == '\0' || strcmp(p, "/") == 0) { t->any = 1; return KV_T_OK; }
-    if (strlen(p) < 9 || parse_hex4(p, &t->vid) || p[4] != ':' || parse_hex4(p + 5, &t->pid) ||
-        (p[9] != '\0' && p[9] != '?' && p[9] != '/')) {
-        setmsg(err, errlen, "malformed usb URI '%s': expected usb://VID:PID[?serial=S] "
-               "with four hex digits each (e.g. usb://04b8:0202), or usb:// for the first printer",
-               uri);
-        return KV_T_E_URI;
-    }
-    p += 9;
-    if (*p == '/') p++;
-    if (*p == '?') {
-        p++;
-        while (*p) {
-            const char *amp = strchr(p, '&');
-            size_t n = amp ? (size_t)(amp - p) : strlen(p);
-            if (n > 7 && strncmp(p, "serial=", 7) == 0) {
-                if (n - 7 >= sizeof t->serial) {
-                    setmsg(err, errlen, "usb URI '%s': serial number too long", uri);
-                    return KV_T_E_URI;
-                }
-                memcpy(t->serial, p + 7, n - 7);
-                t->serial[n - 7] = '\0';
-            } else {
-                setmsg(err, errlen, "usb URI '%s': unknown parameter '%.*s' (only serial=S)",
-                       uri, (int)n, p);
-                return KV_T_E_URI;
-            }
-            p += n;
-            if (*p == '&') p++;
-        }
-    } else if (*p) {
-        setmsg(err, errlen, "malformed usb URI '%s': unexpected '%s'", uri, p);
-        return KV_T_E_URI;
-    }
+    t->any = !u.has_id;
+    t->vid = (uint16_t)u.vid;
+    t->pid = (uint16_t)u.pid;
+    snprintf(t->serial, sizeof t->serial, "%s", u.serial);
     return KV_T_OK;
 }
 
@@ -716,19 +676,21 @@ static void probe_device(libusb_device *d, const struct libusb_device_descriptor
                : r == LIBUSB_ERROR_BUSY ? CURE_BUSY : libusb_error_name(r));
         return;
     }
-    int answered = 0, asked = 0;
-    asked++;
-    if (read_string(h, dd->iManufacturer, p->manufacturer, sizeof p->manufacturer, tmo) == 0)
-        answered++;
-    if (dd->iProduct) {
+    /* Strings first.  A device that lets one request time out is not asked
+     * again (discovery must never hang on a mute firmware). */
+    int answered = 0, asked = 0, mute = 0;
+    const struct { uint8_t idx; char *dst; size_t len; } strs[] = {
+        { dd->iManufacturer, p->manufacturer, sizeof p->manufacturer },
+        { dd->iProduct, p->product, sizeof p->product },
+        { dd->iSerialNumber, p->serial, sizeof p->serial },
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0] && !mute; i++) {
+        if (!strs[i].idx) continue;
         asked++;
-        if (read_string(h, dd->iProduct, p->product, sizeof p->product, tmo) == 0) answered++;
+        r = read_string(h, strs[i].idx, strs[i].dst, strs[i].len, tmo);
+        if (r == 0 || r == LIBUSB_ERROR_PIPE) answered++;   /* a stall is an answer too */
+        else if (r == LIBUSB_ERROR_TIMEOUT || r == LIBUSB_ERROR_NO_DEVICE) mute = 1;
     }
-    if (dd->iSerialNumber) {
-        asked++;
-        if (read_string(h, dd->iSerialNumber, p->serial, sizeof p->serial, tmo) == 0) answered++;
-    }
-    if (!dd->iManufacturer) asked--;
 
     if (!pi->found) {
         p->openable = KV_USB_OPEN_FAILED;
@@ -747,10 +709,12 @@ static void probe_device(libusb_device *d, const struct libusb_device_descriptor
             r = libusb_claim_interface(h, pi->iface);
             if (r == 0) {
                 p->openable = KV_USB_OPEN_YES;
-                asked++;
-                if (get_device_id(h, pi->config_value, pi->iface, pi->alt, p->device_id,
-                                  sizeof p->device_id, tmo) == 0)
-                    answered++;
+                if (!mute) {
+                    asked++;
+                    r = get_device_id(h, pi->config_value, pi->iface, pi->alt, p->device_id,
+                                      sizeof p->device_id, tmo);
+                    if (r == 0 || r == LIBUSB_ERROR_PIPE) answered++;
+                }
                 libusb_release_interface(h, pi->iface);
             } else if (r == LIBUSB_ERROR_BUSY) {
                 p->openable = KV_USB_OPEN_BUSY;

@@ -123,7 +123,7 @@ typedef struct kv_usb_printer {
     int answering;         /* 1 when control requests were answered */
     const char *profile;   /* suggested profile name (static, never NULL) */
     kv_usb_openable openable;
-    char why[256];         /* why it cannot be opened / notes, with the cure; "" if none */
+    char why[512];         /* why it cannot be opened / notes, with the cure; "" if none */
     char uri[64];          /* usb://VID:PID[?serial=S] to use with --printer */
 } kv_usb_printer;
 

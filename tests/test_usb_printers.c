@@ -1,0 +1,265 @@
+/*
+ * test_usb_printers.c - `kvitt printers` (USB discovery) against emulated
+ * devices: two printers and one unrelated device.
+ *
+ * Runs under umockdev-wrapper (tests/run.sh).  The devices come from
+ * fixtures/usb/NAME.umockdev; the printers' side of the usbfs ioctls is
+ * played by tests/lib/usbfake.c in this process.  The kvitt program runs as
+ * a real child process: it inherits LD_PRELOAD and UMOCKDEV_DIR and reaches
+ * the emulated devices through the testbed, over the real libusb backend.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/usb.h"
+#include "tests/lib/kvtest.h"
+#include "tests/lib/usbfake.h"
+
+static const char *const T88_STRINGS[4] = { NULL, "EPSON", "TM-T88V", "J7PF012345" };
+static const char *const POS58_STRINGS[4] = { NULL, "Printer", "POS58 Printer USB", NULL };
+static const char T88_ID[] = "MFG:EPSON;CMD:ESC/POS;MDL:TM-T88V;CLS:PRINTER;";
+
+typedef struct {
+    kvt_usbbed *bed;
+    kvt_usbdev *t88, *pos58, *kbd;
+} world;
+
+static int setup(void **state)
+{
+    world *w = calloc(1, sizeof *w);
+    w->bed = kvt_usbbed_new();
+    if (w->bed) {
+        w->t88 = kvt_usbbed_add(w->bed, "tm-t88", "/dev/bus/usb/001/002", 1, T88_STRINGS);
+        w->pos58 = kvt_usbbed_add(w->bed, "pos58", "/dev/bus/usb/001/003", 1, POS58_STRINGS);
+        w->kbd = kvt_usbbed_add(w->bed, "keyboard", "/dev/bus/usb/001/004", 0, NULL);
+        if (w->t88) kvt_usbdev_config(w->t88)->device_id = T88_ID;
+    }
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    world *w = *state;
+    kvt_usbbed_free(w->bed);
+    free(w);
+    return 0;
+}
+
+#define NEED_BED(w) do { \
+        if (!(w)->bed) KVT_SKIP("not running under umockdev-wrapper"); \
+        assert_non_null((w)->t88); assert_non_null((w)->pos58); assert_non_null((w)->kbd); \
+    } while (0)
+
+static cJSON *find_dev(cJSON *arr, const char *vid, const char *pid)
+{
+    cJSON *o;
+    cJSON_ArrayForEach(o, arr) {
+        cJSON *v = cJSON_GetObjectItem(o, "vid"), *p = cJSON_GetObjectItem(o, "pid");
+        if (cJSON_IsString(v) && cJSON_IsString(p) && !strcmp(v->valuestring, vid) &&
+            !strcmp(p->valuestring, pid))
+            return o;
+    }
+    return NULL;
+}
+
+static const char *jstr(cJSON *o, const char *k)
+{
+    cJSON *v = cJSON_GetObjectItem(o, k);
+    assert_true(cJSON_IsString(v));
+    return v->valuestring;
+}
+
+static int jbool(cJSON *o, const char *k)
+{
+    cJSON *v = cJSON_GetObjectItem(o, k);
+    assert_true(cJSON_IsBool(v));
+    return cJSON_IsTrue(v);
+}
+
+/* Both printers listed with strings, 1284 ID and profile; the keyboard
+ * is not a printer and is not listed. */
+static void test_usb_printers__json_lists_two_printers(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    kvt_usbdev_config(w->pos58)->device_id = "MFG:Zjiang;CMD:ESC/POS;MDL:POS-5890;";
+    kvt_result r;
+    const char *argv[] = { "kvitt", "printers", "--json", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    if (r.status != 0) fail_msg("exit %d: %s", r.status, r.err);
+    cJSON *arr = cJSON_Parse(r.out);
+    assert_non_null(arr);
+    assert_true(cJSON_IsArray(arr));
+    assert_int_equal(cJSON_GetArraySize(arr), 2);
+    assert_null(find_dev(arr, "046d", "c31c"));
+
+    cJSON *t = find_dev(arr, "04b8", "0202");
+    assert_non_null(t);
+    assert_string_equal(jstr(t, "manufacturer"), "EPSON");
+    assert_string_equal(jstr(t, "product"), "TM-T88V");
+    assert_string_equal(jstr(t, "serial"), "J7PF012345");
+    assert_string_equal(jstr(t, "device_id"), T88_ID);
+    assert_string_equal(jstr(t, "profile"), "epson-tm-t88");
+    assert_string_equal(jstr(t, "uri"), "usb://04b8:0202?serial=J7PF012345");
+    assert_string_equal(jstr(t, "direction"), "bidirectional");
+    assert_true(jbool(t, "answering"));
+    assert_true(jbool(t, "can_open"));
+
+    cJSON *p = find_dev(arr, "0416", "5011");
+    assert_non_null(p);
+    assert_string_equal(jstr(p, "product"), "POS58 Printer USB");
+    assert_string_equal(jstr(p, "device_id"), "MFG:Zjiang;CMD:ESC/POS;MDL:POS-5890;");
+    assert_string_equal(jstr(p, "profile"), "pos-5890");
+    assert_int_equal(cJSON_GetObjectItem(p, "interface")->valueint, 1);
+    assert_true(jbool(p, "can_open"));
+    cJSON_Delete(arr);
+    kvt_result_free(&r);
+
+    /* discovery released what it claimed */
+    kvt_usbdev_stats st;
+    kvt_usbdev_stats_get(w->t88, &st);
+    assert_int_equal(st.claims, st.releases);
+}
+
+/* A printer that answers no control request is still listed by VID:PID,
+ * marked not answering, and discovery finishes. */
+static void test_usb_printers__not_answering_is_listed(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    kvt_usbdev_config(w->pos58)->hold_control = 1;
+    kvt_result r;
+    const char *argv[] = { "kvitt", "printers", "--timeout-ms", "100", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 0);
+    char *pos = strstr(r.out, "0416:5011");
+    assert_non_null(pos);
+    assert_non_null(strstr(pos, "not answering"));
+    /* the TM-T88 block comes with its strings and 1284 ID */
+    assert_non_null(strstr(r.out, "04b8:0202  EPSON TM-T88V"));
+    assert_non_null(strstr(r.out, T88_ID));
+    assert_non_null(strstr(r.out, "profile:   epson-tm-t88"));
+    assert_null(strstr(r.out, "046d:c31c"));
+    kvt_result_free(&r);
+
+    const char *argv2[] = { "kvitt", "printers", "--json", "--timeout-ms", "100", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv2), 0);
+    cJSON *arr = cJSON_Parse(r.out);
+    assert_non_null(arr);
+    cJSON *p = find_dev(arr, "0416", "5011");
+    assert_non_null(p);
+    assert_false(jbool(p, "answering"));
+    assert_string_equal(jstr(p, "product"), "");
+    assert_string_equal(jstr(p, "profile"), "pos-5890");   /* from the VID:PID alone */
+    cJSON_Delete(arr);
+    kvt_result_free(&r);
+}
+
+/* Busy interface: listed as not openable, with the cure. */
+static void test_usb_printers__busy_printer_says_why(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    kvt_usbdev_config(w->t88)->claim_busy = 1;
+    kvt_result r;
+    const char *argv[] = { "kvitt", "printers", "--json", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 0);
+    cJSON *arr = cJSON_Parse(r.out);
+    assert_non_null(arr);
+    cJSON *t = find_dev(arr, "04b8", "0202");
+    assert_non_null(t);
+    assert_false(jbool(t, "can_open"));
+    assert_string_equal(jstr(t, "open"), "busy");
+    assert_non_null(strstr(jstr(t, "why"), "CUPS"));
+    assert_non_null(strstr(jstr(t, "why"), "usblp"));
+    cJSON_Delete(arr);
+    kvt_result_free(&r);
+}
+
+/* --all lists the keyboard too, as a device kvitt cannot print to. */
+static void test_usb_printers__all_devices(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    kvt_result r;
+    const char *argv[] = { "kvitt", "printers", "--all", "--json", "--timeout-ms", "100", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 0);
+    cJSON *arr = cJSON_Parse(r.out);
+    assert_non_null(arr);
+    assert_int_equal(cJSON_GetArraySize(arr), 3);
+    cJSON *k = find_dev(arr, "046d", "c31c");
+    assert_non_null(k);
+    assert_false(jbool(k, "can_open"));
+    assert_int_equal(cJSON_GetObjectItem(k, "interface")->valueint, -1);
+    cJSON_Delete(arr);
+    kvt_result_free(&r);
+}
+
+/* The library call behind the command, in process. */
+static void test_usb_printers__discover_in_process(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    kv_usb_printer *list = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    assert_int_equal(kv_usb_discover(&list, &n, NULL, err, sizeof err), KV_T_OK);
+    assert_int_equal(n, 2);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].vid == 0x04b8) {
+            assert_int_equal(list[i].pid, 0x0202);
+            assert_int_equal(list[i].interface_number, 0);
+            assert_int_equal(list[i].protocol, 2);
+            assert_int_equal(list[i].bus, 1);
+            assert_int_equal(list[i].address, 2);
+            assert_string_equal(list[i].device_id, T88_ID);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 1);
+    kv_usb_printers_free(list);
+    kv_usb_printers_free(NULL);
+}
+
+static void test_usb_printers__bad_args(void **state)
+{
+    (void)state;
+    kvt_result r;
+    const char *argv[] = { "kvitt", "printers", "--timeout-ms", "0", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 2);
+    kvt_result_free(&r);
+    const char *argv2[] = { "kvitt", "printers", "extra", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv2), 0);
+    assert_int_equal(r.status, 2);
+    kvt_result_free(&r);
+    const char *argv3[] = { "kvitt", "printers", "--help", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv3), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "usage: kvitt printers"));
+    kvt_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_usb_printers__json_lists_two_printers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb_printers__not_answering_is_listed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb_printers__busy_printer_says_why, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb_printers__all_devices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb_printers__discover_in_process, setup, teardown),
+        cmocka_unit_test(test_usb_printers__bad_args),
+    };
+    return cmocka_run_group_tests_name("usb_printers", tests, NULL, NULL);
+}
