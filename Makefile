@@ -71,7 +71,7 @@ TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 
 .PHONY: all test check test-plain test-san bench install uninstall clean \
-        golden-update demo deps fuzz install-udev check-headers tests-build
+        golden-update demo deps fuzz install-udev install-udev-unbind check-headers tests-build
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -170,6 +170,12 @@ install-udev:
 	install -d $(DESTDIR)$(UDEVDIR)
 	install -m 0644 udev/60-kvitt-printers.rules $(DESTDIR)$(UDEVDIR)/
 	@echo "installed $(DESTDIR)$(UDEVDIR)/60-kvitt-printers.rules; run: udevadm control --reload && udevadm trigger"
+
+# Opt-in: keep usblp off printers driven through libusb (see the file's header).
+install-udev-unbind:
+	install -d $(DESTDIR)$(UDEVDIR)
+	install -m 0644 udev/61-kvitt-usblp-unbind.rules $(DESTDIR)$(UDEVDIR)/
+	@echo "installed $(DESTDIR)$(UDEVDIR)/61-kvitt-usblp-unbind.rules; run: udevadm control --reload, then replug the printer"
 
 clean:
 	rm -rf build

@@ -483,6 +483,90 @@ static void test_usb__suggested_profiles(void **state)
     assert_int_equal(kv_usb_known_printer_id(0x046d, 0xc31c), 0);
 }
 
+/* Find a rule line containing every needle; NULL when none. */
+static const char *rule_line(const char *text, const char *const needles[])
+{
+    static char line[512];
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (n < sizeof line && *p != '#') {
+            memcpy(line, p, n);
+            line[n] = '\0';
+            int all = 1;
+            for (size_t i = 0; needles[i]; i++)
+                if (!strstr(line, needles[i])) { all = 0; break; }
+            if (all) return line;
+        }
+        p += n + (nl ? 1 : 0);
+    }
+    return NULL;
+}
+
+/* The shipped udev rules cover the vendors and clone IDs of the reference
+ * (section 2.2), the printer-class match, lp group 0660 + uaccess, and
+ * never open devices to everybody.  The opt-in file unbinds usblp for the
+ * same printers. */
+static void test_usb__udev_rules(void **state)
+{
+    (void)state;
+    unsigned char *txt = NULL;
+    size_t len = 0;
+    char *path = kvt_path("%s/udev/60-kvitt-printers.rules", kvt_srcdir());
+    assert_int_equal(kvt_read_file(path, &txt, &len), 0);
+    free(path);
+    const char *t = (const char *)txt;
+    const char *perm[] = { "GROUP=\"lp\"", "MODE=\"0660\"", "TAG+=\"uaccess\"" };
+    const char *cls[] = { "ENV{ID_USB_INTERFACES}==\"*:0701??:*\"", perm[0], perm[1], perm[2], NULL };
+    assert_non_null(rule_line(t, cls));
+    static const char *const vendors[] = { "04b8", "0519", "1d90", "2730", "1504", "0419" };
+    for (size_t i = 0; i < sizeof vendors / sizeof vendors[0]; i++) {
+        char v[64];
+        snprintf(v, sizeof v, "ATTR{idVendor}==\"%s\"", vendors[i]);
+        const char *need[] = { v, perm[0], perm[1], perm[2], NULL };
+        if (!rule_line(t, need)) fail_msg("no rule for vendor %s", vendors[i]);
+        assert_int_equal(kv_usb_known_printer_id((uint16_t)strtol(vendors[i], NULL, 16), 0x1234), 1);
+    }
+    static const char *const clones[][2] = { { "0416", "5011" }, { "0483", "5743" }, { "1fc9", "2016" },
+                                             { "0fe6", "811e" }, { "6868", "0500" }, { "0456", "0808" } };
+    for (size_t i = 0; i < sizeof clones / sizeof clones[0]; i++) {
+        char v[64], p[64];
+        snprintf(v, sizeof v, "ATTR{idVendor}==\"%s\"", clones[i][0]);
+        snprintf(p, sizeof p, "ATTR{idProduct}==\"%s\"", clones[i][1]);
+        const char *need[] = { v, p, perm[0], perm[1], perm[2], NULL };
+        if (!rule_line(t, need)) fail_msg("no rule for %s:%s", clones[i][0], clones[i][1]);
+        assert_int_equal(kv_usb_known_printer_id((uint16_t)strtol(clones[i][0], NULL, 16),
+                                                 (uint16_t)strtol(clones[i][1], NULL, 16)), 1);
+    }
+    const char *open_to_all[] = { "0666", NULL };
+    assert_null(rule_line(t, open_to_all));
+    free(txt);
+
+    path = kvt_path("%s/udev/61-kvitt-usblp-unbind.rules", kvt_srcdir());
+    assert_int_equal(kvt_read_file(path, &txt, &len), 0);
+    free(path);
+    t = (const char *)txt;
+    const char *unbind[] = { "RUN+=", "/sys/bus/usb/drivers/usblp/unbind", NULL };
+    assert_non_null(rule_line(t, unbind));
+    const char *drv[] = { "DRIVER!=\"usblp\"", NULL };
+    assert_non_null(rule_line(t, drv));
+    for (size_t i = 0; i < sizeof vendors / sizeof vendors[0]; i++) {
+        char v[64];
+        snprintf(v, sizeof v, "ATTRS{idVendor}==\"%s\"", vendors[i]);
+        const char *need[] = { v, NULL };
+        if (!rule_line(t, need)) fail_msg("unbind file misses vendor %s", vendors[i]);
+    }
+    for (size_t i = 0; i < sizeof clones / sizeof clones[0]; i++) {
+        char v[64], p[64];
+        snprintf(v, sizeof v, "ATTRS{idVendor}==\"%s\"", clones[i][0]);
+        snprintf(p, sizeof p, "ATTRS{idProduct}==\"%s\"", clones[i][1]);
+        const char *need[] = { v, p, NULL };
+        if (!rule_line(t, need)) fail_msg("unbind file misses %s:%s", clones[i][0], clones[i][1]);
+    }
+    free(txt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_usb__malformed_uris),
         cmocka_unit_test(test_usb__parse_device_id),
         cmocka_unit_test(test_usb__suggested_profiles),
+        cmocka_unit_test(test_usb__udev_rules),
     };
     return cmocka_run_group_tests_name("usb", tests, NULL, NULL);
 }
