@@ -203,6 +203,18 @@ kv_vipps_err_class kv_vipps__classify(kv_vipps_api api, int http_status,
 
 /* Copy free text from the service into dst: printable ASCII/UTF-8 only,
  * no control characters, phone-like digit runs masked. */
+static void copy_raw(char *dst, size_t n, const char *src)
+{
+    size_t j = 0;
+    if (!n)
+        return;
+    for (size_t i = 0; src && src[i] && j + 1 < n; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        dst[j++] = (ch <= 0x20 || ch == 0x7f) ? '_' : (char)ch;
+    }
+    dst[j] = '\0';
+}
+
 static void copy_text(char *dst, size_t n, const char *src)
 {
     size_t j = 0;
@@ -253,7 +265,7 @@ void kv_vipps__parse_error(kv_vipps_error *err, kv_vipps_api api,
             code = code_of(cJSON_GetObjectItemCaseSensitive(e, "errorCode"));
             copy_text(title, sizeof title, str_of(e, "errorGroup"));
             copy_text(detail, sizeof detail, str_of(e, "errorMessage"));
-            copy_text(trace, sizeof trace, str_of(e, "contextId"));
+            copy_raw(trace, sizeof trace, str_of(e, "contextId"));
             if (!code && str_of(e, "errorCode")) {
                 /* InvalidRequest: errorCode names the field */
                 char f[64];
@@ -284,12 +296,12 @@ void kv_vipps__parse_error(kv_vipps_error *err, kv_vipps_api api,
             /* token gateway: {error, error_description, trace_id} */
             copy_text(title, sizeof title, str_of(o, "error"));
             copy_text(detail, sizeof detail, str_of(o, "error_description"));
-            copy_text(trace, sizeof trace, str_of(o, "trace_id"));
+            copy_raw(trace, sizeof trace, str_of(o, "trace_id"));
         } else {
             /* RFC 7807 problem+json (ePayment, QR, OM, webhooks) */
             copy_text(title, sizeof title, str_of(o, "title"));
             copy_text(detail, sizeof detail, str_of(o, "detail"));
-            copy_text(trace, sizeof trace, str_of(o, "traceId"));
+            copy_raw(trace, sizeof trace, str_of(o, "traceId"));
             const cJSON *xd = cJSON_GetObjectItemCaseSensitive(o,
                                                               "extraDetails");
             const cJSON *it;
