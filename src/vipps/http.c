@@ -453,9 +453,15 @@ void kv__set_ambiguous(kv_vipps_client *c, const char *what)
     int n = snprintf(c->err.log, sizeof c->err.log,
                      "%.100s: outcome unknown, check the payment again; "
                      "last failure: ", what);
-    if (n > 0 && (size_t)n < sizeof c->err.log)
-        snprintf(c->err.log + n, sizeof c->err.log - (size_t)n, "%s",
-                 prev[0] ? prev : "no answer");
+    if (n > 0 && (size_t)n < sizeof c->err.log) {
+        const char *src = prev[0] ? prev : "no answer";
+        size_t room = sizeof c->err.log - (size_t)n - 1;
+        size_t l = strlen(src);
+        if (l > room)
+            l = room;
+        memcpy(c->err.log + n, src, l);
+        c->err.log[(size_t)n + l] = '\0';
+    }
     snprintf(c->err.cashier, sizeof c->err.cashier, "%s",
              kv_vipps_cashier_text(c->err.api, KV_VIPPS_ERR_AMBIGUOUS, 0,
                                    c->lang));
