@@ -1,0 +1,282 @@
+/*
+ * sim_int.h - internals of the simulator shared by the sim/ sources (not public).
+ *
+ * Every function here that takes a kv_sim expects s->mu to be held unless
+ * it says otherwise.
+ */
+#ifndef KV_SIM_SIM_INT_H
+#define KV_SIM_SIM_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "sim/sim.h"
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+/* ---- requests and responses (transport independent) ---- */
+typedef struct sim_req {
+    const char *method;
+    const char *path;          /* without the query string */
+    const char *body;          /* NUL-terminated copy of the body */
+    size_t len;
+    struct MHD_Connection *conn;
+} sim_req;
+
+#define SIM_MAX_HDR 4
+typedef struct sim_resp {
+    int status;                /* 0 = drop the connection, no answer */
+    const char *ctype;         /* static string, NULL = no body type */
+    char *body;                /* malloc'd or NULL */
+    size_t len;
+    int nhdr;
+    char hname[SIM_MAX_HDR][40];
+    char hval[SIM_MAX_HDR][200];
+    int delay_ms;              /* extra delay before answering */
+} sim_resp;
+
+/* Header or query value of a request (borrowed), NULL when absent. */
+const char *sim_header(const sim_req *rq, const char *name);
+const char *sim_query(const sim_req *rq, const char *name);
+
+/* ---- state ---- */
+typedef enum { P_CREATED, P_AUTHORIZED, P_ABORTED, P_EXPIRED, P_TERMINATED } sim_pstate;
+typedef enum { E_INITIATE, E_RESERVE, E_CANCEL, E_VOID, E_REJECTED, E_FAILED } sim_estate;
+
+typedef struct sim_event {
+    char name[16];             /* ePayment: CREATED...; eCom: INITIATE... */
+    long long value;
+    char psp[40];              /* pspReference / transactionId */
+    char ts[40];
+    char *idem;                /* idempotency key / X-Request-Id, or NULL */
+    char *text;                /* eCom transactionText, or NULL */
+    int success;
+} sim_event;
+
+typedef struct sim_payment {
+    struct sim_payment *next;
+    int ecom;                  /* 0 ePayment, 1 eCom */
+    char msn[16];
+    char ref[64];              /* reference / orderId */
+    char currency[4];
+    long long amount;
+    int state;                 /* sim_pstate or sim_estate */
+    long long authorized, captured, refunded, cancelled;
+    char psp[40];
+    char token[48];            /* customer-side token (QR, landing page) */
+    char *redirect_url;
+    char userflow[20];
+    char qrformat[20];
+    int qrsize;
+    char *phone;               /* MSISDN when given */
+    cJSON *metadata;
+    char *description;
+    double created_at;
+    double expires_at;         /* CREATED/INITIATE -> expired after this */
+    double auto_at;            /* 0 = no pending automatic action */
+    int auto_action;           /* kv_sim_auto */
+    double unknown_until;      /* magic 201: stays pending until then */
+    /* eCom */
+    char *callback_prefix;
+    char *auth_token;
+    char *fallback;
+    char *txtext;
+    int skip_landing;
+    int opened;                /* eCom: QR opened in app (transactionId shown) */
+    sim_event *ev;
+    size_t nev, cap;
+} sim_payment;
+
+typedef struct sim_idem {
+    struct sim_idem *next;
+    char *scope;               /* "msn METHOD path" */
+    char *key;
+    char *req;                 /* request body as received */
+    int status;
+    const char *ctype;
+    char *body;
+    size_t len;
+} sim_idem;
+
+typedef struct sim_token {
+    struct sim_token *next;
+    char *token;
+    int cred;                  /* index into the credentials table */
+    double expires_at;
+} sim_token;
+
+typedef struct sim_rate {
+    struct sim_rate *next;
+    char *key;
+    double *t;                 /* ring of the last `limit` call times */
+    int n, head, limit;
+} sim_rate;
+
+typedef struct sim_hook {
+    struct sim_hook *next;
+    char id[40];
+    char msn[16];
+    char *url;
+    char *secret;
+    char **events;
+    int nevents;
+} sim_hook;
+
+typedef struct sim_delivery {
+    struct sim_delivery *next;
+    unsigned long seq;
+    char hook_id[40];          /* "" for eCom callbacks */
+    char ref[64];
+    char event[64];
+    char *url;
+    char *body;
+    char *secret;              /* webhook HMAC key, NULL for callbacks */
+    char *auth;                /* eCom authToken, may be NULL */
+    int attempts, max_attempts;
+    double next_at;
+    int in_flight, done;       /* done: 1 delivered, -1 given up */
+    long last_status;
+} sim_delivery;
+
+typedef struct sim_receipt {
+    struct sim_receipt *next;
+    char msn[16];
+    char type[16];
+    char *order_id;
+    cJSON *receipt;
+    cJSON *category;
+} sim_receipt;
+
+typedef struct sim_count {
+    struct sim_count *next;
+    char *key;
+    long n;
+} sim_count;
+
+typedef struct sim_fault {
+    struct sim_fault *next;
+    char method[8];
+    char *path;
+    int count;
+    char action[8];            /* status | drop | slow */
+    int status;
+    char errcode[16];
+    int retry_after;
+    int delay_ms;
+    int after;
+} sim_fault;
+
+typedef struct sim_qr {
+    struct sim_qr *next;
+    char token[48];
+    char *target;              /* text encoded in the QR */
+    double expires_at;
+} sim_qr;
+
+struct kv_sim {
+    kv_sim_options o;
+    char *host;
+    char *phones;
+    char url[128];
+    int port;
+    struct MHD_Daemon *d;
+    pthread_t worker;
+    int worker_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    unsigned long long rng;
+    unsigned long seq;
+    sim_payment *pay;
+    sim_idem *idem;
+    sim_token *tok;
+    sim_rate *rate;
+    sim_hook *hooks;
+    sim_delivery *dq;
+    sim_receipt *receipts;
+    sim_count *counts;
+    sim_count *keys;
+    sim_fault *faults;
+    sim_qr *qrs;
+    long tokens_issued;
+    long deliveries_ok, deliveries_failed, deliveries_attempted;
+};
+
+/* ---- utilities (sim_util.c) ---- */
+double sim_now(void);
+unsigned long long sim_rand(kv_sim *s);
+double sim_rand01(kv_sim *s);
+/* Random lowercase hex into buf (n chars + NUL). */
+void sim_rand_hex(kv_sim *s, char *buf, size_t n);
+/* Random UUID v4 text (37 bytes). */
+void sim_uuid(kv_sim *s, char out[37]);
+/* RFC 3339 UTC with milliseconds. */
+void sim_rfc3339(double t, char out[40]);
+/* RFC 1123 ("Thu, 30 Mar 2023 08:38:32 GMT"). */
+void sim_rfc1123(double t, char out[40]);
+/* base64 of data, malloc'd (url=1: base64url without padding). */
+char *sim_b64(const unsigned char *data, size_t len, int url);
+char *sim_strdup(const char *s);
+char *sim_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Webhook signing: fills the three headers.  Returns 0, -1 on bad url. */
+int sim_sign(const char *secret, const char *url, const char *body, double t,
+             char date[40], char hash[64], char **auth);
+/* QR images of text: PNG edge `size` px / SVG.  malloc'd, NULL on error. */
+unsigned char *sim_qr_png(const char *text, int size, size_t *len);
+char *sim_qr_svg(const char *text, size_t *len);
+
+/* ---- response helpers (sim_util.c) ---- */
+void sim_resp_json(sim_resp *r, int status, cJSON *obj);   /* frees obj */
+void sim_resp_text(sim_resp *r, int status, const char *ctype, const char *text);
+void sim_resp_header(sim_resp *r, const char *name, const char *val);
+/* RFC 7807 problem; errcode may be NULL; field/reason add a validation
+ * extraDetail when non-NULL. */
+void sim_problem(kv_sim *s, sim_resp *r, int status, const char *title,
+                 const char *detail, const char *instance, const char *errcode);
+void sim_problem_field(kv_sim *s, sim_resp *r, int status, const char *detail,
+                       const char *instance, const char *field);
+/* eCom error array [{errorGroup, errorCode, errorMessage, contextId}]. */
+void sim_ecom_error(kv_sim *s, sim_resp *r, int status, const char *group,
+                    const char *code, const char *msg);
+/* Azure API Management error {"statusCode":n,"message":...}. */
+void sim_apim_error(sim_resp *r, int status, const char *msg);
+
+/* ---- core (sim_api.c) ---- */
+void sim_handle(kv_sim *s, const sim_req *rq, sim_resp *r);
+void sim_tick(kv_sim *s, double now);
+const kv_sim_cred *sim_creds(size_t *n);
+sim_payment *sim_find(kv_sim *s, const char *msn, const char *ref, int ecom);
+/* Customer actions: return 0 or -1 when the state does not allow it. */
+int sim_customer_approve(kv_sim *s, sim_payment *p, double now);
+int sim_customer_abort(kv_sim *s, sim_payment *p, double now);
+int sim_customer_expire(kv_sim *s, sim_payment *p, double now);
+void sim_count_key(sim_count **list, const char *key);
+/* 1 when msisdn (country code, digits only) is a known test user. */
+int sim_phone_known(kv_sim *s, const char *msisdn);
+
+/* ---- eCom + QR (sim_ecom.c) ---- */
+void sim_ecom_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const char *msn,
+                    char **seg, int nseg);
+void sim_qr_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const char *msn,
+                  char **seg, int nseg);
+void sim_ecom_callback(kv_sim *s, sim_payment *p, const char *status,
+                       const char *errcode, const char *errmsg);
+void sim_ecom_log(kv_sim *s, sim_payment *p, const char *op, long long amount, int ok,
+                  const char *reqid, const char *text);
+
+/* ---- webhooks delivery (sim_deliver.c) ---- */
+void sim_enqueue(kv_sim *s, const char *hook_id, const char *ref, const char *event,
+                 const char *url, const char *body, const char *secret, const char *auth,
+                 int max_attempts);
+/* Worker thread body: ticks and deliveries until s->stop. Takes s->mu itself. */
+void *sim_worker(void *arg);
+
+/* ---- control endpoints (sim_control.c) ---- */
+void sim_control_route(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, int nseg);
+/* Scripted or random fault for this request: 0 none; else fills r and
+ * returns 1 (answer now) or 2 (run, then answer with *after). */
+int sim_fault_check(kv_sim *s, const sim_req *rq, sim_resp *r, sim_resp *after);
+
+#endif
