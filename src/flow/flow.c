@@ -1194,6 +1194,12 @@ static int nap(kv_flow *f, waiter *w, int64_t until_ms)
 
 kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *reference, int timeout_s)
 {
+    /* reference may point into *out (e.g. out->payment.reference): copy it first */
+    char refcopy[64] = "";
+    if (reference) {
+        scpy(refcopy, sizeof refcopy, reference);
+        reference = refcopy;
+    }
     kv_flow_result dummy;
     if (!out)
         out = &dummy;
@@ -1305,6 +1311,12 @@ kv_flow_status kv_flow_pay(kv_flow *f, kv_flow_result *out, const kv_pay_request
 
 kv_flow_status kv_flow_give_up(kv_flow *f, kv_flow_result *out, const char *reference)
 {
+    /* reference may point into *out (e.g. out->payment.reference): copy it first */
+    char refcopy[64] = "";
+    if (reference) {
+        scpy(refcopy, sizeof refcopy, reference);
+        reference = refcopy;
+    }
     kv_flow_result dummy;
     if (!out)
         out = &dummy;
@@ -1513,6 +1525,12 @@ static void op_close(kv_flow *f, opctx *x, kv_flow_result *out)
 
 kv_flow_status kv_flow_capture(kv_flow *f, kv_flow_result *out, const char *reference, int64_t amount_minor)
 {
+    /* reference may point into *out (e.g. out->payment.reference): copy it first */
+    char refcopy[64] = "";
+    if (reference) {
+        scpy(refcopy, sizeof refcopy, reference);
+        reference = refcopy;
+    }
     kv_flow_result dummy;
     if (!out)
         out = &dummy;
@@ -1564,6 +1582,12 @@ kv_flow_status kv_flow_capture(kv_flow *f, kv_flow_result *out, const char *refe
 
 kv_flow_status kv_flow_cancel(kv_flow *f, kv_flow_result *out, const char *reference)
 {
+    /* reference may point into *out (e.g. out->payment.reference): copy it first */
+    char refcopy[64] = "";
+    if (reference) {
+        scpy(refcopy, sizeof refcopy, reference);
+        reference = refcopy;
+    }
     kv_flow_result dummy;
     if (!out)
         out = &dummy;
@@ -1613,6 +1637,12 @@ kv_flow_status kv_flow_cancel(kv_flow *f, kv_flow_result *out, const char *refer
 
 kv_flow_status kv_flow_status_get(kv_flow *f, kv_flow_result *out, const char *reference, int refresh)
 {
+    /* reference may point into *out (e.g. out->payment.reference): copy it first */
+    char refcopy[64] = "";
+    if (reference) {
+        scpy(refcopy, sizeof refcopy, reference);
+        reference = refcopy;
+    }
     kv_flow_result dummy;
     if (!out)
         out = &dummy;
@@ -1653,6 +1683,12 @@ kv_flow_status kv_flow_status_get(kv_flow *f, kv_flow_result *out, const char *r
 kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *reference, int64_t amount_minor,
                               const char *till_store_id)
 {
+    /* reference may point into *out (e.g. out->payment.reference): copy it first */
+    char refcopy[64] = "";
+    if (reference) {
+        scpy(refcopy, sizeof refcopy, reference);
+        reference = refcopy;
+    }
     kv_flow_result dummy;
     if (!out)
         out = &dummy;
@@ -1798,6 +1834,12 @@ out:
 
 kv_flow_status kv_flow_reprint(kv_flow *f, kv_flow_result *out, const char *reference)
 {
+    /* reference may point into *out (e.g. out->payment.reference): copy it first */
+    char refcopy[64] = "";
+    if (reference) {
+        scpy(refcopy, sizeof refcopy, reference);
+        reference = refcopy;
+    }
     kv_flow_result dummy;
     if (!out)
         out = &dummy;
