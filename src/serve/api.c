@@ -540,7 +540,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         kv_flow_status gs = kv_flow_status_get(s->flow, res, pending, 0);
         if (gs == KV_FLOW_OK) {
             if (res->payment.state == KV_PAY_WAITING || res->payment.state == KV_PAY_CREATED)
-                kv__serve_spawn_waiter(s, pending);
+                kv__serve_spawn_waiter(s, pending, 0);
             kv_slog_write(&s->log, KV_LOG_INFO, "idem.resumed till=%s reference=%s state=%s",
                           t->id, pending, kv_pay_state_name(res->payment.state));
             idem_reply(s, r, &ic, 201, payment_json(s, &res->payment));
@@ -564,12 +564,11 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
                                                      "nothing was done", NULL));
         goto out;
     }
-    kv__hub_push(s, ref, "state", "NEW", -1, "");
     int64_t t0 = kv__serve_now_ms();
     kv_flow_status st = kv_flow_start(s->flow, res, &pr);
     int64_t t1 = kv__serve_now_ms();
     if (st == KV_FLOW_OK) {
-        kv__serve_spawn_waiter(s, ref);
+        kv__serve_spawn_waiter(s, ref, pr.timeout_s);
         kv_slog_write(&s->log, KV_LOG_INFO, "payment.created till=%s store=%s reference=%s "
                       "amount=%lld currency=%s slip_ms=%lld", t->id, t->store, ref,
                       (long long)res->payment.amount, res->payment.currency,

@@ -19,6 +19,8 @@ const char *kv_serve_strerror(kv_serve_status st)
     case KV_SERVE_E_LISTEN: return "cannot listen";
     case KV_SERVE_E_NOMEM: return "out of memory";
     case KV_SERVE_E_FLOW: return "cannot open the till flow";
+    case KV_SERVE_E_SERVICE: return "the payment service refused or was unreachable";
+    case KV_SERVE_E_NOT_FOUND: return "not found";
     }
     return "unknown serve status";
 }
@@ -243,6 +245,19 @@ void kv__hub_final(kv_serve *s, const char *ref)
     pthread_mutex_unlock(&s->mu);
 }
 
+void kv__hub_webhook(kv_serve *s, const char *ref, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = hub_get(s, ref, 1);
+    if (h) {
+        hub_push_locked(h, "webhook", "", -1, name);
+        if (!h->ticked && !h->final)
+            h->early = 1;
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* The flow's progress callback: feed the hub (never calls back into the flow). */
 static void on_flow_event(void *user, const kv_flow_event *ev)
 {
@@ -258,6 +273,27 @@ static void on_flow_event(void *user, const kv_flow_event *ev)
     }
     const char *st = ev->kind == KV_FEV_STATE || ev->kind == KV_FEV_TICK
                      ? kv_pay_state_name(ev->state) : "";
+    if (ev->kind == KV_FEV_TICK) {
+        /* The first tick means kv_flow_wait is registered: a webhook that
+         * came earlier can wake it now.  Later ticks are fed every 5 s. */
+        int64_t now = kv__serve_now_ms();
+        pthread_mutex_lock(&s->mu);
+        kv_hub *h = hub_get(s, ev->reference, 1);
+        int early = 0, skip = 0;
+        if (h) {
+            early = h->early;
+            h->early = 0;
+            skip = h->ticked && now - h->last_tick_ms < 5000;
+            h->ticked = 1;
+            if (!skip)
+                h->last_tick_ms = now;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (early)
+            kv_flow_notify(s->flow, ev->reference);
+        if (skip)
+            return;
+    }
     kv__hub_push(s, ev->reference, type, st, ev->seconds_left, ev->message);
     if (ev->kind == KV_FEV_STATE)
         kv_slog_write(&s->log, KV_LOG_INFO, "payment.state reference=%s state=%s",
@@ -269,6 +305,7 @@ static void on_flow_event(void *user, const kv_flow_event *ev)
 struct waiter {
     kv_serve *s;
     char ref[64];
+    int timeout_s;
 };
 
 static void *waiter_main(void *arg)
@@ -276,7 +313,7 @@ static void *waiter_main(void *arg)
     struct waiter *w = arg;
     kv_serve *s = w->s;
     kv_flow_result *res = calloc(1, sizeof *res);
-    kv_flow_status st = res ? kv_flow_wait(s->flow, res, w->ref, 0) : KV_FLOW_E_NOMEM;
+    kv_flow_status st = res ? kv_flow_wait(s->flow, res, w->ref, w->timeout_s) : KV_FLOW_E_NOMEM;
     const char *state = res && res->payment.reference[0] ? kv_pay_state_name(res->payment.state)
                                                          : "UNKNOWN";
     char msg[300];
@@ -302,12 +339,13 @@ static void *waiter_main(void *arg)
     return NULL;
 }
 
-int kv__serve_spawn_waiter(kv_serve *s, const char *ref)
+int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
 {
     struct waiter *w = calloc(1, sizeof *w);
     if (!w)
         return -1;
     w->s = s;
+    w->timeout_s = timeout_s;
     snprintf(w->ref, sizeof w->ref, "%s", ref);
     pthread_mutex_lock(&s->mu);
     kv_hub *h = hub_get(s, ref, 1);
@@ -318,6 +356,7 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref)
     }
     h->worker = 1;
     h->final = 0;
+    h->ticked = 0;
     s->workers++;
     pthread_mutex_unlock(&s->mu);
     pthread_attr_t at;
@@ -346,33 +385,53 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref)
 static void *recover_main(void *arg)
 {
     kv_serve *s = arg;
+    /* Payments still waiting for the customer get a worker again first, so
+     * a restart does not cancel a customer who is about to pay: the worker
+     * holds the payment and kv_flow_recover leaves it alone. */
+    kv_journal_query q = { NULL, NULL, 0, 1, 0 };
+    kv_payment *rows = NULL;
+    size_t n = 0;
+    const kv_config_main *m = kv_config_main_get(s->cfg);
+    int resumed = 0;
+    if (kv_flow_find(s->flow, &rows, &n, &q) == KV_FLOW_OK) {
+        int64_t now = (int64_t)time(NULL);
+        for (size_t i = 0; i < n; i++) {
+            if (rows[i].state != KV_PAY_WAITING)
+                continue;
+            int64_t end = rows[i].created_at + m->payment_timeout_s;
+            if (rows[i].expires_at && rows[i].expires_at < end)
+                end = rows[i].expires_at;
+            long left = (long)(end - now);
+            if (left < 5)
+                continue; /* over: recover gives up on it (cancel, re-read) */
+            if (kv__serve_spawn_waiter(s, rows[i].reference, (int)left) == 0) {
+                resumed++;
+                kv_slog_write(&s->log, KV_LOG_INFO, "recover.resume reference=%s seconds_left=%ld",
+                              rows[i].reference, left);
+            }
+        }
+        /* Let the resumed workers take their payments (first tick). */
+        int64_t until = kv__serve_now_ms() + 3000;
+        for (size_t i = 0; i < n && resumed; i++) {
+            for (;;) {
+                pthread_mutex_lock(&s->mu);
+                kv_hub *h = hub_get(s, rows[i].reference, 0);
+                int ready = !h || !h->worker || h->ticked;
+                pthread_mutex_unlock(&s->mu);
+                if (ready || kv__serve_now_ms() > until)
+                    break;
+                usleep(5000);
+            }
+        }
+        free(rows);
+    }
     kv_recover_report rep;
     memset(&rep, 0, sizeof rep);
     kv_flow_status st = kv_flow_recover(s->flow, &rep);
     kv_slog_write(&s->log, st == KV_FLOW_OK ? KV_LOG_INFO : KV_LOG_WARNING,
-                  "recover.done result=\"%s\" examined=%d finished=%d captured=%d "
-                  "reprinted=%d unresolved=%d", kv_flow_strerror(st), rep.examined,
+                  "recover.done result=\"%s\" resumed=%d examined=%d finished=%d captured=%d "
+                  "reprinted=%d unresolved=%d", kv_flow_strerror(st), resumed, rep.examined,
                   rep.finished, rep.captured, rep.reprinted, rep.unresolved);
-    /* Payments still waiting for the customer get a worker again. */
-    kv_journal_query q = { NULL, NULL, 0, 1, 0 };
-    kv_payment *rows = NULL;
-    size_t n = 0;
-    if (kv_flow_find(s->flow, &rows, &n, &q) == KV_FLOW_OK) {
-        for (size_t i = 0; i < n; i++) {
-            if (rows[i].state != KV_PAY_WAITING && rows[i].state != KV_PAY_AUTHORIZED &&
-                rows[i].state != KV_PAY_CREATED)
-                continue;
-            pthread_mutex_lock(&s->mu);
-            int stopping = s->stopping;
-            pthread_mutex_unlock(&s->mu);
-            if (stopping)
-                break;
-            if (kv__serve_spawn_waiter(s, rows[i].reference) == 0)
-                kv_slog_write(&s->log, KV_LOG_INFO, "recover.resume reference=%s state=%s",
-                              rows[i].reference, kv_pay_state_name(rows[i].state));
-        }
-        free(rows);
-    }
     pthread_mutex_lock(&s->mu);
     s->recovering = 0;
     pthread_cond_broadcast(&s->cv);

@@ -49,7 +49,9 @@ typedef enum {
     KV_SERVE_E_JOURNAL = -3,  /* the journal database cannot be opened */
     KV_SERVE_E_LISTEN = -4,   /* cannot bind the listen address */
     KV_SERVE_E_NOMEM = -5,
-    KV_SERVE_E_FLOW = -6      /* the till flow could not be opened */
+    KV_SERVE_E_FLOW = -6,     /* the till flow could not be opened */
+    KV_SERVE_E_SERVICE = -7,  /* the payment service refused or was unreachable */
+    KV_SERVE_E_NOT_FOUND = -8 /* no such store / registration */
 } kv_serve_status;
 
 /* Static text for a status; never NULL, never freed by the caller. */

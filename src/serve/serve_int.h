@@ -37,6 +37,9 @@ typedef struct kv_hub {
     int final;                /* the worker finished (or the state is final) */
     int64_t final_at_ms;
     int worker;               /* 1 while a worker waits on this payment */
+    int ticked;               /* the worker's kv_flow_wait is running (first tick seen) */
+    int early;                /* a webhook came before the worker was waiting */
+    int64_t last_tick_ms;
 } kv_hub;
 
 /* A request with an Idempotency-Key running in this process. */
@@ -84,10 +87,15 @@ int64_t kv__serve_now_ms(void);
 void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
                   int seconds_left, const char *message);
 void kv__hub_final(kv_serve *s, const char *ref);
+/* A verified webhook/callback for ref: record it in the feed, and when the
+ * payment's worker is not waiting yet, remember to wake it at its first
+ * tick (kv_flow_notify only wakes a waiter that exists). */
+void kv__hub_webhook(kv_serve *s, const char *ref, const char *name);
 
-/* Start a worker thread that runs kv_flow_wait on ref (serve.c).  Returns
+/* Start a worker thread that runs kv_flow_wait on ref (serve.c), with
+ * timeout_s (0 = the configured payment timeout).  Returns
  * 0, or -1 when a worker already waits on it or the thread failed. */
-int kv__serve_spawn_waiter(kv_serve *s, const char *ref);
+int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s);
 
 /* Handlers (api.c, hooks.c). */
 void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *method);
