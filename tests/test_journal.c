@@ -1,0 +1,254 @@
+/* test_journal.c - the SQLite journal (src/journal) on real files, with
+ * several handles and processes on one file. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/journal/journal.h"
+#include "tests/lib/kvtest.h"
+
+static kv_journal *open_j(const char *name)
+{
+    char *p = kvt_path("%s/%s.db", kvt_tmpdir(), name);
+    kv_journal *j = NULL;
+    char err[256] = "";
+    assert_int_equal(kv_journal_open(&j, p, err, sizeof err), KV_J_OK);
+    free(p);
+    return j;
+}
+
+static kv_payment pay(const char *ref, const char *store, int64_t amount)
+{
+    kv_payment p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.reference, sizeof p.reference, "%s", ref);
+    snprintf(p.store_id, sizeof p.store_id, "%s", store);
+    snprintf(p.msn, sizeof p.msn, "123456");
+    snprintf(p.till_id, sizeof p.till_id, "till-1");
+    snprintf(p.flow, sizeof p.flow, "epayment-qr");
+    snprintf(p.currency, sizeof p.currency, "NOK");
+    p.amount = amount;
+    p.state = KV_PAY_NEW;
+    return p;
+}
+
+static void test_journal__payment_roundtrip_and_transitions(void **state)
+{
+    (void)state;
+    kv_journal *j = open_j("rt");
+    kv_payment p = pay("OSL-0000000001", "oslo", 14900);
+    assert_int_equal(kv_journal_add_payment(j, &p), KV_J_OK);
+    assert_int_equal(kv_journal_add_payment(j, &p), KV_J_E_EXISTS);
+    kv_payment g;
+    assert_int_equal(kv_journal_get_payment(j, &g, "OSL-0000000001"), KV_J_OK);
+    assert_int_equal(g.amount, 14900);
+    assert_int_equal(g.state, KV_PAY_NEW);
+    assert_true(g.created_at > 0);
+    g.state = KV_PAY_CREATED;
+    snprintf(g.qr_url, sizeof g.qr_url, "https://qr.example/1");
+    assert_int_equal(kv_journal_update_payment(j, &g, "created"), KV_J_OK);
+    g.state = KV_PAY_WAITING;
+    assert_int_equal(kv_journal_update_payment(j, &g, "slip printed"), KV_J_OK);
+    g.captured = 14900;
+    assert_int_equal(kv_journal_update_payment(j, &g, "same state: no transition"), KV_J_OK);
+    kv_transition *t = NULL;
+    size_t n = 0;
+    assert_int_equal(kv_journal_transitions(j, &t, &n, "OSL-0000000001"), KV_J_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(t[0].to, KV_PAY_NEW);
+    assert_int_equal(t[1].from, KV_PAY_NEW);
+    assert_int_equal(t[1].to, KV_PAY_CREATED);
+    assert_int_equal(t[2].to, KV_PAY_WAITING);
+    assert_string_equal(t[2].note, "slip printed");
+    assert_true(t[2].at_ms >= t[1].at_ms && t[1].at_ms > 0);
+    free(t);
+    assert_int_equal(kv_journal_get_payment(j, &g, "OSL-0000000001"), KV_J_OK);
+    assert_string_equal(g.qr_url, "https://qr.example/1");
+    assert_int_equal(g.captured, 14900);
+    assert_int_equal(kv_journal_get_payment(j, &g, "nope-nope-1"), KV_J_E_NOT_FOUND);
+    kv_journal_close(j);
+    kv_journal_close(NULL);
+}
+
+static void test_journal__idempotency_keys_reused_until_answered(void **state)
+{
+    (void)state;
+    kv_journal *j = open_j("keys");
+    kv_payment p = pay("OSL-0000000002", "oslo", 5000);
+    assert_int_equal(kv_journal_add_payment(j, &p), KV_J_OK);
+    kv_journal_op a, b, c;
+    assert_int_equal(kv_journal_op_begin(j, &a, p.reference, KV_OP_CAPTURE, 5000), KV_J_OK);
+    assert_string_equal(a.idem_key, "OSL-0000000002-capture-1");
+    assert_int_equal(a.result, KV_OPR_PENDING);
+    /* a retry (e.g. after a crash) gets the same key */
+    assert_int_equal(kv_journal_op_begin(j, &b, p.reference, KV_OP_CAPTURE, 5000), KV_J_OK);
+    assert_int_equal(b.id, a.id);
+    assert_string_equal(b.idem_key, a.idem_key);
+    assert_int_equal(kv_journal_op_finish(j, a.id, KV_OPR_OK), KV_J_OK);
+    /* the next capture is a new operation with a new key */
+    assert_int_equal(kv_journal_op_begin(j, &c, p.reference, KV_OP_CAPTURE, 1000), KV_J_OK);
+    assert_string_equal(c.idem_key, "OSL-0000000002-capture-2");
+    assert_int_equal(kv_journal_op_count(j, p.reference, KV_OP_CAPTURE, -1), 2);
+    assert_int_equal(kv_journal_op_count(j, p.reference, KV_OP_CAPTURE, KV_OPR_OK), 1);
+    kv_journal_op last;
+    assert_int_equal(kv_journal_op_last(j, &last, p.reference, KV_OP_CAPTURE), KV_J_OK);
+    assert_int_equal(last.seq, 2);
+    assert_int_equal(kv_journal_op_last(j, &last, p.reference, KV_OP_REFUND), KV_J_E_NOT_FOUND);
+    /* keys stay within the API's 50 characters for a 50-character reference */
+    char ref50[51];
+    memset(ref50, 'A', 50);
+    ref50[50] = 0;
+    kv_payment q = pay(ref50, "oslo", 100);
+    assert_int_equal(kv_journal_add_payment(j, &q), KV_J_OK);
+    kv_journal_op k;
+    assert_int_equal(kv_journal_op_begin(j, &k, ref50, KV_OP_REFUND, 100), KV_J_OK);
+    assert_int_equal(strlen(k.idem_key), 50);
+    assert_non_null(strstr(k.idem_key, "-refund-1"));
+    kv_journal_close(j);
+}
+
+static void test_journal__print_jobs_and_events(void **state)
+{
+    (void)state;
+    kv_journal *j = open_j("jobs");
+    int64_t id = 0;
+    assert_int_equal(kv_journal_job_add(j, &id, "OSL-0000000003", KV_DOC_RECEIPT, 0, "virtual:x"), KV_J_OK);
+    kv_print_job pj;
+    assert_int_equal(kv_journal_job_last(j, &pj, "OSL-0000000003", KV_DOC_RECEIPT), KV_J_OK);
+    assert_int_equal(pj.state, KV_PJ_QUEUED);
+    assert_int_equal(kv_journal_job_set(j, id, KV_PJ_SENT, "x/0001.bin"), KV_J_OK);
+    assert_int_equal(kv_journal_job_last(j, &pj, "OSL-0000000003", KV_DOC_RECEIPT), KV_J_OK);
+    assert_int_equal(pj.state, KV_PJ_SENT);
+    assert_string_equal(pj.detail, "x/0001.bin");
+    assert_int_equal(kv_journal_job_last(j, &pj, "OSL-0000000003", KV_DOC_SLIP), KV_J_E_NOT_FOUND);
+    assert_int_equal(kv_journal_add_event(j, "OSL-0000000003", "AUTHORIZED", "{}"), KV_J_OK);
+    assert_int_equal(kv_journal_event_count(j, "OSL-0000000003"), 1);
+    kv_journal_close(j);
+}
+
+static void test_journal__find_by_store_since_unfinished(void **state)
+{
+    (void)state;
+    kv_journal *j = open_j("find");
+    for (int i = 0; i < 6; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "REF-%08d", i);
+        kv_payment p = pay(ref, i % 2 ? "bergen" : "oslo", 100 + i);
+        p.created_at = 1000000 + i * 1000;
+        p.state = i < 4 ? KV_PAY_DONE : KV_PAY_WAITING;
+        assert_int_equal(kv_journal_add_payment(j, &p), KV_J_OK);
+    }
+    kv_payment *rows = NULL;
+    size_t n = 0;
+    kv_journal_query q = { .store_id = "bergen" };
+    assert_int_equal(kv_journal_find(j, &rows, &n, &q), KV_J_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(rows[0].reference, "REF-00000005"); /* newest first */
+    free(rows);
+    kv_journal_query q2 = { .since = 1000000 + 3000 };
+    assert_int_equal(kv_journal_find(j, &rows, &n, &q2), KV_J_OK);
+    assert_int_equal(n, 3);
+    free(rows);
+    kv_journal_query q3 = { .unfinished_only = 1 };
+    assert_int_equal(kv_journal_find(j, &rows, &n, &q3), KV_J_OK);
+    assert_int_equal(n, 2);
+    free(rows);
+    kv_journal_query q4 = { .reference = "REF-00000002" };
+    assert_int_equal(kv_journal_find(j, &rows, &n, &q4), KV_J_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].amount, 102);
+    free(rows);
+    kv_journal_close(j);
+}
+
+typedef struct { kv_journal *j; int base; } thr_arg;
+
+static void *writer(void *arg)
+{
+    thr_arg *a = arg;
+    for (int i = 0; i < 40; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "T%d-%08d", a->base, i);
+        kv_payment p = pay(ref, "oslo", 100);
+        if (kv_journal_add_payment(a->j, &p) != KV_J_OK)
+            return (void *)1;
+        kv_journal_op op;
+        if (kv_journal_op_begin(a->j, &op, ref, KV_OP_CREATE, 100) != KV_J_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_journal__threads_and_processes_share_one_file(void **state)
+{
+    (void)state;
+    char *path = kvt_path("%s/shared.db", kvt_tmpdir());
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, path, NULL, 0), KV_J_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* another process with its own handle on the same file */
+        kv_journal *cj = NULL;
+        if (kv_journal_open(&cj, path, NULL, 0) != KV_J_OK)
+            _exit(2);
+        thr_arg a = { cj, 9 };
+        void *r = writer(&a);
+        kv_journal_close(cj);
+        _exit(r ? 1 : 0);
+    }
+    pthread_t t[2];
+    thr_arg args[2] = { { j, 1 }, { j, 2 } };
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, writer, &args[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        assert_null(r);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    kv_payment *rows = NULL;
+    size_t n = 0;
+    kv_journal_query q = { .limit = 1000 };
+    assert_int_equal(kv_journal_find(j, &rows, &n, &q), KV_J_OK);
+    assert_int_equal(n, 120);
+    free(rows);
+    kv_journal_close(j);
+    free(path);
+}
+
+static void test_journal__unwritable_path_is_a_clear_error(void **state)
+{
+    (void)state;
+    kv_journal *j = NULL;
+    char err[256] = "";
+    assert_int_equal(kv_journal_open(&j, "/nonexistent-dir/x/j.db", err, sizeof err), KV_J_E_OPEN);
+    assert_null(j);
+    assert_non_null(strstr(err, "/nonexistent-dir/x/j.db"));
+    assert_non_null(strstr(err, "fix:"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_journal__payment_roundtrip_and_transitions),
+        cmocka_unit_test(test_journal__idempotency_keys_reused_until_answered),
+        cmocka_unit_test(test_journal__print_jobs_and_events),
+        cmocka_unit_test(test_journal__find_by_store_since_unfinished),
+        cmocka_unit_test(test_journal__threads_and_processes_share_one_file),
+        cmocka_unit_test(test_journal__unwritable_path_is_a_clear_error),
+    };
+    return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
+}
