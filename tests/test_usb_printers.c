@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "drivers/usb.h"
 #include "tests/lib/kvtest.h"
@@ -232,6 +235,67 @@ static void test_usb_printers__discover_in_process(void **state)
     kv_usb_printers_free(NULL);
 }
 
+/* Run `kvitt printers --json` as an ordinary user and return its stdout
+ * (malloc'd) or NULL.  As root the child drops to nobody (65534). */
+static char *printers_as_user(void)
+{
+    int fd[2];
+    if (pipe(fd) != 0) return NULL;
+    pid_t pid = fork();
+    if (pid < 0) return NULL;
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 1);
+        if (chdir("/") != 0) _exit(126);
+        if (getuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(125);
+        execl(kvt_bin(), "kvitt", "printers", "--json", "--timeout-ms", "100", (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while (buf && (r = read(fd[0], buf + n, cap - n - 1)) > 0) n += (size_t)r;
+    close(fd[0]);
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        fprintf(stderr, "kvitt printers as user: wait status %d\n", ws);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Without the udev rule an ordinary user cannot open the usbfs node:
+ * listed as "no permission" with the cure (rule file, make target, lp
+ * group). */
+static void test_usb_printers__no_permission_names_the_cure(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    assert_int_equal(kvt_usbbed_restrict_nodes(w->bed), 0);
+    char *out = printers_as_user();
+    assert_non_null(out);
+    cJSON *arr = cJSON_Parse(out);
+    assert_non_null(arr);
+    cJSON *t = find_dev(arr, "04b8", "0202");
+    assert_non_null(t);
+    assert_false(jbool(t, "can_open"));
+    assert_string_equal(jstr(t, "open"), "no permission");
+    const char *why = jstr(t, "why");
+    assert_non_null(strstr(why, "udev/60-kvitt-printers.rules"));
+    assert_non_null(strstr(why, "make install-udev"));
+    assert_non_null(strstr(why, "usermod -aG lp"));
+    /* still listed by VID:PID, with the profile from the ID alone */
+    assert_string_equal(jstr(t, "profile"), "epson-tm-t88");
+    cJSON_Delete(arr);
+    free(out);
+}
+
 static void test_usb_printers__bad_args(void **state)
 {
     (void)state;
@@ -259,6 +323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usb_printers__busy_printer_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_printers__all_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_printers__discover_in_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb_printers__no_permission_names_the_cure, setup, teardown),
         cmocka_unit_test(test_usb_printers__bad_args),
     };
     return cmocka_run_group_tests_name("usb_printers", tests, NULL, NULL);

@@ -3,6 +3,8 @@
 #include "tests/lib/kvtest.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <linux/usbdevice_fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,6 +319,31 @@ kvt_usbdev *kvt_usbbed_add(kvt_usbbed *b, const char *fixture, const char *node,
     g_clear_error(&err);
     free(path);
     return ok ? d : NULL;
+}
+
+static int open_up(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    mode_t m = sb->st_mode & 07777;
+    if (flag == FTW_D || flag == FTW_DP) m |= 0755;
+    else if (S_ISSOCK(sb->st_mode)) m |= 0666;   /* umockdev's uevent / ioctl sockets */
+    else if (S_ISREG(sb->st_mode) || S_ISCHR(sb->st_mode)) m |= 0444;
+    else return 0;
+    /* usbfs nodes: rw for the owner, read-only for others (0644) */
+    if (strstr(path, "/dev/bus/usb/") && S_ISREG(sb->st_mode)) m = 0644;
+    return chmod(path, m) == 0 ? 0 : -1;
+}
+
+int kvt_usbbed_restrict_nodes(kvt_usbbed *b)
+{
+    if (!b) return -1;
+    gchar *root = umockdev_testbed_get_root_dir(b->tb);
+    if (!root) return -1;
+    int r = nftw(root, open_up, 16, FTW_PHYS) == 0 ? 0 : -1;
+    /* the preload library creates its uevent sockets in the root */
+    if (r == 0 && chmod(root, 01777) != 0) r = -1;
+    g_free(root);
+    return r;
 }
 
 kvt_usbdev_cfg *kvt_usbdev_config(kvt_usbdev *d)
