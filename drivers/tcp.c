@@ -18,6 +18,7 @@
 typedef struct {
     kv_transport base; /* must be first */
     int fd;
+    int abort_on_close; /* a write failed: do not keep feeding the printer */
 } tcp_t;
 
 /* Connect one address without blocking longer than timeout_ms.  Returns
@@ -132,7 +133,10 @@ static int tcp_write(kv_transport *bt, const void *buf, size_t len, size_t *writ
                      int timeout_ms)
 {
     tcp_t *t = (tcp_t *)bt;
-    return kv__fd_write_all(bt, t->fd, 1, buf, len, written, timeout_ms);
+    int st = kv__fd_write_all(bt, t->fd, 1, buf, len, written, timeout_ms);
+    if (st)
+        t->abort_on_close = 1;
+    return st;
 }
 
 static ssize_t tcp_read(kv_transport *bt, void *buf, size_t len, int timeout_ms)
@@ -146,6 +150,13 @@ static void tcp_close(kv_transport *bt)
     tcp_t *t = (tcp_t *)bt;
     if (!t)
         return;
+    if (t->abort_on_close) {
+        /* The job was already reported as not fully printed; reset the
+         * connection instead of letting the kernel deliver the rest of
+         * the queued bytes later, unseen by anyone. */
+        struct linger lg = { 1, 0 };
+        setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
     close(t->fd);
     free(t);
 }

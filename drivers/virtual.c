@@ -275,7 +275,9 @@ static int virt_write(kv_transport *bt, const void *buf, size_t len, size_t *wri
     t->calls++;
     if (t->fail_after >= 0 && t->calls > t->fail_after &&
         (t->fail_persistent || t->calls == t->fail_after + 1)) {
-        size_t keep = t->fail_bytes > 0 ? (size_t)t->fail_bytes : 0;
+        /* Only the first failing call lets fail_bytes through. */
+        size_t keep = t->fail_bytes > 0 && t->calls == t->fail_after + 1
+                          ? (size_t)t->fail_bytes : 0;
         if (keep > len)
             keep = len;
         if (keep) {

@@ -81,6 +81,7 @@ int kv_cmd_print(int argc, char **argv, const kv_cli *cli)
     kv_print_options po = KV_PRINT_OPTIONS_INIT;
     int timeout = 30000, force = 0, c;
 
+    optind = 0; /* full re-init: options may follow FILE (GNU permutation) */
     while ((c = getopt_long(argc, argv, "p:nft:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': uri = optarg; break;

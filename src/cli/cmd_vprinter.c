@@ -54,6 +54,7 @@ int kv_cmd_vprinter(int argc, char **argv, const kv_cli *cli)
     int c;
 
     o.log = stderr;
+    optind = 0; /* full re-init: options may follow FILE (GNU permutation) */
     while ((c = getopt_long(argc, argv, "l:o:p:s:d:D:c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen_addr = optarg; break;

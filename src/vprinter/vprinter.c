@@ -24,6 +24,7 @@ typedef struct {
     int fd;
     kv_job *job;
     size_t received;
+    size_t nreplies;        /* status requests answered */
     long long next_read_ms;
     kv_emu_scanner scan;
     unsigned char out[256];
@@ -250,6 +251,14 @@ static void check_control(kv_vprinter *vp)
 static void finish(kv_vprinter *vp, int i, const char *why)
 {
     conn_t *c = &vp->conns[i];
+    if (c->job && c->received == 3 * c->nreplies) {
+        /* Only 3-byte status requests came (kvitt checking the printer
+         * and then refusing to print): that is not a print job. */
+        logf_(vp, "connection from %s: %zu status request(s), no job (%s)", c->peer,
+              c->nreplies, why);
+        kv_job_abort(c->job);
+        c->job = NULL;
+    }
     if (c->job) {
         unsigned num = 0;
         size_t size = kv_job_size(c->job);
@@ -309,8 +318,10 @@ static int serve_read(kv_vprinter *vp, conn_t *c, const char **why)
         return 1;
     }
     c->received += (size_t)n;
-    c->nout += kv_emu_scan(&c->scan, vp->state, buf, (size_t)n, c->out + c->nout,
-                           sizeof c->out - c->nout);
+    size_t nr = kv_emu_scan(&c->scan, vp->state, buf, (size_t)n, c->out + c->nout,
+                            sizeof c->out - c->nout);
+    c->nout += nr;
+    c->nreplies += nr;
     if (!c->job && kv_job_begin(vp->js, &c->job) != KV_T_OK) {
         logf_(vp, "cannot create a job file in %s: %s", kv_jobstore_dir(vp->js),
               strerror(errno));

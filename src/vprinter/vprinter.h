@@ -2,7 +2,10 @@
  * vprinter.h - a network receipt printer emulator (raw TCP, like port 9100).
  *
  * Every TCP connection is one job, recorded as DIR/NNNN.bin through the
- * virtual printer's job store (drivers/virtual.h).  Status requests in the
+ * virtual printer's job store, byte for byte as it arrived (status requests
+ * included).  A connection that carried nothing but 3-byte status requests
+ * is not a job and is not filed.  Recording uses the
+ * job store of drivers/virtual.h.  Status requests in the
  * stream (DLE EOT 1..4, GS r 1) are answered with the bytes an Epson printer
  * in the current state sends (table in drivers/status.c, kv_emu_reply).
  * The state can change while running (kv_vprinter_cycle_state, or a control
