@@ -54,6 +54,8 @@ static int reserve(kv_buf *b, size_t n)
     size_t na = b->alloc ? b->alloc : 256;
     while (na < need)
         na = na > b->cap / 2 ? b->cap : na * 2;
+    if (na > b->cap)   /* never allocate past the cap: kv_buf_put relies on it */
+        na = b->cap;
     uint8_t *p = realloc(b->data, na);
     if (!p) {
         b->err = KV_BUF_E_NOMEM;
