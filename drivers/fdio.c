@@ -75,6 +75,7 @@ ssize_t kv__fd_read(kv_transport *t, int fd, int eof_is_disconnect, void *buf,
                     size_t len, int timeout_ms)
 {
     long long deadline = kv__now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+    int polled = 0;
     for (;;) {
         ssize_t n = read(fd, buf, len);
         if (n > 0)
@@ -84,6 +85,11 @@ ssize_t kv__fd_read(kv_transport *t, int fd, int eof_is_disconnect, void *buf,
                 kv__transport_seterr(t, "the printer closed the connection");
                 return KV_T_E_DISCONNECTED;
             }
+            /* A device said "readable" and then gave nothing (end of file,
+             * like /dev/null): nothing will come. A tty in VMIN=0 mode
+             * returns 0 before the first poll; that is not EOF. */
+            if (polled)
+                return 0;
         } else if (errno == EINTR) {
             continue;
         } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -103,8 +109,9 @@ ssize_t kv__fd_read(kv_transport *t, int fd, int eof_is_disconnect, void *buf,
         }
         if (pr == 0)
             return 0;
-        if (n == 0 && !eof_is_disconnect && !(pfd.revents & POLLIN))
-            return 0; /* hang-up without data on a device: nothing to read */
+        polled = 1;
+        if (!(pfd.revents & POLLIN) && !eof_is_disconnect)
+            return 0; /* hang-up or error without data on a device */
     }
 }
 
