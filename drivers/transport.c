@@ -8,6 +8,7 @@
 
 /* Scheme -> backend.  Static and const: no registry, no global state. */
 static const kv_transport_ops *const backends[] = {
+    &kv_transport_usb_ops,
     &kv_transport_tcp_ops,
     &kv_transport_serial_ops,
     &kv_transport_lp_ops,
