@@ -697,6 +697,17 @@ static int print_bytes(kv_flow *f, const char *ref, kv_doc_kind doc, int copy, c
     return 0;
 }
 
+/* The printer of a payment's documents: the one its slip went to (a
+ * --printer override), else the store's. */
+static void doc_printer(kv_flow *f, const kv_payment *p, const kv_store *s, char *uri, size_t len)
+{
+    kv_print_job pj;
+    if (kv_journal_job_last(f->j, &pj, p->reference, KV_DOC_SLIP) == KV_J_OK && pj.printer[0])
+        scpy(uri, len, pj.printer);
+    else
+        scpy(uri, len, s->printer);
+}
+
 static kv_escpos *new_encoder(const kv_store *s)
 {
     kv_escpos_options eo = KV_ESCPOS_OPTIONS_INIT;
@@ -780,7 +791,9 @@ static int print_receipt(kv_flow *f, const kv_payment *p, int copy, const char *
     size_t len = 0;
     const uint8_t *d = kv_escpos_data(e, &len);
     crash_point(f, "receipt");
-    int rc = print_bytes(f, p->reference, KV_DOC_RECEIPT, copy, uri ? uri : s->printer, d, len, out->receipt_path,
+    char dp[256];
+    doc_printer(f, p, s, dp, sizeof dp);
+    int rc = print_bytes(f, p->reference, KV_DOC_RECEIPT, copy, uri ? uri : dp, d, len, out->receipt_path,
                          sizeof out->receipt_path, out->detail, sizeof out->detail);
     kv_escpos_destroy(e);
     return rc;
@@ -806,7 +819,9 @@ static int print_not_paid(kv_flow *f, const kv_payment *p, kv_not_paid_reason wh
     if (kv_not_paid_write(e, &ns) == KV_ESCPOS_OK) {
         size_t len = 0;
         const uint8_t *d = kv_escpos_data(e, &len);
-        rc = print_bytes(f, p->reference, KV_DOC_NOT_PAID, copy, s->printer, d, len, out->receipt_path,
+        char dp[256];
+        doc_printer(f, p, s, dp, sizeof dp);
+        rc = print_bytes(f, p->reference, KV_DOC_NOT_PAID, copy, dp, d, len, out->receipt_path,
                          sizeof out->receipt_path, msg, sizeof msg);
     }
     kv_escpos_destroy(e);
