@@ -44,3 +44,21 @@ fixture receipt-epson-tm-t88      sample-receipt --profile epson-tm-t88
 fixture receipt-epson-tm-t20-fi   sample-receipt --profile epson-tm-t20 --lang fi --currency EUR
 fixture receipt-pos-5890          sample-receipt --profile pos-5890
 fixture receipt-xprinter-en       sample-receipt --profile xprinter-xp-n160 --lang en --currency NOK --codepage WPC1252
+
+# Rendered previews: NAME.png beside every NAME.bin, drawn by `kvitt render`
+# with the profile whose name the file name contains (the longest match),
+# else the default profile.  tests/test_render.c renders every fixtures/*.bin
+# the same way and compares it with the PNG pixel for pixel.
+profiles=$("$kvitt" profiles | awk 'NR > 1 && $2 ~ /^[0-9]+$/ { print $1 }')
+for f in "$out"/*.bin; do
+    [ -f "$f" ] || continue
+    base=$(basename "$f" .bin)
+    best=""
+    for p in $profiles; do
+        case $base in
+            *"$p"*) [ ${#p} -gt ${#best} ] && best=$p ;;
+        esac
+    done
+    "$kvitt" -q render "$f" -o "${f%.bin}.png" ${best:+--profile "$best"}
+    echo "fixtures/$base.png${best:+ ($best)}"
+done

@@ -354,3 +354,37 @@ int kvt_free_port(void)
     close(fd);
     return ntohs(a.sin_port);
 }
+
+void kvt_print_dump_diff(const char *label, const void *got, size_t gotlen,
+                         const void *exp, size_t explen)
+{
+    char *g = kvt_path("%s/%s.got.bin", kvt_tmpdir(), label);
+    char *e = kvt_path("%s/%s.expected.bin", kvt_tmpdir(), label);
+    char *gd = kvt_path("%s.dump", g), *ed = kvt_path("%s.dump", e);
+    if (kvt_write_file(g, got, gotlen) || kvt_write_file(e, exp, explen)) {
+        printf("kvt_print_dump_diff: cannot write %s\n", g);
+        goto out;
+    }
+    const char *files[2][2] = { { e, ed }, { g, gd } };
+    for (int i = 0; i < 2; i++) {
+        kvt_result r;
+        const char *argv[] = { "kvitt", "dump", files[i][0], NULL };
+        if (kvt_run(&r, NULL, NULL, 30, argv) != 0) {
+            printf("kvt_print_dump_diff: cannot run kvitt dump\n");
+            goto out;
+        }
+        kvt_write_file(files[i][1], r.out, r.outlen);
+        kvt_result_free(&r);
+    }
+    kvt_result r;
+    const char *argv[] = { "/usr/bin/diff", "-u", ed, gd, NULL };
+    if (kvt_run(&r, NULL, NULL, 30, argv) == 0) {
+        printf("---- kvitt dump diff (expected -> got) for %s ----\n%s----\n", label, r.out);
+        kvt_result_free(&r);
+    }
+out:
+    free(g);
+    free(e);
+    free(gd);
+    free(ed);
+}

@@ -88,4 +88,12 @@ int kvt_proc_stop(kvt_proc *p, int sig);
 /* A free TCP port on 127.0.0.1 (bind to port 0, read it back, close). */
 int kvt_free_port(void);
 
+
+/* Print the difference between two ESC/POS streams as a `diff -u` of their
+ * `kvitt dump` disassemblies (expected first), for a failing golden-bytes
+ * test to explain itself.  Writes both streams to files in kvt_tmpdir()
+ * named after label.  Prints only; never fails the test itself. */
+void kvt_print_dump_diff(const char *label, const void *got, size_t gotlen,
+                         const void *exp, size_t explen);
+
 #endif
