@@ -412,6 +412,78 @@ static void test_tcp__vprinter_bad_args(void **state)
     kvt_result_free(&r);
 }
 
+static int has(const unsigned char *b, size_t n, const void *needle, size_t k)
+{
+    return memmem(b, n, needle, k) != NULL;
+}
+
+/* `kvitt selftest` against the vprinter: the page reaches the printer with
+ * the code-page sample, a QR, a barcode and a cut. */
+static void test_tcp__selftest_ok(void **state)
+{
+    (void)state;
+    vp_t v;
+    vp_start(&v, NULL);
+    kvt_result r;
+    const char *argv[] = { "kvitt", "selftest", "--printer", v.uri, "--profile",
+                           "epson-tm-t20", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "status before: ready (DLE EOT 1=0x12"));
+    assert_non_null(strstr(r.out, "selftest: OK"));
+    kvt_result_free(&r);
+    assert_true(wait_job(v.dir, 1) > 0);
+    char *p = kvt_path("%s/0001.bin", v.dir);
+    unsigned char *b;
+    size_t n;
+    assert_int_equal(kvt_read_file(p, &b, &n), 0);
+    /* PC858 (ESC t 19 = 1B 74 13) letters per ../shared/docs/escpos.md 7:
+     * æ 91, ø 9B, å 86, Æ 92, Ø 9D, Å 8F, € D5. */
+    static const unsigned char cp[] = { 0x1b, 0x74, 0x13 };
+    static const unsigned char nordic[] = { 0x91, 0x9b, 0x86, ' ', 0x92, 0x9d, 0x8f, ' ', 0xd5 };
+    static const unsigned char qr_print[] = { 0x1d, 0x28, 0x6b, 0x03, 0x00, 0x31, 0x51, 0x30 };
+    static const unsigned char code128[] = { 0x1d, 0x6b, 0x49 }; /* GS k 73 */
+    assert_true(has(b, n, cp, sizeof cp));
+    assert_true(has(b, n, nordic, sizeof nordic));
+    assert_true(has(b, n, "epson-tm-t20", 12));
+    assert_true(has(b, n, qr_print, sizeof qr_print));
+    assert_true(has(b, n, code128, sizeof code128));
+    assert_true(has(b, n, "\x1dV", 2)); /* GS V cut */
+    free(b);
+    free(p);
+    vp_stop(&v);
+}
+
+/* Each problem state: exit 1, the problem named, nothing printed. */
+static void test_tcp__selftest_names_the_problem(void **state)
+{
+    (void)state;
+    static const struct { const char *st, *words; } cases[] = {
+        { "paper-out", "paper out: load a new roll" },
+        { "cover-open", "close the printer cover" },
+        { "offline", "printer offline" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vp_t v;
+        const char *extra[] = { "--state", cases[i].st, NULL };
+        vp_start(&v, extra);
+        kvt_result r;
+        const char *argv[] = { "kvitt", "selftest", "--printer", v.uri, NULL };
+        assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+        assert_int_equal(r.status, 1);
+        if (!strstr(r.err, cases[i].words) || !strstr(r.err, cases[i].st))
+            fail_msg("state %s: stderr '%s'", cases[i].st, r.err);
+        assert_non_null(strstr(r.out, "sent: 0 of"));
+        kvt_result_free(&r);
+        vp_stop(&v);
+    }
+    kvt_result r;
+    const char *bad[] = { "kvitt", "selftest", "--printer", "virtual:x", "--profile", "nope", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, bad), 0);
+    assert_int_equal(r.status, 2);
+    kvt_result_free(&r);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -425,6 +497,8 @@ int main(void)
         cmocka_unit_test(test_tcp__two_connections_two_jobs),
         cmocka_unit_test(test_tcp__refused_and_peer_close),
         cmocka_unit_test(test_tcp__vprinter_bad_args),
+        cmocka_unit_test(test_tcp__selftest_ok),
+        cmocka_unit_test(test_tcp__selftest_names_the_problem),
     };
     return cmocka_run_group_tests_name("tcp", tests, NULL, NULL);
 }
