@@ -279,7 +279,22 @@ static int idem_begin(kv_serve *s, kv_http_req *r, const kv_till *t, int require
         kv_idem_outcome oc;
         int status = 0;
         char *resp = NULL, *ref = NULL;
+        /* Claiming the key and marking it in flight are one step, so a
+         * concurrent retry never mistakes a running request for one a
+         * stopped daemon left behind. */
+        pthread_mutex_lock(&s->idem_mu);
         kv_sdb_status st = kv_sdb_idem_begin(s->sdb, &oc, &status, &resp, &ref, t->id, key, h);
+        int running = 0;
+        if (st == KV_SDB_OK && oc == KV_IDEM_NEW) {
+            inflight_add(s, ic);
+        } else if (st == KV_SDB_OK && oc == KV_IDEM_PENDING) {
+            pthread_mutex_lock(&s->mu);
+            running = inflight_has(s, t->id, key);
+            pthread_mutex_unlock(&s->mu);
+            if (!running)
+                inflight_add(s, ic); /* this request resumes it now */
+        }
+        pthread_mutex_unlock(&s->idem_mu);
         if (st == KV_SDB_E_CONFLICT) {
             kv_http_reply_error(r, 409, "idempotency_conflict",
                                 "this Idempotency-Key was used for a different request; "
@@ -294,7 +309,6 @@ static int idem_begin(kv_serve *s, kv_http_req *r, const kv_till *t, int require
         }
         if (oc == KV_IDEM_NEW) {
             ic->active = 1;
-            inflight_add(s, ic);
             return IDEM_GO;
         }
         if (oc == KV_IDEM_REPLAY) {
@@ -304,31 +318,30 @@ static int idem_begin(kv_serve *s, kv_http_req *r, const kv_till *t, int require
             return IDEM_DONE;
         }
         /* PENDING: the same request is running now (a till's impatient
-         * retry): wait for its answer.  Or a stopped daemon left it. */
-        pthread_mutex_lock(&s->mu);
-        int running = inflight_has(s, t->id, key);
-        if (running && attempt < 1200) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-            pthread_mutex_unlock(&s->mu);
-            free(ref);
-            continue;
-        }
-        pthread_mutex_unlock(&s->mu);
+         * retry): wait for its answer, then look again.  Otherwise a
+         * stopped daemon left it: this request resumes it. */
         if (running) {
             free(ref);
-            kv_http_reply_error(r, 409, "in_progress",
-                                "a request with this Idempotency-Key is still running; retry");
-            return IDEM_DONE;
+            if (attempt >= 1200) {
+                kv_http_reply_error(r, 409, "in_progress",
+                                    "a request with this Idempotency-Key is still running; retry");
+                return IDEM_DONE;
+            }
+            pthread_mutex_lock(&s->mu);
+            if (inflight_has(s, t->id, key)) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 50 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            }
+            pthread_mutex_unlock(&s->mu);
+            continue;
         }
         ic->active = 1;
-        inflight_add(s, ic);
         *pending_ref = ref;
         return IDEM_RESUME;
     }

@@ -511,6 +511,7 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->health_mu, NULL);
+    pthread_mutex_init(&s->idem_mu, NULL);
     long v;
     parse_long(cfg, "serve", "max_body", 1024, 16L << 20, 65536, &v, err, errlen);
     s->max_body = (size_t)v;
@@ -593,6 +594,7 @@ fail:
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->health_mu);
+    pthread_mutex_destroy(&s->idem_mu);
     free(s);
     return st;
 }
@@ -675,5 +677,6 @@ void kv_serve_close(kv_serve *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->health_mu);
+    pthread_mutex_destroy(&s->idem_mu);
     free(s);
 }

@@ -75,6 +75,9 @@ struct kv_serve {
     pthread_t recover_thread;
     int recover_joinable;
 
+    /* serialises "claim an idempotency key" with "mark it in flight" */
+    pthread_mutex_t idem_mu;
+
     /* health cache */
     pthread_mutex_t health_mu;
     int64_t health_at_ms;

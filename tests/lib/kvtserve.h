@@ -1,0 +1,89 @@
+/*
+ * kvtserve.h - end-to-end fixture for `kvitt serve` suites: a real
+ * `kvitt sim` child, an optional `kvitt vprinter` child, and the daemon as
+ * a child process, all on loopback, with a configuration written by the
+ * simulator (`--write-config`) plus [serve] and [till] sections.
+ *
+ * Tills (bearer tokens below, hashed into the config):
+ *   t-oslo     store oslo, printer = the vprinter when one runs
+ *   t-bergen   store bergen, chain_refund = true
+ *   t-bergen2  store bergen, chain_refund = false
+ *
+ * Store patterns (kvt_serve_opts.pattern):
+ *   "central"  each store its own credentials (the simulator's default)
+ *   "partner"  both stores use the partner keys, each with its own MSN
+ *   "one-msn"  both stores use oslo's credentials and MSN; references
+ *              carry the store prefix (OSL-, BGO-)
+ */
+#ifndef KV_TESTS_KVTSERVE_H
+#define KV_TESTS_KVTSERVE_H
+
+#include "tests/lib/kvtest.h"
+#include "tests/lib/kvthttp.h"
+
+#define KVT_TOK_OSLO "tok-oslo-till-0123456789abcdef"
+#define KVT_TOK_BERGEN "tok-bergen-chain-0123456789abcdef"
+#define KVT_TOK_BERGEN2 "tok-bergen-plain-0123456789abcdef"
+
+typedef struct kvt_serve_opts {
+    const char *pattern;         /* NULL = "central" */
+    const char *sim_args[12];    /* extra `kvitt sim` arguments, NULL-terminated */
+    int vprinter;                /* 1: start a vprinter for till t-oslo */
+    int poll_first_s;            /* [kvitt] poll_first_s (default 1) */
+    int payment_timeout_s;       /* default 60 */
+    int shutdown_grace_s;        /* [serve] shutdown_grace_s (default 2) */
+    const char *extra_conf;      /* appended to the config verbatim, or NULL */
+    int no_webhooks;             /* 1: do not register webhooks */
+} kvt_serve_opts;
+
+typedef struct kvt_serve_env {
+    char *dir;           /* scratch folder of this fixture */
+    char *conf;          /* config path */
+    char sim_url[128];
+    char url[128];       /* daemon base URL (fixed port across restarts) */
+    char printer_uri[128];
+    char *printer_dir;   /* vprinter job folder, or NULL */
+    char *serve_log;     /* daemon stderr */
+    kvt_proc *sim, *printer, *serve;
+} kvt_serve_env;
+
+/* Start sim (+ vprinter), write the config, start the daemon and register
+ * webhooks.  name makes the folder unique.  Returns 0 or -1 (with a
+ * message on stdout). */
+int kvt_serve_setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o);
+/* (Re)start the daemon with extra environment (may be NULL). 0 or -1. */
+int kvt_serve_start(kvt_serve_env *e, const char *const envp[]);
+/* Stop the daemon with sig and return its wait status. */
+int kvt_serve_stop(kvt_serve_env *e, int sig);
+/* Stop everything and free the strings. */
+void kvt_serve_teardown(kvt_serve_env *e);
+
+/* One request to the daemon; token/idem/body may be NULL. */
+int kvt_serve_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
+                  const char *path, const char *token, const char *idem, const char *body);
+/* One request to the simulator (control endpoints). */
+int kvt_sim_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
+                const char *path, const char *body);
+
+/* A top-level string member of a JSON text, malloc'd; NULL when absent. */
+char *kvt_json_str(const char *json, const char *key);
+/* A top-level number member, or def. */
+double kvt_json_num(const char *json, const char *key, double def);
+
+/* Poll GET /v1/payments/REF until its state is `state` (or any final state
+ * when state is NULL), at most timeout_ms.  Returns the last body
+ * (malloc'd) when reached, NULL otherwise. */
+char *kvt_serve_wait_state(const kvt_serve_env *e, const char *token, const char *ref,
+                           const char *state, int timeout_ms);
+
+/* Count of requests the simulator saw for "METHOD path" (from
+ * GET /sim/v1/stats), -1 when the stats cannot be read. */
+int kvt_sim_count(const kvt_serve_env *e, const char *method_path);
+
+/* Number of recorded jobs in dir whose bytes contain needle. */
+int kvt_jobs_containing(const char *dir, const char *needle);
+/* The same, polled until at least `want` jobs are there or timeout_ms
+ * passed (the vprinter files a job when its connection closes). */
+int kvt_jobs_wait(const char *dir, const char *needle, int want, int timeout_ms);
+
+#endif

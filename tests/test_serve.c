@@ -1,0 +1,581 @@
+/* test_serve.c - `kvitt serve` end to end over real HTTP: a `kvitt sim`
+ * child, a `kvitt vprinter` child and the daemon as a child process.
+ * Auth, store binding, payments with events, idempotent retries, bodies,
+ * webhooks (bad signature, replay, arriving before the create answer) and
+ * eCom callbacks. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "src/serve/sdb.h"
+#include "src/vipps/vipps.h"
+#include "tests/lib/kvtserve.h"
+
+static kvt_serve_env *env_new(const char *name, const kvt_serve_opts *o)
+{
+    kvt_serve_env *e = calloc(1, sizeof *e);
+    if (kvt_serve_setup(e, name, o) < 0) {
+        kvt_serve_teardown(e);
+        free(e);
+        fail_msg("fixture %s did not start", name);
+    }
+    return e;
+}
+
+static void env_free(kvt_serve_env *e)
+{
+    kvt_serve_teardown(e);
+    free(e);
+}
+
+/* POST /v1/payments and return the reference (malloc'd). */
+static char *pay(kvt_serve_env *e, const char *token, const char *key, const char *body)
+{
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", token, key, body), 0);
+    if (r.status != 201)
+        printf("create answered %ld: %s\n", r.status, r.body);
+    assert_int_equal(r.status, 201);
+    char *ref = kvt_json_str(r.body, "reference");
+    assert_non_null(ref);
+    kvt_http_free(&r);
+    return ref;
+}
+
+static void test_serve__listen_port0_prints_url_and_checks_config(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1 };
+    kvt_serve_env *e = env_new("port0", &o);
+    const char *argv[] = { "kvitt", "serve", "--config", e->conf, "--listen", "127.0.0.1:0", NULL };
+    char *log = kvt_path("%s/port0.log", e->dir);
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    char *line = kvt_proc_readline(p, 15000);
+    assert_non_null(line);
+    assert_true(!strncmp(line, "http://127.0.0.1:", 17));
+    assert_true(atoi(line + 17) > 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/health", line);
+    const char *h[] = { "Authorization: Bearer " KVT_TOK_OSLO, NULL };
+    kvt_http_resp r;
+    assert_int_equal(kvt_http(&r, "GET", url, h, NULL, 0, 10000), 0);
+    assert_int_equal(r.status, 200);
+    cJSON *j = cJSON_Parse(r.body);
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "paymentService");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ps, "reachable")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "tills")), 3);
+    cJSON_Delete(j);
+    kvt_http_free(&r);
+    free(line);
+    int st = kvt_proc_stop(p, SIGTERM);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* The log is journald lines: every line starts with <N>. */
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(log, &buf, &len), 0);
+    for (char *l = (char *)buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        assert_true(l[0] == '<' && l[1] >= '0' && l[1] <= '7' && l[2] == '>');
+    assert_non_null(strstr((char *)buf, "serve.listening"));
+    free(buf);
+    free(log);
+
+    kvt_result rr;
+    const char *chk[] = { "kvitt", "serve", "--check", "--config", e->conf, NULL };
+    assert_int_equal(kvt_run(&rr, NULL, NULL, 30, chk), 0);
+    assert_int_equal(rr.status, 0);
+    kvt_result_free(&rr);
+    /* A broken till hash: exit 3 naming file, line and key. */
+    char *bad = kvt_path("%s/bad.conf", e->dir);
+    unsigned char *c = NULL;
+    size_t cl = 0;
+    assert_int_equal(kvt_read_file(e->conf, &c, &cl), 0);
+    char *t = strstr((char *)c, "[till t-bergen2]");
+    assert_non_null(t);
+    char *hs = strstr(t, "token_sha256 = ");
+    hs[15] = 'X';
+    assert_int_equal(kvt_write_file(bad, c, cl), 0);
+    free(c);
+    const char *chk2[] = { "kvitt", "serve", "--check", "--config", bad, NULL };
+    assert_int_equal(kvt_run(&rr, NULL, NULL, 30, chk2), 0);
+    assert_int_equal(rr.status, 3);
+    assert_non_null(strstr(rr.err, "bad.conf:"));
+    assert_non_null(strstr(rr.err, "[till t-bergen2] token_sha256"));
+    kvt_result_free(&rr);
+    free(bad);
+    env_free(e);
+}
+
+static void test_serve__auth_failures_look_the_same(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1 };
+    kvt_serve_env *e = env_new("auth", &o);
+    const char *tokens[] = { NULL, "tok-nobody-0123456789abcdef", "", KVT_TOK_OSLO "x" };
+    char *first = NULL;
+    for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
+        kvt_http_resp r;
+        assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", tokens[i], "k",
+                                       "{\"amount\":\"10.00\"}"), 0);
+        assert_int_equal(r.status, 401);
+        char hv[128];
+        assert_non_null(kvt_http_header(&r, "WWW-Authenticate", hv, sizeof hv));
+        if (!first)
+            first = strdup(r.body);
+        else
+            assert_string_equal(r.body, first); /* nothing tells which tokens exist */
+        kvt_http_free(&r);
+    }
+    /* A Basic header is no bearer token either. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/orders", e->url);
+    const char *h[] = { "Authorization: Basic dGlsbDpwYXNz", NULL };
+    kvt_http_resp r;
+    assert_int_equal(kvt_http(&r, "GET", url, h, NULL, 0, 10000), 0);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(r.body, first);
+    kvt_http_free(&r);
+    free(first);
+    /* Nothing reached the payment service. */
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), 0);
+    /* The log says a request was denied, and never shows a token. */
+    unsigned char *log = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e->serve_log, &log, &len), 0);
+    assert_non_null(strstr((char *)log, "auth.denied"));
+    assert_null(strstr((char *)log, "tok-"));
+    free(log);
+    env_free(e);
+}
+
+static void test_serve__payment_with_events_receipt_and_store_binding(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .vprinter = 1, .sim_args = { "--auto", "approve", "--approve-after", "1" } };
+    kvt_serve_env *e = env_new("pay", &o);
+    char *ref = pay(e, KVT_TOK_OSLO, "pay-1",
+                    "{\"amount\":\"149.00\",\"currency\":\"NOK\",\"items\":[{\"name\":\"Kaffe\","
+                    "\"quantity\":2,\"unit_price\":\"74.50\",\"vat_rate\":15}]}");
+    assert_true(!strncmp(ref, "OSL-", 4)); /* the store comes from the token */
+    /* The QR slip was printed on the till's printer before the 201. */
+    assert_int_equal(kvt_jobs_wait(e->printer_dir, ref, 1, 3000), 1);
+
+    /* Long-poll the events until the payment is final. */
+    int after = 0, fin = 0, saw_done = 0;
+    for (int i = 0; i < 20 && !fin; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/v1/payments/%s/events?wait=5&after=%d", ref, after);
+        kvt_http_resp r;
+        assert_int_equal(kvt_serve_req(&r, e, "GET", path, KVT_TOK_OSLO, NULL, NULL), 0);
+        assert_int_equal(r.status, 200);
+        cJSON *j = cJSON_Parse(r.body);
+        fin = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "final"));
+        after = (int)cJSON_GetObjectItemCaseSensitive(j, "next")->valuedouble;
+        const cJSON *ev;
+        cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(j, "events")) {
+            const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "state");
+            if (cJSON_IsString(s) && !strcmp(s->valuestring, "DONE"))
+                saw_done = 1;
+        }
+        cJSON_Delete(j);
+        kvt_http_free(&r);
+    }
+    assert_true(fin);
+    assert_true(saw_done);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/payments/%s", ref);
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "GET", path, KVT_TOK_OSLO, NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    char *st = kvt_json_str(r.body, "state");
+    assert_string_equal(st, "DONE");
+    free(st);
+    char *cap = kvt_json_str(r.body, "captured");
+    assert_string_equal(cap, "149.00");
+    free(cap);
+    assert_non_null(strstr(r.body, "\"receipt\":{\"status\":\"printed\""));
+    kvt_http_free(&r);
+    /* Slip and receipt, one each, on the till's printer; one capture. */
+    assert_int_equal(kvt_jobs_wait(e->printer_dir, ref, 2, 3000), 2);
+    char cp[256];
+    snprintf(cp, sizeof cp, "POST /epayment/v1/payments/%s/capture", ref);
+    assert_int_equal(kvt_sim_count(e, cp), 1);
+
+    /* Another store's till cannot see or touch it. */
+    assert_int_equal(kvt_serve_req(&r, e, "GET", path, KVT_TOK_BERGEN2, NULL, NULL), 0);
+    assert_int_equal(r.status, 403);
+    kvt_http_free(&r);
+    snprintf(path, sizeof path, "/v1/payments/%s/reprint", ref);
+    assert_int_equal(kvt_serve_req(&r, e, "POST", path, KVT_TOK_BERGEN, "rp", NULL), 0);
+    assert_int_equal(r.status, 403);
+    kvt_http_free(&r);
+    /* A till cannot pay for another store. */
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, "other",
+                                   "{\"amount\":\"10.00\",\"store\":\"bergen\"}"), 0);
+    assert_int_equal(r.status, 403);
+    kvt_http_free(&r);
+    /* Order search: own store yes, another store only with chain_refund. */
+    assert_int_equal(kvt_serve_req(&r, e, "GET", "/v1/orders?store=oslo", KVT_TOK_BERGEN2, NULL,
+                                   NULL), 0);
+    assert_int_equal(r.status, 403);
+    kvt_http_free(&r);
+    char q[256];
+    snprintf(q, sizeof q, "/v1/orders?reference=%s", ref);
+    assert_int_equal(kvt_serve_req(&r, e, "GET", q, KVT_TOK_BERGEN, NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, ref));
+    kvt_http_free(&r);
+    assert_int_equal(kvt_serve_req(&r, e, "GET", "/v1/orders?since=2020-01-01", KVT_TOK_BERGEN2,
+                                   NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, ref)); /* t-bergen2 sees only bergen */
+    kvt_http_free(&r);
+    /* Reprint by the own till: a copy. */
+    snprintf(path, sizeof path, "/v1/payments/%s/reprint", ref);
+    assert_int_equal(kvt_serve_req(&r, e, "POST", path, KVT_TOK_OSLO, NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    kvt_http_free(&r);
+    free(ref);
+    env_free(e);
+}
+
+static void test_serve__idempotent_retry_never_pays_twice(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1 };
+    kvt_serve_env *e = env_new("idem", &o);
+    const char *body = "{\"amount\":\"25.00\"}";
+    kvt_http_resp a, b;
+    assert_int_equal(kvt_serve_req(&a, e, "POST", "/v1/payments", KVT_TOK_OSLO, "retry-1", body), 0);
+    assert_int_equal(a.status, 201);
+    assert_int_equal(kvt_serve_req(&b, e, "POST", "/v1/payments", KVT_TOK_OSLO, "retry-1", body), 0);
+    assert_int_equal(b.status, 201);
+    assert_string_equal(a.body, b.body); /* same key + same body -> same answer */
+    char hv[32];
+    assert_non_null(kvt_http_header(&b, "Idempotent-Replayed", hv, sizeof hv));
+    char *ref = kvt_json_str(a.body, "reference");
+    kvt_http_free(&a);
+    kvt_http_free(&b);
+    /* Same key, different body: 409 and nothing created. */
+    assert_int_equal(kvt_serve_req(&a, e, "POST", "/v1/payments", KVT_TOK_OSLO, "retry-1",
+                                   "{\"amount\":\"26.00\"}"), 0);
+    assert_int_equal(a.status, 409);
+    assert_non_null(strstr(a.body, "idempotency_conflict"));
+    kvt_http_free(&a);
+    /* The same key from another till is another operation. */
+    assert_int_equal(kvt_serve_req(&a, e, "POST", "/v1/payments", KVT_TOK_BERGEN, "retry-1", body), 0);
+    assert_int_equal(a.status, 201);
+    kvt_http_free(&a);
+    /* Without a key: refused, nothing created. */
+    assert_int_equal(kvt_serve_req(&a, e, "POST", "/v1/payments", KVT_TOK_OSLO, NULL, body), 0);
+    assert_int_equal(a.status, 400);
+    assert_non_null(strstr(a.body, "Idempotency-Key"));
+    kvt_http_free(&a);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), 2);
+    /* Cancel the first: a retried cancel replays too. */
+    char path[256];
+    snprintf(path, sizeof path, "/v1/payments/%s/cancel", ref);
+    assert_int_equal(kvt_serve_req(&a, e, "POST", path, KVT_TOK_OSLO, "cancel-1", NULL), 0);
+    assert_int_equal(a.status, 200);
+    char *st = kvt_json_str(a.body, "state");
+    assert_string_equal(st, "CANCELLED");
+    free(st);
+    assert_int_equal(kvt_serve_req(&b, e, "POST", path, KVT_TOK_OSLO, "cancel-1", NULL), 0);
+    assert_int_equal(b.status, 200);
+    assert_string_equal(a.body, b.body);
+    kvt_http_free(&a);
+    kvt_http_free(&b);
+    free(ref);
+    env_free(e);
+}
+
+struct racer {
+    kvt_serve_env *e;
+    long status;
+    char ref[80];
+};
+
+static void *race(void *arg)
+{
+    struct racer *x = arg;
+    kvt_http_resp r;
+    if (kvt_serve_req(&r, x->e, "POST", "/v1/payments", KVT_TOK_OSLO, "race-key",
+                      "{\"amount\":\"33.00\"}") == 0) {
+        x->status = r.status;
+        char *ref = kvt_json_str(r.body, "reference");
+        if (ref)
+            snprintf(x->ref, sizeof x->ref, "%s", ref);
+        free(ref);
+    }
+    kvt_http_free(&r);
+    return NULL;
+}
+
+static void test_serve__concurrent_retries_make_one_payment(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1, .sim_args = { "--latency-ms", "200" } };
+    kvt_serve_env *e = env_new("race", &o);
+    struct racer x[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&x[i], 0, sizeof x[i]);
+        x[i].e = e;
+        pthread_create(&t[i], NULL, race, &x[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(x[i].status, 201);
+        assert_string_equal(x[i].ref, x[0].ref);
+    }
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), 1);
+    env_free(e);
+}
+
+static void test_serve__malformed_and_oversized_bodies(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1 };
+    kvt_serve_env *e = env_new("bodies", &o);
+    struct {
+        const char *body;
+        int status;
+        const char *msg;
+    } cases[] = {
+        { "{\"amount\":\"10.00\"", 400, "not valid JSON" },
+        { "[\"amount\"]", 400, "must be a JSON object" },
+        { "", 400, "empty" },
+        { "{\"amount\":\"10.00\",\"tip\":\"5\"}", 400, "unknown field" },
+        { "{\"currency\":\"NOK\"}", 400, "amount is missing" },
+        { "{\"amount\":\"12.345\"}", 400, "amount" },
+        { "{\"amount\":\"10.00\",\"phone\":12345678}", 400, "phone must be a string" },
+        { "{\"amount\":\"10.00\",\"items\":{}}", 400, "items must be an array" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kvt_http_resp r;
+        char key[32];
+        snprintf(key, sizeof key, "bad-%zu", i);
+        assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, key,
+                                       cases[i].body), 0);
+        if (r.status != cases[i].status || !strstr(r.body, cases[i].msg))
+            printf("case %zu: %ld %s\n", i, r.status, r.body);
+        assert_int_equal(r.status, cases[i].status);
+        assert_non_null(strstr(r.body, cases[i].msg));
+        kvt_http_free(&r);
+    }
+    /* Larger than [serve] max_body (8192): 413 before it is read. */
+    size_t n = 100000;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    memcpy(big, "{\"amount\":\"10.00\",\"text\":\"", 26);
+    memcpy(big + n - 2, "\"}", 2);
+    big[n] = '\0';
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, "big", big), 0);
+    assert_int_equal(r.status, 413);
+    kvt_http_free(&r);
+    free(big);
+    /* A webhook body is capped the same way. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/webhooks/vipps", e->url);
+    big = calloc(1, 20000);
+    memset(big, 'x', 19999);
+    assert_int_equal(kvt_http(&r, "POST", url, NULL, big, 19999, 10000), 0);
+    assert_int_equal(r.status, 413);
+    kvt_http_free(&r);
+    free(big);
+    /* Unknown paths and methods. */
+    assert_int_equal(kvt_serve_req(&r, e, "DELETE", "/v1/payments", KVT_TOK_OSLO, NULL, NULL), 0);
+    assert_int_equal(r.status, 405);
+    kvt_http_free(&r);
+    assert_int_equal(kvt_serve_req(&r, e, "GET", "/v1/payments/no%20such", KVT_TOK_OSLO, NULL,
+                                   NULL), 0);
+    assert_int_equal(r.status, 404);
+    kvt_http_free(&r);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), 0);
+    env_free(e);
+}
+
+/* Sign body as the Webhooks API does for the registration stored in the
+ * journal, and deliver it. */
+static long deliver(kvt_serve_env *e, const char *body, int good_secret)
+{
+    char *dbp = kvt_path("%s/kvitt-journal.db", e->dir);
+    kv_sdb *db = NULL;
+    char err[256];
+    assert_int_equal(kv_sdb_open(&db, dbp, err, sizeof err), KV_SDB_OK);
+    kv_sdb_hook *h = NULL;
+    size_t n = 0;
+    assert_int_equal(kv_sdb_hook_list(db, &h, &n), KV_SDB_OK);
+    assert_true(n >= 1);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    char hash[64], auth[256];
+    assert_int_equal(kv_vipps_webhook_sign(hash, sizeof hash, auth, sizeof auth,
+                                           good_secret ? h[0].secret : "not-the-secret",
+                                           h[0].url, body, strlen(body), date), KV_VIPPS_OK);
+    char hd[100], hh[100], ha[300], url[256];
+    snprintf(hd, sizeof hd, "x-ms-date: %s", date);
+    snprintf(hh, sizeof hh, "x-ms-content-sha256: %s", hash);
+    snprintf(ha, sizeof ha, "Authorization: %s", auth);
+    snprintf(url, sizeof url, "%s", h[0].url);
+    kv_sdb_hooks_free(h, n);
+    kv_sdb_close(db);
+    free(dbp);
+    const char *hdrs[] = { hd, hh, ha, "Content-Type: application/json", NULL };
+    kvt_http_resp r;
+    assert_int_equal(kvt_http(&r, "POST", url, hdrs, body, strlen(body), 10000), 0);
+    long st = r.status;
+    kvt_http_free(&r);
+    return st;
+}
+
+static int count_webhook_events(kvt_serve_env *e, const char *ref, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/payments/%s/events?after=0", ref);
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "GET", path, KVT_TOK_OSLO, NULL, NULL), 0);
+    cJSON *j = cJSON_Parse(r.body);
+    int n = 0;
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(j, "events")) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(ev, "message");
+        if (cJSON_IsString(t) && !strcmp(t->valuestring, "webhook") && cJSON_IsString(m) &&
+            !strcmp(m->valuestring, name))
+            n++;
+    }
+    cJSON_Delete(j);
+    kvt_http_free(&r);
+    return n;
+}
+
+static void test_serve__webhooks_bad_signature_and_replay(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .vprinter = 1, .sim_args = { "--auto", "approve", "--approve-after", "0" } };
+    kvt_serve_env *e = env_new("hooks", &o);
+    char *ref = pay(e, KVT_TOK_OSLO, "h-1", "{\"amount\":\"60.00\"}");
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 15000);
+    assert_non_null(done);
+    free(done);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"msn\":\"123456\",\"reference\":\"%s\",\"pspReference\":\"77\",\"name\":"
+             "\"AUTHORIZED\",\"amount\":{\"currency\":\"NOK\",\"value\":6000},\"timestamp\":"
+             "\"2026-11-25T10:00:00Z\",\"success\":true}", ref);
+    int before = count_webhook_events(e, ref, "AUTHORIZED");
+    /* Wrong secret, and no signature at all: 401, nothing recorded. */
+    assert_int_equal(deliver(e, body, 0), 401);
+    char url[256];
+    snprintf(url, sizeof url, "%s/webhooks/vipps", e->url);
+    kvt_http_resp r;
+    assert_int_equal(kvt_http(&r, "POST", url, NULL, body, strlen(body), 10000), 0);
+    assert_int_equal(r.status, 401);
+    kvt_http_free(&r);
+    assert_int_equal(count_webhook_events(e, ref, "AUTHORIZED"), before);
+    /* A replayed (duplicate, late) AUTHORIZED: accepted twice, harmless. */
+    assert_int_equal(deliver(e, body, 1), 200);
+    assert_int_equal(deliver(e, body, 1), 200);
+    assert_int_equal(count_webhook_events(e, ref, "AUTHORIZED"), before + 2);
+    usleep(300000);
+    char *fin = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 5000);
+    assert_non_null(fin);
+    free(fin);
+    char cp[256];
+    snprintf(cp, sizeof cp, "POST /epayment/v1/payments/%s/capture", ref);
+    assert_int_equal(kvt_sim_count(e, cp), 1);
+    assert_int_equal(kvt_jobs_wait(e->printer_dir, ref, 2, 3000), 2);
+    /* A signed event for a reference nobody knows: accepted, logged. */
+    snprintf(body, sizeof body, "{\"msn\":\"123456\",\"reference\":\"OSL-unknown-1\","
+             "\"pspReference\":\"1\",\"name\":\"CREATED\",\"amount\":{\"currency\":\"NOK\","
+             "\"value\":100},\"timestamp\":\"2026-11-25T10:00:00Z\",\"success\":true}");
+    assert_int_equal(deliver(e, body, 1), 200);
+    free(ref);
+    env_free(e);
+}
+
+static void test_serve__webhook_before_create_answer_wakes_the_payment(void **state)
+{
+    (void)state;
+    /* The customer approves at once, so the AUTHORIZED webhook races the
+     * 201.  The first poll is 30 s away: only the webhook can finish the
+     * payment within the 12 s this test waits. */
+    kvt_serve_opts o = { .vprinter = 1, .poll_first_s = 30,
+                         .sim_args = { "--auto", "approve", "--approve-after", "0" } };
+    kvt_serve_env *e = env_new("early", &o);
+    for (int i = 0; i < 3; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "early-%d", i);
+        char *ref = pay(e, KVT_TOK_OSLO, key, "{\"amount\":\"11.00\"}");
+        char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 12000);
+        if (!done)
+            printf("payment %s did not finish from its webhook\n", ref);
+        assert_non_null(done);
+        free(done);
+        free(ref);
+    }
+    env_free(e);
+}
+
+static void test_serve__ecom_callback_auth_token(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1 };
+    kvt_serve_env *e = env_new("callback", &o);
+    const char *body = "{\"merchantSerialNumber\":\"123456\",\"orderId\":\"OSL-cb-000001\","
+                       "\"transactionInfo\":{\"amount\":2000,\"status\":\"RESERVED\","
+                       "\"timeStamp\":\"2026-11-25T10:00:00.000Z\",\"transactionId\":\"5001\"}}";
+    char url[256];
+    snprintf(url, sizeof url, "%s/callbacks/v2/payments/OSL-cb-000001", e->url);
+    const char *bad[] = { "Authorization: wrong-token", NULL };
+    const char *good[] = { "Authorization: cb-token-0123456789", NULL };
+    kvt_http_resp r;
+    assert_int_equal(kvt_http(&r, "POST", url, bad, body, strlen(body), 10000), 0);
+    assert_int_equal(r.status, 401);
+    kvt_http_free(&r);
+    assert_int_equal(kvt_http(&r, "POST", url, NULL, body, strlen(body), 10000), 0);
+    assert_int_equal(r.status, 401);
+    kvt_http_free(&r);
+    assert_int_equal(kvt_http(&r, "POST", url, good, body, strlen(body), 10000), 0);
+    assert_int_equal(r.status, 200);
+    kvt_http_free(&r);
+    /* The orderId of the URL must be the body's. */
+    snprintf(url, sizeof url, "%s/callbacks/v2/payments/OSL-cb-000002", e->url);
+    assert_int_equal(kvt_http(&r, "POST", url, good, body, strlen(body), 10000), 0);
+    assert_int_equal(r.status, 400);
+    kvt_http_free(&r);
+    env_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_serve__listen_port0_prints_url_and_checks_config),
+        cmocka_unit_test(test_serve__auth_failures_look_the_same),
+        cmocka_unit_test(test_serve__payment_with_events_receipt_and_store_binding),
+        cmocka_unit_test(test_serve__idempotent_retry_never_pays_twice),
+        cmocka_unit_test(test_serve__concurrent_retries_make_one_payment),
+        cmocka_unit_test(test_serve__malformed_and_oversized_bodies),
+        cmocka_unit_test(test_serve__webhooks_bad_signature_and_replay),
+        cmocka_unit_test(test_serve__webhook_before_create_answer_wakes_the_payment),
+        cmocka_unit_test(test_serve__ecom_callback_auth_token),
+    };
+    return cmocka_run_group_tests_name("serve", tests, NULL, NULL);
+}
