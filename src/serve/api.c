@@ -895,6 +895,19 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
         if (!body)
             return;
     }
+    for (const cJSON *it = body ? body->child : NULL; it; it = it->next) {
+        /* Only the amount may be given; the store and MSN come from the
+         * journal and the token, never from the request. */
+        if (!is_refund || !it->string ||
+            (strcmp(it->string, "amount") && strcmp(it->string, "amountMinor"))) {
+            kv_http_reply_error(r, 400, "invalid_request", "unknown field \"%.60s\"%s",
+                                it->string ? it->string : "",
+                                is_refund ? "; a refund takes only amount or amountMinor"
+                                          : "; this request takes no fields");
+            cJSON_Delete(body);
+            return;
+        }
+    }
     int64_t amount = 0;
     if (is_refund && body) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "amount");
