@@ -155,6 +155,21 @@ static int query_kv(kv_uri *u, const char *key, const char *val,
                 return fail(err, errlen, "virtual URI: fail=%s; use transient or persistent", val);
             return 0;
         }
+        if (!strcmp(key, "png")) {
+            if (strcmp(val, "0") && strcmp(val, "1"))
+                return fail(err, errlen, "virtual URI: png=%s; use png=1 or png=0", val);
+            u->png = val[0] == '1';
+            return 0;
+        }
+        if (!strcmp(key, "profile")) {
+            size_t n = strlen(val);
+            if (n == 0 || n >= sizeof u->profile ||
+                strspn(val, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != n)
+                return fail(err, errlen, "virtual URI: profile=%s is not a profile name "
+                            "(see kvitt profiles)", val);
+            strcpy(u->profile, val);
+            return 0;
+        }
         if (!strcmp(key, "state")) {
             for (size_t i = 0; i < sizeof emu_states / sizeof emu_states[0]; i++)
                 if (!strcmp(val, emu_states[i])) {

@@ -9,7 +9,8 @@
  *                               baud 1200..230400 (standard rates),
  *                               default 9600, flow default none
  *   virtual:DIR[?fail_after=N&fail_bytes=N&fail=transient|persistent
- *              &state=ok|paper-out|paper-near-end|cover-open|offline|error]
+ *              &state=ok|paper-out|paper-near-end|cover-open|offline|error
+ *              &png=0|1&profile=NAME]
  *                               DIR may be relative; virtual:///abs works too
  *
  * Query values may be %XX-encoded.  Unknown query keys are an error (a typo
@@ -52,6 +53,8 @@ typedef struct kv_uri {
                                 call before it fails */
     int fail_persistent;     /* 1: every call after the first failure fails */
     char state[32];          /* "" or an emulated state name (status.h) */
+    int png;                 /* virtual: png=1 renders DIR/NNNN.png per job */
+    char profile[64];        /* virtual: profile=NAME for rendering ("" = default) */
 } kv_uri;
 
 /* Parse uri into *out.  Returns 0 (KV_T_OK), or KV_T_E_URI with a message

@@ -2,6 +2,7 @@
 #include "drivers/virtual.h"
 #include "drivers/status.h"
 #include "drivers/uri.h"
+#include "escpos/render.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -208,6 +209,8 @@ typedef struct {
     kv_emu_scanner scan;
     unsigned char reply[64];
     size_t nreply;
+    int png;
+    char profile[64];
 } virt_t;
 
 static int virt_open(kv_transport **out, const char *uri, int timeout_ms,
@@ -233,6 +236,15 @@ static int virt_open(kv_transport **out, const char *uri, int timeout_ms,
     if (u.state[0] && kv_emu_state_parse(u.state, &t->state) == 0)
         t->has_state = 1;
     t->base.no_readback = !t->has_state;
+    t->png = u.png;
+    snprintf(t->profile, sizeof t->profile, "%s", u.profile);
+    if (t->profile[0] && !kv_profile_find(t->profile)) {
+        snprintf(err, errlen, "virtual URI: unknown profile '%s' (see kvitt profiles)",
+                 t->profile);
+        kv_jobstore_close(t->js);
+        free(t);
+        return KV_T_E_URI;
+    }
     *out = &t->base;
     return KV_T_OK;
 }
@@ -321,8 +333,14 @@ static int virt_end_job(kv_transport *bt)
         t->last[0] = '\0';
         kv__transport_seterr(bt, "virtual printer: filing the job in %s failed",
                              kv_jobstore_dir(t->js));
+        return st;
     }
-    return st;
+    if (t->png) {
+        char err[256];
+        if (kv_job_render_png(t->last, t->profile, NULL, 0, err, sizeof err))
+            kv__transport_seterr(bt, "job filed as %s, but no PNG: %s", t->last, err);
+    }
+    return KV_T_OK;
 }
 
 static void virt_close(kv_transport *bt)
@@ -350,4 +368,92 @@ const char *kv_transport_virtual_last_job(const kv_transport *t)
         return NULL;
     const virt_t *v = (const virt_t *)t;
     return v->last[0] ? v->last : NULL;
+}
+
+/* ---- PNG beside a job --------------------------------------------------- */
+
+static int write_file_cb(void *ctx, const void *data, size_t len)
+{
+    return fwrite(data, 1, len, (FILE *)ctx) == len ? 0 : -1;
+}
+
+int kv_job_render_png(const char *job_path, const char *profile_name,
+                      char *png_path, size_t pathlen, char *err, size_t errlen)
+{
+    const kv_profile *p = profile_name && *profile_name ? kv_profile_find(profile_name)
+                                                       : kv_profile_default();
+    char out[PATH_MAX + 32];
+    size_t n = strlen(job_path);
+    if (!p) {
+        snprintf(err, errlen, "unknown profile '%s' (see kvitt profiles)", profile_name);
+        return KV_T_E_URI;
+    }
+    if (n >= 4 && !strcmp(job_path + n - 4, ".bin"))
+        n -= 4;
+    if (n + 5 > sizeof out) {
+        snprintf(err, errlen, "job path too long");
+        return KV_T_E_IO;
+    }
+    memcpy(out, job_path, n);
+    strcpy(out + n, ".png");
+
+    FILE *f = fopen(job_path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", job_path, strerror(errno));
+        return KV_T_E_IO;
+    }
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0)
+            break;
+        if (len == cap) {
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return KV_T_E_NOMEM;
+    }
+    kv_render_opts ro = KV_RENDER_OPTS_INIT;
+    ro.profile = p;
+    kv_renderer *r = NULL;
+    kv_image *img = NULL;
+    kv_render_status rs = kv_renderer_create(&r, &ro);
+    if (rs == KV_RENDER_OK)
+        rs = kv_render(r, buf, len, &img, NULL);
+    free(buf);
+    kv_renderer_destroy(r);
+    if (rs != KV_RENDER_OK) {
+        snprintf(err, errlen, "rendering %s failed: %s", job_path, kv_render_strerror(rs));
+        return rs == KV_RENDER_E_NOMEM ? KV_T_E_NOMEM : KV_T_E_IO;
+    }
+    /* Write to a temporary name and rename: never a half-written PNG. */
+    char tmp[PATH_MAX + 48];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", out, (long)getpid());
+    FILE *o = fopen(tmp, "wb");
+    int bad = !o;
+    if (o) {
+        bad = kv_image_write_png(img, 1, write_file_cb, o) != KV_RENDER_OK;
+        bad |= fclose(o) != 0;
+    }
+    kv_image_free(img);
+    if (bad || rename(tmp, out) < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", out, strerror(errno));
+        unlink(tmp);
+        return KV_T_E_IO;
+    }
+    if (png_path && pathlen)
+        snprintf(png_path, pathlen, "%s", out);
+    return KV_T_OK;
 }

@@ -15,6 +15,11 @@
  *                  later call fails too
  *   fail_bytes=N   the failing call still stores its first N bytes (a job
  *                  cut off in the middle); default 0
+ *   png=1          after filing each job, render it as DIR/NNNN.png
+ *                  (escpos/render.h) for the profile given by
+ *   profile=NAME   (default: the default profile).  A rendering failure
+ *                  never loses the job: end_job still succeeds and
+ *                  kv_transport_errmsg() says what went wrong.
  *   state=NAME     answer status queries like a printer in that state
  *                  (names as in status.h kv_emu_state_name).  A write of
  *                  exactly one 3-byte query (DLE EOT n / GS r 1), as
@@ -61,5 +66,14 @@ void kv_job_abort(kv_job *j);
  * transport or has filed no job yet.  Borrowed: valid until the next
  * end_job/close on t. */
 const char *kv_transport_virtual_last_job(const kv_transport *t);
+
+/* Render the job file job_path (an ESC/POS stream) as the paper the
+ * profile would print (profile_name NULL or "" = the default profile) and
+ * write it beside it: "DIR/0007.bin" -> "DIR/0007.png".  On success the
+ * PNG path is written to png_path (pathlen bytes, may be NULL/0).
+ * Returns KV_T_OK, KV_T_E_URI (unknown profile), KV_T_E_IO (unreadable
+ * job, render or write failure) or KV_T_E_NOMEM, with the cause in err. */
+int kv_job_render_png(const char *job_path, const char *profile_name,
+                      char *png_path, size_t pathlen, char *err, size_t errlen);
 
 #endif

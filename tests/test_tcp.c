@@ -423,7 +423,8 @@ static void test_tcp__selftest_ok(void **state)
 {
     (void)state;
     vp_t v;
-    vp_start(&v, NULL);
+    const char *vx[] = { "--png", "--profile", "epson-tm-t20", NULL };
+    vp_start(&v, vx);
     kvt_result r;
     const char *argv[] = { "kvitt", "selftest", "--printer", v.uri, "--profile",
                            "epson-tm-t20", NULL };
@@ -449,6 +450,19 @@ static void test_tcp__selftest_ok(void **state)
     assert_true(has(b, n, qr_print, sizeof qr_print));
     assert_true(has(b, n, code128, sizeof code128));
     assert_true(has(b, n, "\x1dV", 2)); /* GS V cut */
+    free(b);
+    free(p);
+    /* --png: the page rendered beside the job, 576 dots wide (TM-T20). */
+    p = kvt_path("%s/0001.png", v.dir);
+    int got = -1;
+    for (int i = 0; i < 200 && got; i++) {
+        got = kvt_read_file(p, &b, &n);
+        if (got)
+            sleep_ms(25);
+    }
+    assert_int_equal(got, 0);
+    assert_true(n > 24);
+    assert_int_equal((b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19]), 576);
     free(b);
     free(p);
     vp_stop(&v);

@@ -286,6 +286,60 @@ static void test_virtual__jobstore_direct(void **state)
     free(notdir); free(taken); free(dir);
 }
 
+/* png=1: each filed job gets a PNG beside it, as wide as the profile's
+ * printable dots (512 for the TM-T88 per ../shared/docs/escpos.md 1.12). */
+static void test_virtual__png_beside_job(void **state)
+{
+    (void)state;
+    char *dir = fresh_dir("png");
+    char *uri = kvt_path("virtual:%s?png=1&profile=epson-tm-t88", dir);
+    kv_transport *t = open_ok(uri);
+    size_t w;
+    assert_int_equal(kv_transport_write(t, "\x1b@Hei\n", 6, &w, -1), KV_T_OK);
+    assert_int_equal(kv_transport_end_job(t), KV_T_OK);
+    assert_string_equal(kv_transport_errmsg(t), "");
+    char *png = kvt_path("%s/0001.png", dir);
+    unsigned char *b;
+    size_t n;
+    assert_int_equal(kvt_read_file(png, &b, &n), 0);
+    assert_true(n > 24);
+    kvt_assert_bytes(b, 8, "\x89PNG\r\n\x1a\n", 8);
+    unsigned width = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
+    assert_int_equal(width, 512);
+    free(b);
+    kv_transport_close(t);
+    assert_int_equal(count_jobs(dir), 1);
+
+    /* The helper on its own, for callers holding a job path. */
+    char *job = kvt_path("%s/0001.bin", dir), out[512], err[256];
+    assert_int_equal(kv_job_render_png(job, "generic-58", out, sizeof out, err, sizeof err),
+                     KV_T_OK);
+    assert_string_equal(out, png);
+    assert_int_equal(kvt_read_file(png, &b, &n), 0);
+    width = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
+    assert_int_equal(width, 384); /* 58 mm: 384 dots */
+    free(b);
+    assert_int_equal(kv_job_render_png(job, "no-such-printer", NULL, 0, err, sizeof err),
+                     KV_T_E_URI);
+    char *missing = kvt_path("%s/0099.bin", dir);
+    assert_int_equal(kv_job_render_png(missing, NULL, NULL, 0, err, sizeof err), KV_T_E_IO);
+    free(missing);
+    free(job);
+    free(png);
+    free(uri);
+
+    kv_transport *t2 = NULL;
+    char e2[256] = "";
+    kv_transport_options o = KV_TRANSPORT_OPTIONS_INIT;
+    o.errbuf = e2;
+    o.errlen = sizeof e2;
+    uri = kvt_path("virtual:%s?png=1&profile=nope", dir);
+    assert_int_equal(kv_transport_open(&t2, uri, &o), KV_T_E_URI);
+    assert_non_null(strstr(e2, "unknown profile"));
+    free(uri);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_virtual__print_job_refuses_paper_out),
         cmocka_unit_test(test_virtual__print_job_ok_and_failed),
         cmocka_unit_test(test_virtual__jobstore_direct),
+        cmocka_unit_test(test_virtual__png_beside_job),
     };
     return cmocka_run_group_tests_name("virtual", tests, NULL, NULL);
 }

@@ -15,7 +15,7 @@ static void on_usr1(int sig) { (void)sig; got_usr1 = 1; }
 static const char usage[] =
     "usage: kvitt vprinter --listen HOST:PORT --out DIR [--profile NAME]\n"
     "                      [--state ok|paper-out|paper-near-end|cover-open|offline|error]\n"
-    "                      [--drop-after-bytes N] [--delay-ms N] [--control FILE]\n"
+    "                      [--drop-after-bytes N] [--delay-ms N] [--control FILE] [--png]\n"
     "\n"
     "Emulate a raw TCP (port 9100) receipt printer. Each connection is one job,\n"
     "stored as DIR/NNNN.bin. Status requests (DLE EOT 1-4, GS r 1) are answered\n"
@@ -23,7 +23,8 @@ static const char usage[] =
     "the printer URI (tcp://HOST:PORT; use port 0 for any free port).\n"
     "Change state while running: kill -USR1 (cycles ok, paper-out, paper-near-end,\n"
     "cover-open, offline, error) or write a state name to the control file\n"
-    "(default DIR/state). Stops cleanly on SIGTERM / SIGINT.\n";
+    "(default DIR/state). Stops cleanly on SIGTERM / SIGINT.\n"
+    "--png renders each job as DIR/NNNN.png for --profile (default generic-80).\n";
 
 static int parse_count(const char *s, long max, long *v)
 {
@@ -45,6 +46,7 @@ int kv_cmd_vprinter(int argc, char **argv, const kv_cli *cli)
         { "drop-after-bytes", required_argument, NULL, 'd' },
         { "delay-ms", required_argument, NULL, 'D' },
         { "control", required_argument, NULL, 'c' },
+        { "png", no_argument, NULL, 'g' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -55,7 +57,7 @@ int kv_cmd_vprinter(int argc, char **argv, const kv_cli *cli)
 
     o.log = stderr;
     optind = 0; /* full re-init: options may follow FILE (GNU permutation) */
-    while ((c = getopt_long(argc, argv, "l:o:p:s:d:D:c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:o:p:s:d:D:c:gh", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen_addr = optarg; break;
         case 'o': out = optarg; break;
@@ -76,6 +78,7 @@ int kv_cmd_vprinter(int argc, char **argv, const kv_cli *cli)
             o.delay_ms = (int)v;
             break;
         case 'c': o.control_path = optarg; break;
+        case 'g': o.png = 1; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         default: return kv_usage_error("vprinter", "see kvitt vprinter --help");
         }

@@ -1,6 +1,7 @@
 /* vprinter.c - network printer emulator (see vprinter.h). */
 #include "src/vprinter/vprinter.h"
 #include "drivers/virtual.h"
+#include "escpos/profile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ struct kv_vprinter {
     long drop_after;
     int delay_ms;
     char profile[64];
+    int png;
     char control[PATH_MAX];
     struct stat control_sb;
     int control_seen;
@@ -119,6 +121,12 @@ int kv_vprinter_create(kv_vprinter **out, const kv_vprinter_options *opt,
     vp->delay_ms = opt->delay_ms > 0 ? opt->delay_ms : 0;
     vp->log = opt->log;
     snprintf(vp->profile, sizeof vp->profile, "%s", opt->profile ? opt->profile : "");
+    vp->png = opt->png;
+    if (vp->profile[0] && !kv_profile_find(vp->profile)) {
+        snprintf(err, errlen, "unknown profile '%s' (see kvitt profiles)", vp->profile);
+        free(vp);
+        return KV_T_E_URI;
+    }
     int st = kv_jobstore_open(&vp->js, opt->out_dir ? opt->out_dir : ".", err, errlen);
     if (st) {
         free(vp);
@@ -262,10 +270,13 @@ static void finish(kv_vprinter *vp, int i, const char *why)
     if (c->job) {
         unsigned num = 0;
         size_t size = kv_job_size(c->job);
-        if (kv_job_commit(c->job, &num, NULL, 0) == KV_T_OK) {
+        char path[PATH_MAX + 32], err[256];
+        if (kv_job_commit(c->job, &num, path, sizeof path) == KV_T_OK) {
             vp->jobs++;
             logf_(vp, "job %04u: %zu bytes from %s%s%s (%s)", num, size, c->peer,
                   vp->profile[0] ? ", profile " : "", vp->profile, why);
+            if (vp->png && kv_job_render_png(path, vp->profile, NULL, 0, err, sizeof err))
+                logf_(vp, "job %04u: no PNG: %s", num, err);
         } else {
             logf_(vp, "job from %s: %zu bytes could NOT be filed in %s", c->peer, size,
                   kv_jobstore_dir(vp->js));

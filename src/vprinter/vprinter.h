@@ -28,7 +28,8 @@ typedef struct kv_vprinter_options {
     int version;               /* KV_VPRINTER_OPTIONS_VERSION */
     const char *listen;        /* "HOST:PORT", "[v6]:PORT"; port 0 = any free */
     const char *out_dir;       /* job directory (created if missing) */
-    const char *profile;       /* printer profile name, logged with each job */
+    const char *profile;       /* printer profile name: logged with each job,
+                                  used for --png (must exist then) */
     kv_emu_state state;        /* initial state */
     long drop_after_bytes;     /* < 0: never; else close each connection
                                   after receiving this many bytes */
@@ -36,11 +37,13 @@ typedef struct kv_vprinter_options {
                                   connection (small receive buffer) */
     const char *control_path;  /* NULL: OUT_DIR/state */
     FILE *log;                 /* one line per job/state change; NULL = quiet */
+    int png;                   /* 1: render each job as DIR/NNNN.png beside it
+                                  (for `profile`, default profile when NULL) */
 } kv_vprinter_options;
 
 #define KV_VPRINTER_OPTIONS_VERSION 1
 #define KV_VPRINTER_OPTIONS_INIT { KV_VPRINTER_OPTIONS_VERSION, "127.0.0.1:9100", ".", \
-                                   NULL, KV_EMU_OK, -1, 0, NULL, NULL }
+                                   NULL, KV_EMU_OK, -1, 0, NULL, NULL, 0 }
 
 /* Bind and listen.  On success *out is a new handle for
  * kv_vprinter_destroy().  Returns KV_T_OK, KV_T_E_URI (bad listen
