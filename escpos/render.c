@@ -72,8 +72,9 @@ struct kv_renderer {
     const kv_profile *prof;
     int max_height;
     /* per render */
-    uint8_t *px;
+    uint8_t *px;          /* canvas, kept between renders (no page faults) */
     int width, cap_rows, y;
+    int hw;               /* rows [hw, cap_rows) are known to be white */
     item items[MAX_ITEMS];
     int nitems, line_w, line_align;
     int tabs[32], ntabs;
@@ -275,7 +276,7 @@ static int ensure_rows(kv_renderer *r, int rows)
         if (rows <= r->cap_rows)
             return -1;
     }
-    int nc = r->cap_rows ? r->cap_rows : 512;
+    int nc = r->cap_rows ? r->cap_rows : 1024;
     while (nc < rows)
         nc = nc > r->max_height / 2 ? r->max_height : nc * 2;
     if (nc > r->max_height)
@@ -305,6 +306,8 @@ static void fill(kv_renderer *r, int x, int y, int w, int h, uint8_t v)
         if (h <= 0)
             return;
     }
+    if (y + h > r->hw)
+        r->hw = y + h;
     for (int j = 0; j < h; j++)
         memset(r->px + (size_t)(y + j) * r->width + x, v, (size_t)w);
 }
@@ -947,10 +950,17 @@ kv_render_status kv_render(kv_renderer *r, const uint8_t *buf, size_t len,
 {
     if (!r || !out || (!buf && len))
         return KV_RENDER_E_ARG;
-    free(r->px);
-    r->px = NULL;
-    r->width = r->prof->dots;
-    r->cap_rows = 0;
+    if (r->width != r->prof->dots) {
+        free(r->px);
+        r->px = NULL;
+        r->cap_rows = 0;
+        r->hw = 0;
+        r->width = r->prof->dots;
+    }
+    /* make the rows the last render touched white again */
+    if (r->px && r->hw > 0)
+        memset(r->px, 255, (size_t)r->hw * r->width);
+    r->hw = 0;
     r->y = 0;
     r->nitems = 0;
     r->line_w = 0;
@@ -968,31 +978,24 @@ kv_render_status kv_render(kv_renderer *r, const uint8_t *buf, size_t len,
         on_cmd(r, &c, kv_dec_state_get(d));
     r->info.unprinted = kv_dec_unprinted(d, NULL);
     kv_dec_destroy(d);
-    if (r->oom) {
-        free(r->px);
-        r->px = NULL;
+    if (r->oom)
         return KV_RENDER_E_NOMEM;
-    }
     int h = r->y > 0 ? r->y : 1;
     if (ensure_rows(r, h) != 0 && r->cap_rows < h)
         h = r->cap_rows > 0 ? r->cap_rows : 1;
-    if (r->cap_rows < h) {
-        free(r->px);
-        r->px = NULL;
+    if (r->cap_rows < h)
         return KV_RENDER_E_NOMEM;
-    }
     kv_image *img = malloc(sizeof *img);
-    if (!img) {
-        free(r->px);
-        r->px = NULL;
+    uint8_t *px = malloc((size_t)h * r->width);
+    if (!img || !px) {
+        free(img);
+        free(px);
         return KV_RENDER_E_NOMEM;
     }
-    uint8_t *px = realloc(r->px, (size_t)h * r->width);
-    img->pixels = px ? px : r->px;
+    memcpy(px, r->px, (size_t)h * r->width);
+    img->pixels = px;
     img->width = r->width;
     img->height = h;
-    r->px = NULL;
-    r->cap_rows = 0;
     if (info)
         *info = r->info;
     *out = img;
@@ -1050,7 +1053,7 @@ kv_render_status kv_image_write_png(const kv_image *img, int bits, kv_write_fn w
     png_set_IHDR(png, pinfo, (png_uint_32)img->width, (png_uint_32)img->height, bits,
                  PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
-    png_set_compression_level(png, 3);
+    png_set_compression_level(png, 1);
     png_set_filter(png, 0, bits == 1 ? PNG_FILTER_NONE : PNG_FILTER_UP);
     png_write_info(png, pinfo);
     size_t rb = bits == 8 ? (size_t)img->width : ((size_t)img->width + 7) / 8;
