@@ -532,10 +532,11 @@ static int usb_write(kv_transport *t, const void *buf, size_t len, size_t *writt
         if (want > 0x7fffffff) want = 0x7fffffff;
         int got = 0;
         int r = libusb_bulk_transfer(u->dev, u->ep_out, (unsigned char *)(uintptr_t)(p + done),
-                                     (int)want, &got, (unsigned)(timeout_ms > 0 ? timeout_ms : 0));
+                                     (int)want, &got, (unsigned)(timeout_ms > 0 ? timeout_ms : 1));
         if (got > 0) {
             done += (size_t)got;
             idle = 0;
+            stalls = 0;                          /* retries count per stuck chunk */
         }
         if (r == 0) {
             if (got == 0 && ++idle >= 3) {
@@ -587,10 +588,12 @@ static ssize_t usb_read(kv_transport *t, void *buf, size_t len, int timeout_ms)
     usb_handle *u = as_usb(t);
     if (!u) return KV_T_E_UNSUPPORTED;
     if (!u->ep_in) {
+        /* A one-way interface never has anything to read: answer "nothing
+         * arrived" at once, so status queries end as unknown, not failed. */
         setmsg(u->base.errmsg, sizeof u->base.errmsg,
                "usb %04x:%04x is unidirectional (protocol 01): it cannot send status", u->vid,
                u->pid);
-        return KV_T_E_UNSUPPORTED;
+        return 0;
     }
     if (len == 0) return 0;
     if (u->rpos == u->rlen) {

@@ -61,7 +61,9 @@ void kv_usb_options_init(kv_usb_options *o);
 int kv_usb_set_options(kv_transport *t, const kv_usb_options *o);
 
 /* Endpoints and interface the handle uses, read from the descriptors.
- * ep_in is 0 for a unidirectional (protocol 01) interface.  Any pointer may
+ * ep_in is 0 for a unidirectional (protocol 01) interface; reading from
+ * such a handle returns 0 ("nothing arrived") at once, so printer status
+ * stays unknown; kv_usb_port_status() may still answer.  Any pointer may
  * be NULL.  Returns KV_T_OK or KV_T_E_UNSUPPORTED (not a usb handle). */
 int kv_usb_endpoints(const kv_transport *t, uint8_t *ep_out, uint8_t *ep_in,
                      int *interface_number, int *protocol);

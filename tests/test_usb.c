@@ -281,6 +281,34 @@ static void test_usb__status_reply_on_bulk_in(void **state)
     kv_transport_usb_ops.close(t);
 }
 
+/* A one-way printer (07/01/01, bulk OUT only): the job goes out; reading
+ * returns "nothing" at once instead of failing, so status is unknown. */
+static void test_usb__unidirectional_printer(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    static const char *const strs[4] = { NULL, NULL, "Parallel Adapter", NULL };
+    kvt_usbdev *one = kvt_usbbed_add(w->bed, "oneway", "/dev/bus/usb/001/005", 1, strs);
+    assert_non_null(one);
+    kv_transport *t = open_ok("usb://0fe6:811e");
+    uint8_t out = 0, in = 0xff;
+    int proto = 0;
+    assert_int_equal(kv_usb_endpoints(t, &out, &in, NULL, &proto), KV_T_OK);
+    assert_int_equal(out, 0x01);
+    assert_int_equal(in, 0);
+    assert_int_equal(proto, 1);
+    const unsigned char job[] = { 0x1b, 0x40, 'o', 'k', 0x0a };
+    size_t written = 0;
+    assert_int_equal(kv_transport_usb_ops.write(t, job, sizeof job, &written, 1000), KV_T_OK);
+    size_t got = 0;
+    const uint8_t *rx = kvt_usbdev_received(one, &got);
+    kvt_assert_bytes(rx, got, job, sizeof job);
+    unsigned char b[4];
+    assert_int_equal(kv_transport_usb_ops.read(t, b, sizeof b, 1000), 0);
+    assert_non_null(strstr(t->errmsg, "unidirectional"));
+    kv_transport_usb_ops.close(t);
+}
+
 /* GET_DEVICE_ID: class request 0xA1, bRequest 0, wValue = configuration
  * (1), wIndex = interface << 8 | alternate: 0x0100 for the POS58 fixture
  * whose printer interface is number 1. */
@@ -579,6 +607,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usb__timeout_reports_what_went_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__unplug_mid_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__status_reply_on_bulk_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb__unidirectional_printer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__device_id_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__port_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__control_timeout, setup, teardown),
