@@ -9,6 +9,13 @@
  * handler is the only emulated part: there is no USB printer in CI.  No
  * link seam is used: libusb itself is real.
  *
+ * umockdev's file-based ioctl replay (umockdev_testbed_load_ioctl with a
+ * usbdevfs script) was tried first and does not work with this umockdev
+ * and libusb 1.0.26: the script parser crashes (SIGSEGV) on a
+ * USBDEVFS_CLAIMINTERFACE line, and without one the replay server aborts
+ * at libusb's claim.  The in-process handler replays bulk and control
+ * transfers instead.
+ *
  * Expected values come from the USB printer class specification and the
  * ESC/POS command reference (DLE EOT n = 10 04 n, idle reply 0x12), written
  * out by hand.
