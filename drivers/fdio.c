@@ -95,6 +95,7 @@ ssize_t kv__fd_read(kv_transport *t, int fd, int eof_is_disconnect, void *buf,
         } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
             int e = errno;
             kv__transport_seterr(t, "read failed: %s", strerror(e));
+            errno = e; /* callers may look at it (lp: EINVAL = one-way device) */
             return errno_status(e) == KV_T_E_DISCONNECTED || e == EIO ? KV_T_E_DISCONNECTED
                                                                     : KV_T_E_IO;
         }

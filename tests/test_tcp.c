@@ -498,6 +498,40 @@ static void test_tcp__selftest_names_the_problem(void **state)
     kvt_result_free(&r);
 }
 
+/* IPv6 literal URIs end to end (skipped where the host has no ::1). */
+static void test_tcp__ipv6_loopback(void **state)
+{
+    (void)state;
+    char *dir = kvt_path("%s/vp6", kvt_tmpdir());
+    char *log = kvt_path("%s/vp6.log", kvt_tmpdir());
+    const char *argv[] = { "kvitt", "vprinter", "--listen", "[::1]:0", "--out", dir, NULL };
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    assert_non_null(p);
+    char *uri = kvt_proc_readline(p, 10000);
+    if (!uri) {
+        kvt_proc_stop(p, SIGTERM);
+        free(dir);
+        free(log);
+        KVT_SKIP("no IPv6 loopback here");
+        return;
+    }
+    assert_true(!strncmp(uri, "tcp://[::1]:", 12));
+    kv_transport *t = topen(uri);
+    kv_printer_status_info s;
+    assert_int_equal(kv_printer_status(t, 1000, &s), KV_T_OK);
+    assert_int_equal(s.state, KV_PS_READY);
+    size_t w;
+    assert_int_equal(kv_transport_write(t, "v6\n", 3, &w, -1), KV_T_OK);
+    kv_transport_close(t);
+    assert_true(wait_job(dir, 1) > 0);
+    int ws = kvt_proc_stop(p, SIGTERM);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    free(uri);
+    free(dir);
+    free(log);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -513,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_tcp__vprinter_bad_args),
         cmocka_unit_test(test_tcp__selftest_ok),
         cmocka_unit_test(test_tcp__selftest_names_the_problem),
+        cmocka_unit_test(test_tcp__ipv6_loopback),
     };
     return cmocka_run_group_tests_name("tcp", tests, NULL, NULL);
 }
