@@ -1263,7 +1263,8 @@ static kv_render_status scan_once(const kv_image *img, int scale, symlist *out)
     return st;
 }
 
-kv_render_status kv_image_scan_qr(const kv_image *img, kv_qr_fn fn, void *ctx, int *count)
+kv_render_status kv_image_scan_qr(const kv_image *img, int want, kv_qr_fn fn, void *ctx,
+                                  int *count)
 {
     if (!img || img->width <= 0 || img->height <= 0)
         return KV_RENDER_E_ARG;
@@ -1273,7 +1274,8 @@ kv_render_status kv_image_scan_qr(const kv_image *img, kv_qr_fn fn, void *ctx, i
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
     kv_render_status st = scan_once(img, 1, &a);
-    if (st == KV_RENDER_OK && (size_t)img->width * img->height <= ((size_t)16 << 20))
+    if (st == KV_RENDER_OK && (want <= 0 || a.n < want) &&
+        (size_t)img->width * img->height <= ((size_t)16 << 20))
         st = scan_once(img, 2, &b);
     if (st != KV_RENDER_OK) {
         symlist_free(&a);

@@ -143,11 +143,15 @@ typedef int (*kv_qr_fn)(void *ctx, const uint8_t *data, size_t len);
 
 /*
  * Find and decode every QR code in img with zbar (the image gets a white
- * border first, as paper has).  Calls fn for each symbol, top to bottom
- * order as zbar reports them.  *count (may be NULL) = number of symbols.
+ * border first, as paper has).  zbar misses symbols with 1-dot modules, so
+ * a second pass runs at twice the size and the pass that found more
+ * symbols wins; the second pass is skipped when the first found at least
+ * want symbols (want <= 0: always run both).  Calls fn for each symbol in
+ * the order zbar reports them.  *count (may be NULL) = number of symbols.
  * Returns KV_RENDER_OK, KV_RENDER_E_NOMEM, KV_RENDER_E_SCAN or
  * KV_RENDER_E_ARG.
  */
-kv_render_status kv_image_scan_qr(const kv_image *img, kv_qr_fn fn, void *ctx, int *count);
+kv_render_status kv_image_scan_qr(const kv_image *img, int want, kv_qr_fn fn, void *ctx,
+                                  int *count);
 
 #endif

@@ -314,7 +314,7 @@ static void test_render__native_qr_module_size(void **state)
     assert_int_equal(x0, (576 - 84) / 2);
     struct got g = { { 0 }, 0 };
     int count = 0;
-    assert_int_equal(kv_image_scan_qr(i, on_qr, &g, &count), KV_RENDER_OK);
+    assert_int_equal(kv_image_scan_qr(i, 1, on_qr, &g, &count), KV_RENDER_OK);
     assert_int_equal(count, 1);
     assert_string_equal(g.data, "KVITT-1");
     kv_image_free(i);

@@ -91,7 +91,7 @@ int kv_cmd_verify_qr(int argc, char **argv, const kv_cli *cli)
     }
     int found = 0;
     if (st == KV_RENDER_OK)
-        st = kv_image_scan_qr(img, on_qr, &s, &found);
+        st = kv_image_scan_qr(img, info.qr_printed > 0 ? info.qr_printed : 1, on_qr, &s, &found);
     kv_image_free(img);
     if (st != KV_RENDER_OK) {
         kv_err("verify-qr", "%s", kv_render_strerror(st));

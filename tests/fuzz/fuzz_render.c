@@ -1,5 +1,6 @@
 /* fuzz_render.c - libFuzzer target: render arbitrary bytes to an image
- * (and, for small images, to a PNG).  The paper length is capped so one
+ * (and, for small images, to a PNG).  The paper length is capped (1024
+ * dots) so one
  * input cannot exhaust memory.
  * fuzz-sources: escpos
  */
@@ -23,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!renderer) {
         kv_render_opts o = KV_RENDER_OPTS_INIT;
-        o.max_height = 4096;
+        o.max_height = 1024;
         if (kv_renderer_create(&renderer, &o) != KV_RENDER_OK)
             abort();
     }
@@ -34,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kv_image *img = NULL;
     kv_render_info info;
     if (kv_render(renderer, buf, size, &img, &info) == KV_RENDER_OK) {
-        if (img->width <= 0 || img->height <= 0 || img->height > 4096)
+        if (img->width <= 0 || img->height <= 0 || img->height > 1024)
             abort();
         if (img->height <= 256) {
             size_t n = 0;
