@@ -150,6 +150,17 @@ static int on_bulk_out(kvt_usbdev *d, UMockdevIoctlData *urbd, struct usbdevfs_u
     UMockdevIoctlData *buf = umockdev_ioctl_data_resolve(
         urbd, G_STRUCT_OFFSET(struct usbdevfs_urb, buffer), (gsize)urb->buffer_length, NULL);
     g_byte_array_append(d->out, buf->data, (guint)n);
+    if (d->cfg.answer_status) {
+        /* real-time status queries are answered as they arrive, even in
+         * the middle of a job, as a real printer does */
+        const uint8_t *b = buf->data;
+        for (size_t i = 0; i + 2 < n; i++) {
+            if (b[i] == 0x10 && b[i + 1] == 0x04 && b[i + 2] >= 1 && b[i + 2] <= 4)
+                g_byte_array_append(d->in, &d->cfg.eot[b[i + 2]], 1);
+            else if (b[i] == 0x1d && b[i + 1] == 0x72 && (b[i + 2] == 1 || b[i + 2] == 49))
+                g_byte_array_append(d->in, &d->cfg.gs_r1, 1);
+        }
+    }
     umockdev_ioctl_data_unref(buf);
     d->out_total += (long)n;
     urb->actual_length = (int)n;
@@ -298,6 +309,7 @@ kvt_usbdev *kvt_usbbed_add(kvt_usbbed *b, const char *fixture, const char *node,
     d->cfg.port_status = 0x18;
     d->cfg.hold_out_after = -1;
     d->cfg.unplug_after = -1;
+    for (int i = 0; i < 5; i++) d->cfg.eot[i] = 0x12;
     for (int i = 1; i < 4; i++)
         if (strings && strings[i]) d->strings[i] = strdup(strings[i]);
     b->devs[b->ndevs++] = d;

@@ -59,6 +59,11 @@ typedef struct kvt_usbdev_cfg {
     long unplug_after;       /* >= 0: after this many bytes the device is gone (-ENODEV) */
     int hold_control;        /* control URBs never complete (device not answering) */
     int claim_busy;          /* CLAIMINTERFACE / DISCONNECT_CLAIM fail with EBUSY */
+    int answer_status;       /* 1: answer DLE EOT n (10 04 n, n = 1..4) found in
+                                bulk OUT data with eot[n] on bulk IN, and
+                                GS r 1 (1D 72 01) with gs_r1 */
+    uint8_t eot[5];          /* reply per n; default 0x12 (online, no error) */
+    uint8_t gs_r1;           /* default 0x00 (paper adequate) */
 } kvt_usbdev_cfg;
 
 /* The device's knobs, writable. Defaults: device_id NULL, port_status 0x18,
