@@ -606,8 +606,9 @@ static const char *const c128[107] = {
 };
 
 typedef struct bars {
-    uint8_t m[1024];   /* modules, 1 = bar */
+    uint8_t m[4096];   /* modules, 1 = bar */
     int n;
+    int half;          /* m[] holds half modules (CODE39) */
     char hri[300];
     int nh;
 } bars;
@@ -768,6 +769,64 @@ static int encode_ean(bars *b, const uint8_t *d, size_t n, int kind /* 13, 8, 12
     return 0;
 }
 
+/* CODE39: 9 elements (bar, space, ...), n narrow / w wide; 3 are wide. */
+static const char c39_chars[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. *$/+%";
+static const char *const c39_pat[44] = {
+    "nnnwwnwnn", "wnnwnnnnw", "nnwwnnnnw", "wnwwnnnnn", "nnnwwnnnw", "wnnwwnnnn",
+    "nnwwwnnnn", "nnnwnnwnw", "wnnwnnwnn", "nnwwnnwnn", "wnnnnwnnw", "nnwnnwnnw",
+    "wnwnnwnnn", "nnnnwwnnw", "wnnnwwnnn", "nnwnwwnnn", "nnnnnwwnw", "wnnnnwwnn",
+    "nnwnnwwnn", "nnnnwwwnn", "wnnnnnnww", "nnwnnnnww", "wnwnnnnwn", "nnnnwnnww",
+    "wnnnwnnwn", "nnwnwnnwn", "nnnnnnwww", "wnnnnnwwn", "nnwnnnwwn", "nnnnwnwwn",
+    "wwnnnnnnw", "nwwnnnnnw", "wwwnnnnnn", "nwnnwnnnw", "wwnnwnnnn", "nwwnwnnnn",
+    "nwnnnnwnw", "wwnnnnwnn", "nwwnnnwnn", "nwnnwnwnn", "nwnwnwnnn", "nwnwnnnwn",
+    "nwnnnwnwn", "nnnwnwnwn"
+};
+
+/* Modules here are narrow units; a wide element is 5 half-units, so the
+ * pattern is built at half-module resolution (wide:narrow = 2.5:1). */
+static int put_c39(bars *b, int ch)
+{
+    const char *at = strchr(c39_chars, ch);
+    if (!ch || !at)
+        return -1;
+    const char *pat = c39_pat[at - c39_chars];
+    for (int k = 0; k < 9; k++) {
+        int w = pat[k] == 'w' ? 5 : 2;
+        for (int j = 0; j < w; j++) {
+            if (b->n >= (int)sizeof b->m)
+                return -1;
+            b->m[b->n++] = (uint8_t)((k & 1) == 0);
+        }
+    }
+    for (int j = 0; j < 2; j++) {  /* inter-character gap: one narrow space */
+        if (b->n >= (int)sizeof b->m)
+            return -1;
+        b->m[b->n++] = 0;
+    }
+    return 0;
+}
+
+static int encode_code39(bars *b, const uint8_t *d, size_t n)
+{
+    /* the printer adds the start/stop '*' when the data lacks them */
+    if (n && d[0] == '*')
+        d++, n--;
+    if (n && d[n - 1] == '*')
+        n--;
+    if (n == 0 || put_c39(b, '*'))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] == '*' || put_c39(b, d[i]))
+            return -1;
+        hri_add(b, d[i]);
+    }
+    if (put_c39(b, '*'))
+        return -1;
+    b->n -= 2;  /* no gap after the stop character */
+    b->half = 1;
+    return 0;
+}
+
 static void draw_hri(kv_renderer *r, const kv_dec_state *st, const bars *b)
 {
     int f = st->bc_hri_font == 1 ? 1 : 0;
@@ -802,10 +861,11 @@ static void draw_barcode(kv_renderer *r, const kv_dec_state *st, const kv_dec_cm
     case 67: rc = encode_ean(b, c->data, c->datalen, 13); break;
     case 68: rc = encode_ean(b, c->data, c->datalen, 8); break;
     case 65: rc = encode_ean(b, c->data, c->datalen, 12); break;
+    case 69: rc = encode_code39(b, c->data, c->datalen); break;
     default: rc = -1; break;
     }
     int mw = st->bc_width;
-    int W = b->n * mw;
+    int W = b->half ? (b->n * mw + 1) / 2 : b->n * mw;
     int x0, aw;
     area(r, st, &x0, &aw);
     if (rc || W > aw || b->n == 0) {
@@ -817,9 +877,14 @@ static void draw_barcode(kv_renderer *r, const kv_dec_state *st, const kv_dec_cm
         draw_hri(r, st, b);
     int x = align_x(r, st, st->align, W);
     ensure_rows(r, r->y + st->bc_height);
-    for (int k = 0; k < b->n; k++)
-        if (b->m[k])
+    for (int k = 0; k < b->n; k++) {
+        if (!b->m[k])
+            continue;
+        if (b->half)  /* half modules: dots [k*mw/2, (k+1)*mw/2) */
+            fill(r, x + k * mw / 2, r->y, (k + 1) * mw / 2 - k * mw / 2, st->bc_height, 0);
+        else
             fill(r, x + k * mw, r->y, mw, st->bc_height, 0);
+    }
     advance(r, st->bc_height);
     if (st->bc_hri & 2)
         draw_hri(r, st, b);

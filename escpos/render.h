@@ -9,10 +9,15 @@
  * double strike, underline, reverse, GS ! sizes, alignment, margins, tabs,
  * raster images (GS v 0, all four scalings), column images (ESC *),
  * graphics (GS ( L / GS 8 L store + print), native QR codes (re-encoded
- * with libqrencode at the stream's model, module size and EC level),
- * barcodes (CODE128, EAN-13, EAN-8, UPC-A, CODE39, with HRI text), feeds
- * and a dashed cut line.  Text left in the line buffer at the end of the
- * stream is not drawn (a printer never prints it).
+ * with libqrencode at the stream's module size and EC level; model 1 and
+ * Micro QR are drawn as model 2, which libqrencode and zbar support),
+ * barcodes (CODE128, EAN-13, EAN-8, UPC-A, CODE39, with HRI text), feeds and a
+ * dashed cut line.  Text left in the line buffer at the end of the stream
+ * is not drawn (a printer never prints it).  Not drawn: PDF417 and other
+ * 2D symbols, other 1D symbologies (ITF, CODABAR, CODE93, ...), user-defined
+ * characters, NV/downloaded images; upside-down and 90-degree rotation are
+ * ignored; page mode is drawn as standard mode.  They are still decoded, so
+ * nothing after them is lost.
  *
  * Output is deterministic: the same bytes and options give the same image
  * and the same PNG bytes.  No I/O except reading the font files named in
@@ -20,7 +25,7 @@
  * writer callback.
  *
  * Pixels: 8 bits per dot, 0 = black (printed), 255 = white paper; the cut
- * line is drawn grey (128).
+ * line is drawn grey (96: black in a 1-bit PNG).
  */
 #ifndef KV_ESCPOS_RENDER_H
 #define KV_ESCPOS_RENDER_H

@@ -388,6 +388,10 @@ static void test_render__encoder_barcodes_scan(void **state)
     kv_escpos_newline(e);
     assert_int_equal(kv_escpos_barcode(e, KV_BARCODE_CODE128, "Order 20261125-0042", NULL), KV_ESCPOS_OK);
     kv_escpos_feed_lines(e, 2);
+    assert_int_equal(kv_escpos_barcode(e, KV_BARCODE_CODE39, "KV-1 $/+%", NULL), KV_ESCPOS_OK);
+    kv_escpos_feed_lines(e, 2);
+    assert_int_equal(kv_escpos_barcode(e, KV_BARCODE_EAN13, "590123412345", NULL), KV_ESCPOS_OK);
+    kv_escpos_feed_lines(e, 2);
     size_t n;
     const uint8_t *b = kv_escpos_data(e, &n);
     kv_render_info info;
@@ -395,6 +399,11 @@ static void test_render__encoder_barcodes_scan(void **state)
     char got[128];
     assert_true(zbar_find(i, ZBAR_CODE128, got, sizeof got));
     assert_string_equal(got, "Order 20261125-0042");
+    assert_true(zbar_find(i, ZBAR_CODE39, got, sizeof got));
+    assert_string_equal(got, "KV-1 $/+%");
+    assert_true(zbar_find(i, ZBAR_EAN13, got, sizeof got));
+    assert_string_equal(got, "5901234123457");
+    assert_int_equal(info.barcodes, 3);
     kv_image_free(i);
     kv_escpos_destroy(e);
 }
