@@ -22,21 +22,34 @@
 #include "src/vipps/vipps.h"
 #include "tests/lib/kvtserve.h"
 
+/* The fixture of the running test, freed by cleanup() even when an
+ * assertion ends the test early. */
+static kvt_serve_env *live;
+
 static kvt_serve_env *env_new(const char *name, const kvt_serve_opts *o)
 {
     kvt_serve_env *e = calloc(1, sizeof *e);
-    if (kvt_serve_setup(e, name, o) < 0) {
-        kvt_serve_teardown(e);
-        free(e);
+    live = e;
+    if (kvt_serve_setup(e, name, o) < 0)
         fail_msg("fixture %s did not start", name);
-    }
     return e;
 }
 
 static void env_free(kvt_serve_env *e)
 {
+    if (!e)
+        return;
     kvt_serve_teardown(e);
     free(e);
+    if (live == e)
+        live = NULL;
+}
+
+static int cleanup(void **state)
+{
+    (void)state;
+    env_free(live);
+    return 0;
 }
 
 /* POST /v1/payments and return the reference (malloc'd). */
@@ -521,7 +534,7 @@ static void test_serve__webhook_before_create_answer_wakes_the_payment(void **st
                          .sim_args = { "--auto", "approve", "--approve-after", "0" } };
     kvt_serve_env *e = env_new("early", &o);
     for (int i = 0; i < 3; i++) {
-        char key[16];
+        char key[32];
         snprintf(key, sizeof key, "early-%d", i);
         char *ref = pay(e, KVT_TOK_OSLO, key, "{\"amount\":\"11.00\"}");
         char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 12000);
@@ -567,15 +580,15 @@ static void test_serve__ecom_callback_auth_token(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_serve__listen_port0_prints_url_and_checks_config),
-        cmocka_unit_test(test_serve__auth_failures_look_the_same),
-        cmocka_unit_test(test_serve__payment_with_events_receipt_and_store_binding),
-        cmocka_unit_test(test_serve__idempotent_retry_never_pays_twice),
-        cmocka_unit_test(test_serve__concurrent_retries_make_one_payment),
-        cmocka_unit_test(test_serve__malformed_and_oversized_bodies),
-        cmocka_unit_test(test_serve__webhooks_bad_signature_and_replay),
-        cmocka_unit_test(test_serve__webhook_before_create_answer_wakes_the_payment),
-        cmocka_unit_test(test_serve__ecom_callback_auth_token),
+        cmocka_unit_test_teardown(test_serve__listen_port0_prints_url_and_checks_config, cleanup),
+        cmocka_unit_test_teardown(test_serve__auth_failures_look_the_same, cleanup),
+        cmocka_unit_test_teardown(test_serve__payment_with_events_receipt_and_store_binding, cleanup),
+        cmocka_unit_test_teardown(test_serve__idempotent_retry_never_pays_twice, cleanup),
+        cmocka_unit_test_teardown(test_serve__concurrent_retries_make_one_payment, cleanup),
+        cmocka_unit_test_teardown(test_serve__malformed_and_oversized_bodies, cleanup),
+        cmocka_unit_test_teardown(test_serve__webhooks_bad_signature_and_replay, cleanup),
+        cmocka_unit_test_teardown(test_serve__webhook_before_create_answer_wakes_the_payment, cleanup),
+        cmocka_unit_test_teardown(test_serve__ecom_callback_auth_token, cleanup),
     };
     return cmocka_run_group_tests_name("serve", tests, NULL, NULL);
 }

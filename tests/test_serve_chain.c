@@ -15,11 +15,21 @@
 
 #include "tests/lib/kvtserve.h"
 
+/* The fixture of the running test, torn down by cleanup() even when an
+ * assertion ends the test early. */
+static kvt_serve_env e;
+
+static int cleanup(void **state)
+{
+    (void)state;
+    kvt_serve_teardown(&e);
+    return 0;
+}
+
 static void refund_across_stores(const char *pattern)
 {
     kvt_serve_opts o = { .pattern = pattern,
                          .sim_args = { "--auto", "approve", "--approve-after", "0" } };
-    kvt_serve_env e;
     if (kvt_serve_setup(&e, pattern, &o) < 0) {
         kvt_serve_teardown(&e);
         fail_msg("fixture %s did not start", pattern);
@@ -120,9 +130,9 @@ static void test_serve_chain__one_msn_with_prefixes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_serve_chain__central_credentials),
-        cmocka_unit_test(test_serve_chain__partner_keys),
-        cmocka_unit_test(test_serve_chain__one_msn_with_prefixes),
+        cmocka_unit_test_teardown(test_serve_chain__central_credentials, cleanup),
+        cmocka_unit_test_teardown(test_serve_chain__partner_keys, cleanup),
+        cmocka_unit_test_teardown(test_serve_chain__one_msn_with_prefixes, cleanup),
     };
     return cmocka_run_group_tests_name("serve_chain", tests, NULL, NULL);
 }

@@ -18,20 +18,20 @@
 
 #include "tests/lib/kvtserve.h"
 
-static void setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o)
+static void setup(kvt_serve_env *x, const char *name, const kvt_serve_opts *o)
 {
-    if (kvt_serve_setup(e, name, o) < 0) {
-        kvt_serve_teardown(e);
+    if (kvt_serve_setup(x, name, o) < 0) {
+        kvt_serve_teardown(x);
         fail_msg("fixture %s did not start", name);
     }
 }
 
-static char *pay(kvt_serve_env *e, const char *key, const char *amount)
+static char *pay(kvt_serve_env *x, const char *key, const char *amount)
 {
     char body[64];
     snprintf(body, sizeof body, "{\"amount\":\"%s\"}", amount);
     kvt_http_resp r;
-    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, key, body), 0);
+    assert_int_equal(kvt_serve_req(&r, x, "POST", "/v1/payments", KVT_TOK_OSLO, key, body), 0);
     if (r.status != 201)
         printf("create answered %ld: %s\n", r.status, r.body);
     assert_int_equal(r.status, 201);
@@ -41,28 +41,38 @@ static char *pay(kvt_serve_env *e, const char *key, const char *amount)
 }
 
 /* The customer approves in the app (the simulator's test control). */
-static void approve(kvt_serve_env *e, const char *ref)
+static void approve(kvt_serve_env *x, const char *ref)
 {
     char path[256];
     snprintf(path, sizeof path, "/sim/v1/payments/%s/state", ref);
     kvt_http_resp r;
-    assert_int_equal(kvt_sim_req(&r, e, "POST", path, "{\"state\":\"AUTHORIZED\"}"), 0);
+    assert_int_equal(kvt_sim_req(&r, x, "POST", path, "{\"state\":\"AUTHORIZED\"}"), 0);
     assert_int_equal(r.status / 100, 2);
     kvt_http_free(&r);
 }
 
-static int captures(kvt_serve_env *e, const char *ref)
+static int captures(kvt_serve_env *x, const char *ref)
 {
     char k[256];
     snprintf(k, sizeof k, "POST /epayment/v1/payments/%s/capture", ref);
-    return kvt_sim_count(e, k);
+    return kvt_sim_count(x, k);
+}
+
+/* The fixture of the running test, torn down by cleanup() even when an
+ * assertion ends the test early. */
+static kvt_serve_env e;
+
+static int cleanup(void **state)
+{
+    (void)state;
+    kvt_serve_teardown(&e);
+    return 0;
 }
 
 static void test_serve_crash__kill9_while_waiting_then_resume(void **state)
 {
     (void)state;
     kvt_serve_opts o = { .vprinter = 1 };
-    kvt_serve_env e;
     setup(&e, "kill9", &o);
     char *ref = pay(&e, "k9-1", "75.00");
     assert_int_equal(kvt_jobs_wait(e.printer_dir, ref, 1, 3000), 1); /* the slip */
@@ -90,7 +100,6 @@ static void test_serve_crash__kill9_inside_create_then_retry_same_key(void **sta
 {
     (void)state;
     kvt_serve_opts o = { .vprinter = 1, .no_webhooks = 1 };
-    kvt_serve_env e;
     setup(&e, "crashcreate", &o);
     /* Restart the daemon so that it kills itself right after Vipps
      * answered the create (the flow's test hook). */
@@ -145,7 +154,6 @@ static void test_serve_crash__sigterm_finishes_in_flight_and_resumes(void **stat
     (void)state;
     kvt_serve_opts o = { .vprinter = 1, .shutdown_grace_s = 1,
                          .sim_args = { "--latency-ms", "300" } };
-    kvt_serve_env e;
     setup(&e, "sigterm", &o);
     char *ref = pay(&e, "st-1", "88.00");
     /* A create in flight when SIGTERM comes still gets its answer. */
@@ -178,7 +186,6 @@ static void test_serve_crash__printer_down_before_slip_cancels(void **state)
 {
     (void)state;
     kvt_serve_opts o = { .vprinter = 1, .no_webhooks = 1 };
-    kvt_serve_env e;
     setup(&e, "nopaper", &o);
     kvt_proc_stop(e.printer, SIGTERM); /* the store's printer is gone */
     e.printer = NULL;
@@ -215,7 +222,6 @@ static void test_serve_crash__printer_down_before_receipt_is_queued(void **state
 {
     (void)state;
     kvt_serve_opts o = { .vprinter = 1 };
-    kvt_serve_env e;
     setup(&e, "noreceipt", &o);
     char *ref = pay(&e, "nr-1", "55.00");
     assert_int_equal(kvt_jobs_wait(e.printer_dir, ref, 1, 3000), 1);
@@ -253,11 +259,11 @@ static void test_serve_crash__printer_down_before_receipt_is_queued(void **state
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_serve_crash__kill9_while_waiting_then_resume),
-        cmocka_unit_test(test_serve_crash__kill9_inside_create_then_retry_same_key),
-        cmocka_unit_test(test_serve_crash__sigterm_finishes_in_flight_and_resumes),
-        cmocka_unit_test(test_serve_crash__printer_down_before_slip_cancels),
-        cmocka_unit_test(test_serve_crash__printer_down_before_receipt_is_queued),
+        cmocka_unit_test_teardown(test_serve_crash__kill9_while_waiting_then_resume, cleanup),
+        cmocka_unit_test_teardown(test_serve_crash__kill9_inside_create_then_retry_same_key, cleanup),
+        cmocka_unit_test_teardown(test_serve_crash__sigterm_finishes_in_flight_and_resumes, cleanup),
+        cmocka_unit_test_teardown(test_serve_crash__printer_down_before_slip_cancels, cleanup),
+        cmocka_unit_test_teardown(test_serve_crash__printer_down_before_receipt_is_queued, cleanup),
     };
     return cmocka_run_group_tests_name("serve_crash", tests, NULL, NULL);
 }
