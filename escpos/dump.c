@@ -177,7 +177,12 @@ int kv_dump(const uint8_t *buf, size_t len, const kv_dump_opts *opts,
                 hn += (size_t)snprintf(hex + hn, sizeof hex - hn, "%s%02x", i ? " " : "", buf[c.offset + i]);
             if (c.length > 12)
                 hn += (size_t)snprintf(hex + hn, sizeof hex - hn, " ..");
-            putf(o, "%-38s %-8s %-20s", hex, c.mnemonic[0] ? c.mnemonic : "-", c.name);
+            putf(o, "%-38s %-8s %s", hex, c.mnemonic[0] ? c.mnemonic : "-", c.name);
+            if (c.op == KV_OP_TEXT || params[0]) {
+                /* pad the name column only when something follows */
+                for (size_t k = strlen(c.name); k < 20; k++)
+                    put(o, " ", 1);
+            }
             if (c.op == KV_OP_TEXT) {
                 put_text(o, c.data, c.datalen, prof, st->codepage);
                 if (unprinted)
