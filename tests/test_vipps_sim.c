@@ -576,14 +576,17 @@ static void test_vipps_sim__timeouts(void **state)
     kv_vipps_created cr;
     create_qr(c, "OSL-slow-0001", 3000, &cr);
     approve(c, e, "OSL-slow-0001");
-    /* A slow GET times out on every attempt: unreachable + TIMEOUT. */
+    /* A slow GET uses up the call's 300 ms budget: unreachable + TIMEOUT,
+     * after a single attempt (no time left for another). */
+    cJSON_Delete(control(s, "DELETE", "/sim/v1/stats", NULL));
     fault(s, "{\"method\":\"GET\",\"path\":\"/epayment/v1/payments/OSL-slow-0001\","
-             "\"count\":2,\"action\":\"slow\",\"delayMs\":800}");
+             "\"count\":1,\"action\":\"slow\",\"delayMs\":800}");
     kv_vipps_payment p;
     assert_int_equal(kv_vipps_get(&p, c, "OSL-slow-0001"), KV_VIPPS_E_UNREACHABLE);
     assert_int_equal(kv_vipps_last_error(c)->cls, KV_VIPPS_ERR_TIMEOUT);
-    /* A slow capture is performed although we timed out: the retry with
-     * the same key replays it and the event log confirms it. */
+    assert_int_equal(sim_count(s, "GET /epayment/v1/payments/OSL-slow-0001"), 1);
+    /* A slow capture is performed although we timed out: the event log
+     * (the CAPTURED event carrying our key) confirms it. */
     fault(s, "{\"method\":\"POST\",\"path\":\"/epayment/v1/payments/OSL-slow-0001/capture\","
              "\"count\":2,\"action\":\"slow\",\"delayMs\":800}");
     kv_vipps_modification m;
@@ -1035,6 +1038,118 @@ static void test_vipps_sim__no_secrets_in_verbose_log(void **state)
     free(lb.buf);
 }
 
+/* Four threads, a client each, one shared DNS/TLS/token cache. */
+typedef struct {
+    kv_sim *sim;
+    const env *e;
+    kv_vipps_shared *sh;
+    int idx;
+    int ok;
+    unsigned long fetches;
+} worker;
+
+static void *work(void *p)
+{
+    worker *w = p;
+    kv_vipps_opts o = KV_VIPPS_OPTS_INIT;
+    o.shared = w->sh;
+    o.environment = kv_sim_url(w->sim);
+    o.client_id = w->e->oslo->client_id;
+    o.client_secret = w->e->oslo->client_secret;
+    o.subscription_key = w->e->oslo->subscription_key;
+    o.msn = w->e->oslo->msn;
+    kv_vipps_client *c = NULL;
+    if (kv_vipps_client_create(&c, &o, NULL, 0) != KV_VIPPS_OK)
+        return NULL;
+    for (int i = 0; i < 10; i++) {
+        char ref[40], key[60];
+        snprintf(ref, sizeof ref, "OSL-thr%d-%04d", w->idx, i);
+        snprintf(key, sizeof key, "%s-create", ref);
+        kv_vipps_create_req rq = {
+            .reference = ref, .amount = 1000 + i, .currency = "NOK",
+            .flow = KV_VIPPS_FLOW_QR, .idempotency_key = key,
+        };
+        kv_vipps_created cr;
+        kv_vipps_payment p2;
+        if (kv_vipps_create(&cr, c, &rq) == KV_VIPPS_OK &&
+            kv_vipps_get(&p2, c, ref) == KV_VIPPS_OK && p2.amount == 1000 + i)
+            w->ok++;
+    }
+    kv_vipps_stats st;
+    kv_vipps_get_stats(c, &st);
+    w->fetches = st.token_fetches;
+    kv_vipps_client_destroy(c);
+    return NULL;
+}
+
+static void test_vipps_sim__threads_share_cache(void **state)
+{
+    env *e = *state;
+    kv_sim *s = start_sim(NULL);
+    kv_vipps_shared *sh = NULL;
+    assert_int_equal(kv_vipps_shared_create(&sh), KV_VIPPS_OK);
+    /* Warm the shared token first, so the threads must all reuse it. */
+    kv_vipps_opts o = KV_VIPPS_OPTS_INIT;
+    o.shared = sh;
+    kv_vipps_client *c = client_for(s, e->oslo, NULL, &o);
+    assert_int_equal(kv_vipps_token_warm(c), KV_VIPPS_OK);
+    kv_vipps_client_destroy(c);
+    worker w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){ .sim = s, .e = e, .sh = sh, .idx = i };
+        assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+    }
+    unsigned long fetches = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].ok, 10);
+        fetches += w[i].fetches;
+    }
+    assert_int_equal(fetches, 0);
+    assert_int_equal(tokens_issued(s), 1);
+    kv_vipps_shared_destroy(sh);
+    kv_sim_destroy(s);
+}
+
+/* The same client against `kvitt sim` as a separate process, as a user
+ * runs it: the URL is the first line on stdout. */
+static void test_vipps_sim__kvitt_sim_process(void **state)
+{
+    env *e = *state;
+    const char *argv[] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--quiet",
+                           NULL };
+    char *log = kvt_path("%s/kvitt-sim.log", kvt_tmpdir());
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    free(log);
+    assert_non_null(p);
+    char *url = kvt_proc_readline(p, 10000);
+    assert_non_null(url);
+    assert_true(!strncmp(url, "http://127.0.0.1:", 17));
+    kv_vipps_opts o = KV_VIPPS_OPTS_INIT;
+    o.environment = url;
+    o.client_id = e->oslo->client_id;
+    o.client_secret = e->oslo->client_secret;
+    o.subscription_key = e->oslo->subscription_key;
+    o.msn = e->oslo->msn;
+    o.total_timeout_ms = 5000;
+    kv_vipps_client *c = NULL;
+    assert_int_equal(kv_vipps_client_create(&c, &o, NULL, 0), KV_VIPPS_OK);
+    kv_vipps_created cr;
+    create_qr(c, "OSL-process-1", 14900, &cr);
+    approve(c, e, "OSL-process-1");
+    kv_vipps_payment pay;
+    assert_int_equal(kv_vipps_get(&pay, c, "OSL-process-1"), KV_VIPPS_OK);
+    assert_int_equal(pay.state, KV_VIPPS_STATE_AUTHORIZED);
+    kv_vipps_modification m;
+    assert_int_equal(kv_vipps_capture(&m, c, "OSL-process-1", 14900, "NOK",
+                                      "OSL-process-1-capture"), KV_VIPPS_OK);
+    assert_int_equal(m.captured, 14900);
+    kv_vipps_client_destroy(c);
+    free(url);
+    kvt_proc_stop(p, 15);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1052,6 +1167,8 @@ int main(void)
         cmocka_unit_test(test_vipps_sim__order_management_receipt),
         cmocka_unit_test(test_vipps_sim__webhooks),
         cmocka_unit_test(test_vipps_sim__no_secrets_in_verbose_log),
+        cmocka_unit_test(test_vipps_sim__threads_share_cache),
+        cmocka_unit_test(test_vipps_sim__kvitt_sim_process),
     };
     int rc = cmocka_run_group_tests_name("vipps_sim", tests, setup, teardown);
     curl_global_cleanup();

@@ -128,6 +128,7 @@ struct kv_vipps_client {
     char *cache_key;
     kv_vipps_lang lang;
     long connect_ms, total_ms, backoff_base, backoff_max, retry_after_max;
+    double deadline;        /* monotonic ms: end of the current call */
     long token_margin;
     int max_attempts;
     unsigned int rng;
@@ -580,6 +581,30 @@ static void sleep_ms(long ms)
         ;
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Milliseconds left of the current call's budget. */
+static long remaining_ms(const kv_vipps_client *c)
+{
+    double r = c->deadline - mono_ms();
+    return r > 0 ? (long)r : 0;
+}
+
+/* Sleep before a retry if the budget allows one more useful attempt
+ * (at least 100 ms after the wait); returns 0 when out of time. */
+static int wait_retry(kv_vipps_client *c, long ms)
+{
+    if (remaining_ms(c) < ms + 100)
+        return 0;
+    sleep_ms(ms);
+    return 1;
+}
+
 /* Full-jitter exponential backoff: uniform in [base*2^(n-1)/2, base*2^(n-1)]
  * capped at backoff_max. */
 static long backoff(kv_vipps_client *c, int retry_no)
@@ -620,7 +645,8 @@ static CURLcode perform(kv_vipps_client *c, const char *method,
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->total_ms);
+    long left = remaining_ms(c);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, left < 1 ? 1L : left);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -803,8 +829,8 @@ static kv_vipps_status token_fetch(kv_vipps_client *c)
             kv__set_error(c, KV_VIPPS_API_TOKEN, is_timeout(rc)
                           ? KV_VIPPS_ERR_TIMEOUT : KV_VIPPS_ERR_TRANSPORT,
                           "POST /accesstoken/get: %s", curl_easy_strerror(rc));
-            if (attempt < c->max_attempts)
-                sleep_ms(backoff(c, attempt));
+            if (attempt < c->max_attempts && !wait_retry(c, backoff(c, attempt)))
+                break;
             continue;
         }
         if (status == 200) {
@@ -850,7 +876,8 @@ static kv_vipps_status token_fetch(kv_vipps_client *c)
             if (s.retry_after >= 0)
                 d = (s.retry_after > c->retry_after_max ? c->retry_after_max
                      : s.retry_after) * 1000L;
-            sleep_ms(d);
+            if (!wait_retry(c, d))
+                break;
         }
     }
     free(s.buf);
@@ -867,6 +894,7 @@ static kv_vipps_status ensure_token(kv_vipps_client *c)
 
 kv_vipps_status kv_vipps_token_warm(kv_vipps_client *c)
 {
+    c->deadline = mono_ms() + (double)c->total_ms;
     return ensure_token(c);
 }
 
@@ -910,6 +938,7 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
     memset(r, 0, sizeof *r);
     r->retry_after_s = -1;
     memset(&c->err, 0, sizeof c->err);
+    c->deadline = mono_ms() + (double)c->total_ms;
     c->cur_phone = rq->phone;
     char what[600];
     snprintf(what, sizeof what, "%s %s", rq->method, rq->path);
@@ -954,8 +983,8 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
             st = KV_VIPPS_E_UNREACHABLE;
             if (sent && rq->retry == KV_RETRY_NEVER_AFTER_SEND)
                 break;
-            if (attempt < c->max_attempts)
-                sleep_ms(backoff(c, attempt));
+            if (attempt < c->max_attempts && !wait_retry(c, backoff(c, attempt)))
+                break;
             continue;
         }
         r->status = status;
@@ -1007,7 +1036,8 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
             if (s.retry_after >= 0)
                 d = (s.retry_after > c->retry_after_max ? c->retry_after_max
                      : s.retry_after) * 1000L;
-            sleep_ms(d);
+            if (!wait_retry(c, d))
+                break;
         }
     }
     /* An exhausted 423/429 after an earlier ambiguous attempt stays

@@ -210,7 +210,11 @@ typedef struct kv_vipps_opts {
     const char *user_agent;      /* NULL: "kvitt/<system_version> libcurl" */
     kv_vipps_lang lang;          /* language of cashier messages */
     long connect_timeout_ms;     /* 1..3000, default 3000 */
-    long total_timeout_ms;       /* per HTTP attempt, 1..30000, default 30000 */
+    long total_timeout_ms;       /* budget of one call including its
+                                    retries, backoff and a token fetch,
+                                    1..30000, default 30000 (the read-back
+                                    after an ambiguous failure gets its own
+                                    budget) */
     int max_attempts;            /* per call incl. the first, 1..10, default 4 */
     long backoff_base_ms;        /* first retry delay before jitter, default
                                     200 */
