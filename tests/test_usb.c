@@ -383,6 +383,27 @@ static void test_usb__control_timeout(void **state)
     kv_transport_usb_ops.close(t);
 }
 
+/* usblp is bound to the printer interface: open detaches it (libusb
+ * auto-detach) and close gives it back. */
+static void test_usb__usblp_detached_and_reattached(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    kvt_usbdev_config(w->t88)->kernel_driver = "usblp";
+    kv_transport *t = open_ok("usb://04b8:0202");
+    kvt_usbdev_stats st;
+    kvt_usbdev_stats_get(w->t88, &st);
+    assert_int_equal(st.detaches, 1);
+    assert_int_equal(st.claims, 1);
+    assert_int_equal(st.reattaches, 0);
+    const unsigned char job[] = { 0x1b, 0x40, 'x', 0x0a };
+    size_t written = 0;
+    assert_int_equal(kv_transport_usb_ops.write(t, job, sizeof job, &written, 1000), KV_T_OK);
+    kv_transport_usb_ops.close(t);
+    kvt_usbdev_stats_get(w->t88, &st);
+    assert_int_equal(st.reattaches, 1);
+}
+
 /* Another program holds the interface: busy, with the cure. */
 static void test_usb__busy_names_usblp_and_cups(void **state)
 {
@@ -618,6 +639,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usb__device_id_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__port_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__control_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb__usblp_detached_and_reattached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__busy_names_usblp_and_cups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__not_found_lists_attached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb__serial_selects_device, setup, teardown),

@@ -188,6 +188,32 @@ static void test_usb_printers__busy_printer_says_why(void **state)
     kvt_result_free(&r);
 }
 
+/* usblp holds the interface: discovery leaves it alone (no detach), says
+ * kvitt can still open the printer and why. */
+static void test_usb_printers__usblp_bound(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    kvt_usbdev_config(w->t88)->kernel_driver = "usblp";
+    kvt_result r;
+    const char *argv[] = { "kvitt", "printers", "--json", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 0);
+    cJSON *arr = cJSON_Parse(r.out);
+    assert_non_null(arr);
+    cJSON *t = find_dev(arr, "04b8", "0202");
+    assert_non_null(t);
+    assert_true(jbool(t, "can_open"));
+    assert_non_null(strstr(jstr(t, "why"), "usblp"));
+    assert_string_equal(jstr(t, "product"), "TM-T88V");
+    cJSON_Delete(arr);
+    kvt_result_free(&r);
+    kvt_usbdev_stats st;
+    kvt_usbdev_stats_get(w->t88, &st);
+    assert_int_equal(st.detaches, 0);
+    assert_int_equal(st.claims, 0);
+}
+
 /* --all lists the keyboard too, as a device kvitt cannot print to. */
 static void test_usb_printers__all_devices(void **state)
 {
@@ -321,6 +347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usb_printers__json_lists_two_printers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_printers__not_answering_is_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_printers__busy_printer_says_why, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb_printers__usblp_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_printers__all_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_printers__discover_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_printers__no_permission_names_the_cure, setup, teardown),

@@ -24,6 +24,7 @@ struct kvt_usbdev {
     uint8_t last_out_ep;
     long out_total;
     int gone;                         /* unplugged */
+    int detached;                     /* cfg.kernel_driver detached */
     GList *done;                      /* completed URBs (UMockdevIoctlData *) to reap */
     GList *held;                      /* submitted, not completed */
     kvt_usbdev_stats st;
@@ -207,13 +208,51 @@ static gboolean handle(kvt_usbdev *d, UMockdevIoctlClient *c)
         umockdev_ioctl_client_complete(c, 0, 0);
         return TRUE;
     }
-    case USBDEVFS_GETDRIVER:
-    case USBDEVFS_IOCTL:   /* libusb re-attaching a kernel driver on release */
-        umockdev_ioctl_client_complete(c, -1, ENODATA);   /* no kernel driver bound */
+    case USBDEVFS_GETDRIVER: {
+        if (!d->cfg.kernel_driver || d->detached) {
+            umockdev_ioctl_client_complete(c, -1, ENODATA);   /* no kernel driver bound */
+            return TRUE;
+        }
+        UMockdevIoctlData *v = umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_getdriver), NULL);
+        struct usbdevfs_getdriver *gd = (struct usbdevfs_getdriver *)v->data;
+        snprintf(gd->driver, sizeof gd->driver, "%s", d->cfg.kernel_driver);
+        umockdev_ioctl_data_unref(v);
+        umockdev_ioctl_client_complete(c, 0, 0);
         return TRUE;
-    case USBDEVFS_CLAIMINTERFACE:
+    }
+    case USBDEVFS_IOCTL: {  /* USBDEVFS_DISCONNECT / USBDEVFS_CONNECT of a kernel driver */
+        UMockdevIoctlData *v = umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_ioctl), NULL);
+        int code = ((struct usbdevfs_ioctl *)v->data)->ioctl_code;
+        umockdev_ioctl_data_unref(v);
+        if (!d->cfg.kernel_driver) {
+            umockdev_ioctl_client_complete(c, -1, ENODATA);
+        } else if (code == (int)USBDEVFS_DISCONNECT && !d->detached) {
+            d->detached = 1;
+            d->st.detaches++;
+            umockdev_ioctl_client_complete(c, 0, 0);
+        } else if (code == (int)USBDEVFS_CONNECT && d->detached) {
+            d->detached = 0;
+            d->st.reattaches++;
+            umockdev_ioctl_client_complete(c, 0, 0);
+        } else {
+            umockdev_ioctl_client_complete(c, -1, ENODATA);
+        }
+        return TRUE;
+    }
     case USBDEVFS_DISCONNECT_CLAIM:
         if (d->cfg.claim_busy) {
+            umockdev_ioctl_client_complete(c, -1, EBUSY);
+            return TRUE;
+        }
+        if (d->cfg.kernel_driver && !d->detached) {
+            d->detached = 1;
+            d->st.detaches++;
+        }
+        d->st.claims++;
+        umockdev_ioctl_client_complete(c, 0, 0);
+        return TRUE;
+    case USBDEVFS_CLAIMINTERFACE:
+        if (d->cfg.claim_busy || (d->cfg.kernel_driver && !d->detached)) {
             umockdev_ioctl_client_complete(c, -1, EBUSY);
         } else {
             d->st.claims++;

@@ -59,6 +59,10 @@ typedef struct kvt_usbdev_cfg {
     long unplug_after;       /* >= 0: after this many bytes the device is gone (-ENODEV) */
     int hold_control;        /* control URBs never complete (device not answering) */
     int claim_busy;          /* CLAIMINTERFACE / DISCONNECT_CLAIM fail with EBUSY */
+    const char *kernel_driver; /* e.g. "usblp": a kernel driver bound to the
+                                  interface (GETDRIVER names it, a plain claim
+                                  is EBUSY, DISCONNECT / DISCONNECT_CLAIM
+                                  detach it, CONNECT re-attaches it) */
     int answer_status;       /* 1: answer DLE EOT n (10 04 n, n = 1..4) found in
                                 bulk OUT data with eot[n] on bulk IN, and
                                 GS r 1 (1D 72 01) with gs_r1 */
@@ -87,6 +91,8 @@ typedef struct kvt_usbdev_stats {
     int claims;            /* successful claims */
     int releases;
     int discards;          /* URBs cancelled by libusb (timeouts) */
+    int detaches;          /* kernel driver detached */
+    int reattaches;        /* kernel driver re-attached */
     uint8_t class_setup[8];/* last class request (bmRequestType 0xA1) setup packet */
     int class_requests;
 } kvt_usbdev_stats;
