@@ -234,6 +234,10 @@ int kv_transport_print_job(kv_transport *t, const void *bytes, size_t len,
     if (r->write_status != KV_T_OK) {
         char detail[160];
         snprintf(detail, sizeof detail, "%s", kv_transport_errmsg(t));
+        /* Close the job even so: what went out is filed on its own (the
+         * virtual printer) instead of running into the next job. */
+        if (r->written > 0)
+            kv_transport_end_job(t);
         /* A status query can still tell why (paper out while printing). */
         if (opt->check_after && r->write_status != KV_T_E_DISCONNECTED)
             r->after_status = kv_printer_status(t, sto, &r->after);

@@ -113,7 +113,8 @@ typedef struct kv_print_report {
  * Returns KV_T_OK when every byte was written and the printer did not
  * report a problem afterwards; KV_T_E_PRINTER when the printer reported a
  * problem before (nothing written) or after (job may be cut short); else
- * the write's status (report->written says how much went out). */
+ * the write's status (report->written says how much went out; the job is
+ * still ended with kv_transport_end_job so a partial job stays separate). */
 int kv_transport_print_job(kv_transport *t, const void *bytes, size_t len,
                            const kv_print_options *opt, kv_print_report *report);
 

@@ -340,6 +340,47 @@ static void test_virtual__png_beside_job(void **state)
     free(dir);
 }
 
+/* `kvitt print -` reads the job from standard input and names the stored
+ * job; a fault mid-job is reported with the counts and exit 4. */
+static void test_virtual__cli_print(void **state)
+{
+    (void)state;
+    char *dir = fresh_dir("cli");
+    char *uri = kvt_path("virtual:%s", dir);
+    kvt_result r;
+    const char *argv[] = { "kvitt", "print", "-", "--printer", uri, NULL };
+    assert_int_equal(kvt_run(&r, "\x1b@stdin job\n", NULL, 30, argv), 0);
+    assert_int_equal(r.status, 0);
+    char *p = kvt_path("%s/0001.bin", dir);
+    char *want = kvt_path("job: %s", p);
+    assert_non_null(strstr(r.out, want));
+    assert_non_null(strstr(r.out, "printed: all 12 bytes sent"));
+    kvt_result_free(&r);
+    assert_file(p, "\x1b@stdin job\n", 12);
+    free(want);
+    free(p);
+    free(uri);
+
+    uri = kvt_path("virtual:%s?fail_after=0&fail_bytes=5", dir);
+    const char *argv2[] = { "kvitt", "print", "-", "--printer", uri, NULL };
+    assert_int_equal(kvt_run(&r, "\x1b@cut off here\n", NULL, 30, argv2), 0);
+    assert_int_equal(r.status, 4);
+    assert_non_null(strstr(r.err, "NOT fully printed: 5 of 15 bytes sent, 10 not sent"));
+    assert_non_null(strstr(r.err, "partial job stored as"));
+    kvt_result_free(&r);
+    p = kvt_path("%s/0002.bin", dir);
+    assert_file(p, "\x1b@cut", 5);
+    free(p);
+    free(uri);
+
+    const char *argv3[] = { "kvitt", "print", "-", "--printer", "virtual:", NULL };
+    assert_int_equal(kvt_run(&r, "x", NULL, 30, argv3), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "missing path"));
+    kvt_result_free(&r);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_virtual__print_job_ok_and_failed),
         cmocka_unit_test(test_virtual__jobstore_direct),
         cmocka_unit_test(test_virtual__png_beside_job),
+        cmocka_unit_test(test_virtual__cli_print),
     };
     return cmocka_run_group_tests_name("virtual", tests, NULL, NULL);
 }
