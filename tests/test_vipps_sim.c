@@ -839,9 +839,11 @@ static void test_vipps_sim__order_management_receipt(void **state)
 typedef struct {
     pthread_mutex_t mu;
     char url[128];
-    char secret[256];
+    char secret[256];            /* webhook mode: the HMAC secret */
+    char cb_token[64];           /* eCom callback mode: the authToken */
     int ok, bad;
     char last_name[24];
+    char last_path[160];
 } receiver;
 
 typedef struct { char *buf; size_t len; } rbody;
@@ -851,7 +853,7 @@ static enum MHD_Result on_hook(void *cls, struct MHD_Connection *conn,
                                const char *version, const char *data,
                                size_t *size, void **ctx)
 {
-    (void)url; (void)method; (void)version;
+    (void)method; (void)version;
     receiver *rc = cls;
     rbody *b = *ctx;
     if (!b) {
@@ -873,6 +875,24 @@ static enum MHD_Result on_hook(void *cls, struct MHD_Connection *conn,
     const char *hash = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-ms-content-sha256");
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     pthread_mutex_lock(&rc->mu);
+    if (rc->cb_token[0]) {
+        kv_vipps_ecom_callback cb;
+        kv_vipps_status cs = kv_vipps_ecom_callback_parse(&cb, b->buf, b->len, auth,
+                                                          rc->cb_token);
+        if (cs == KV_VIPPS_OK) {
+            rc->ok++;
+            snprintf(rc->last_name, sizeof rc->last_name, "%s", cb.status);
+            snprintf(rc->last_path, sizeof rc->last_path, "%s", url);
+        } else {
+            rc->bad++;
+        }
+        pthread_mutex_unlock(&rc->mu);
+        struct MHD_Response *r0 = MHD_create_response_from_buffer(0, (void *)"",
+                                                                  MHD_RESPMEM_PERSISTENT);
+        enum MHD_Result ret0 = MHD_queue_response(conn, cs == KV_VIPPS_OK ? 200 : 401, r0);
+        MHD_destroy_response(r0);
+        return ret0;
+    }
     kv_vipps_status st = rc->secret[0]
         ? kv_vipps_webhook_verify(rc->secret, rc->url, b->buf ? b->buf : "", b->len,
                                   date, hash, auth, time(NULL), 300)
@@ -960,6 +980,65 @@ static void test_vipps_sim__webhooks(void **state)
 
     assert_int_equal(kv_vipps_webhook_delete(c, w.id), KV_VIPPS_OK);
     assert_int_equal(kv_vipps_webhook_delete(c, w.id), KV_VIPPS_E_NOT_FOUND);
+    MHD_stop_daemon(d);
+    pthread_mutex_destroy(&rc.mu);
+    kv_vipps_client_destroy(c);
+    kv_sim_destroy(s);
+}
+
+static void test_vipps_sim__ecom_callback_delivered(void **state)
+{
+    env *e = *state;
+    kv_sim *s = start_sim(NULL);
+    kv_vipps_client *c = client_for(s, e->oslo, NULL, NULL);
+    receiver rc;
+    memset(&rc, 0, sizeof rc);
+    pthread_mutex_init(&rc.mu, NULL);
+    snprintf(rc.cb_token, sizeof rc.cb_token, "cb-auth-token-77");
+    int port = kvt_free_port();
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+        (uint16_t)port, NULL, NULL, on_hook, &rc,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+    assert_non_null(d);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "http://127.0.0.1:%d/vipps", port);
+    kv_vipps_ecom_req rq = {
+        .order_id = "OSL-ecomcb-01", .amount = 12300, .text = "Kvitt Kaffe",
+        .callback_prefix = prefix, .fallback = "https://example.no",
+        .auth_token = "cb-auth-token-77",
+    };
+    char url[2048];
+    assert_int_equal(kv_vipps_ecom_initiate(url, sizeof url, c, &rq), KV_VIPPS_OK);
+    cJSON_Delete(control(s, "POST", "/sim/v1/payments/OSL-ecomcb-01/state",
+                         "{\"state\":\"approve\"}"));
+    int ok = 0, bad = 0;
+    for (int i = 0; i < 100 && ok < 1; i++) {
+        usleep(50 * 1000);
+        pthread_mutex_lock(&rc.mu);
+        ok = rc.ok;
+        bad = rc.bad;
+        pthread_mutex_unlock(&rc.mu);
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(bad, 0);
+    assert_true(!strcmp(rc.last_name, "RESERVED") || !strcmp(rc.last_name, "RESERVE"));
+    assert_string_equal(rc.last_path, "/vipps/v2/payments/OSL-ecomcb-01");
+    /* The same callback with another authToken configured is refused. */
+    pthread_mutex_lock(&rc.mu);
+    snprintf(rc.cb_token, sizeof rc.cb_token, "another-token");
+    pthread_mutex_unlock(&rc.mu);
+    rq.order_id = "OSL-ecomcb-02";
+    assert_int_equal(kv_vipps_ecom_initiate(url, sizeof url, c, &rq), KV_VIPPS_OK);
+    cJSON_Delete(control(s, "POST", "/sim/v1/payments/OSL-ecomcb-02/state",
+                         "{\"state\":\"approve\"}"));
+    for (int i = 0; i < 100 && bad < 1; i++) {
+        usleep(50 * 1000);
+        pthread_mutex_lock(&rc.mu);
+        bad = rc.bad;
+        pthread_mutex_unlock(&rc.mu);
+    }
+    assert_int_equal(bad, 1);
     MHD_stop_daemon(d);
     pthread_mutex_destroy(&rc.mu);
     kv_vipps_client_destroy(c);
@@ -1166,6 +1245,7 @@ int main(void)
         cmocka_unit_test(test_vipps_sim__ecom_qr_flow),
         cmocka_unit_test(test_vipps_sim__order_management_receipt),
         cmocka_unit_test(test_vipps_sim__webhooks),
+        cmocka_unit_test(test_vipps_sim__ecom_callback_delivered),
         cmocka_unit_test(test_vipps_sim__no_secrets_in_verbose_log),
         cmocka_unit_test(test_vipps_sim__threads_share_cache),
         cmocka_unit_test(test_vipps_sim__kvitt_sim_process),
