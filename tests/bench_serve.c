@@ -1,0 +1,560 @@
+/* bench_serve.c - `kvitt serve` under load: N tills on loopback, each
+ * running payments back to back against `kvitt sim --auto approve
+ * --approve-after 0 --latency-ms 20` and `kvitt vprinter` printers.
+ *
+ * Prints: payments per second; p50/p99 from the till's request to the QR
+ * slip bytes at the printer; p99 from the webhook reaching the daemon to
+ * the receipt bytes at the printer; the daemon's RSS; and the invariant
+ * check that no payment was lost or doubled (the tills' 201s, the journal,
+ * the simulator's creates and captures, and the printed jobs must agree).
+ *
+ * Environment: KVITT_BENCH_TILLS (default 200), KVITT_BENCH_SECONDS
+ * (default 60), KVITT_BENCH_PRINTERS (default 4).  Figures only: it never
+ * fails on time; it exits 1 only when the invariant is broken or the
+ * programs cannot start.
+ *
+ * "Slip bytes" and "receipt bytes" times are the modification times of
+ * the vprinter's job files (the vprinter files a job when its connection
+ * closes, so this is the moment the last byte arrived).  The webhook time
+ * is the daemon's own timestamp of the event in the payment's feed; all
+ * clocks are the same machine's CLOCK_REALTIME. */
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "src/journal/journal.h"
+#include "src/serve/auth.h"
+#include "tests/lib/kvtest.h"
+#include "tests/lib/kvthttp.h"
+
+typedef struct pay_rec {
+    char ref[64];
+    int64_t t_request_us;   /* till sends POST */
+    int64_t t_created_us;   /* till has the 201 */
+    int64_t t_webhook_us;   /* daemon received the AUTHORIZED webhook (0: none) */
+    int64_t t_slip_us;      /* slip job file time */
+    int64_t t_receipt_us;   /* receipt job file time */
+    int final_done;         /* the till saw DONE */
+    int jobs;               /* printed jobs naming this reference */
+    int capture_keys;       /* distinct capture idempotency keys at the simulator */
+} pay_rec;
+
+typedef struct till {
+    int idx;
+    char token[64];
+    pthread_t thread;
+    pay_rec *recs;
+    size_t n, cap;
+    int errors;
+} till;
+
+static char g_url[128];
+static volatile int g_stop;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct buf {
+    char *p;
+    size_t n;
+};
+
+static size_t sink(char *d, size_t s, size_t m, void *ud)
+{
+    struct buf *b = ud;
+    char *q = realloc(b->p, b->n + s * m + 1);
+    if (!q)
+        return 0;
+    memcpy(q + b->n, d, s * m);
+    b->n += s * m;
+    q[b->n] = '\0';
+    b->p = q;
+    return s * m;
+}
+
+static long req(CURL *c, const char *method, const char *url, struct curl_slist *h,
+                const char *body, struct buf *out)
+{
+    free(out->p);
+    out->p = calloc(1, 1);
+    out->n = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    long status = 0;
+    if (curl_easy_perform(c) != CURLE_OK)
+        return 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+static void *till_main(void *arg)
+{
+    till *t = arg;
+    CURL *c = curl_easy_init();
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", t->token);
+    struct curl_slist *hg = curl_slist_append(NULL, auth);
+    struct buf out = { NULL, 0 };
+    int seq = 0;
+    /* Spread the first requests over 1 s so the tills do not start in
+     * lockstep. */
+    usleep((useconds_t)((t->idx * 7919) % 1000) * 1000);
+    while (!g_stop) {
+        char key[96], url[256];
+        snprintf(key, sizeof key, "Idempotency-Key: bench-%d-%d", t->idx, seq++);
+        struct curl_slist *hp = curl_slist_append(NULL, auth);
+        hp = curl_slist_append(hp, key);
+        hp = curl_slist_append(hp, "Content-Type: application/json");
+        hp = curl_slist_append(hp, "Expect:");
+        if (t->n == t->cap) {
+            t->cap = t->cap ? t->cap * 2 : 64;
+            t->recs = realloc(t->recs, t->cap * sizeof *t->recs);
+        }
+        pay_rec *p = &t->recs[t->n];
+        memset(p, 0, sizeof *p);
+        snprintf(url, sizeof url, "%s/v1/payments", g_url);
+        p->t_request_us = now_us();
+        long st = req(c, "POST", url, hp, "{\"amount\":\"49.00\"}", &out);
+        curl_slist_free_all(hp);
+        if (st != 201) {
+            t->errors++;
+            if (t->errors < 3)
+                fprintf(stderr, "till %d: create answered %ld: %.200s\n", t->idx, st,
+                        out.p ? out.p : "");
+            usleep(200000);
+            continue;
+        }
+        p->t_created_us = now_us();
+        cJSON *j = cJSON_Parse(out.p);
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
+        if (cJSON_IsString(r))
+            snprintf(p->ref, sizeof p->ref, "%s", r->valuestring);
+        cJSON_Delete(j);
+        t->n++;
+        /* Wait for the end without polling: long-poll the event feed. */
+        int after = 0, fin = 0;
+        for (int i = 0; i < 40 && !fin; i++) {
+            snprintf(url, sizeof url, "%s/v1/payments/%s/events?wait=30&after=%d", g_url,
+                     p->ref, after);
+            if (req(c, "GET", url, hg, NULL, &out) != 200) {
+                usleep(100000);
+                continue;
+            }
+            j = cJSON_Parse(out.p);
+            fin = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "final"));
+            const cJSON *nx = cJSON_GetObjectItemCaseSensitive(j, "next");
+            if (cJSON_IsNumber(nx))
+                after = (int)nx->valuedouble;
+            const cJSON *ev;
+            cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(j, "events")) {
+                const cJSON *ty = cJSON_GetObjectItemCaseSensitive(ev, "type");
+                const cJSON *m = cJSON_GetObjectItemCaseSensitive(ev, "message");
+                const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "state");
+                const cJSON *at = cJSON_GetObjectItemCaseSensitive(ev, "atMs");
+                if (cJSON_IsString(ty) && !strcmp(ty->valuestring, "webhook") &&
+                    cJSON_IsString(m) && !strcmp(m->valuestring, "AUTHORIZED") &&
+                    cJSON_IsNumber(at) && !p->t_webhook_us)
+                    p->t_webhook_us = (int64_t)at->valuedouble * 1000;
+                if (cJSON_IsString(s) && !strcmp(s->valuestring, "DONE"))
+                    p->final_done = 1;
+            }
+            cJSON_Delete(j);
+        }
+    }
+    free(out.p);
+    curl_slist_free_all(hg);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(int64_t *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_i64);
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return (double)v[i] / 1000.0;
+}
+
+/* ---- reference index (open addressing) ---- */
+static pay_rec **g_idx;
+static size_t g_idx_cap;
+
+static size_t hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static void idx_add(pay_rec *p)
+{
+    size_t i = hash(p->ref, strlen(p->ref)) & (g_idx_cap - 1);
+    while (g_idx[i])
+        i = (i + 1) & (g_idx_cap - 1);
+    g_idx[i] = p;
+}
+
+static pay_rec *idx_find(const char *s, size_t n)
+{
+    size_t i = hash(s, n) & (g_idx_cap - 1);
+    while (g_idx[i]) {
+        if (strlen(g_idx[i]->ref) == n && !memcmp(g_idx[i]->ref, s, n))
+            return g_idx[i];
+        i = (i + 1) & (g_idx_cap - 1);
+    }
+    return NULL;
+}
+
+/* References look like PFX-YYMMDDhhmmss-xxxxxxxxxx (serve.c new_reference). */
+static void scan_job(const char *path, int64_t mtime_us, int *unknown_jobs)
+{
+    unsigned char *b = NULL;
+    size_t len = 0;
+    if (kvt_read_file(path, &b, &len) < 0)
+        return;
+    pay_rec *seen = NULL;
+    for (size_t i = 0; i + 27 <= len && !seen; i++) {
+        if (b[i + 3] != '-' || b[i + 16] != '-')
+            continue;
+        pay_rec *p = idx_find((const char *)b + i, 27);
+        if (p)
+            seen = p;
+    }
+    free(b);
+    if (!seen) {
+        (*unknown_jobs)++;
+        return;
+    }
+    seen->jobs++;
+    if (!seen->t_slip_us || mtime_us < seen->t_slip_us) {
+        if (seen->t_slip_us)
+            seen->t_receipt_us = seen->t_slip_us;
+        seen->t_slip_us = mtime_us;
+    } else if (!seen->t_receipt_us || mtime_us > seen->t_receipt_us) {
+        seen->t_receipt_us = mtime_us;
+    }
+}
+
+static long rss_kb(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    size_t fl = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, fl))
+            v = atol(line + fl + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+int main(void)
+{
+    const char *e;
+    int ntills = (e = getenv("KVITT_BENCH_TILLS")) ? atoi(e) : 200;
+    int secs = (e = getenv("KVITT_BENCH_SECONDS")) ? atoi(e) : 60;
+    int nprinters = (e = getenv("KVITT_BENCH_PRINTERS")) ? atoi(e) : 4;
+    if (ntills < 1 || secs < 1 || nprinters < 1) {
+        fprintf(stderr, "bench_serve: bad KVITT_BENCH_* values\n");
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    const char *dir = kvt_tmpdir();
+    char *conf = kvt_path("%s/kvitt.conf", dir);
+    char *simlog = kvt_path("%s/sim.log", dir);
+    const char *sargv[] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--write-config", conf,
+                            "--auto", "approve", "--approve-after", "0", "--latency-ms", "20",
+                            "--rate-get", "0", "--rate-mod", "0", "--quiet", NULL };
+    kvt_proc *sim = kvt_spawn(sargv, NULL, simlog);
+    char *simurl = sim ? kvt_proc_readline(sim, 10000) : NULL;
+    if (!simurl) {
+        fprintf(stderr, "bench_serve: kvitt sim did not start (%s)\n", simlog);
+        return 1;
+    }
+    kvt_proc **printers = calloc((size_t)nprinters, sizeof *printers);
+    char **puri = calloc((size_t)nprinters, sizeof *puri);
+    char **pdir = calloc((size_t)nprinters, sizeof *pdir);
+    for (int i = 0; i < nprinters; i++) {
+        pdir[i] = kvt_path("%s/printer-%d", dir, i);
+        mkdir(pdir[i], 0755);
+        char *plog = kvt_path("%s/vprinter-%d.log", dir, i);
+        const char *pargv[] = { "kvitt", "vprinter", "--listen", "127.0.0.1:0", "--out", pdir[i],
+                                NULL };
+        printers[i] = kvt_spawn(pargv, NULL, plog);
+        free(plog);
+        puri[i] = printers[i] ? kvt_proc_readline(printers[i], 10000) : NULL;
+        if (!puri[i]) {
+            fprintf(stderr, "bench_serve: kvitt vprinter did not start\n");
+            return 1;
+        }
+    }
+    /* Config: the simulator's, plus [serve] and one [till] per till. */
+    unsigned char *base = NULL;
+    size_t blen = 0;
+    if (kvt_read_file(conf, &base, &blen) < 0)
+        return 1;
+    size_t cap = blen + 4096 + (size_t)ntills * 400;
+    char *text = malloc(cap);
+    int port = kvt_free_port();
+    snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
+    size_t off = (size_t)snprintf(text, cap, "%s\n[serve]\nlisten = 127.0.0.1:%d\n"
+                                  "log_level = notice\nevents_max_wait_s = 30\n\n", base, port);
+    free(base);
+    till *tills = calloc((size_t)ntills, sizeof *tills);
+    for (int i = 0; i < ntills; i++) {
+        tills[i].idx = i;
+        snprintf(tills[i].token, sizeof tills[i].token, "bench-token-%05d-0123456789", i);
+        char hex[65];
+        kv_auth_hash_token(hex, tills[i].token);
+        off += (size_t)snprintf(text + off, cap - off,
+                                "[till b%05d]\nstore = %s\ntoken_sha256 = %s\nprinter = %s\n\n",
+                                i, i % 2 ? "bergen" : "oslo", hex, puri[i % nprinters]);
+    }
+    kvt_write_file(conf, text, off);
+    free(text);
+    char *slog = kvt_path("%s/serve.log", dir);
+    const char *vargv[] = { "kvitt", "serve", "--config", conf, NULL };
+    kvt_proc *serve = kvt_spawn(vargv, NULL, slog);
+    char *line = serve ? kvt_proc_readline(serve, 20000) : NULL;
+    if (!line) {
+        fprintf(stderr, "bench_serve: kvitt serve did not start (%s)\n", slog);
+        return 1;
+    }
+    free(line);
+    char hookurl[200];
+    snprintf(hookurl, sizeof hookurl, "%s/webhooks/vipps", g_url);
+    kvt_result rr;
+    const char *wargv[] = { "kvitt", "--config", conf, "webhooks", "register", "--url", hookurl,
+                            NULL };
+    if (kvt_run(&rr, NULL, NULL, 30, wargv) < 0 || rr.status != 0) {
+        fprintf(stderr, "bench_serve: webhooks register failed: %s\n", rr.err ? rr.err : "");
+        return 1;
+    }
+    kvt_result_free(&rr);
+    pid_t spid = kvt_proc_pid(serve);
+    long rss_idle = rss_kb(spid, "VmRSS:");
+
+    printf("bench_serve: %d tills, %d s, %d vprinters, sim latency 20 ms, auto approve\n",
+           ntills, secs, nprinters);
+    fflush(stdout);
+    int64_t t0 = now_us();
+    for (int i = 0; i < ntills; i++)
+        pthread_create(&tills[i].thread, NULL, till_main, &tills[i]);
+    long rss_peak_sample = 0;
+    for (int s = 0; s < secs; s++) {
+        sleep(1);
+        long r = rss_kb(spid, "VmRSS:");
+        if (r > rss_peak_sample)
+            rss_peak_sample = r;
+    }
+    g_stop = 1;
+    int64_t t_stop = now_us();
+    for (int i = 0; i < ntills; i++)
+        pthread_join(tills[i].thread, NULL);
+    int64_t t_end = now_us();
+    long hwm = rss_kb(spid, "VmHWM:");
+    long rss_end = rss_kb(spid, "VmRSS:");
+
+    /* ---- collect ---- */
+    size_t total = 0;
+    int errors = 0;
+    for (int i = 0; i < ntills; i++) {
+        total += tills[i].n;
+        errors += tills[i].errors;
+    }
+    g_idx_cap = 1;
+    while (g_idx_cap < total * 2 + 16)
+        g_idx_cap <<= 1;
+    g_idx = calloc(g_idx_cap, sizeof *g_idx);
+    size_t done_seen = 0;
+    for (int i = 0; i < ntills; i++)
+        for (size_t k = 0; k < tills[i].n; k++) {
+            idx_add(&tills[i].recs[k]);
+            done_seen += tills[i].recs[k].final_done;
+        }
+    usleep(500000); /* the last jobs are filed when their connections close */
+    int unknown_jobs = 0;
+    size_t njobs = 0;
+    for (int i = 0; i < nprinters; i++) {
+        DIR *d = opendir(pdir[i]);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            size_t l = strlen(de->d_name);
+            if (l < 5 || strcmp(de->d_name + l - 4, ".bin"))
+                continue;
+            char *p = kvt_path("%s/%s", pdir[i], de->d_name);
+            struct stat st;
+            if (stat(p, &st) == 0 && st.st_size > 16) {
+                njobs++;
+                scan_job(p, (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000,
+                         &unknown_jobs);
+            }
+            free(p);
+        }
+        if (d)
+            closedir(d);
+    }
+    /* Journal: every reference the tills got must be there, DONE. */
+    char *jpath = kvt_path("%s/kvitt-journal.db", dir);
+    kv_journal *jr = NULL;
+    char err[256];
+    size_t j_done = 0, j_total = 0, j_missing = 0, j_capt_bad = 0;
+    if (kv_journal_open(&jr, jpath, err, sizeof err) == KV_J_OK) {
+        kv_journal_query q = { NULL, NULL, 0, 0, 100000000 };
+        kv_payment *rows = NULL;
+        size_t n = 0;
+        if (kv_journal_find(jr, &rows, &n, &q) == KV_J_OK) {
+            j_total = n;
+            for (size_t i = 0; i < n; i++) {
+                if (rows[i].state == KV_PAY_DONE)
+                    j_done++;
+                if (rows[i].captured != rows[i].amount)
+                    j_capt_bad++;
+                if (!idx_find(rows[i].reference, strlen(rows[i].reference)))
+                    j_missing++; /* journaled but no till got it */
+            }
+            free(rows);
+        }
+        kv_journal_close(jr);
+    }
+    /* Simulator: one create key and one capture key per reference. */
+    size_t sim_creates = 0, sim_capture_keys = 0, sim_double = 0;
+    char surl[256];
+    snprintf(surl, sizeof surl, "%s/sim/v1/stats", simurl);
+    kvt_http_resp hr;
+    if (kvt_http(&hr, "GET", surl, NULL, NULL, 0, 60000) == 0 && hr.status == 200) {
+        cJSON *js = cJSON_Parse(hr.body);
+        const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(js, "requests");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(reqs, "POST /epayment/v1/payments");
+        sim_creates = cJSON_IsNumber(c) ? (size_t)c->valuedouble : 0;
+        const cJSON *k;
+        cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(js, "idempotencyKeys")) {
+            const cJSON *path = cJSON_GetObjectItemCaseSensitive(k, "path");
+            if (!cJSON_IsString(path))
+                continue;
+            const char *ps = path->valuestring;
+            size_t pl = strlen(ps);
+            if (pl > 8 + 27 && !strcmp(ps + pl - 8, "/capture")) {
+                sim_capture_keys++;
+                pay_rec *p = idx_find(ps + pl - 8 - 27, 27);
+                if (p)
+                    p->capture_keys++;
+            }
+        }
+        cJSON_Delete(js);
+    }
+    kvt_http_free(&hr);
+    for (size_t i = 0; i < g_idx_cap; i++)
+        if (g_idx[i] && g_idx[i]->capture_keys != 1)
+            sim_double++; /* captured twice, or never */
+
+    /* ---- figures ---- */
+    int64_t *slip = calloc(total + 1, sizeof *slip), *rcpt = calloc(total + 1, sizeof *rcpt);
+    int64_t *resp = calloc(total + 1, sizeof *resp);
+    size_t ns = 0, nr = 0, nresp = 0, bad_jobs = 0, no_webhook = 0;
+    for (int i = 0; i < ntills; i++)
+        for (size_t k = 0; k < tills[i].n; k++) {
+            pay_rec *p = &tills[i].recs[k];
+            resp[nresp++] = p->t_created_us - p->t_request_us;
+            if (p->t_slip_us)
+                slip[ns++] = p->t_slip_us - p->t_request_us;
+            if (p->t_receipt_us && p->t_webhook_us)
+                rcpt[nr++] = p->t_receipt_us - p->t_webhook_us;
+            else if (!p->t_webhook_us)
+                no_webhook++;
+            if (p->jobs != 2)
+                bad_jobs++;
+        }
+    double elapsed = (double)(t_stop - t0) / 1e6;
+    printf("payments started (201)            %zu  (create errors %d)\n", total, errors);
+    printf("payments DONE seen by tills        %zu\n", done_seen);
+    printf("payments per second                %.1f  (DONE / %.1f s)\n",
+           (double)done_seen / elapsed, elapsed);
+    printf("drain after stop                   %.1f s\n", (double)(t_end - t_stop) / 1e6);
+    printf("till request -> 201 answer         p50 %.1f ms  p99 %.1f ms\n",
+           pct(resp, nresp, 0.50), pct(resp, nresp, 0.99));
+    printf("till request -> QR slip bytes      p50 %.1f ms  p99 %.1f ms  (%zu slips)\n",
+           pct(slip, ns, 0.50), pct(slip, ns, 0.99), ns);
+    printf("webhook -> receipt bytes           p50 %.1f ms  p99 %.1f ms  (%zu receipts; "
+           "%zu payments finished without an AUTHORIZED webhook)\n",
+           pct(rcpt, nr, 0.50), pct(rcpt, nr, 0.99), nr, no_webhook);
+    printf("daemon RSS                         idle %ld kB, max sampled %ld kB, peak (VmHWM) "
+           "%ld kB, end %ld kB\n", rss_idle, rss_peak_sample, hwm, rss_end);
+    printf("printer jobs                       %zu (unmatched %d)\n", njobs, unknown_jobs);
+    printf("journal                            %zu payments, %zu DONE, %zu captured != amount, "
+           "%zu not known to any till\n", j_total, j_done, j_capt_bad, j_missing);
+    printf("simulator                          %zu creates, %zu capture keys, %zu payments "
+           "without exactly one\n", sim_creates, sim_capture_keys, sim_double);
+    int ok = j_total == total && j_done == total && j_capt_bad == 0 && j_missing == 0 &&
+             sim_creates == total && sim_capture_keys == total && sim_double == 0 &&
+             bad_jobs == 0 && unknown_jobs == 0 && done_seen == total;
+    printf("invariant (no payment lost or doubled): %s", ok ? "OK" : "BROKEN");
+    if (!ok)
+        printf("  [tills %zu, journal %zu/%zu DONE, sim creates %zu, capture keys %zu, "
+               "payments without exactly slip+receipt %zu]", total, j_done, j_total, sim_creates,
+               sim_capture_keys, bad_jobs);
+    printf("\n");
+    fflush(stdout);
+
+    kvt_proc_stop(serve, SIGTERM);
+    for (int i = 0; i < nprinters; i++) {
+        kvt_proc_stop(printers[i], SIGTERM);
+        free(puri[i]);
+        free(pdir[i]);
+    }
+    kvt_proc_stop(sim, SIGTERM);
+    for (int i = 0; i < ntills; i++)
+        free(tills[i].recs);
+    free(tills);
+    free(printers);
+    free(puri);
+    free(pdir);
+    free(slip);
+    free(rcpt);
+    free(resp);
+    free(g_idx);
+    free(jpath);
+    free(slog);
+    free(simlog);
+    free(simurl);
+    free(conf);
+    curl_global_cleanup();
+    return ok ? 0 : 1;
+}
