@@ -623,7 +623,11 @@ static struct curl_slist *add_hdr(struct curl_slist *l, int *bad,
                                   const char *name, const char *val)
 {
     char *h = NULL;
-    if (asprintf(&h, "%s: %s", name, val ? val : "") < 0) {
+    /* "Name:" with nothing after the colon removes a header curl would
+     * add by itself (Expect). */
+    int r = val && *val ? asprintf(&h, "%s: %s", name, val)
+                        : asprintf(&h, "%s:", name);
+    if (r < 0) {
         *bad = 1;
         return l;
     }
@@ -653,8 +657,11 @@ static CURLcode perform(kv_vipps_client *c, const char *method,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->ua);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-    if (!strcmp(method, "GET")) {
+    if (!strcmp(method, "GET") || !body) {
+        /* GET, or DELETE without a body (no Content-Type added). */
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        if (strcmp(method, "GET"))
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     } else {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");

@@ -521,8 +521,9 @@ kv_vipps_status kv_vipps_ecom_callback_parse(kv_vipps_ecom_callback *out,
 
 /* POST /order-management/v2/ECOM/receipts/{orderId} (works for ePayment
  * references and eCom order ids).  A receipt is immutable: a second one
- * gives API with cls CONFLICT.  Retried with the same body (idempotent on
- * the service side by orderId). */
+ * gives API with cls CONFLICT.  Transient failures are retried with the
+ * same body, so CONFLICT after a lost answer means an earlier attempt
+ * stored it: callers treat CONFLICT as "the receipt is there". */
 kv_vipps_status kv_vipps_om_add_receipt(kv_vipps_client *c,
                                         const char *order_id,
                                         const kv_vipps_receipt *receipt);
