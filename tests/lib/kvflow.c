@@ -59,8 +59,9 @@ int kvf_start(kvf_env *e, const char *name, const char *const sim_args[])
     snprintf(e->dir, sizeof e->dir, "%s/%s", kvt_tmpdir(), name);
     mkdir(e->dir, 0755);
     snprintf(e->conf, sizeof e->conf, "%s/kvitt.conf", e->dir);
-    const char *argv[40] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--write-config", e->conf, "--quiet" };
-    int n = 7;
+    /* no --quiet: the request log in DIR/sim.log explains a failure */
+    const char *argv[40] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--write-config", e->conf };
+    int n = 6;
     for (int i = 0; sim_args && sim_args[i] && n < 38; i++)
         argv[n++] = sim_args[i];
     argv[n] = NULL;
@@ -69,7 +70,7 @@ int kvf_start(kvf_env *e, const char *name, const char *const sim_args[])
     e->sim = kvt_spawn(argv, NULL, log);
     if (!e->sim)
         return -1;
-    char *url = kvt_proc_readline(e->sim, 10000);
+    char *url = kvt_proc_readline(e->sim, 30000); /* slow under sanitizers and load */
     if (!url) {
         kvt_proc_stop(e->sim, SIGTERM);
         e->sim = NULL;
