@@ -1045,6 +1045,45 @@ static void test_vipps_sim__ecom_callback_delivered(void **state)
     kv_sim_destroy(s);
 }
 
+/* Test-environment magic amounts: 151 (insufficient funds) ends ABORTED,
+ * 201 stays unknown (CREATED), refund 123 / 124 are refused. */
+static void test_vipps_sim__magic_amounts(void **state)
+{
+    env *e = *state;
+    kv_sim *s = start_sim(NULL);
+    kv_vipps_client *c = client_for(s, e->oslo, NULL, NULL);
+    kv_vipps_created cr;
+    create_qr(c, "OSL-magic-151", 151, &cr);
+    assert_int_equal(kv_vipps_test_approve(c, "OSL-magic-151", e->phone), KV_VIPPS_E_API);
+    assert_int_equal(kv_vipps_last_error(c)->code, 10010);
+    kv_vipps_payment p;
+    assert_int_equal(kv_vipps_get(&p, c, "OSL-magic-151"), KV_VIPPS_OK);
+    assert_int_equal(p.state, KV_VIPPS_STATE_ABORTED);
+    assert_true(kv_vipps_state_final(p.state));
+    assert_int_equal(p.authorized, 0);
+
+    create_qr(c, "OSL-magic-201", 201, &cr);
+    assert_int_equal(kv_vipps_test_approve(c, "OSL-magic-201", e->phone), KV_VIPPS_OK);
+    assert_int_equal(kv_vipps_get(&p, c, "OSL-magic-201"), KV_VIPPS_OK);
+    assert_int_equal(p.state, KV_VIPPS_STATE_CREATED);
+
+    create_qr(c, "OSL-magic-ref", 1000, &cr);
+    approve(c, e, "OSL-magic-ref");
+    kv_vipps_modification m;
+    assert_int_equal(kv_vipps_capture(&m, c, "OSL-magic-ref", 1000, "NOK",
+                                      "OSL-magic-ref-cap"), KV_VIPPS_OK);
+    assert_int_equal(kv_vipps_refund(&m, c, "OSL-magic-ref", 123, "NOK",
+                                     "OSL-magic-ref-r123"), KV_VIPPS_E_API);
+    assert_int_equal(kv_vipps_last_error(c)->cls, KV_VIPPS_ERR_STATE);
+    assert_int_equal(kv_vipps_refund(&m, c, "OSL-magic-ref", 124, "NOK",
+                                     "OSL-magic-ref-r124"), KV_VIPPS_E_API);
+    assert_int_equal(kv_vipps_last_error(c)->code, 6220);
+    assert_int_equal(kv_vipps_get(&p, c, "OSL-magic-ref"), KV_VIPPS_OK);
+    assert_int_equal(p.refunded, 0);
+    kv_vipps_client_destroy(c);
+    kv_sim_destroy(s);
+}
+
 static void test_vipps_sim__no_secrets_in_verbose_log(void **state)
 {
     env *e = *state;
@@ -1101,6 +1140,13 @@ static void test_vipps_sim__no_secrets_in_verbose_log(void **state)
     assert_non_null(strstr(lb.buf, "POST /epayment/v1/payments -> 201"));
     assert_non_null(strstr(lb.buf, "Idempotency-Key: OSL-secret-01-cap"));
     assert_non_null(strstr(lb.buf, "Authorization: [redacted]"));
+    assert_non_null(strstr(lb.buf, "Ocp-Apim-Subscription-Key: [redacted]"));
+    assert_non_null(strstr(lb.buf, "Merchant-Serial-Number: 123456"));
+    assert_non_null(strstr(lb.buf, "Vipps-System-Name: kvitt"));
+    assert_non_null(strstr(lb.buf, "Vipps-System-Version: "));
+    assert_non_null(strstr(lb.buf, "Vipps-System-Plugin-Name: kvitt-till"));
+    assert_non_null(strstr(lb.buf, "Vipps-System-Plugin-Version: "));
+    assert_non_null(strstr(lb.buf, "User-Agent: kvitt/"));
     /* ... and holds no secret. */
     const char *secrets[] = {
         e->oslo->client_secret, e->oslo->subscription_key, e->oslo->client_id,
@@ -1246,6 +1292,7 @@ int main(void)
         cmocka_unit_test(test_vipps_sim__order_management_receipt),
         cmocka_unit_test(test_vipps_sim__webhooks),
         cmocka_unit_test(test_vipps_sim__ecom_callback_delivered),
+        cmocka_unit_test(test_vipps_sim__magic_amounts),
         cmocka_unit_test(test_vipps_sim__no_secrets_in_verbose_log),
         cmocka_unit_test(test_vipps_sim__threads_share_cache),
         cmocka_unit_test(test_vipps_sim__kvitt_sim_process),

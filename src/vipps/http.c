@@ -692,6 +692,8 @@ static void log_exchange(kv_vipps_client *c, const char *method,
     if (!c->log)
         return;
     if (c->log_level >= KV_VIPPS_LOG_DEBUG) {
+        kv__log(c, KV_VIPPS_LOG_DEBUG, "> %s %s", method, path);
+        kv__log(c, KV_VIPPS_LOG_DEBUG, "> User-Agent: %s", c->ua);
         for (struct curl_slist *l = hdrs; l; l = l->next) {
             const char *colon = strchr(l->data, ':');
             size_t nl = colon ? (size_t)(colon - l->data) : strlen(l->data);
