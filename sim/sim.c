@@ -92,6 +92,34 @@ static void sleep_ms(int ms)
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) { }
 }
 
+/* One JSON line per exchange for the contract checker. */
+static void record(kv_sim *s, const sim_req *rq, const sim_resp *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", rq->method);
+    cJSON_AddStringToObject(o, "path", rq->path);
+    cJSON_AddNumberToObject(o, "status", r->status);
+    cJSON_AddStringToObject(o, "contentType", r->ctype ? r->ctype : "");
+    if (rq->len) cJSON_AddStringToObject(o, "request", rq->body);
+    else cJSON_AddNullToObject(o, "request");
+    int text = r->ctype && (strstr(r->ctype, "json") || strstr(r->ctype, "text"));
+    if (r->body && text) {
+        char *t = strndup(r->body, r->len);
+        cJSON_AddStringToObject(o, "response", t ? t : "");
+        free(t);
+    } else {
+        cJSON_AddNullToObject(o, "response");
+    }
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!line) return;
+    pthread_mutex_lock(&s->record_mu);
+    fprintf(s->record, "%s\n", line);
+    fflush(s->record);
+    pthread_mutex_unlock(&s->record_mu);
+    free(line);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upsize, void **con_cls)
@@ -135,6 +163,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         sim_handle(s, &rq, &r);
     }
     int is_control = strncmp(url, "/sim/", 5) == 0;
+    if (s->record && !is_control) record(s, &rq, &r);
     if (!is_control) sleep_ms(s->o.latency_ms);
     sleep_ms(r.delay_ms);
     if (!s->o.quiet)
@@ -222,6 +251,18 @@ kv_sim_status kv_sim_start(kv_sim **out, const kv_sim_options *o)
     s->o.known_phones = s->phones;
     s->rng = o->seed;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->record_mu, NULL);
+    if (o->record_path) {
+        s->record_path = strdup(o->record_path);
+        s->record = s->record_path ? fopen(s->record_path, "ae") : NULL;
+        s->o.record_path = s->record_path;
+        if (!s->record) {
+            pthread_mutex_destroy(&s->mu);
+            pthread_mutex_destroy(&s->record_mu);
+            free(s->record_path); free(s->host); free(s->phones); free(s);
+            return KV_SIM_E_IO;
+        }
+    }
     pthread_cond_init(&s->cv, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
@@ -289,7 +330,10 @@ void kv_sim_destroy(kv_sim *s)
     }
     free_state(s);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->record_mu);
     pthread_cond_destroy(&s->cv);
+    if (s->record) fclose(s->record);
+    free(s->record_path);
     curl_global_cleanup();
     free(s->host);
     free(s->phones);

@@ -101,6 +101,11 @@ typedef struct kv_sim_options {
                                   real schedule: x4, 60 s, 120 s, hourly) */
     int webhook_max_attempts;  /* default 29 */
     int quiet;                 /* no request log on stderr */
+    const char *record_path;   /* append every API exchange (not /sim/) as
+                                  one JSON line {method, path, status,
+                                  contentType, request, response} for
+                                  tests/contract/validate.py --record;
+                                  NULL = off.  Holds tokens: test use only */
 } kv_sim_options;
 
 /* One built-in credential set (borrowed from static storage). */

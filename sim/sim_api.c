@@ -1249,7 +1249,9 @@ static void om_route(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn,
                 x = find_receipt(s, msn, type, seg[4]);
             }
             if (x) { cJSON_Delete(x->category); x->category = cJSON_Duplicate(b, 1); }
-            sim_resp_text(r, 200, NULL, NULL);
+            char id[37];
+            sim_uuid(s, id);
+            sim_resp_json(r, 200, cJSON_CreateString(id));
         }
         cJSON_Delete(b);
         return;

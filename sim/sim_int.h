@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <cjson/cJSON.h>
 
 #include "sim/sim.h"
@@ -200,6 +201,9 @@ struct kv_sim {
     sim_count *keys;
     sim_fault *faults;
     sim_qr *qrs;
+    FILE *record;              /* --record file or NULL */
+    char *record_path;
+    pthread_mutex_t record_mu;
     long tokens_issued;
     long deliveries_ok, deliveries_failed, deliveries_attempted;
 };

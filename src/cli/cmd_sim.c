@@ -20,7 +20,7 @@ static void usage(FILE *f)
         "                 [--expire-after S] [--unknown-after S] [--token-ttl S]\n"
         "                 [--rate-get N] [--rate-mod N] [--phones LIST]\n"
         "                 [--webhook-timeout-ms N] [--webhook-retry-ms N] [--webhook-attempts N]\n"
-        "                 [--quiet]\n\n"
+        "                 [--record FILE] [--quiet]\n\n"
         "Run a local simulator of the Vipps MobilePay APIs (access token, ePayment,\n"
         "eCom, QR, Order Management, Webhooks) until interrupted.  The first line on\n"
         "stdout is the base URL, e.g. http://127.0.0.1:40123.\n\n"
@@ -43,6 +43,8 @@ static void usage(FILE *f)
         "  --phones LIST          comma-separated MSISDNs of test users\n"
         "  --webhook-timeout-ms N, --webhook-retry-ms N, --webhook-attempts N\n"
         "                         webhook delivery timeout, first retry delay, attempts\n"
+        "  --record FILE          append every API exchange as a JSON line (for\n"
+        "                         tests/contract/validate.py --record; holds tokens)\n"
         "  --quiet                no request log on stderr\n");
 }
 
@@ -75,7 +77,7 @@ static int parse_listen(const char *arg, char *host, size_t hostsz, int *port)
 int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
 {
     enum { O_LISTEN = 256, O_WRITE, O_AUTO, O_AFTER, O_LAT, O_FAIL, O_SLOW, O_SEED, O_EXPIRE,
-           O_UNKNOWN, O_TTL, O_RGET, O_RMOD, O_PHONES, O_WTO, O_WRETRY, O_WATT, O_QUIET, O_HELP };
+           O_UNKNOWN, O_TTL, O_RGET, O_RMOD, O_PHONES, O_WTO, O_WRETRY, O_WATT, O_QUIET, O_HELP, O_RECORD };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, O_LISTEN },
         { "write-config", required_argument, NULL, O_WRITE },
@@ -95,6 +97,7 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
         { "webhook-retry-ms", required_argument, NULL, O_WRETRY },
         { "webhook-attempts", required_argument, NULL, O_WATT },
         { "quiet", no_argument, NULL, O_QUIET },
+        { "record", required_argument, NULL, O_RECORD },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -188,6 +191,7 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
             o.webhook_max_attempts = (int)v;
             break;
         case O_QUIET: o.quiet = 1; break;
+        case O_RECORD: o.record_path = optarg; break;
         case O_HELP: usage(stdout); return KV_EXIT_OK;
         default: return kv_usage_error("sim", "unknown option");
         }
@@ -208,6 +212,10 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
     kv_sim *s = NULL;
     kv_sim_status st = kv_sim_start(&s, &o);
     if (st != KV_SIM_OK) {
+        if (st == KV_SIM_E_IO) {
+            kv_err("sim", "cannot open the record file %s: %s", o.record_path, strerror(errno));
+            return KV_EXIT_USAGE;
+        }
         kv_err("sim", "%s (%s:%d)", kv_sim_strerror(st), host, o.port);
         return st == KV_SIM_E_LISTEN || st == KV_SIM_E_ARG ? KV_EXIT_USAGE : KV_EXIT_SERVICE;
     }
