@@ -701,8 +701,11 @@ static void log_exchange(kv_vipps_client *c, const char *method,
                 || (nl == 25 && !strncasecmp(l->data, "Ocp-Apim-Subscription-Key", 25))
                 || (nl == 13 && !strncasecmp(l->data, "client_secret", 13))
                 || (nl == 9 && !strncasecmp(l->data, "client_id", 9));
+            const char *val = colon ? colon + 1 : "";
+            while (*val == ' ')
+                val++;
             kv__log(c, KV_VIPPS_LOG_DEBUG, "> %.*s: %s", (int)nl, l->data,
-                    secret ? "[redacted]" : (colon ? colon + 2 : ""));
+                    secret ? "[redacted]" : val);
         }
         if (body && *body)
             kv__log(c, KV_VIPPS_LOG_DEBUG, "> body %s", body);
