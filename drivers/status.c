@@ -3,6 +3,7 @@
  * Bit meanings are from ../shared/docs/escpos.md section 1.11 (Epson's
  * real-time status transmission).  Bits are numbered from 0 (LSB). */
 #include "drivers/status.h"
+#include "drivers/usb.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,7 @@ void kv_status_decode(kv_printer_status_info *out, const int raw[KV_SQ_COUNT])
     int eot[4], gsr = raw[KV_SQ_GSR1];
 
     memset(&s, 0, sizeof s);
+    s.port = -1;
     for (int i = 0; i < KV_SQ_COUNT; i++)
         s.raw[i] = raw[i];
     for (int i = 0; i < 4; i++) {
@@ -150,6 +152,26 @@ static int ask(kv_transport *t, int q, int timeout_ms, int *b)
     return KV_T_OK;
 }
 
+/* USB printers without ESC/POS replies: the printer-class port status. */
+static void try_port_status(kv_transport *t, int timeout_ms, kv_printer_status_info *s)
+{
+    uint8_t ps;
+    if (s->state != KV_PS_UNKNOWN || strcmp(kv_transport_scheme(t), "usb") ||
+        kv_usb_port_status(t, &ps, timeout_ms) != KV_T_OK)
+        return;
+    s->port = ps;
+    s->state = kv_usb_port_state(ps);
+    s->flags |= KV_PSF_VIA_PORT;
+    if (s->state == KV_PS_PAPER_OUT)
+        s->flags |= KV_PSF_PAPER_END;
+    else if (s->state == KV_PS_OFFLINE)
+        s->flags |= KV_PSF_OFFLINE;
+    else if (s->state == KV_PS_ERROR)
+        s->flags |= KV_PSF_ERROR;
+    else if (s->state == KV_PS_READY)
+        s->flags |= KV_PSF_ONLINE;
+}
+
 int kv_printer_status(kv_transport *t, int timeout_ms, kv_printer_status_info *out)
 {
     int raw[KV_SQ_COUNT];
@@ -160,6 +182,7 @@ int kv_printer_status(kv_transport *t, int timeout_ms, kv_printer_status_info *o
     if (!kv_transport_can_read(t)) {
         kv_status_decode(out, raw);
         out->flags |= KV_PSF_NO_READBACK;
+        try_port_status(t, timeout_ms, out);
         return KV_T_OK;
     }
     int st = drain(t);
@@ -181,6 +204,7 @@ int kv_printer_status(kv_transport *t, int timeout_ms, kv_printer_status_info *o
             return st;
     }
     kv_status_decode(out, raw);
+    try_port_status(t, timeout_ms, out);
     return KV_T_OK;
 }
 

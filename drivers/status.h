@@ -36,7 +36,9 @@ enum {
     KV_PSF_WAIT_RECOVERY = 1u << 11, /* DLE EOT 1 bit 5 */
     KV_PSF_VIA_GS_R      = 1u << 12, /* only GS r 1 answered (cover/offline unknown) */
     KV_PSF_NO_READBACK   = 1u << 13, /* the link cannot read replies at all */
-    KV_PSF_GARBLED       = 1u << 14  /* a reply failed the fixed-bit check */
+    KV_PSF_GARBLED       = 1u << 14, /* a reply failed the fixed-bit check */
+    KV_PSF_VIA_PORT      = 1u << 15  /* USB only: no ESC/POS reply, the state
+                                        comes from GET_PORT_STATUS (port) */
 };
 
 /* Index of each query in kv_printer_status_info.raw. */
@@ -47,6 +49,7 @@ typedef struct kv_printer_status_info {
     kv_printer_state state;  /* the one thing to tell the person at the till */
     unsigned flags;          /* KV_PSF_* */
     int raw[KV_SQ_COUNT];    /* reply byte per query, -1 = not asked / no answer */
+    int port;                /* USB GET_PORT_STATUS byte, -1 = not asked */
 } kv_printer_status_info;
 
 /* Write the 3-byte query for index q (KV_SQ_*) into buf[3]; returns 3, or 0
@@ -69,7 +72,10 @@ const char *kv_printer_state_advice(kv_printer_state s);
 /* Ask the printer behind t: DLE EOT 1; when answered also DLE EOT 2, 4
  * (and 3 when 2 reports an error); when DLE EOT 1 is not answered within
  * timeout_ms, GS r 1 as a fallback.  Stale input is drained first.  Worst
- * case about 2 x timeout_ms for a silent printer.
+ * case about 2 x timeout_ms for a silent printer.  On a usb:// handle whose
+ * printer gives no ESC/POS answer (one-way interface, silent clone) the
+ * printer-class GET_PORT_STATUS byte decides instead (KV_PSF_VIA_PORT:
+ * paper empty, not selected, error; see drivers/usb.h).
  * Returns KV_T_OK with *out filled (state KV_PS_UNKNOWN when nothing
  * answered; flag KV_PSF_NO_READBACK when t cannot read), or a negative
  * kv_transport_status when the link itself failed (e.g. DISCONNECTED);

@@ -26,6 +26,11 @@ static void show_status(const char *when, int st, const kv_printer_status_info *
         printf("status %s: link failed (%s)\n", when, kv_transport_strerror(st));
         return;
     }
+    if (s->flags & KV_PSF_VIA_PORT) {
+        printf("status %s: %s (USB port status 0x%02X)\n", when,
+               kv_printer_state_name(s->state), (unsigned)s->port);
+        return;
+    }
     if (s->flags & KV_PSF_NO_READBACK) {
         printf("status %s: unknown (this connection cannot read replies)\n", when);
         return;

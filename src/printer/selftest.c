@@ -74,7 +74,10 @@ int kv_selftest_run(kv_transport *t, const kv_profile *p, int status_timeout_ms,
         out->report.before_status = st;
         return st;
     }
-    if (before.flags & KV_PSF_NO_READBACK)
+    if (before.flags & KV_PSF_VIA_PORT)
+        snprintf(status_line, sizeof status_line, "%s (USB port status)",
+                 kv_printer_state_name(before.state));
+    else if (before.flags & KV_PSF_NO_READBACK)
         snprintf(status_line, sizeof status_line, "not readable over %s://",
                  kv_transport_scheme(t));
     else
