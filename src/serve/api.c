@@ -228,12 +228,13 @@ static void send_stored(kv_http_req *r, int status, const char *resp)
 
 enum { IDEM_GO = 0, IDEM_DONE = 1, IDEM_RESUME = 2 };
 
-/* Start idempotency for a POST.  Returns IDEM_GO (run the request; ic is
- * active when a key was given), IDEM_DONE (already answered: replay,
+/* Start idempotency for a POST.  new_reference (may be NULL) is recorded
+ * with a new claim.  Returns IDEM_GO (run the request; ic is active when a
+ * key was given), IDEM_DONE (already answered: replay,
  * conflict or error) or IDEM_RESUME (an earlier attempt of a stopped
  * daemon claimed the key: *pending_ref is its reference or NULL). */
 static int idem_begin(kv_serve *s, kv_http_req *r, const kv_till *t, int required, idem *ic,
-                      char **pending_ref)
+                      char **pending_ref, const char *new_reference)
 {
     memset(ic, 0, sizeof *ic);
     *pending_ref = NULL;
@@ -283,7 +284,8 @@ static int idem_begin(kv_serve *s, kv_http_req *r, const kv_till *t, int require
          * concurrent retry never mistakes a running request for one a
          * stopped daemon left behind. */
         pthread_mutex_lock(&s->idem_mu);
-        kv_sdb_status st = kv_sdb_idem_begin(s->sdb, &oc, &status, &resp, &ref, t->id, key, h);
+        kv_sdb_status st = kv_sdb_idem_begin_ref(s->sdb, &oc, &status, &resp, &ref, t->id, key, h,
+                                                 new_reference);
         int running = 0;
         if (st == KV_SDB_OK && oc == KV_IDEM_NEW) {
             inflight_add(s, ic);
@@ -537,7 +539,9 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
 
     idem ic;
     char *pending = NULL;
-    int ib = idem_begin(s, r, t, 1, &ic, &pending);
+    char ref[64];
+    new_reference(s, t, ref, sizeof ref);
+    int ib = idem_begin(s, r, t, 1, &ic, &pending, ref);
     kv_flow_result *res = NULL;
     if (ib == IDEM_DONE)
         goto out;
@@ -546,7 +550,6 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         idem_abandon_reply(s, r, &ic, 500, error_json("internal", "out of memory", NULL));
         goto out;
     }
-    char ref[64];
     if (ib == IDEM_RESUME && pending) {
         /* A stopped daemon claimed this key: if its payment reached the
          * journal, answer with it (never a second payment). */
@@ -560,8 +563,11 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
             goto out;
         }
         snprintf(ref, sizeof ref, "%s", pending); /* never journaled: start it now */
-    } else {
-        new_reference(s, t, ref, sizeof ref);
+    } else if (ib == IDEM_RESUME && ic.active &&
+               kv_sdb_idem_set_reference(s->sdb, ic.till, ic.key, ref) != KV_SDB_OK) {
+        idem_abandon_reply(s, r, &ic, 500, error_json("journal", "the journal cannot be "
+                                                     "written; nothing was done", NULL));
+        goto out;
     }
     pr.reference = ref;
     char err[512];
@@ -570,11 +576,6 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         const char *code;
         int hs = flow_http(vs, &code);
         idem_reply(s, r, &ic, hs, error_json(code, err, NULL));
-        goto out;
-    }
-    if (ic.active && kv_sdb_idem_set_reference(s->sdb, ic.till, ic.key, ref) != KV_SDB_OK) {
-        idem_abandon_reply(s, r, &ic, 500, error_json("journal", "the journal cannot be written; "
-                                                     "nothing was done", NULL));
         goto out;
     }
     int64_t t0 = kv__serve_now_ms();
@@ -968,7 +969,7 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
     }
     idem ic;
     char *pending = NULL;
-    int ib = idem_begin(s, r, t, is_refund, &ic, &pending);
+    int ib = idem_begin(s, r, t, is_refund, &ic, &pending, NULL);
     if (ib == IDEM_DONE) {
         free(res);
         return;

@@ -99,6 +99,14 @@ kv_sdb_status kv_sdb_idem_begin(kv_sdb *d, kv_idem_outcome *outcome, int *status
                                 const char *till, const char *key,
                                 const unsigned char hash[32])
 {
+    return kv_sdb_idem_begin_ref(d, outcome, status, response, reference, till, key, hash, NULL);
+}
+
+kv_sdb_status kv_sdb_idem_begin_ref(kv_sdb *d, kv_idem_outcome *outcome, int *status,
+                                    char **response, char **reference,
+                                    const char *till, const char *key,
+                                    const unsigned char hash[32], const char *new_reference)
+{
     if (!d || !outcome || !status || !response || !reference || !till || !key || !hash)
         return KV_SDB_E_ARG;
     kv_sdb_status ret = KV_SDB_OK;
@@ -141,8 +149,8 @@ kv_sdb_status kv_sdb_idem_begin(kv_sdb *d, kv_idem_outcome *outcome, int *status
         ret = dberr(d);
         goto rollback;
     }
-    if (sqlite3_prepare_v2(d->db, "INSERT INTO serve_idem (till, key, request_sha256, created)"
-                           " VALUES (?1, ?2, ?3, ?4)", -1, &ins, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(d->db, "INSERT INTO serve_idem (till, key, request_sha256, created,"
+                           " reference) VALUES (?1, ?2, ?3, ?4, ?5)", -1, &ins, NULL) != SQLITE_OK) {
         ret = dberr(d);
         goto rollback;
     }
@@ -150,6 +158,10 @@ kv_sdb_status kv_sdb_idem_begin(kv_sdb *d, kv_idem_outcome *outcome, int *status
     sqlite3_bind_text(ins, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_blob(ins, 3, hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(ins, 4, (sqlite3_int64)time(NULL));
+    if (new_reference)
+        sqlite3_bind_text(ins, 5, new_reference, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(ins, 5);
     if (sqlite3_step(ins) != SQLITE_DONE) {
         ret = dberr(d);
         goto rollback;

@@ -72,6 +72,14 @@ kv_sdb_status kv_sdb_idem_begin(kv_sdb *db, kv_idem_outcome *outcome, int *statu
                                 const char *till, const char *key,
                                 const unsigned char request_sha256[32]);
 
+/* The same, recording new_reference (may be NULL) with a NEW claim in the
+ * same transaction: one commit instead of begin + set_reference. */
+kv_sdb_status kv_sdb_idem_begin_ref(kv_sdb *db, kv_idem_outcome *outcome, int *status,
+                                    char **response, char **reference,
+                                    const char *till, const char *key,
+                                    const unsigned char request_sha256[32],
+                                    const char *new_reference);
+
 /* Record the payment reference a claimed request is about to create, before
  * the call that creates it (so a retry after a crash finds the payment). */
 kv_sdb_status kv_sdb_idem_set_reference(kv_sdb *db, const char *till, const char *key,
