@@ -38,7 +38,7 @@ SAN ?= 0
 ifeq ($(SAN),1)
 BUILD   := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-OPT     := -O1
+# same -O2 as the plain build, so both flavours see the same warnings
 else
 BUILD   := build
 SANFLAGS :=
