@@ -20,6 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/lib/kvtest.h"
 #include "tests/lib/usbfake.h"
@@ -158,6 +163,68 @@ static void test_usb_print__not_found_lists_attached(void **state)
     free(job);
 }
 
+/* Run argv as an ordinary user (nobody when we are root); stderr is
+ * returned (malloc'd) and the exit status stored in *status. */
+static char *run_as_user(const char *const argv[], int *status)
+{
+    int fd[2];
+    if (pipe(fd) != 0) return NULL;
+    pid_t pid = fork();
+    if (pid < 0) return NULL;
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 1);
+        if (chdir("/") != 0) _exit(126);
+        if (getuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(125);
+        execv(kvt_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while (buf && (r = read(fd[0], buf + n, cap - n - 1)) > 0) n += (size_t)r;
+    close(fd[0]);
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+/* Without the udev rule an ordinary user gets "no permission" from
+ * `kvitt print`, with the cure: the rule file, the make target and the lp
+ * group. */
+static void test_usb_print__no_permission_names_the_cure(void **state)
+{
+    world *w = *state;
+    NEED_BED(w);
+    assert_int_equal(kvt_usbbed_restrict_nodes(w->bed), 0);
+    char path[] = "/tmp/kvitt-usbjob-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, JOB, sizeof JOB), (ssize_t)sizeof JOB);
+    assert_int_equal(fchmod(fd, 0644), 0);
+    close(fd);
+    const char *argv[] = { "kvitt", "print", path, "--printer", "usb://04b8:0202", NULL };
+    int st = -1;
+    char *err = run_as_user(argv, &st);
+    unlink(path);
+    assert_non_null(err);
+    if (st != 4) fail_msg("exit %d: %s", st, err);
+    assert_non_null(strstr(err, "no permission"));
+    assert_non_null(strstr(err, "udev/60-kvitt-printers.rules"));
+    assert_non_null(strstr(err, "make install-udev"));
+    assert_non_null(strstr(err, "usermod -aG lp"));
+    size_t got = 99;
+    kvt_usbdev_received(w->t88, &got);
+    assert_int_equal(got, 0);
+    free(err);
+}
+
 /* selftest over USB: the page goes out and ends with a cut (GS V). */
 static void test_usb_print__selftest(void **state)
 {
@@ -184,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usb_print__paper_out_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_print__unplug_reports_not_printed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_print__not_found_lists_attached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usb_print__no_permission_names_the_cure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usb_print__selftest, setup, teardown),
     };
     return cmocka_run_group_tests_name("usb_print", tests, NULL, NULL);
