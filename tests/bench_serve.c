@@ -9,7 +9,9 @@
  * the simulator's creates and captures, and the printed jobs must agree).
  *
  * Environment: KVITT_BENCH_TILLS (default 200), KVITT_BENCH_SECONDS
- * (default 60), KVITT_BENCH_PRINTERS (default 4).  Figures only: it never
+ * (default 60), KVITT_BENCH_PRINTERS (default 4), KVITT_BENCH_JOURNAL (a
+ * path for the journal database instead of the scratch folder, e.g. on
+ * /dev/shm to see the daemon without the disk's fsync cost).  Figures only: it never
  * fails on time; it exits 1 only when the invariant is broken or the
  * programs cannot start.
  *
@@ -334,6 +336,23 @@ int main(void)
     char *text = malloc(cap);
     int port = kvt_free_port();
     snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
+    const char *jenv = getenv("KVITT_BENCH_JOURNAL");
+    char *jpath = jenv && *jenv ? strdup(jenv) : kvt_path("%s/kvitt-journal.db", dir);
+    if (jenv && *jenv) {
+        /* the simulator wrote "journal = <dir>/kvitt-journal.db" */
+        char *jl = strstr((char *)base, "\njournal = ");
+        if (jl) {
+            char *eol = strchr(jl + 1, '\n');
+            size_t head = (size_t)(jl - (char *)base) + 1;
+            char *nb = malloc(blen + strlen(jpath) + 32);
+            memcpy(nb, base, head);
+            size_t o2 = head + (size_t)sprintf(nb + head, "journal = %s", jpath);
+            strcpy(nb + o2, eol ? eol : "\n");
+            free(base);
+            base = (unsigned char *)nb;
+            blen = strlen(nb);
+        }
+    }
     size_t off = (size_t)snprintf(text, cap, "%s\n[serve]\nlisten = 127.0.0.1:%d\n"
                                   "log_level = notice\nevents_max_wait_s = 30\n\n", base, port);
     free(base);
@@ -371,8 +390,8 @@ int main(void)
     pid_t spid = kvt_proc_pid(serve);
     long rss_idle = rss_kb(spid, "VmRSS:");
 
-    printf("bench_serve: %d tills, %d s, %d vprinters, sim latency 20 ms, auto approve\n",
-           ntills, secs, nprinters);
+    printf("bench_serve: %d tills, %d s, %d vprinters, sim latency 20 ms, auto approve, "
+           "journal %s\n", ntills, secs, nprinters, jpath);
     fflush(stdout);
     int64_t t0 = now_us();
     for (int i = 0; i < ntills; i++)
@@ -432,7 +451,6 @@ int main(void)
             closedir(d);
     }
     /* Journal: every reference the tills got must be there, DONE. */
-    char *jpath = kvt_path("%s/kvitt-journal.db", dir);
     kv_journal *jr = NULL;
     char err[256];
     size_t j_done = 0, j_total = 0, j_missing = 0, j_capt_bad = 0;
