@@ -223,10 +223,10 @@ static void free_state(kv_sim *s)
         sim_receipt *r = s->receipts; s->receipts = r->next;
         free(r->order_id); cJSON_Delete(r->receipt); cJSON_Delete(r->category); free(r);
     }
-    sim_count *lists[2] = { s->counts, s->keys };
-    for (int k = 0; k < 2; k++)
+    sim_count *lists[3] = { s->counts, s->keys, s->nosys };
+    for (int k = 0; k < 3; k++)
         while (lists[k]) { sim_count *c = lists[k]; lists[k] = c->next; free(c->key); free(c); }
-    s->counts = s->keys = NULL;
+    s->counts = s->keys = s->nosys = NULL;
     while (s->faults) { sim_fault *f = s->faults; s->faults = f->next; free(f->path); free(f); }
     while (s->qrs) { sim_qr *q = s->qrs; s->qrs = q->next; free(q->target); free(q); }
 }

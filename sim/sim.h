@@ -22,10 +22,11 @@
  * configuration + secrets file that uses them.
  *
  * Test-control endpoints (no authentication, never part of the real API):
- *   GET    /sim/v1/stats                 request counts per "METHOD path"
- *                                         and every Idempotency-Key /
- *                                         X-Request-Id seen (with counts),
- *                                         webhook/callback delivery counts
+ *   GET    /sim/v1/stats                 {"requests":{"METHOD path":n},
+ *       "idempotencyKeys":[{"method","path","key","count"}] (Idempotency-Key
+ *       or X-Request-Id), "missingSystemHeaders":{"METHOD path":n} (calls
+ *       without all four Vipps-System-* headers), "tokensIssued":n,
+ *       "deliveries":{"attempted","delivered","failed","pending"}}
  *   DELETE /sim/v1/stats                 reset those counters
  *   POST   /sim/v1/faults                script faults, body
  *       {"method":"POST","path":"/epayment/v1/payments/REF/capture",

@@ -1404,6 +1404,11 @@ void sim_handle(kv_sim *s, const sim_req *rq, sim_resp *r)
         char *kk = sim_printf("%s %s %s", rq->method, rq->path, ik);
         if (kk) { sim_count_key(&s->keys, kk); free(kk); }
     }
+    if (!sim_header(rq, "Vipps-System-Name") || !sim_header(rq, "Vipps-System-Version") ||
+        !sim_header(rq, "Vipps-System-Plugin-Name") || !sim_header(rq, "Vipps-System-Plugin-Version")) {
+        char *nk = sim_printf("%s %s", rq->method, rq->path);
+        if (nk) { sim_count_key(&s->nosys, nk); free(nk); }
+    }
     sim_resp after;
     memset(&after, 0, sizeof after);
     int f = sim_fault_check(s, rq, r, &after);

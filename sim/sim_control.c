@@ -89,6 +89,7 @@ static void stats(kv_sim *s, sim_resp *r)
         }
         free(dup);
     }
+    cJSON_AddItemToObject(o, "missingSystemHeaders", counts_json(s->nosys));
     cJSON_AddNumberToObject(o, "tokensIssued", (double)s->tokens_issued);
     cJSON *w = cJSON_AddObjectToObject(o, "deliveries");
     cJSON_AddNumberToObject(w, "attempted", (double)s->deliveries_attempted);
@@ -259,10 +260,10 @@ void sim_control_route(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, in
     if (nseg == 3 && !strcmp(seg[2], "stats")) {
         if (!strcmp(m, "GET")) { stats(s, r); return; }
         if (!strcmp(m, "DELETE")) {
-            sim_count *lists[2] = { s->counts, s->keys };
-            for (int k = 0; k < 2; k++)
+            sim_count *lists[3] = { s->counts, s->keys, s->nosys };
+            for (int k = 0; k < 3; k++)
                 while (lists[k]) { sim_count *c = lists[k]; lists[k] = c->next; free(c->key); free(c); }
-            s->counts = s->keys = NULL;
+            s->counts = s->keys = s->nosys = NULL;
             s->tokens_issued = s->deliveries_attempted = s->deliveries_ok = s->deliveries_failed = 0;
             sim_resp_text(r, 204, NULL, NULL);
             return;

@@ -199,6 +199,7 @@ struct kv_sim {
     sim_receipt *receipts;
     sim_count *counts;
     sim_count *keys;
+    sim_count *nosys;          /* "METHOD path" of calls lacking Vipps-System-* */
     sim_fault *faults;
     sim_qr *qrs;
     FILE *record;              /* --record file or NULL */

@@ -1383,6 +1383,9 @@ static void test_sim__faults_and_stats(void **state)
         }
     }
     assert_true(found);
+    /* these calls sent only Vipps-System-Name: flagged as missing headers */
+    assert_int_equal((long)jnum(cJSON_GetObjectItem(r.json, "missingSystemHeaders"),
+                                "POST /epayment/v1/payments/OSL-fault-0001/capture"), 3);
     resp_free(&r);
     http(&r, U, "GET", "/sim/v1/faults", NULL, NULL);
     assert_int_equal(cJSON_GetArraySize(r.json), 0); /* all consumed */
