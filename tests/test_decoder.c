@@ -676,20 +676,29 @@ static void test_decoder__roundtrip_qr_raster(void **state)
 
 /* ---- dump --------------------------------------------------------------- */
 
-/* Run `kvitt dump --json path` and check that the lengths add up. */
-static void check_dump_json(const char *path)
+struct mem { char *p; size_t n, cap; };
+
+static int mem_write(void *ctx, const void *d, size_t n)
 {
-    unsigned char *bytes;
-    size_t len;
-    assert_int_equal(kvt_read_file(path, &bytes, &len), 0);
-    kvt_result r;
-    const char *argv[] = { "kvitt", "dump", "--json", path, NULL };
-    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
-    if (r.status != 0)
-        fail_msg("kvitt dump --json %s: exit %d: %s", path, r.status, r.err);
-    cJSON *a = cJSON_Parse(r.out);
+    struct mem *m = ctx;
+    if (m->n + n + 1 > m->cap) {
+        m->cap = (m->n + n + 1) * 2;
+        m->p = realloc(m->p, m->cap);
+        if (!m->p)
+            return -1;
+    }
+    memcpy(m->p + m->n, d, n);
+    m->n += n;
+    m->p[m->n] = 0;
+    return 0;
+}
+
+/* Check a JSON dump: an array of objects whose lengths add up to len. */
+static void check_json(const char *what, const char *json, size_t len)
+{
+    cJSON *a = cJSON_Parse(json);
     if (!a)
-        fail_msg("kvitt dump --json %s: not JSON", path);
+        fail_msg("dump --json %s: not JSON", what);
     assert_true(cJSON_IsArray(a));
     size_t sum = 0;
     cJSON *o;
@@ -704,14 +713,44 @@ static void check_dump_json(const char *path)
         sum += (size_t)l->valuedouble;
     }
     if (sum != len)
-        fail_msg("%s: dump lengths add up to %zu, file has %zu bytes", path, sum, len);
+        fail_msg("%s: dump lengths add up to %zu, file has %zu bytes", what, sum, len);
     cJSON_Delete(a);
-    /* the text form has one line per command and exits 0 too */
-    kvt_result_free(&r);
-    const char *argv2[] = { "kvitt", "dump", path, NULL };
-    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv2), 0);
-    assert_int_equal(r.status, 0);
-    kvt_result_free(&r);
+}
+
+/* Dump path in-process (the library behind `kvitt dump`), as JSON and as
+ * text, and check that the lengths add up.  With cli set, also run
+ * `kvitt dump --json` as a process and check its output the same way. */
+static void check_dump_json(const char *path, int cli)
+{
+    unsigned char *bytes;
+    size_t len;
+    assert_int_equal(kvt_read_file(path, &bytes, &len), 0);
+    kv_dump_opts o = KV_DUMP_OPTS_INIT;
+    kv_dump_info info;
+    struct mem m = { 0 };
+    o.json = 1;
+    assert_int_equal(kv_dump(bytes, len, &o, mem_write, &m, &info), 0);
+    check_json(path, m.p, len);
+    assert_int_equal(info.bytes, len);
+    m.n = 0;
+    o.json = 0;
+    assert_int_equal(kv_dump(bytes, len, &o, mem_write, &m, &info), 0);
+    assert_int_equal(info.bytes, len);
+    /* one line per command (+ the "# unprinted" line) */
+    size_t lines = 0;
+    for (size_t i = 0; i < m.n; i++)
+        lines += m.p[i] == '\n';
+    assert_int_equal(lines, info.commands + (info.unprinted ? 1 : 0));
+    free(m.p);
+    if (cli) {
+        kvt_result r;
+        const char *argv[] = { "kvitt", "dump", "--json", path, NULL };
+        assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+        if (r.status != 0)
+            fail_msg("kvitt dump --json %s: exit %d: %s", path, r.status, r.err);
+        check_json(path, r.out, len);
+        kvt_result_free(&r);
+    }
     free(bytes);
 }
 
@@ -727,7 +766,7 @@ static int check_dir(const char *dir)
         if (l < 5 || strcmp(de->d_name + l - 4, ".bin") != 0)
             continue;
         char *p = kvt_path("%s/%s", dir, de->d_name);
-        check_dump_json(p);
+        check_dump_json(p, 0);
         free(p);
         n++;
     }
@@ -746,7 +785,7 @@ static void test_decoder__dump_lengths_fixtures(void **state)
                             0x1B, 0x74, 0x13, 0xD5, 0x9B, '"', '\\', 0x1D, 0x28, 0x6B, 0xFF };
     char *p = kvt_path("%s/odd.bin", kvt_tmpdir());
     assert_int_equal(kvt_write_file(p, odd, sizeof odd), 0);
-    check_dump_json(p);
+    check_dump_json(p, 1);
     free(p);
     if (n == 0)
         printf("note: no fixtures/*.bin yet; checked a hand-made stream only\n");
@@ -758,8 +797,12 @@ static void test_decoder__dump_lengths_corpus(void **state)
     KVT_REQUIRE_SHARED();
     char *dir = kvt_path("%s/corpus/escpos-php", kvt_shared());
     int n = check_dir(dir);
-    free(dir);
     assert_true(n >= 10);
+    /* and the biggest one through the kvitt program */
+    char *demo = kvt_path("%s/demo.bin", dir);
+    check_dump_json(demo, 1);
+    free(demo);
+    free(dir);
 }
 
 static void test_decoder__corpus_qr_code_decodes(void **state)

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,45 @@ static void test_verify_qr__corpus_escpos_php(void **state)
     free(f);
 }
 
+/* The golden slips in fixtures/ (the canonical 139-byte URL) scan after
+ * degrading, with the profile their name carries. */
+static void test_verify_qr__golden_slips(void **state)
+{
+    (void)state;
+    char *dir = kvt_path("%s/fixtures", kvt_srcdir());
+    DIR *dd = opendir(dir);
+    assert_non_null(dd);
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(dd))) {
+        size_t l = strlen(de->d_name);
+        if (strncmp(de->d_name, "slip-", 5) != 0 || l < 5 || strcmp(de->d_name + l - 4, ".bin") != 0)
+            continue;
+        const kv_profile *best = NULL, *p;
+        for (size_t i = 0; (p = kv_profile_at(i)); i++)
+            if (strstr(de->d_name, p->name) && (!best || strlen(p->name) > strlen(best->name)))
+                best = p;
+        if (!best)
+            best = kv_profile_default();
+        char *f = kvt_path("%s/%s", dir, de->d_name);
+        for (int dg = 1; dg < 2; dg++) {
+            kvt_result r;
+            const char *argv[] = { "kvitt", "verify-qr", f, "--profile", best->name,
+                                   dg ? "--degrade" : NULL, NULL };
+            if (run(&r, argv) != 0)
+                fail_msg("verify-qr%s %s: exit %d: %s", dg ? " --degrade" : "", f, r.status, r.err);
+            assert_non_null(strstr(r.out, "https://"));
+            kvt_result_free(&r);
+        }
+        free(f);
+        n++;
+    }
+    closedir(dd);
+    free(dir);
+    if (n == 0)
+        KVT_SKIP("no fixtures/slip-*.bin");
+}
+
 static void test_verify_qr__usage(void **state)
 {
     (void)state;
@@ -183,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_verify_qr__no_qr_fails),
         cmocka_unit_test(test_verify_qr__unprintable_native_qr_fails),
         cmocka_unit_test(test_verify_qr__corpus_escpos_php),
+        cmocka_unit_test(test_verify_qr__golden_slips),
         cmocka_unit_test(test_verify_qr__usage),
     };
     return cmocka_run_group_tests_name("verify_qr", tests, NULL, NULL);
