@@ -320,6 +320,7 @@ int kv_sim_port(const kv_sim *s)
 void kv_sim_destroy(kv_sim *s)
 {
     if (!s) return;
+    __atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED); /* aborts a delivery in flight */
     if (s->d) MHD_stop_daemon(s->d);
     if (s->worker_started) {
         pthread_mutex_lock(&s->mu);

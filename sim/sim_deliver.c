@@ -50,8 +50,16 @@ static size_t discard(char *p, size_t sz, size_t n, void *u)
     return sz * n;
 }
 
+/* Abort a delivery in flight when the simulator stops. */
+static int on_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt; (void)dn; (void)ut; (void)un;
+    const kv_sim *s = u;
+    return __atomic_load_n(&s->stop, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
 /* One HTTP POST; returns the HTTP status or 0 on a transport error. */
-static long post_once(const sim_delivery *d, int timeout_ms)
+static long post_once(kv_sim *s, const sim_delivery *d, int timeout_ms)
 {
     CURL *c = curl_easy_init();
     if (!c) return 0;
@@ -83,6 +91,9 @@ static long post_once(const sim_delivery *d, int timeout_ms)
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* no redirects, as the real service */
     curl_easy_setopt(c, CURLOPT_USERAGENT, "Vipps-Webhooks/kvitt-sim");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     long code = 0;
     if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all(h);
@@ -126,7 +137,7 @@ void *sim_worker(void *arg)
             int timeout = s->o.webhook_timeout_ms;
             if (!d->secret && timeout > 3000) timeout = 3000; /* eCom callbacks: 3 s */
             pthread_mutex_unlock(&s->mu);
-            long code = (copy.url && copy.body) ? post_once(&copy, timeout) : 0;
+            long code = (copy.url && copy.body) ? post_once(s, &copy, timeout) : 0;
             free(copy.url); free(copy.body); free(copy.secret); free(copy.auth);
             pthread_mutex_lock(&s->mu);
             d->in_flight = 0;
