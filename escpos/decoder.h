@@ -6,8 +6,10 @@
  * lists, counted data, and the length-prefixed families `ESC ( x`,
  * `GS ( x`, `FS ( x` and `GS 8 L`), so an unknown command never shifts the
  * rest of the stream: an unknown `ESC x` / `GS x` / `FS x` / `DLE x` is
- * reported as two bytes of "unknown", a stray control byte as one, and a
- * command cut off by the end of the stream as "unknown" up to the end.
+ * reported as two bytes of "unknown" (three when the prefix is known but
+ * its function is not, e.g. `GS k 200`, `GS V 7`, `GS 8 A`), a stray
+ * control byte as one, and a command cut off by the end of the stream as
+ * "unknown" up to the end.
  * The reported commands are contiguous: their lengths add up to the
  * stream length exactly.
  *
@@ -121,7 +123,7 @@ const char *kv_dec_strerror(kv_dec_status st);
     X(BARCODE, "barcode")           /* GS k: p0 system (normalised: 65.. form), p1 = 0 fn A / 1 fn B; data */ \
     X(RASTER, "raster-image")       /* GS v 0 m ...: p0 m (0..3), width/height dots; data rows */ \
     X(COLUMN_IMAGE, "column-image") /* ESC * m n: p0 m, p1 columns; data */ \
-    X(GRAPHICS_STORE, "graphics-store") /* GS ( L / GS 8 L fn 112: p0 bx, p1 by, p2 colour; width/height; data rows */ \
+    X(GRAPHICS_STORE, "graphics-store") /* GS ( L / GS 8 L fn 112: p0 bx, p1 by, p2 colour, p3 tone; width/height; data rows; note when not drawable */ \
     X(GRAPHICS_PRINT, "graphics-print") /* GS ( L fn 50 / 2 */ \
     X(GRAPHICS_OTHER, "graphics")   /* other GS ( L / GS 8 L: p0 fn; data */ \
     X(DOWNLOAD_IMAGE, "download-image") /* GS * x y d: p0 x, p1 y; data */ \
