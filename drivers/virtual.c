@@ -173,6 +173,20 @@ int kv_job_commit(kv_job *j, unsigned *number, char *path, size_t pathlen)
         snprintf(name, sizeof name, "%s/%04u.bin", js->dir, n);
         if (link(j->tmp, name) == 0)
             break;
+        if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP || errno == EMLINK) {
+            /* No hard links here (vfat, some network file systems):
+             * reserve the number with an exclusive create, then rename
+             * the finished job over the empty placeholder. */
+            int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                close(fd);
+                if (rename(j->tmp, name) == 0)
+                    break;
+                unlink(name);
+                st = KV_T_E_IO;
+                break;
+            }
+        }
         if (errno != EEXIST || tries > 100000) {
             st = KV_T_E_IO;
             break;
