@@ -512,6 +512,7 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->health_mu, NULL);
     pthread_mutex_init(&s->idem_mu, NULL);
+    pthread_mutex_init(&s->hooks_mu, NULL);
     long v;
     parse_long(cfg, "serve", "max_body", 1024, 16L << 20, 65536, &v, err, errlen);
     s->max_body = (size_t)v;
@@ -595,6 +596,7 @@ fail:
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->health_mu);
     pthread_mutex_destroy(&s->idem_mu);
+    pthread_mutex_destroy(&s->hooks_mu);
     free(s);
     return st;
 }
@@ -674,6 +676,8 @@ void kv_serve_close(kv_serve *s)
         free(x);
     }
     free(s->health_json);
+    kv_sdb_hooks_free(s->hooks, s->nhooks);
+    pthread_mutex_destroy(&s->hooks_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->health_mu);

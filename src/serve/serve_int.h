@@ -78,6 +78,13 @@ struct kv_serve {
     /* serialises "claim an idempotency key" with "mark it in flight" */
     pthread_mutex_t idem_mu;
 
+    /* webhook registrations (secrets) cached from the journal database;
+     * reloaded when a delivery does not verify against them */
+    pthread_mutex_t hooks_mu;
+    kv_sdb_hook *hooks;
+    size_t nhooks;
+    int64_t hooks_at_ms;
+
     /* health cache */
     pthread_mutex_t health_mu;
     int64_t health_at_ms;
