@@ -1421,6 +1421,66 @@ static void test_sim__auto_modes(void **state)
     expect_state(U, &a, "OSL-force-0001", "ABORTED");
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* One outcome letter per request under --fail-rate 1: E = 5xx answer,
+ * D = dropped connection, S = slow (>= --slow-ms) but normal answer. */
+static void fault_sequence(const char *seed, char *seq, int n)
+{
+    simproc s;
+    const char *extra[] = { "--fail-rate", "1", "--seed", seed, "--slow-ms", "150", NULL };
+    assert_int_equal(sim_start(&s, extra), 0);
+    for (int i = 0; i < n; i++) {
+        resp r;
+        double t0 = mono_ms();
+        http(&r, s.url, "GET", "/epayment/v1/payments/OSL-fail-0001", NULL, NULL);
+        double dt = mono_ms() - t0;
+        if (r.curl_err) seq[i] = 'D';
+        else if (r.status >= 500) seq[i] = 'E';
+        else if (r.status == 401 && dt >= 150) seq[i] = 'S'; /* then answered normally */
+        else seq[i] = '?';
+        resp_free(&r);
+    }
+    seq[n] = 0;
+    sim_stop(&s);
+}
+
+/* --fail-rate injects 5xx, dropped connections and slow replies from the
+ * seeded PRNG: the same seed gives the same sequence; --latency-ms delays. */
+static void test_sim__fail_rate_and_latency(void **state)
+{
+    (void)state;
+    char a[25], b[25];
+    fault_sequence("42", a, 24);
+    fault_sequence("42", b, 24);
+    assert_string_equal(a, b);
+    assert_non_null(strchr(a, 'E'));
+    assert_non_null(strchr(a, 'D'));
+    assert_non_null(strchr(a, 'S'));
+    assert_null(strchr(a, '?'));
+    simproc s;
+    const char *extra[] = { "--latency-ms", "120", NULL };
+    assert_int_equal(sim_start(&s, extra), 0);
+    resp r;
+    double t0 = mono_ms();
+    http(&r, s.url, "GET", "/epayment/v1/payments/OSL-lat-0001", NULL, NULL);
+    assert_int_equal(r.status, 401);
+    assert_true(mono_ms() - t0 >= 120);
+    resp_free(&r);
+    /* control endpoints are not delayed */
+    t0 = mono_ms();
+    http(&r, s.url, "GET", "/sim/v1/stats", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(mono_ms() - t0 < 120);
+    resp_free(&r);
+    sim_stop(&s);
+}
+
 /* --write-config: the project's own loader accepts the file, the secrets
  * file is 0600 and every credential set in it works against the simulator. */
 static void test_sim__write_config(void **state)
@@ -1506,6 +1566,7 @@ int main(void)
         cmocka_unit_test(test_sim__order_management),
         cmocka_unit_test(test_sim__faults_and_stats),
         cmocka_unit_test(test_sim__auto_modes),
+        cmocka_unit_test(test_sim__fail_rate_and_latency),
         cmocka_unit_test(test_sim__write_config),
         cmocka_unit_test(test_sim__cli_args),
     };
