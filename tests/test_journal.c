@@ -229,6 +229,35 @@ static void test_journal__threads_and_processes_share_one_file(void **state)
     free(path);
 }
 
+static void test_journal__batch_commits_or_undoes_together(void **state)
+{
+    (void)state;
+    kv_journal *j = open_j("batch");
+    kv_payment p = pay("OSL-0000000009", "oslo", 700);
+    kv_journal_op op;
+    assert_int_equal(kv_journal_batch_begin(j), KV_J_OK);
+    assert_int_equal(kv_journal_add_payment(j, &p), KV_J_OK);
+    assert_int_equal(kv_journal_op_begin(j, &op, p.reference, KV_OP_CREATE, 700), KV_J_OK);
+    assert_int_equal(kv_journal_batch_end(j, 1), KV_J_OK);
+    kv_payment g;
+    assert_int_equal(kv_journal_get_payment(j, &g, p.reference), KV_J_OK);
+    assert_int_equal(kv_journal_op_count(j, p.reference, KV_OP_CREATE, -1), 1);
+    /* rolled back: neither the row nor the key remain */
+    kv_payment q = pay("OSL-0000000010", "oslo", 800);
+    assert_int_equal(kv_journal_batch_begin(j), KV_J_OK);
+    assert_int_equal(kv_journal_add_payment(j, &q), KV_J_OK);
+    assert_int_equal(kv_journal_op_begin(j, &op, q.reference, KV_OP_CREATE, 800), KV_J_OK);
+    assert_int_equal(kv_journal_batch_end(j, 0), KV_J_OK);
+    assert_int_equal(kv_journal_get_payment(j, &g, q.reference), KV_J_E_NOT_FOUND);
+    assert_int_equal(kv_journal_op_count(j, q.reference, KV_OP_CREATE, -1), 0);
+    /* a duplicate inside a batch fails and the batch is undone */
+    assert_int_equal(kv_journal_batch_begin(j), KV_J_OK);
+    assert_int_equal(kv_journal_add_payment(j, &p), KV_J_E_EXISTS);
+    assert_int_equal(kv_journal_batch_end(j, 0), KV_J_OK);
+    assert_int_equal(kv_journal_batch_end(j, 1), KV_J_E_ARG); /* not in a batch */
+    kv_journal_close(j);
+}
+
 static void test_journal__unwritable_path_is_a_clear_error(void **state)
 {
     (void)state;
@@ -248,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_journal__print_jobs_and_events),
         cmocka_unit_test(test_journal__find_by_store_since_unfinished),
         cmocka_unit_test(test_journal__threads_and_processes_share_one_file),
+        cmocka_unit_test(test_journal__batch_commits_or_undoes_together),
         cmocka_unit_test(test_journal__unwritable_path_is_a_clear_error),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);

@@ -648,13 +648,12 @@ static void make_reference(char *buf, size_t len, const kv_store *s)
 /* Print a document job.  Journals the job (queued -> sent/confirmed, or
  * back to queued when nothing went out, failed when cut short).  Returns
  * 0, or -1 with the reason in msg.  path gets the virtual job file. */
-static int print_bytes(kv_flow *f, const char *ref, kv_doc_kind doc, int copy, const char *uri,
+static int print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind doc, int copy, const char *uri,
                        const uint8_t *bytes, size_t len, char *path, size_t pathlen, char *msg, size_t msglen)
 {
-    int64_t jid = 0;
     if (path && pathlen)
         path[0] = 0;
-    if (kv_journal_job_add(f->j, &jid, ref, doc, copy, uri) != KV_J_OK) {
+    if (jid <= 0 && kv_journal_job_add(f->j, &jid, ref, doc, copy, uri) != KV_J_OK) {
         setmsg(msg, msglen, "the journal cannot record the print job");
         return -1;
     }
@@ -718,7 +717,9 @@ static kv_escpos *new_encoder(const kv_store *s)
     return e;
 }
 
-static int print_slip(kv_flow *f, const kv_payment *p, const kv_store *s, const char *uri, kv_flow_result *out)
+/* jid: the slip's print job, already journaled (queued). */
+static int print_slip(kv_flow *f, int64_t jid, const kv_payment *p, const kv_store *s, const char *uri,
+                      kv_flow_result *out)
 {
     kv_escpos *e = new_encoder(s);
     if (!e) {
@@ -748,7 +749,7 @@ static int print_slip(kv_flow *f, const kv_payment *p, const kv_store *s, const 
     }
     size_t len = 0;
     const uint8_t *d = kv_escpos_data(e, &len);
-    int rc = print_bytes(f, p->reference, KV_DOC_SLIP, 0, uri, d, len, out->slip_path, sizeof out->slip_path,
+    int rc = print_bytes(f, jid, p->reference, KV_DOC_SLIP, 0, uri, d, len, out->slip_path, sizeof out->slip_path,
                          out->detail, sizeof out->detail);
     kv_escpos_destroy(e);
     return rc;
@@ -793,7 +794,7 @@ static int print_receipt(kv_flow *f, const kv_payment *p, int copy, const char *
     crash_point(f, "receipt");
     char dp[256];
     doc_printer(f, p, s, dp, sizeof dp);
-    int rc = print_bytes(f, p->reference, KV_DOC_RECEIPT, copy, uri ? uri : dp, d, len, out->receipt_path,
+    int rc = print_bytes(f, 0, p->reference, KV_DOC_RECEIPT, copy, uri ? uri : dp, d, len, out->receipt_path,
                          sizeof out->receipt_path, out->detail, sizeof out->detail);
     kv_escpos_destroy(e);
     return rc;
@@ -821,7 +822,7 @@ static int print_not_paid(kv_flow *f, const kv_payment *p, kv_not_paid_reason wh
         const uint8_t *d = kv_escpos_data(e, &len);
         char dp[256];
         doc_printer(f, p, s, dp, sizeof dp);
-        rc = print_bytes(f, p->reference, KV_DOC_NOT_PAID, copy, dp, d, len, out->receipt_path,
+        rc = print_bytes(f, 0, p->reference, KV_DOC_NOT_PAID, copy, dp, d, len, out->receipt_path,
                          sizeof out->receipt_path, msg, sizeof msg);
     }
     kv_escpos_destroy(e);
@@ -1038,26 +1039,33 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     st = client_for(f, &c, v.store, out);
     if (st)
         return st;
-    kv_journal_status js = kv_journal_add_payment(f->j, &p);
-    if (js == KV_J_E_EXISTS) {
-        kv_vipps_client_destroy(c);
-        setmsg(out->detail, sizeof out->detail, "reference %s is already in the journal", p.reference);
-        return KV_FLOW_E_INPUT;
-    }
-    if (js) {
-        kv_vipps_client_destroy(c);
-        return jfail(out, kv_journal_errmsg(f->j));
-    }
     if (lock_ref(f, p.reference, 0)) {
         kv_vipps_client_destroy(c);
         return KV_FLOW_E_NOMEM;
     }
-    emit(f, KV_FEV_STATE, p.reference, KV_PAY_NEW, -1, "journaled");
+    /* the payment row and its create key in one transaction (one fsync):
+     * both are on disk before the create request leaves */
     kv_journal_op op;
-    if (kv_journal_op_begin(f->j, &op, p.reference, KV_OP_CREATE, p.amount) != KV_J_OK) {
-        st = jfail(out, "create key");
-        goto done;
+    kv_journal_status js = kv_journal_batch_begin(f->j);
+    if (js == KV_J_OK) {
+        js = kv_journal_add_payment(f->j, &p);
+        if (js == KV_J_OK)
+            js = kv_journal_op_begin(f->j, &op, p.reference, KV_OP_CREATE, p.amount);
+        kv_journal_status je = kv_journal_batch_end(f->j, js == KV_J_OK);
+        if (js == KV_J_OK)
+            js = je;
     }
+    if (js) {
+        unlock_ref(f, p.reference);
+        kv_vipps_client_destroy(c);
+        if (js == KV_J_E_EXISTS) {
+            setmsg(out->detail, sizeof out->detail, "reference %s is already in the journal", p.reference);
+            scpy(out->cashier, sizeof out->cashier, out->detail);
+            return KV_FLOW_E_INPUT;
+        }
+        return jfail(out, kv_journal_errmsg(f->j));
+    }
+    emit(f, KV_FEV_STATE, p.reference, KV_PAY_NEW, -1, "journaled");
     crash_point(f, "journaled");
     kv_vipps_create_req cr = { .reference = p.reference, .amount = p.amount, .currency = p.currency,
                                .flow = v.phone[0] ? KV_VIPPS_FLOW_PUSH : KV_VIPPS_FLOW_QR,
@@ -1081,16 +1089,29 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
         }
         goto done;
     }
-    kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
     snprintf(p.qr_url, sizeof p.qr_url, "%s", created.redirect_url);
     p.expires_at = time(NULL) + 600;
-    if (save(f, &p, KV_PAY_CREATED, "created") != KV_FLOW_OK) {
+    /* the answer, the new state and the slip's print job: one transaction */
+    int64_t jid = 0;
+    js = kv_journal_batch_begin(f->j);
+    if (js == KV_J_OK) {
+        js = kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
+        if (js == KV_J_OK && save(f, &p, KV_PAY_CREATED, "created") != KV_FLOW_OK)
+            js = KV_J_E_SQL;
+        if (js == KV_J_OK && !v.phone[0])
+            js = kv_journal_job_add(f->j, &jid, p.reference, KV_DOC_SLIP, 0, v.printer);
+        kv_journal_status je = kv_journal_batch_end(f->j, js == KV_J_OK);
+        if (js == KV_J_OK)
+            js = je;
+    }
+    if (js) {
+        /* created at Vipps but not journaled as such: recover reads it back */
         st = jfail(out, "created");
         goto done;
     }
     crash_point(f, "created");
     if (!v.phone[0]) {
-        if (print_slip(f, &p, v.store, v.printer, out) != 0) {
+        if (print_slip(f, jid, &p, v.store, v.printer, out) != 0) {
             char why[512];
             snprintf(why, sizeof why, "%s", out->detail);
             kv_flow_status gs = give_up_locked(f, c, &p, NULL);
@@ -1829,7 +1850,7 @@ kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *refer
                 size_t len = 0;
                 const uint8_t *d = kv_escpos_data(e, &len);
                 char msg[256];
-                if (print_bytes(f, reference, KV_DOC_REFUND, 0, till->printer, d, len, out->receipt_path,
+                if (print_bytes(f, 0, reference, KV_DOC_REFUND, 0, till->printer, d, len, out->receipt_path,
                                 sizeof out->receipt_path, msg, sizeof msg) != 0)
                     setmsg(out->detail, sizeof out->detail, "refunded; the refund slip was not printed: %s", msg);
             }

@@ -10,7 +10,8 @@
 
 struct kv_journal {
     sqlite3 *db;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;       /* recursive: a batch holder calls the others */
+    int batch;                /* > 0 inside kv_journal_batch_begin/end */
     char errmsg[256];
 };
 
@@ -140,7 +141,11 @@ kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err,
     kv_journal *j = calloc(1, sizeof *j);
     if (!j)
         return KV_J_E_NOMEM;
-    pthread_mutex_init(&j->mu, NULL);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&j->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     int rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (err)
@@ -212,6 +217,54 @@ static kv_journal_status exec_simple(kv_journal *j, const char *sql)
     return KV_J_OK;
 }
 
+/* BEGIN/COMMIT/ROLLBACK that become no-ops inside a batch. */
+static kv_journal_status tx_begin(kv_journal *j)
+{
+    return j->batch ? KV_J_OK : exec_simple(j, "BEGIN IMMEDIATE");
+}
+
+static kv_journal_status tx_commit(kv_journal *j)
+{
+    return j->batch ? KV_J_OK : exec_simple(j, "COMMIT");
+}
+
+static void tx_rollback(kv_journal *j)
+{
+    if (!j->batch)
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+kv_journal_status kv_journal_batch_begin(kv_journal *j)
+{
+    if (!j)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    if (j->batch++ == 0) {
+        kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+        if (st) {
+            j->batch = 0;
+            pthread_mutex_unlock(&j->mu);
+            return st;
+        }
+    }
+    return KV_J_OK;
+}
+
+kv_journal_status kv_journal_batch_end(kv_journal *j, int commit)
+{
+    if (!j || j->batch <= 0)
+        return KV_J_E_ARG;
+    kv_journal_status st = KV_J_OK;
+    if (--j->batch == 0) {
+        if (commit)
+            st = exec_simple(j, "COMMIT");
+        if (!commit || st)
+            sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
 static kv_journal_status add_transition(kv_journal *j, const char *ref, const char *from, const char *to,
                                         const char *note)
 {
@@ -237,7 +290,7 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
     if (!j || !p || !p->reference[0])
         return KV_J_E_ARG;
     pthread_mutex_lock(&j->mu);
-    kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+    kv_journal_status st = tx_begin(j);
     if (st)
         goto out;
     sqlite3_stmt *s = prep(j, "INSERT INTO payments(reference, store_id, msn, till_id, flow, currency, amount,"
@@ -281,12 +334,12 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
     st = add_transition(j, p->reference, "", kv_pay_state_name(p->state), "journaled");
     if (st)
         goto rollback;
-    st = exec_simple(j, "COMMIT");
+    st = tx_commit(j);
     if (st)
         goto rollback;
     goto out;
 rollback:
-    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    tx_rollback(j);
 out:
     pthread_mutex_unlock(&j->mu);
     return st;
@@ -360,7 +413,7 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
     if (!j || !p)
         return KV_J_E_ARG;
     pthread_mutex_lock(&j->mu);
-    kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+    kv_journal_status st = tx_begin(j);
     if (st)
         goto out;
     kv_payment old;
@@ -395,12 +448,12 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
         if (st)
             goto rollback;
     }
-    st = exec_simple(j, "COMMIT");
+    st = tx_commit(j);
     if (st)
         goto rollback;
     goto out;
 rollback:
-    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    tx_rollback(j);
 out:
     pthread_mutex_unlock(&j->mu);
     return st;
@@ -478,14 +531,14 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
         return KV_J_E_ARG;
     pthread_mutex_lock(&j->mu);
     kv_journal_op last, op;
-    kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+    kv_journal_status st = tx_begin(j);
     if (st)
         goto out;
     st = op_last_locked(j, &last, reference, kind);
     if (st == KV_J_OK && last.result == KV_OPR_PENDING && last.amount == amount) {
         /* an unanswered attempt: retry it with the same key */
         op = last;
-        exec_simple(j, "COMMIT");
+        tx_commit(j);
         goto done;
     }
     if (st != KV_J_OK && st != KV_J_E_NOT_FOUND)
@@ -523,7 +576,7 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
         goto rollback;
     }
     op.id = sqlite3_last_insert_rowid(j->db);
-    st = exec_simple(j, "COMMIT");
+    st = tx_commit(j);
     if (st)
         goto rollback;
 done:
@@ -531,7 +584,7 @@ done:
     *out = op;
     goto out;
 rollback:
-    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    tx_rollback(j);
 out:
     pthread_mutex_unlock(&j->mu);
     return st;

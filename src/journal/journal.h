@@ -148,6 +148,16 @@ void kv_journal_close(kv_journal *j);
  * call on the handle from the same thread). */
 const char *kv_journal_errmsg(kv_journal *j);
 
+/* Group the following calls of THIS thread into one transaction (one
+ * fsync instead of one per call): kv_journal_batch_begin takes the
+ * handle's lock (other threads wait) and starts a transaction;
+ * kv_journal_batch_end commits it (commit != 0) or rolls it back, and
+ * releases the lock.  Calls made between them may not be interleaved with
+ * other I/O that takes long (printing, HTTP).  Returns KV_J_OK or
+ * KV_J_E_SQL (after a failed commit everything in the batch is undone). */
+kv_journal_status kv_journal_batch_begin(kv_journal *j);
+kv_journal_status kv_journal_batch_end(kv_journal *j, int commit);
+
 /* Insert a new payment (p->state is stored; a NEW transition is logged).
  * KV_J_E_EXISTS when the reference is already there. */
 kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p);
