@@ -380,8 +380,9 @@ static int open_up(const char *path, const struct stat *sb, int flag, struct FTW
     else if (S_ISSOCK(sb->st_mode)) m |= 0666;   /* umockdev's uevent / ioctl sockets */
     else if (S_ISREG(sb->st_mode) || S_ISCHR(sb->st_mode)) m |= 0444;
     else return 0;
-    /* usbfs nodes: rw for the owner, read-only for others (0644) */
-    if (strstr(path, "/dev/bus/usb/") && S_ISREG(sb->st_mode)) m = 0644;
+    /* usbfs nodes: read-only for everybody, so that also a non-root test
+     * user who owns the testbed files cannot open them for writing */
+    if (strstr(path, "/dev/bus/usb/") && S_ISREG(sb->st_mode)) m = 0444;
     return chmod(path, m) == 0 ? 0 : -1;
 }
 

@@ -32,10 +32,9 @@ typedef struct kvt_usbdev kvt_usbdev;
 kvt_usbbed *kvt_usbbed_new(void);
 void kvt_usbbed_free(kvt_usbbed *b);
 
-/* Make the testbed (sysfs, device nodes) readable by every user and the
- * usbfs nodes read-only for all but their owner (root): what a system
- * without kvitt's udev rule looks like to an ordinary user.  Returns 0 or
- * -1. */
+/* Make the testbed (sysfs, sockets) usable by every user and the usbfs
+ * nodes read-only (0444): what a system without kvitt's udev rule looks
+ * like to an ordinary user (libusb needs write access).  Returns 0 or -1. */
 int kvt_usbbed_restrict_nodes(kvt_usbbed *b);
 
 /* Add the device described in fixtures/usb/<fixture>.umockdev (found via
