@@ -1239,6 +1239,16 @@ static void test_vipps_sim__threads_share_cache(void **state)
 
 /* The same client against `kvitt sim` as a separate process, as a user
  * runs it: the URL is the first line on stdout. */
+static kvt_proc *sim_proc; /* stopped by the teardown even on failure */
+
+static int stop_sim_proc(void **state)
+{
+    (void)state;
+    kvt_proc_stop(sim_proc, 15);
+    sim_proc = NULL;
+    return 0;
+}
+
 static void test_vipps_sim__kvitt_sim_process(void **state)
 {
     env *e = *state;
@@ -1248,6 +1258,7 @@ static void test_vipps_sim__kvitt_sim_process(void **state)
     kvt_proc *p = kvt_spawn(argv, NULL, log);
     free(log);
     assert_non_null(p);
+    sim_proc = p;
     char *url = kvt_proc_readline(p, 10000);
     assert_non_null(url);
     assert_true(!strncmp(url, "http://127.0.0.1:", 17));
@@ -1272,7 +1283,6 @@ static void test_vipps_sim__kvitt_sim_process(void **state)
     assert_int_equal(m.captured, 14900);
     kv_vipps_client_destroy(c);
     free(url);
-    kvt_proc_stop(p, 15);
 }
 
 int main(void)
@@ -1295,7 +1305,7 @@ int main(void)
         cmocka_unit_test(test_vipps_sim__magic_amounts),
         cmocka_unit_test(test_vipps_sim__no_secrets_in_verbose_log),
         cmocka_unit_test(test_vipps_sim__threads_share_cache),
-        cmocka_unit_test(test_vipps_sim__kvitt_sim_process),
+        cmocka_unit_test_teardown(test_vipps_sim__kvitt_sim_process, stop_sim_proc),
     };
     int rc = cmocka_run_group_tests_name("vipps_sim", tests, setup, teardown);
     curl_global_cleanup();
