@@ -17,7 +17,19 @@
 
 #include "tests/lib/kvflow.h"
 
+static int set_impl(kvf_env *e, const char *header, const char *key, const char *value);
+
 int kvf_set(kvf_env *e, const char *key, const char *value)
+{
+    return set_impl(e, NULL, key, value);
+}
+
+int kvf_set_in(kvf_env *e, const char *header, const char *key, const char *value)
+{
+    return set_impl(e, header, key, value);
+}
+
+static int set_impl(kvf_env *e, const char *header, const char *key, const char *value)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
@@ -27,6 +39,7 @@ int kvf_set(kvf_env *e, const char *key, const char *value)
     size_t kl = strlen(key);
     char *line = text;
     int done = 0;
+    int in = header == NULL;
     char *out = malloc(len + strlen(value) + kl + 16);
     if (!out) {
         free(buf);
@@ -36,7 +49,9 @@ int kvf_set(kvf_env *e, const char *key, const char *value)
     while (*line) {
         char *nl = strchr(line, '\n');
         size_t ll = nl ? (size_t)(nl - line) + 1 : strlen(line);
-        if (!done && strncmp(line, key, kl) == 0 && (line[kl] == ' ' || line[kl] == '=')) {
+        if (line[0] == '[')
+            in = header == NULL || strncmp(line, header, strlen(header)) == 0;
+        if (!done && in && strncmp(line, key, kl) == 0 && (line[kl] == ' ' || line[kl] == '=')) {
             strcat(out, key);
             strcat(out, " = ");
             strcat(out, value);

@@ -29,6 +29,9 @@ void kvf_stop(kvf_env *e);
  * with "key =" is replaced).  Returns 0 or -1. */
 int kvf_set(kvf_env *e, const char *key, const char *value);
 
+/* Same, but only inside the section named by header (e.g. "[store bergen]"). */
+int kvf_set_in(kvf_env *e, const char *header, const char *key, const char *value);
+
 /* Run `kvitt --config CONF <args...>` (args NULL-terminated) with extra
  * environment env (may be NULL). */
 int kvf_kvitt(kvf_env *e, kvt_result *r, const char *const env[], const char *const args[]);
