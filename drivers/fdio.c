@@ -40,6 +40,9 @@ int kv__fd_write_all(kv_transport *t, int fd, int is_socket, const void *buf,
                               : write(fd, p + done, len - done);
         if (n > 0) {
             done += (size_t)n;
+            /* The timeout is for no progress: a slow link (9600 baud, a
+             * printer printing a long image) may take longer in total. */
+            deadline = kv__now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -54,8 +57,8 @@ int kv__fd_write_all(kv_transport *t, int fd, int is_socket, const void *buf,
         long long left = deadline - kv__now_ms();
         if (left <= 0) {
             st = KV_T_E_TIMEOUT;
-            kv__transport_seterr(t, "printer accepted only %zu of %zu bytes within %d ms "
-                                 "(buffer full, paper out or flow control stuck)",
+            kv__transport_seterr(t, "printer accepted only %zu of %zu bytes, then nothing "
+                                 "for %d ms (buffer full, paper out or flow control stuck)",
                                  done, len, timeout_ms);
             break;
         }

@@ -12,8 +12,8 @@
 /* Monotonic milliseconds. */
 long long kv__now_ms(void);
 
-/* Write all len bytes to the non-blocking fd within timeout_ms (whole
- * call).  is_socket selects send(MSG_NOSIGNAL).  *written gets the count
+/* Write all len bytes to the non-blocking fd, failing when no byte is
+ * accepted for timeout_ms (an inactivity timeout).  is_socket selects send(MSG_NOSIGNAL).  *written gets the count
  * that went out, also on failure.  Returns KV_T_OK, KV_T_E_TIMEOUT,
  * KV_T_E_DISCONNECTED (peer closed, device gone) or KV_T_E_IO; the cause
  * is put in t's errmsg. */

@@ -89,7 +89,8 @@ static int serial_write(kv_transport *bt, const void *buf, size_t len, size_t *w
     serial_t *t = (serial_t *)bt;
     int st = kv__fd_write_all(bt, t->fd, 0, buf, len, written, timeout_ms);
     if (st == KV_T_E_TIMEOUT)
-        kv__transport_seterr(bt, "serial printer accepted only %zu of %zu bytes in %d ms: "
+        kv__transport_seterr(bt, "serial printer accepted only %zu of %zu bytes, then nothing "
+                             "for %d ms: "
                              "check the cable, the baud rate and the flow control setting "
                              "(the printer may be holding CTS or sent XOFF)",
                              *written, len, timeout_ms);

@@ -127,8 +127,10 @@ typedef struct kv_transport_options {
 int kv_transport_open(kv_transport **out, const char *uri,
                       const kv_transport_options *opt);
 
-/* Write all len bytes within timeout_ms (< 0: the handle's default).
- * *written (may be NULL) receives how many bytes went out, also on
+/* Write all len bytes.  timeout_ms (< 0: the handle's default) bounds
+ * the time without progress: the call fails with KV_T_E_TIMEOUT when the
+ * printer accepts no byte for that long (the USB backend applies it per
+ * chunk), so a long job on a slow link is not cut off.  *written (may be NULL) receives how many bytes went out, also on
  * failure: that is what the caller reports as printed / not printed.
  * Returns KV_T_OK or a negative kv_transport_status; details in
  * kv_transport_errmsg(). */
