@@ -154,7 +154,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upsize = 0;
         return MHD_YES;
     }
-    sim_req rq = { method, url, cx->buf ? cx->buf : "", cx->len, c };
+    sim_req rq = { method, url, cx->buf ? cx->buf : "", cx->len, c, NULL };
     sim_resp r;
     memset(&r, 0, sizeof r);
     if (cx->too_big) {

@@ -102,6 +102,8 @@ typedef struct kv_sim_options {
                                   real schedule: x4, 60 s, 120 s, hourly) */
     int webhook_max_attempts;  /* default 29 */
     int quiet;                 /* no request log on stderr */
+    int no_delivery;           /* never send webhooks or callbacks (they are
+                                  counted as failed); for fuzzing */
     const char *record_path;   /* append every API exchange (not /sim/) as
                                   one JSON line {method, path, status,
                                   contentType, request, response} for

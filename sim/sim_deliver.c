@@ -137,7 +137,7 @@ void *sim_worker(void *arg)
             int timeout = s->o.webhook_timeout_ms;
             if (!d->secret && timeout > 3000) timeout = 3000; /* eCom callbacks: 3 s */
             pthread_mutex_unlock(&s->mu);
-            long code = (copy.url && copy.body) ? post_once(s, &copy, timeout) : 0;
+            long code = (copy.url && copy.body && !s->o.no_delivery) ? post_once(s, &copy, timeout) : 0;
             free(copy.url); free(copy.body); free(copy.secret); free(copy.auth);
             pthread_mutex_lock(&s->mu);
             d->in_flight = 0;

@@ -24,6 +24,8 @@ typedef struct sim_req {
     const char *body;          /* NUL-terminated copy of the body */
     size_t len;
     struct MHD_Connection *conn;
+    /* Without a connection (fuzzing): NULL-terminated name, value pairs. */
+    const char *const *hdrs;
 } sim_req;
 
 #define SIM_MAX_HDR 4

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -17,7 +18,11 @@
 
 const char *sim_header(const sim_req *rq, const char *name)
 {
-    if (!rq->conn) return NULL;
+    if (!rq->conn) {
+        for (size_t i = 0; rq->hdrs && rq->hdrs[i] && rq->hdrs[i + 1]; i += 2)
+            if (!strcasecmp(rq->hdrs[i], name)) return rq->hdrs[i + 1];
+        return NULL;
+    }
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
