@@ -278,6 +278,21 @@ static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *ucs)
     return 0;
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Are all 8 bytes at p printable ASCII (0x20..0x7E)?  Word-at-a-time test:
+ * no high bit, no byte below 0x20, no byte equal to 0x7F. */
+static int printable8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t below = (w - 0x20 * ONES) & ~w & HIGHS;
+    uint64_t d = w ^ (0x7F * ONES);
+    uint64_t del = (d - ONES) & ~d & HIGHS;
+    return ((w & HIGHS) | below | del) == 0;
+}
+
 static int is_control(uint32_t u)
 {
     return u < 0x20 || u == 0x7F || (u >= 0x80 && u <= 0x9F);
@@ -291,8 +306,14 @@ size_t kv_codepage_transcode(kv_codepage cp, uint8_t *out, const char *utf8,
     if ((unsigned)cp >= KV_CP_COUNT)
         cp = KV_CP_PC437;
     while (i < len) {
+        if (i + 8 <= len && printable8(s + i)) {   /* the common case */
+            memcpy(out + o, s + i, 8);
+            o += 8;
+            i += 8;
+            continue;
+        }
         unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x7F) {   /* printable ASCII: the common case */
+        if (c >= 0x20 && c < 0x7F) {
             out[o++] = c;
             i++;
             continue;
@@ -330,6 +351,11 @@ size_t kv_utf8_columns(const char *utf8, size_t len)
     const unsigned char *s = (const unsigned char *)utf8;
     size_t i = 0, cols = 0;
     while (i < len) {
+        if (i + 8 <= len && printable8(s + i)) {
+            cols += 8;
+            i += 8;
+            continue;
+        }
         unsigned char c = s[i];
         if (c >= 0x20 && c < 0x7F) {
             cols++;

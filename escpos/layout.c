@@ -1,5 +1,4 @@
 /* layout.c - word wrap, two-column lines, rules and money formatting. */
-#include <stdio.h>
 #include <string.h>
 
 #include "escpos/layout.h"
@@ -117,9 +116,21 @@ kv_escpos_status kv_layout_two_col(kv_escpos *e, const char *left, const char *r
         ll = kv_utf8_prefix(left, ll, room);
         lc = room;
     }
-    kv_escpos_text_n(e, left, ll);
-    spaces(e, cols - lc - rc);
-    kv_escpos_text_n(e, right, rl);
+    size_t pad = cols - lc - rc;
+    char line[512];
+    if (ll + pad + rl <= sizeof line) {
+        /* One transcoding call for the whole line. */
+        if (ll)
+            memcpy(line, left, ll);
+        memset(line + ll, ' ', pad);
+        if (rl)
+            memcpy(line + ll + pad, right, rl);
+        kv_escpos_text_n(e, line, ll + pad + rl);
+    } else {
+        kv_escpos_text_n(e, left, ll);
+        spaces(e, pad);
+        kv_escpos_text_n(e, right, rl);
+    }
     return kv_escpos_newline(e);
 }
 
@@ -203,18 +214,29 @@ static size_t group(char *out, uint64_t v, const char *sep)
     return n;
 }
 
+/* Append NUL-terminated s at *o (no bounds: the caller's buffer is sized
+ * for the longest possible result). */
+static void put(char **o, const char *s)
+{
+    while (*s)
+        *(*o)++ = *s++;
+}
+
+/* Hand-written rather than snprintf: this runs for every receipt line and
+ * must not depend on the locale. */
 int kv_money_format(char *out, size_t outsz, int64_t minor, const char *currency, kv_lang lang)
 {
-    if (!currency || strlen(currency) != 3 || (unsigned)lang >= KV_LANG_COUNT)
+    if (!currency || (unsigned)lang >= KV_LANG_COUNT)
         return -1;
     for (int i = 0; i < 3; i++)
         if (currency[i] < 'A' || currency[i] > 'Z')
             return -1;
+    if (currency[3] != '\0')
+        return -1;
     int neg = minor < 0;
     uint64_t v = neg ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
     int is_kr = !strcmp(currency, "NOK") || !strcmp(currency, "SEK") || !strcmp(currency, "DKK");
     int is_eur = !strcmp(currency, "EUR");
-    char num[48];
     const char *tsep = " ", *dsep = ",";
     if (lang == KV_LANG_DA)
         tsep = ".";
@@ -222,24 +244,37 @@ int kv_money_format(char *out, size_t outsz, int64_t minor, const char *currency
         tsep = ",";
         dsep = ".";
     }
-    size_t n = group(num, v / 100, tsep);
-    snprintf(num + n, sizeof num - n, "%s%02u", dsep, (unsigned)(v % 100));
-    const char *sign = neg ? "-" : "";
-    int r;
+    char num[48], *n = num;
+    n += group(num, v / 100, tsep);
+    *n++ = *dsep;
+    *n++ = (char)('0' + (v % 100) / 10);
+    *n++ = (char)('0' + v % 10);
+    *n = '\0';
+    char tmp[80], *o = tmp;
+    if (neg)
+        *o++ = '-';
     if (lang == KV_LANG_EN) {
-        if (is_eur)
-            r = snprintf(out, outsz, "%s\xe2\x82\xac%s", sign, num);
-        else
-            r = snprintf(out, outsz, "%s%s %s", sign, currency, num);
-    } else if (is_eur) {
-        r = snprintf(out, outsz, "%s%s \xe2\x82\xac", sign, num);
-    } else if (is_kr && lang != KV_LANG_FI) {
-        r = snprintf(out, outsz, "%s%s %s", sign, num,
-                     lang == KV_LANG_DA && !strcmp(currency, "DKK") ? "kr." : "kr");
+        if (is_eur) {
+            put(&o, "\xe2\x82\xac");
+        } else {
+            put(&o, currency);
+            *o++ = ' ';
+        }
+        put(&o, num);
     } else {
-        r = snprintf(out, outsz, "%s%s %s", sign, num, currency);
+        put(&o, num);
+        *o++ = ' ';
+        if (is_eur)
+            put(&o, "\xe2\x82\xac");
+        else if (is_kr && lang != KV_LANG_FI)
+            put(&o, lang == KV_LANG_DA && !strcmp(currency, "DKK") ? "kr." : "kr");
+        else
+            put(&o, currency);
     }
-    if (r < 0 || (size_t)r >= outsz)
+    size_t len = (size_t)(o - tmp);
+    if (len + 1 > outsz)
         return -1;
-    return r;
+    memcpy(out, tmp, len);
+    out[len] = '\0';
+    return (int)len;
 }

@@ -262,6 +262,33 @@ static void test_random_bytes_never_emit_controls(void **state)
     }
 }
 
+/* Every control byte at every position of a long ASCII run (the
+ * word-at-a-time fast path) is still removed. */
+static void test_controls_inside_ascii_runs(void **state)
+{
+    (void)state;
+    const char base[] = "abcdefghijklmnopqrstuvwx";   /* 24 printable */
+    for (int c = 0; c < 0x20 + 1; c++) {
+        uint8_t bad = c == 0x20 ? 0x7f : (uint8_t)c;
+        for (size_t pos = 0; pos < sizeof base - 1; pos++) {
+            char in[32];
+            memcpy(in, base, pos);
+            in[pos] = (char)bad;
+            memcpy(in + pos + 1, base + pos, sizeof base - 1 - pos);
+            uint8_t out[32];
+            kv_transcode_stats st = { 0, 0 };
+            size_t n = kv_codepage_transcode(KV_CP_PC858, out, in, sizeof base, &st);
+            kvt_assert_bytes(out, n, base, sizeof base - 1);
+            assert_int_equal(st.stripped, 1);
+            assert_int_equal(kv_utf8_columns(in, sizeof base), sizeof base - 1);
+        }
+    }
+    /* Edge bytes 0x20 and 0x7E pass, 0x80+ inside a run goes the slow way. */
+    uint8_t out[16];
+    size_t n = kv_codepage_transcode(KV_CP_PC858, out, " ~~~~~~~~ \xc3\xa6", 12, NULL);
+    kvt_assert_bytes(out, n, " ~~~~~~~~ \x91", 11);
+}
+
 static void test_utf8_prefix(void **state)
 {
     (void)state;
@@ -283,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_control_injection),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_random_bytes_never_emit_controls),
+        cmocka_unit_test(test_controls_inside_ascii_runs),
         cmocka_unit_test(test_utf8_prefix),
     };
     return cmocka_run_group_tests_name("escpos_codepage", tests, NULL, NULL);
