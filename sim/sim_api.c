@@ -1002,8 +1002,7 @@ static void epay_modify(kv_sim *s, const sim_req *rq, sim_resp *r, const char *m
         const cJSON *cto = b ? cJSON_GetObjectItemCaseSensitive(b, "cancelTransactionOnly") : NULL;
         int only = cJSON_IsTrue(cto);
         if (p->state == P_CREATED) {
-            if (p->unknown_until > 0 || (p->auto_at > 0 && p->auto_action == KV_SIM_AUTO_APPROVE &&
-                                         now >= p->auto_at - 0.2)) {
+            if (p->unknown_until > 0) { /* magic 201: the customer is "processing" */
                 sim_problem(s, r, 400, "Bad Request", "Cannot cancel processing payment", inst, "6250");
                 goto done;
             }

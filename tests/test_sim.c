@@ -824,6 +824,11 @@ static void test_sim__magic_amounts(void **state)
     assert_int_equal(r.status, 200);
     resp_free(&r);
     expect_state(s.url, &a, "OSL-magic-201", "CREATED"); /* unknown: still pending */
+    /* the customer is "processing": cancel -> 6250 (doc §3.5) */
+    call(&r, s.url, &a, "POST", "/epayment/v1/payments/OSL-magic-201/cancel", "OSL-magic-201-can", NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(errcode(&r), "6250");
+    resp_free(&r);
     sleep_ms(1300);
     expect_state(s.url, &a, "OSL-magic-201", "EXPIRED");
 
