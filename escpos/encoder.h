@@ -268,7 +268,9 @@ kv_escpos_status kv_escpos_qr(kv_escpos *e, const void *data, size_t len,
 kv_escpos_status kv_qr_symbol_width(unsigned *out, const void *data, size_t len, kv_qr_ec ec);
 
 /* Append raw bytes (already valid ESC/POS, e.g. from another encoder).
- * Never use it for text. */
+ * Never use it for text.  The encoder then forgets the printer state it
+ * tracked (the bytes may have changed it), so the next setters emit their
+ * commands again.  n == 0 appends nothing but still forgets the state. */
 kv_escpos_status kv_escpos_raw(kv_escpos *e, const void *bytes, size_t n);
 
 #endif
