@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,43 @@ static void test_flow_pay__approved_just_after_cancel_finishes_the_sale(void **s
     kvf_stop(&e);
 }
 
+static void test_flow_pay__ctrl_c_cancels(void **state)
+{
+    (void)state;
+    kvf_env e;
+    assert_int_equal(kvf_start(&e, "sigint", NULL), 0); /* the customer does nothing */
+    const char *argv[] = { "kvitt", "--config", e.conf, "pay", "--amount", "149.00", "--json", NULL };
+    char *log = kvt_path("%s/pay.err", e.dir);
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    assert_non_null(p);
+    char *slip = kvt_path("%s/printer/oslo/0001.bin", e.dir);
+    int printed = 0;
+    for (int i = 0; i < 500 && !printed; i++) {
+        usleep(20000);
+        printed = access(slip, F_OK) == 0;
+    }
+    assert_true(printed);
+    usleep(300000);
+    kill(kvt_proc_pid(p), SIGINT);
+    char *line = kvt_proc_readline(p, 20000);
+    int ws = kvt_proc_stop(p, 0);
+    assert_non_null(line);
+    assert_true(WIFEXITED(ws));
+    if (WEXITSTATUS(ws) != 1)
+        fail_msg("exit %d: %s", WEXITSTATUS(ws), line);
+    expect_json(line, "state", "CANCELLED");
+    char *ref = kvf_json(line, "reference");
+    assert_int_equal(kvf_keys(&e, ref, "/cancel", NULL), 1);
+    char *np = kvf_json(line, "receipt");
+    assert_true(kvf_file_has(np, "IKKE BETALT"));
+    free(np);
+    free(ref);
+    free(line);
+    free(slip);
+    free(log);
+    kvf_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_flow_pay__push_to_unknown_number),
         cmocka_unit_test(test_flow_pay__bad_input_exit_2),
         cmocka_unit_test(test_flow_pay__approved_just_after_cancel_finishes_the_sale),
+        cmocka_unit_test(test_flow_pay__ctrl_c_cancels),
     };
     return cmocka_run_group_tests_name("flow_pay", tests, NULL, NULL);
 }
