@@ -164,6 +164,10 @@ static void test_serve_unit__event_names(void **state)
     char err[256];
     assert_int_equal(kv_webhooks_parse_events(&bits, "all", err, sizeof err), 0);
     assert_int_equal(bits, 0xffu);
+    /* The default: authorized (bit 6), aborted (1), expired (2),
+     * cancelled (3), terminated (7), as numbered in vipps.h. */
+    assert_int_equal(kv_webhooks_parse_events(&bits, NULL, err, sizeof err), 0);
+    assert_int_equal(bits, (1u << 6) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 7));
     assert_int_equal(kv_webhooks_parse_events(&bits, "authorized,epayments.payment.captured.v1",
                                               err, sizeof err), 0);
     assert_int_equal(bits, (1u << 6) | (1u << 4));

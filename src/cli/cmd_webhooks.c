@@ -21,8 +21,9 @@ static void usage(FILE *f)
             "  https://kvitt.example.no/webhooks/vipps) for every store (once per\n"
             "  credential set and MSN) or one store, and keeps each registration's secret\n"
             "  in the journal (the daemon verifies deliveries with it; it is never shown).\n"
-            "  --events: all (default) or a comma list of authorized, captured, aborted,\n"
-            "  expired, cancelled, refunded, created, terminated.\n"
+            "  --events: default (authorized, aborted, expired, cancelled, terminated:\n"
+            "  the events that end a payment's wait), all, or a comma list of those and\n"
+            "  created, captured, refunded.\n"
             "list: the registrations the Webhooks API knows, and whether the journal has\n"
             "  their secret.\n"
             "delete: removes a registration and forgets its secret.\n");

@@ -8,6 +8,11 @@
 #include "src/serve/webhooks.h"
 #include "src/vipps/vipps.h"
 
+_Static_assert(KV_WEBHOOKS_DEFAULT_EVENTS == (KV_VIPPS_WH_AUTHORIZED | KV_VIPPS_WH_ABORTED |
+                                              KV_VIPPS_WH_EXPIRED | KV_VIPPS_WH_CANCELLED |
+                                              KV_VIPPS_WH_TERMINATED),
+               "default webhook events: those that end a payment's wait");
+
 static const struct {
     const char *name;
     unsigned bit;
@@ -20,7 +25,11 @@ static const struct {
 
 int kv_webhooks_parse_events(unsigned *out, const char *list, char *err, size_t errlen)
 {
-    if (!list || !*list || !strcmp(list, "all")) {
+    if (!list || !*list || !strcmp(list, "default")) {
+        *out = KV_WEBHOOKS_DEFAULT_EVENTS;
+        return 0;
+    }
+    if (!strcmp(list, "all")) {
         *out = KV_VIPPS_WH_ALL;
         return 0;
     }

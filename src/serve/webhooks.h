@@ -30,10 +30,16 @@ typedef struct kv_wh_entry {
     int secret_stored;    /* 1 when the journal holds its secret */
 } kv_wh_entry;
 
-/* Parse "all" or a comma list of event names (authorized, captured,
- * aborted, expired, cancelled, refunded, created, terminated, with or
- * without the "epayments.payment." prefix and ".v1" suffix) into bits.
- * Returns 0, or -1 with the bad name in err. */
+/* The events registered by default: those that end a payment's wait
+ * (authorized, aborted, expired, cancelled, terminated).  created,
+ * captured and refunded only report what kvitt itself did. */
+#define KV_WEBHOOKS_DEFAULT_EVENTS 0xceu
+
+/* Parse "all", "default" (or NULL/"": KV_WEBHOOKS_DEFAULT_EVENTS) or a
+ * comma list of event names (authorized, captured, aborted, expired,
+ * cancelled, refunded, created, terminated, with or without the
+ * "epayments.payment." prefix and ".v1" suffix) into bits.  Returns 0, or
+ * -1 with the bad name in err. */
 int kv_webhooks_parse_events(unsigned *out, const char *list, char *err, size_t errlen);
 
 /* Register url for the store (NULL = every store, once per credential set
