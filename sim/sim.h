@@ -42,7 +42,8 @@
  *       "ABORTED"|"EXPIRED"} (also "approve"/"abort"/"expire"): act as the
  *       customer on an ePayment payment or eCom order with that id
  *   GET    /sim/v1/webhooks/deliveries   the delivery log (url, event,
- *                                         attempts, last status)
+ *                                         attempts, last status; pending ones
+ *                                         and the last ~500 finished)
  *   GET    /sim/v1/qr/{token}.png|.svg   QR images behind redirectUrl / QR
  *                                         API urls (no authentication, as
  *                                         the real image host)

@@ -27,6 +27,19 @@ void sim_enqueue(kv_sim *s, const char *hook_id, const char *ref, const char *ev
     d->max_attempts = max_attempts;
     d->next_at = 0;
     if (!d->url || !d->body) { free(d->url); free(d->body); free(d->secret); free(d->auth); free(d); return; }
+    /* keep the log bounded: forget the oldest finished deliveries */
+    size_t n = 0;
+    for (sim_delivery *e = s->dq; e; e = e->next) n++;
+    for (sim_delivery **pp = &s->dq; *pp && n > 500;) {
+        sim_delivery *e = *pp;
+        if (e->done && !e->in_flight) {
+            *pp = e->next;
+            free(e->url); free(e->body); free(e->secret); free(e->auth); free(e);
+            n--;
+        } else {
+            pp = &e->next;
+        }
+    }
     sim_delivery **pp = &s->dq;
     while (*pp) pp = &(*pp)->next;
     *pp = d;
