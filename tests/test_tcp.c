@@ -108,6 +108,18 @@ static kv_printer_state wait_state(const char *uri, kv_printer_state want)
     return s.state;
 }
 
+/* Switch the running vprinter to state `name` through its control file
+ * (replaced atomically) and wait until it answers accordingly. */
+static void set_state(const vp_t *v, const char *name, kv_printer_state want)
+{
+    char *tmp = kvt_path("%s/state.tmp", v->dir), *ctl = kvt_path("%s/state", v->dir);
+    assert_int_equal(kvt_write_file(tmp, name, strlen(name)), 0);
+    assert_int_equal(rename(tmp, ctl), 0);
+    assert_int_equal(wait_state(v->uri, want), want);
+    free(tmp);
+    free(ctl);
+}
+
 static int count_jobs(const char *dir)
 {
     int n = 0;
@@ -158,10 +170,12 @@ static void test_tcp__status_bytes_each_state(void **state)
         { "offline",        { 0x1A, 0x12, 0x12, 0x12 }, 0x00, KV_PS_OFFLINE },
         { "error",          { 0x1A, 0x52, 0x1A, 0x12 }, 0x00, KV_PS_ERROR },
     };
+    /* One emulator, switched through every state (--state itself is
+     * covered by the paper-out tests below). */
+    vp_t v;
+    vp_start(&v, NULL);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        vp_t v;
-        const char *extra[] = { "--state", cases[c].name, NULL };
-        vp_start(&v, extra);
+        set_state(&v, cases[c].name, cases[c].ps);
         kv_transport *t = topen(v.uri);
         for (int n = 1; n <= 4; n++) {
             const unsigned char q[3] = { 0x10, 0x04, (unsigned char)n }; /* DLE EOT n */
@@ -176,8 +190,8 @@ static void test_tcp__status_bytes_each_state(void **state)
         assert_int_equal(kv_printer_status(t, 1000, &s), KV_T_OK);
         assert_int_equal(s.state, cases[c].ps);
         kv_transport_close(t);
-        vp_stop(&v);
     }
+    vp_stop(&v);
 }
 
 static void test_tcp__sigusr1_and_control_file(void **state)
@@ -479,10 +493,11 @@ static void test_tcp__selftest_names_the_problem(void **state)
         { "cover-open", "close the printer cover" },
         { "offline", "printer offline" },
     };
+    static const kv_printer_state ps[] = { KV_PS_PAPER_OUT, KV_PS_COVER_OPEN, KV_PS_OFFLINE };
+    vp_t v;
+    vp_start(&v, NULL);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        vp_t v;
-        const char *extra[] = { "--state", cases[i].st, NULL };
-        vp_start(&v, extra);
+        set_state(&v, cases[i].st, ps[i]);
         kvt_result r;
         const char *argv[] = { "kvitt", "selftest", "--printer", v.uri, NULL };
         assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
@@ -491,8 +506,8 @@ static void test_tcp__selftest_names_the_problem(void **state)
             fail_msg("state %s: stderr '%s'", cases[i].st, r.err);
         assert_non_null(strstr(r.out, "sent: 0 of"));
         kvt_result_free(&r);
-        vp_stop(&v);
     }
+    vp_stop(&v);
     kvt_result r;
     const char *bad[] = { "kvitt", "selftest", "--printer", "virtual:x", "--profile", "nope", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 30, bad), 0);
