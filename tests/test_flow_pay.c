@@ -259,6 +259,35 @@ static void test_flow_pay__approved_just_after_cancel_finishes_the_sale(void **s
     kvf_stop(&e);
 }
 
+static void test_flow_pay__qr_source_image_prints_vipps_png(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "image", sim), 0);
+    assert_int_equal(kvf_set_in(&e, "[store oslo]", "qr_source", "image"), 0);
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "149.00", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    if (r.status != 0)
+        fail_msg("exit %d: %s %s", r.status, r.out, r.err);
+    char *slip = kvf_json(r.out, "slip");
+    kvt_result_free(&r);
+    /* Vipps' PNG went out as a raster image (GS v 0 = 1D 76 30), not as a
+     * printer-drawn QR code (GS ( k = 1D 28 6B) */
+    assert_true(kvf_file_has(slip, "\x1d\x76\x30"));
+    assert_false(kvf_file_has(slip, "\x1d\x28\x6b"));
+    /* and it scans (rendered, decoded by zbar) */
+    const char *vargs[] = { "kvitt", "verify-qr", slip, NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, vargs), 0);
+    if (r.status != 0)
+        fail_msg("verify-qr exit %d: %s %s", r.status, r.out, r.err);
+    assert_non_null(strstr(r.out, "https://"));
+    kvt_result_free(&r);
+    free(slip);
+    kvf_stop(&e);
+}
+
 static void test_flow_pay__ctrl_c_cancels(void **state)
 {
     (void)state;
@@ -307,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_flow_pay__bad_input_exit_2),
         cmocka_unit_test(test_flow_pay__approved_just_after_cancel_finishes_the_sale),
         cmocka_unit_test(test_flow_pay__ctrl_c_cancels),
+        cmocka_unit_test(test_flow_pay__qr_source_image_prints_vipps_png),
     };
     return cmocka_run_group_tests_name("flow_pay", tests, NULL, NULL);
 }
