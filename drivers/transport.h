@@ -95,7 +95,8 @@ struct kv_transport {
     int io_timeout_ms;            /* default for wrappers given timeout < 0 */
     /* Set by a backend: */
     int no_readback;              /* 1: has a read op but no replies can come
-                                     (virtual without state=, write-only lp) */
+                                     (virtual without state=, write-only lp,
+                                     a one-way USB interface) */
 };
 
 /* The backends' tables (defined in drivers/<scheme>.c). */
@@ -119,7 +120,7 @@ typedef struct kv_transport_options {
 #define KV_TRANSPORT_OPTIONS_INIT { KV_TRANSPORT_OPTIONS_VERSION, 3000, 10000, NULL, 0 }
 
 /* Open the printer named by uri, choosing the backend by the URI scheme.
- * opt may be NULL (defaults).  On success *out is a new handle, released
+ * Thread-safe (no shared state).  opt may be NULL (defaults).  On success *out is a new handle, released
  * with kv_transport_close().  Returns KV_T_OK, or KV_T_E_URI for a
  * malformed URI or unknown scheme, or the backend's status (NOT_FOUND,
  * ACCESS, BUSY, TIMEOUT, ...); the cause is written to opt->errbuf when
@@ -130,8 +131,11 @@ int kv_transport_open(kv_transport **out, const char *uri,
 /* Write all len bytes.  timeout_ms (< 0: the handle's default) bounds
  * the time without progress: the call fails with KV_T_E_TIMEOUT when the
  * printer accepts no byte for that long (the USB backend applies it per
- * chunk), so a long job on a slow link is not cut off.  *written (may be NULL) receives how many bytes went out, also on
- * failure: that is what the caller reports as printed / not printed.
+ * chunk), so a long job on a slow link is not cut off.  *written (may
+ * be NULL) receives how many bytes went out, also on failure: that is
+ * what the caller reports as printed / not printed.  On TCP "went out"
+ * means accepted by the kernel; after a failed write, closing the handle
+ * resets the connection so no queued rest reaches the printer later.
  * Returns KV_T_OK or a negative kv_transport_status; details in
  * kv_transport_errmsg(). */
 int kv_transport_write(kv_transport *t, const void *buf, size_t len,
