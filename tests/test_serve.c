@@ -254,6 +254,20 @@ static void test_serve__payment_with_events_receipt_and_store_binding(void **sta
     assert_int_equal(r.status, 200);
     assert_null(strstr(r.body, ref)); /* t-bergen2 sees only bergen */
     kvt_http_free(&r);
+    /* The same feed as server-sent events: the stream replays every event
+     * and ends after the final one. */
+    snprintf(path, sizeof path, "%s/v1/payments/%s/events", e->url, ref);
+    const char *sse_h[] = { "Authorization: Bearer " KVT_TOK_OSLO, "Accept: text/event-stream",
+                            NULL };
+    assert_int_equal(kvt_http(&r, "GET", path, sse_h, NULL, 0, 10000), 0);
+    assert_int_equal(r.status, 200);
+    char ct[64];
+    assert_non_null(kvt_http_header(&r, "Content-Type", ct, sizeof ct));
+    assert_string_equal(ct, "text/event-stream");
+    assert_non_null(strstr(r.body, "id: 1\nevent: state\ndata: {"));
+    assert_non_null(strstr(r.body, "event: result\ndata: {"));
+    assert_non_null(strstr(r.body, "\"state\":\"DONE\""));
+    kvt_http_free(&r);
     /* Reprint by the own till: a copy. */
     snprintf(path, sizeof path, "/v1/payments/%s/reprint", ref);
     assert_int_equal(kvt_serve_req(&r, e, "POST", path, KVT_TOK_OSLO, NULL, NULL), 0);
@@ -547,6 +561,49 @@ static void test_serve__webhook_before_create_answer_wakes_the_payment(void **st
     env_free(e);
 }
 
+static void test_serve__webhooks_list_and_delete(void **state)
+{
+    (void)state;
+    kvt_serve_env *e = env_new("whadmin", NULL);
+    kvt_result r;
+    const char *list[] = { "kvitt", "--config", e->conf, "webhooks", "list", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, list), 0);
+    assert_int_equal(r.status, 0);
+    /* One registration per store (central credentials), secrets kept. */
+    char *first = strdup(r.out);
+    int lines = 0;
+    for (char *p = r.out; (p = strstr(p, "secret stored")); p++)
+        lines++;
+    assert_int_equal(lines, 2);
+    assert_null(strstr(r.out, "NO SECRET"));
+    kvt_result_free(&r);
+    char id[128];
+    size_t il = strcspn(first, "\t");
+    assert_true(il > 0 && il < sizeof id);
+    memcpy(id, first, il);
+    id[il] = '\0';
+    free(first);
+    const char *del[] = { "kvitt", "--config", e->conf, "webhooks", "delete", "--id", id, NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, del), 0);
+    assert_int_equal(r.status, 0);
+    kvt_result_free(&r);
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, list), 0);
+    assert_null(strstr(r.out, id));
+    kvt_result_free(&r);
+    /* Deleting it again: not found, exit 1. */
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, del), 0);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, id));
+    kvt_result_free(&r);
+    /* Bad arguments: exit 2. */
+    const char *bad[] = { "kvitt", "--config", e->conf, "webhooks", "register", "--events",
+                          "authorised", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, bad), 0);
+    assert_int_equal(r.status, 2);
+    kvt_result_free(&r);
+    env_free(e);
+}
+
 static void test_serve__ecom_callback_auth_token(void **state)
 {
     (void)state;
@@ -588,6 +645,7 @@ int main(void)
         cmocka_unit_test_teardown(test_serve__malformed_and_oversized_bodies, cleanup),
         cmocka_unit_test_teardown(test_serve__webhooks_bad_signature_and_replay, cleanup),
         cmocka_unit_test_teardown(test_serve__webhook_before_create_answer_wakes_the_payment, cleanup),
+        cmocka_unit_test_teardown(test_serve__webhooks_list_and_delete, cleanup),
         cmocka_unit_test_teardown(test_serve__ecom_callback_auth_token, cleanup),
     };
     return cmocka_run_group_tests_name("serve", tests, NULL, NULL);
