@@ -298,8 +298,9 @@ int kv_transport_print_job(kv_transport *t, const void *bytes, size_t len,
     }
     r->complete = 1;
     snprintf(r->message, sizeof r->message, "printed: all %zu bytes sent; printer %s",
-             len, r->after_status == KV_T_OK ? kv_printer_state_name(r->after.state)
-                                             : "status not checked");
+             len, r->after_status != KV_T_OK ? "status not checked"
+                  : r->after.state == KV_PS_UNKNOWN ? "status unknown"
+                  : kv_printer_state_name(r->after.state));
     return KV_T_OK;
 }
 
