@@ -559,9 +559,8 @@ static kv_flow_status validate(kv_flow *f, vreq *v, const kv_pay_request *req, c
         setmsg(err, errlen, "store %s uses the push flow: give the customer's phone number (--phone)", v->store->id);
         return KV_FLOW_E_INPUT;
     }
-    if (v->store->flow == KV_FLOW_ECOM_QR && !req->phone) {
-        setmsg(err, errlen, "store %s: flow = ecom-qr is not supported by kvitt pay; fix: flow = epayment-qr in the configuration",
-               v->store->id);
+    if (v->store->flow == KV_FLOW_ECOM_QR && strcmp(v->store->currency, "NOK") != 0) {
+        setmsg(err, errlen, "store %s: flow = ecom-qr takes NOK only; fix: flow = epayment-qr", v->store->id);
         return KV_FLOW_E_CONFIG;
     }
     if (req->items_json) {
@@ -1008,6 +1007,117 @@ static int print_not_paid(kv_flow *f, const kv_payment *p, kv_not_paid_reason wh
     return rc;
 }
 
+
+/* ---------------------------------------------------------------- */
+/* one API surface over ePayment and the legacy eCom flow            */
+
+static int is_ecom(const kv_payment *p)
+{
+    return p && strcmp(p->flow, "ecom-qr") == 0;
+}
+
+/* eCom's X-Request-Id holds at most 40 characters and is scoped by order
+ * id: the tail of our key ("...-capture-2") keeps it unique. */
+static const char *request_id(const char *key)
+{
+    size_t n = strlen(key);
+    return n > 40 ? key + n - 40 : key;
+}
+
+static void from_ecom(kv_vipps_payment *g, const kv_payment *p, const kv_vipps_ecom_result *er)
+{
+    memset(g, 0, sizeof *g);
+    scpy(g->reference, sizeof g->reference, p->reference);
+    scpy(g->currency, sizeof g->currency, p->currency);
+    g->state = KV_VIPPS_STATE_AUTHORIZED;
+    g->amount = p->amount;
+    g->authorized = p->amount;
+    g->captured = er->captured;
+    g->refunded = er->refunded;
+}
+
+/* GET the payment: ePayment state + aggregate, or eCom details mapped onto
+ * the same fields (RESERVE/SALE/CAPTURE/REFUND = AUTHORIZED, VOID =
+ * TERMINATED, CANCEL = ABORTED, INITIATE = CREATED). */
+static kv_vipps_status api_get(kv_vipps_client *c, const kv_payment *p, const char *ref, kv_vipps_payment *g)
+{
+    if (!is_ecom(p))
+        return kv_vipps_get(g, c, ref);
+    kv_vipps_ecom_details d;
+    kv_vipps_status st = kv_vipps_ecom_details_get(&d, c, ref);
+    if (st != KV_VIPPS_OK)
+        return st;
+    memset(g, 0, sizeof *g);
+    scpy(g->reference, sizeof g->reference, ref);
+    scpy(g->currency, sizeof g->currency, p->currency);
+    g->amount = d.amount ? d.amount : p->amount;
+    g->captured = d.captured;
+    g->refunded = d.refunded;
+    const char *op = d.last_operation;
+    if (!strcmp(op, "RESERVE") || !strcmp(op, "SALE") || !strcmp(op, "CAPTURE") || !strcmp(op, "REFUND")) {
+        g->state = KV_VIPPS_STATE_AUTHORIZED;
+        g->authorized = g->amount;
+        if (!strcmp(op, "SALE") && g->captured < g->amount)
+            g->captured = g->amount;
+    } else if (!strcmp(op, "VOID")) {
+        g->state = KV_VIPPS_STATE_TERMINATED;
+    } else if (!strcmp(op, "CANCEL")) {
+        g->state = KV_VIPPS_STATE_ABORTED;
+    } else {
+        g->state = KV_VIPPS_STATE_CREATED;
+    }
+    return KV_VIPPS_OK;
+}
+
+static kv_vipps_status api_capture(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
+                                   kv_vipps_modification *mod)
+{
+    if (!is_ecom(p))
+        return kv_vipps_capture(mod, c, p->reference, amount, p->currency, key);
+    kv_vipps_ecom_result er;
+    kv_vipps_status st = kv_vipps_ecom_capture(&er, c, p->reference, amount, p->description, request_id(key));
+    if (st == KV_VIPPS_OK)
+        from_ecom(mod, p, &er);
+    return st;
+}
+
+static kv_vipps_status api_refund(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
+                                  kv_vipps_modification *mod)
+{
+    if (!is_ecom(p))
+        return kv_vipps_refund(mod, c, p->reference, amount, p->currency, key);
+    kv_vipps_ecom_result er;
+    kv_vipps_status st = kv_vipps_ecom_refund(&er, c, p->reference, amount, p->description, request_id(key));
+    if (st == KV_VIPPS_OK)
+        from_ecom(mod, p, &er);
+    return st;
+}
+
+/* transaction_only: cancel only if not authorized.  eCom has no such
+ * flag: the payment is read first and an authorized one is left alone
+ * (the caller then finishes the sale). */
+static kv_vipps_status api_cancel(kv_vipps_client *c, const kv_payment *p, int transaction_only, const char *key,
+                                  kv_vipps_modification *mod)
+{
+    if (!is_ecom(p))
+        return kv_vipps_cancel(mod, c, p->reference, transaction_only, key);
+    if (transaction_only) {
+        kv_vipps_payment g;
+        kv_vipps_status gs = api_get(c, p, p->reference, &g);
+        if (gs != KV_VIPPS_OK)
+            return gs;
+        if (g.state == KV_VIPPS_STATE_AUTHORIZED)
+            return KV_VIPPS_E_API; /* like ePayment's 6060: already authorized */
+    }
+    kv_vipps_ecom_result er;
+    kv_vipps_status st = kv_vipps_ecom_cancel(&er, c, p->reference, p->description, 1);
+    if (st == KV_VIPPS_OK) {
+        from_ecom(mod, p, &er);
+        mod->state = KV_VIPPS_STATE_TERMINATED;
+    }
+    return st;
+}
+
 /* ---------------------------------------------------------------- */
 /* money steps (caller holds the reference lock)                     */
 
@@ -1042,7 +1152,7 @@ static kv_flow_status finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p,
         if (kv_journal_op_begin(f->j, &op, p->reference, KV_OP_CAPTURE, amt) != KV_J_OK)
             return jfail(out, "capture key");
         kv_vipps_modification mod;
-        kv_vipps_status vs = kv_vipps_capture(&mod, c, p->reference, amt, p->currency, op.idem_key);
+        kv_vipps_status vs = api_capture(c, p, amt, op.idem_key, &mod);
         if (vs == KV_VIPPS_OK) {
             kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
             absorb(p, &mod);
@@ -1052,7 +1162,7 @@ static kv_flow_status finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p,
             /* refused: find out what is true now */
             kv_journal_op_finish(f->j, op.id, KV_OPR_REJECTED);
             kv_vipps_payment g;
-            if (kv_vipps_get(&g, c, p->reference) == KV_VIPPS_OK && g.captured >= p->amount) {
+            if (api_get(c, p, p->reference, &g) == KV_VIPPS_OK && g.captured >= p->amount) {
                 absorb(p, &g);
             } else {
                 api_msg(out, c, "capture refused");
@@ -1146,11 +1256,11 @@ static kv_flow_status give_up_locked(kv_flow *f, kv_vipps_client *c, kv_payment 
     if (kv_journal_op_begin(f->j, &op, p->reference, KV_OP_CANCEL, 0) != KV_J_OK)
         return jfail(out, "cancel key");
     kv_vipps_modification mod;
-    kv_vipps_status cs = kv_vipps_cancel(&mod, c, p->reference, 1, op.idem_key);
+    kv_vipps_status cs = api_cancel(c, p, 1, op.idem_key, &mod);
     kv_journal_op_finish(f->j, op.id, cs == KV_VIPPS_OK ? KV_OPR_OK
                                       : cs == KV_VIPPS_E_API ? KV_OPR_REJECTED : KV_OPR_PENDING);
     kv_vipps_payment g;
-    kv_vipps_status gs = kv_vipps_get(&g, c, p->reference);
+    kv_vipps_status gs = api_get(c, p, p->reference, &g);
     if (gs != KV_VIPPS_OK) {
         api_msg(out, c, "cancel: the payment cannot be read back");
         snprintf(p->reason, sizeof p->reason, "gave up; state unknown");
@@ -1158,6 +1268,8 @@ static kv_flow_status give_up_locked(kv_flow *f, kv_vipps_client *c, kv_payment 
         return KV_FLOW_E_UNKNOWN;
     }
     absorb(p, &g);
+    if (is_ecom(p) && cs == KV_VIPPS_OK && g.state == KV_VIPPS_STATE_ABORTED)
+        g.state = KV_VIPPS_STATE_TERMINATED; /* eCom logs our cancel as CANCEL */
     if (g.state == KV_VIPPS_STATE_AUTHORIZED && g.cancelled == 0) {
         if (out)
             out->approved_after_cancel = 1;
@@ -1206,7 +1318,8 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     snprintf(p.store_id, sizeof p.store_id, "%s", v.store->id);
     snprintf(p.msn, sizeof p.msn, "%s", v.store->msn);
     snprintf(p.till_id, sizeof p.till_id, "%s", v.till);
-    snprintf(p.flow, sizeof p.flow, "%s", v.phone[0] ? "push" : "epayment-qr");
+    snprintf(p.flow, sizeof p.flow, "%s",
+             v.phone[0] ? "push" : v.store->flow == KV_FLOW_ECOM_QR ? "ecom-qr" : "epayment-qr");
     snprintf(p.currency, sizeof p.currency, "%s", v.currency);
     snprintf(p.description, sizeof p.description, "%s", v.text);
     if (req->items_json)
@@ -1253,7 +1366,36 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
                                .phone = v.phone[0] ? v.phone : NULL,
                                .description = p.description, .idempotency_key = op.idem_key };
     kv_vipps_created created;
-    kv_vipps_status vs = kv_vipps_create(&created, c, &cr);
+    memset(&created, 0, sizeof created);
+    kv_vipps_status vs;
+    if (is_ecom(&p)) {
+        /* eCom + QR API (the POS guide's flow): initiate (never retried:
+         * not idempotent), then a one-time QR for the landing page */
+        char landing[2048] = "", cbp[512];
+        const char *wh = kv_config_get(f->cfg, "serve", "webhook_url");
+        const char *slash = wh ? strchr(wh + (strncmp(wh, "https://", 8) == 0 ? 8 : 7), '/') : NULL;
+        if (wh && slash)
+            snprintf(cbp, sizeof cbp, "%.*s/callbacks", (int)(slash - wh), wh);
+        else
+            snprintf(cbp, sizeof cbp, "%s", v.store->website[0] ? v.store->website : "https://www.vipps.no/thankyoupage");
+        kv_vipps_ecom_req er = { .order_id = p.reference, .amount = p.amount, .text = p.description,
+                                 .callback_prefix = cbp,
+                                 .fallback = v.store->website[0] ? v.store->website : "https://www.vipps.no/thankyoupage/",
+                                 .auth_token = kv_config_get(f->cfg, "serve", "callback_auth_token") };
+        vs = kv_vipps_ecom_initiate(landing, sizeof landing, c, &er);
+        if (vs == KV_VIPPS_OK) {
+            kv_vipps_qr qr;
+            vs = kv_vipps_qr_onetime(&qr, c, landing,
+                                     v.store->qr_source == KV_QR_IMAGE ? KV_VIPPS_QR_PNG : KV_VIPPS_QR_TEXT,
+                                     v.store->qr_source == KV_QR_IMAGE ? qr_px(v.store) : 0);
+            if (vs == KV_VIPPS_OK)
+                scpy(created.redirect_url, sizeof created.redirect_url, qr.url);
+            else if (vs == KV_VIPPS_E_API || vs == KV_VIPPS_E_UNREACHABLE)
+                vs = KV_VIPPS_E_UNKNOWN; /* the order exists: recover cancels it */
+        }
+    } else {
+        vs = kv_vipps_create(&created, c, &cr);
+    }
     if (vs != KV_VIPPS_OK) {
         api_msg(out, c, "create payment");
         if (vs == KV_VIPPS_E_UNKNOWN) {
@@ -1478,7 +1620,7 @@ kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *referen
             first = 0;
         }
         kv_vipps_payment g;
-        kv_vipps_status gs = kv_vipps_get(&g, c, reference);
+        kv_vipps_status gs = api_get(c, &p, reference, &g);
         int interval = m->poll_interval_ms;
         if (gs != KV_VIPPS_OK) {
             const kv_vipps_error *e = kv_vipps_last_error(c);
@@ -1609,7 +1751,7 @@ static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep,
     if (st)
         return st;
     kv_vipps_payment g;
-    kv_vipps_status gs = kv_vipps_get(&g, c, p->reference);
+    kv_vipps_status gs = api_get(c, p, p->reference, &g);
     if (gs == KV_VIPPS_E_NOT_FOUND) {
         /* never created: nobody saw a QR code */
         kv_journal_op op;
@@ -1757,7 +1899,7 @@ kv_flow_status kv_flow_capture(kv_flow *f, kv_flow_result *out, const char *refe
     if (st)
         return st;
     kv_vipps_payment g;
-    if (kv_vipps_get(&g, x.c, reference) != KV_VIPPS_OK) {
+    if (api_get(x.c, &x.p, reference, &g) != KV_VIPPS_OK) {
         api_msg(out, x.c, "capture: read state");
         st = KV_FLOW_E_SERVICE;
     } else if (g.state != KV_VIPPS_STATE_AUTHORIZED) {
@@ -1777,7 +1919,7 @@ kv_flow_status kv_flow_capture(kv_flow *f, kv_flow_result *out, const char *refe
                 st = jfail(out, "capture key");
             } else {
                 kv_vipps_modification mod;
-                kv_vipps_status vs = kv_vipps_capture(&mod, x.c, reference, amount_minor, x.p.currency, op.idem_key);
+                kv_vipps_status vs = api_capture(x.c, &x.p, amount_minor, op.idem_key, &mod);
                 if (vs == KV_VIPPS_OK) {
                     kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
                     absorb(&x.p, &mod);
@@ -1816,7 +1958,7 @@ kv_flow_status kv_flow_cancel(kv_flow *f, kv_flow_result *out, const char *refer
     if (st)
         return st;
     kv_vipps_payment g;
-    if (kv_vipps_get(&g, x.c, reference) != KV_VIPPS_OK) {
+    if (api_get(x.c, &x.p, reference, &g) != KV_VIPPS_OK) {
         api_msg(out, x.c, "cancel: read state");
         st = KV_FLOW_E_SERVICE;
     } else if (g.captured > 0) {
@@ -1833,7 +1975,7 @@ kv_flow_status kv_flow_cancel(kv_flow *f, kv_flow_result *out, const char *refer
             st = jfail(out, "cancel key");
         } else {
             kv_vipps_modification mod;
-            kv_vipps_status vs = kv_vipps_cancel(&mod, x.c, reference, 0, op.idem_key);
+            kv_vipps_status vs = api_cancel(x.c, &x.p, 0, op.idem_key, &mod);
             if (vs == KV_VIPPS_OK) {
                 kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
                 absorb(&x.p, &mod);
@@ -1882,7 +2024,7 @@ kv_flow_status kv_flow_status_get(kv_flow *f, kv_flow_result *out, const char *r
     if (st)
         return st;
     kv_vipps_payment g;
-    kv_vipps_status gs = kv_vipps_get(&g, c, reference);
+    kv_vipps_status gs = api_get(c, &p, reference, &g);
     if (gs == KV_VIPPS_OK) {
         /* report what Vipps says without moving the journaled state (a
          * waiter may own it); amounts are informative */
@@ -1970,7 +2112,7 @@ kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *refer
         goto out;
     }
     kv_vipps_payment g;
-    if (kv_vipps_get(&g, x.c, reference) != KV_VIPPS_OK) {
+    if (api_get(x.c, &x.p, reference, &g) != KV_VIPPS_OK) {
         api_msg(out, x.c, "refund: read state");
         st = KV_FLOW_E_SERVICE;
         goto out;
@@ -2006,7 +2148,7 @@ kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *refer
         goto out;
     }
     kv_vipps_modification mod;
-    kv_vipps_status vs = kv_vipps_refund(&mod, x.c, reference, amt, x.p.currency, op.idem_key);
+    kv_vipps_status vs = api_refund(x.c, &x.p, amt, op.idem_key, &mod);
     if (vs != KV_VIPPS_OK) {
         kv_journal_op_finish(f->j, op.id, vs == KV_VIPPS_E_API ? KV_OPR_REJECTED : KV_OPR_PENDING);
         api_msg(out, x.c, "refund");
