@@ -74,6 +74,10 @@ static const char *receipt_status(kv_serve *s, const kv_payment *p, int *copy)
 {
     kv_print_job job;
     *copy = 0;
+    /* No receipt can exist before the capture: spare the journal a read. */
+    if (p->state == KV_PAY_NEW || p->state == KV_PAY_CREATED || p->state == KV_PAY_WAITING ||
+        p->state == KV_PAY_AUTHORIZED)
+        return "pending";
     kv_journal *j = kv_flow_journal(s->flow);
     if (!j || kv_journal_job_last(j, &job, p->reference, KV_DOC_RECEIPT) != KV_J_OK) {
         if (p->state == KV_PAY_NOT_PAID || p->state == KV_PAY_CANCELLED)
@@ -579,6 +583,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         goto out;
     }
     int64_t t0 = kv__serve_now_ms();
+    kv__hub_set_store(s, ref, t->store);
     kv_flow_status st = kv_flow_start(s->flow, res, &pr);
     int64_t t1 = kv__serve_now_ms();
     if (st == KV_FLOW_OK) {
@@ -780,17 +785,33 @@ static void sse_free(void *cls) { free(cls); }
 
 static void get_events(kv_serve *s, kv_http_req *r, const kv_till *t, const char *ref)
 {
-    kv_flow_result *res = calloc(1, sizeof *res);
-    if (!res) {
-        kv_http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    if (load_for(s, r, t, ref, 0, res, 0) < 0) {
+    /* A feed this daemon already has knows its store: no journal read
+     * (tills long-poll this in a loop).  Otherwise ask the journal. */
+    char known[64] = "";
+    pthread_mutex_lock(&s->mu);
+    for (kv_hub *h = s->hubs; h; h = h->next)
+        if (!strcmp(h->ref, ref))
+            snprintf(known, sizeof known, "%s", h->store);
+    pthread_mutex_unlock(&s->mu);
+    if (known[0]) {
+        if (!same_store(t, known)) {
+            forbid(s, r, t, "this payment belongs to another store");
+            return;
+        }
+    } else {
+        kv_flow_result *res = calloc(1, sizeof *res);
+        if (!res) {
+            kv_http_reply_error(r, 500, "internal", "out of memory");
+            return;
+        }
+        if (load_for(s, r, t, ref, 0, res, 0) < 0) {
+            free(res);
+            return;
+        }
+        hub_seed(s, &res->payment);
+        kv__hub_set_store(s, ref, res->payment.store_id);
         free(res);
-        return;
     }
-    hub_seed(s, &res->payment);
-    free(res);
     int after = 0;
     const char *a = kv_http_query(r, "after");
     const char *lei = kv_http_header(r, "Last-Event-ID");

@@ -12,9 +12,14 @@
  *                                     -- registrations made by
  *                                        `kvitt webhooks register`
  *
+ * Durability: this connection commits with synchronous=NORMAL; a claim is
+ * on disk before money moves because the flow's own FULL commit (the NEW
+ * payment row, written before the create call) fsyncs the shared WAL file
+ * after it (see sdb.c).
+ *
  * Thread-safety: one kv_sdb may be used from many threads; calls are
  * serialised by an internal mutex.  Several processes may open the same
- * file (SQLite locking, 5 s busy timeout).
+ * file (SQLite locking, about 5 s of waiting for a lock).
  */
 #ifndef KV_SERVE_SDB_H
 #define KV_SERVE_SDB_H

@@ -245,6 +245,15 @@ void kv__hub_final(kv_serve *s, const char *ref)
     pthread_mutex_unlock(&s->mu);
 }
 
+void kv__hub_set_store(kv_serve *s, const char *ref, const char *store)
+{
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = hub_get(s, ref, 1);
+    if (h)
+        snprintf(h->store, sizeof h->store, "%s", store);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void kv__hub_webhook(kv_serve *s, const char *ref, const char *name)
 {
     pthread_mutex_lock(&s->mu);

@@ -32,6 +32,7 @@ typedef struct kv_hub_ev {
 typedef struct kv_hub {
     struct kv_hub *next;
     char ref[64];
+    char store[64];           /* the payment's store once known ("" before) */
     kv_hub_ev ev[KV_HUB_KEEP];
     int first_seq, next_seq;  /* ev holds seq first_seq .. next_seq-1 */
     int final;                /* the worker finished (or the state is final) */
@@ -97,6 +98,9 @@ int64_t kv__serve_now_ms(void);
 void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
                   int seconds_left, const char *message);
 void kv__hub_final(kv_serve *s, const char *ref);
+/* Remember the payment's store (so the event feed can authorise a till
+ * without reading the journal). */
+void kv__hub_set_store(kv_serve *s, const char *ref, const char *store);
 /* A verified webhook/callback for ref: record it in the feed, and when the
  * payment's worker is not waiting yet, remember to wake it at its first
  * tick (kv_flow_notify only wakes a waiter that exists). */
