@@ -561,6 +561,35 @@ static void test_serve__webhook_before_create_answer_wakes_the_payment(void **st
     env_free(e);
 }
 
+static void test_serve__ecom_payment_finished_by_its_callback(void **state)
+{
+    (void)state;
+    /* Oslo uses eCom + QR API: the simulator calls
+     * <webhook_url origin>/callbacks/v2/payments/{orderId} with the
+     * configured authToken.  The first poll is 30 s away, so only the
+     * callback can finish the payment within the 12 s this test waits. */
+    kvt_serve_opts o = { .vprinter = 1, .poll_first_s = 30, .ecom_oslo = 1, .no_webhooks = 1,
+                         .sim_args = { "--auto", "approve", "--approve-after", "1" } };
+    kvt_serve_env *e = env_new("ecom", &o);
+    char *ref = pay(e, KVT_TOK_OSLO, "ecom-1", "{\"amount\":\"120.00\"}");
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 12000);
+    if (!done)
+        printf("eCom payment %s did not finish from its callback\n", ref);
+    assert_non_null(done);
+    assert_non_null(strstr(done, "\"flow\":\"ecom-qr\""));
+    free(done);
+    assert_true(count_webhook_events(e, ref, "ecom.RESERVED") +
+                count_webhook_events(e, ref, "ecom.RESERVE") >= 1);
+    unsigned char *log = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e->serve_log, &log, &len), 0);
+    assert_non_null(strstr((char *)log, "callback.received"));
+    assert_null(strstr((char *)log, "cb-token")); /* the authToken is never logged */
+    free(log);
+    free(ref);
+    env_free(e);
+}
+
 static void test_serve__webhooks_list_and_delete(void **state)
 {
     (void)state;
@@ -645,6 +674,7 @@ int main(void)
         cmocka_unit_test_teardown(test_serve__malformed_and_oversized_bodies, cleanup),
         cmocka_unit_test_teardown(test_serve__webhooks_bad_signature_and_replay, cleanup),
         cmocka_unit_test_teardown(test_serve__webhook_before_create_answer_wakes_the_payment, cleanup),
+        cmocka_unit_test_teardown(test_serve__ecom_payment_finished_by_its_callback, cleanup),
         cmocka_unit_test_teardown(test_serve__webhooks_list_and_delete, cleanup),
         cmocka_unit_test_teardown(test_serve__ecom_callback_auth_token, cleanup),
     };

@@ -96,6 +96,11 @@ int kvt_serve_setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o)
     replace(&text, "payment_timeout_s = 300", tmp);
     replace(&text, "connect_timeout_ms = 3000", "connect_timeout_ms = 2000");
     replace(&text, "total_timeout_ms = 30000", "total_timeout_ms = 5000");
+    if (o->ecom_oslo && replace(&text, "flow = epayment-qr", "flow = ecom-qr") < 0) {
+        printf("kvtserve: the simulator's config changed shape (flow)\n");
+        free(text);
+        return -1;
+    }
     const char *pattern = o->pattern ? o->pattern : "central";
     if (!strcmp(pattern, "partner")) {
         if (replace_all(&text, "credentials = oslo\n", "credentials = nordkaffe-partner\n") != 1 ||

@@ -34,6 +34,8 @@ typedef struct kvt_serve_opts {
     int shutdown_grace_s;        /* [serve] shutdown_grace_s (default 2) */
     const char *extra_conf;      /* appended to the config verbatim, or NULL */
     int no_webhooks;             /* 1: do not register webhooks */
+    int ecom_oslo;               /* 1: store oslo uses flow = ecom-qr (eCom + QR API,
+                                    callbacks to the daemon) */
 } kvt_serve_opts;
 
 typedef struct kvt_serve_env {
