@@ -4,6 +4,11 @@
 
 #include "escpos/profile.h"
 
+/* Cutting: cut_feed_b = GS V 66/65 n (feed to the cutter, then cut), the
+ * default of escpos-php and python-escpos, so widely understood; Star's
+ * ESC/POS emulation is not confirmed, so it feeds (ESC d) and cuts with
+ * GS V 1/0 instead. */
+
 /* ESC t numbers in kv_codepage order: PC437, PC850, PC858, PC865, WPC1252. */
 #define CP_EPSON   { 0, 2, 19, 5, 16 }
 /* Citizen: n=2 is PC858 (not PC850), PC858 also at 19; no PC850 at all. */
@@ -17,7 +22,7 @@ static const kv_profile profiles[] = {
         .dots = 576, .dpi = 203, .paper_mm = 80, .columns_a = 48, .columns_b = 64,
         .font_a_width = 12, .font_b_width = 9, .codepage_number = CP_EPSON, .codepage_alias_number = -1,
         .codepage = KV_CP_PC858, .native_qr = true, .barcodes = true, .cutter = true,
-        .cut_feed_b = false, .cut_feed_lines = 4, .drawer = true,
+        .cut_feed_b = true, .cut_feed_lines = 4, .drawer = true,
     },
     {
         .name = "generic-58", .description = "Generic 58 mm ESC/POS printer (203 dpi, 384 dots, no cutter)",
@@ -67,14 +72,14 @@ static const kv_profile profiles[] = {
         .dots = 512, .dpi = 180, .paper_mm = 80, .columns_a = 42, .columns_b = 56,
         .font_a_width = 12, .font_b_width = 9, .codepage_number = CP_BIXOLON_LEGACY, .codepage_alias_number = -1,
         .codepage = KV_CP_PC858, .native_qr = false, .barcodes = true, .cutter = true,
-        .cut_feed_b = false, .cut_feed_lines = 4, .drawer = true,
+        .cut_feed_b = true, .cut_feed_lines = 4, .drawer = true,
     },
     {
         .name = "xprinter-xp-n160", .description = "Xprinter XP-N160II class 80 mm (203 dpi, 576 dots)",
         .dots = 576, .dpi = 203, .paper_mm = 80, .columns_a = 48, .columns_b = 64,
         .font_a_width = 12, .font_b_width = 9, .codepage_number = CP_EPSON, .codepage_alias_number = -1,
         .codepage = KV_CP_PC858, .native_qr = true, .barcodes = true, .cutter = true,
-        .cut_feed_b = false, .cut_feed_lines = 4, .drawer = true,
+        .cut_feed_b = true, .cut_feed_lines = 4, .drawer = true,
     },
     {
         .name = "pos-5890", .description = "Zjiang POS-5890 / ZJ-5890 58 mm (203 dpi, 384 dots, no cutter)",

@@ -43,7 +43,7 @@ fixture slip-bixolon-srp350-sv    slip --url "$URL" --amount 249.50 --currency S
 fixture receipt-epson-tm-t88      sample-receipt --profile epson-tm-t88
 fixture receipt-epson-tm-t20-fi   sample-receipt --profile epson-tm-t20 --lang fi --currency EUR
 fixture receipt-pos-5890          sample-receipt --profile pos-5890
-fixture receipt-xprinter-en       sample-receipt --profile xprinter-xp-n160 --lang en --currency NOK --codepage WPC1252
+fixture receipt-xprinter-xp-n160-en sample-receipt --profile xprinter-xp-n160 --lang en --currency NOK --codepage WPC1252
 
 # Rendered previews: NAME.png beside every NAME.bin, drawn by `kvitt render`
 # with the profile whose name the file name contains (the longest match),

@@ -192,16 +192,16 @@ static void test_cuts_per_profile(void **state)
     kv_escpos_cut(e, KV_CUT_FULL);
     EXPECT(e, 0x1d, 0x56, 0x42, 0x00, 0x1d, 0x56, 0x41, 0x00);
     kv_escpos_destroy(e);
-    /* generic-80: ESC d 4 then GS V 1 / GS V 0 (function A). */
+    /* generic-80: function B as well. */
     e = mk_init("generic-80");
     kv_escpos_cut(e, KV_CUT_PARTIAL);
-    kv_escpos_cut(e, KV_CUT_FULL);
-    EXPECT(e, 0x1b, 0x64, 0x04, 0x1d, 0x56, 0x01, 0x1b, 0x64, 0x04, 0x1d, 0x56, 0x00);
+    EXPECT(e, 0x1d, 0x56, 0x42, 0x00);
     kv_escpos_destroy(e);
-    /* Star TSP650: feed 3 lines first. */
+    /* Star TSP650 (emulation): ESC d 3, then GS V 1 / GS V 0 (function A). */
     e = mk_init("star-tsp650");
     kv_escpos_cut(e, KV_CUT_PARTIAL);
-    EXPECT(e, 0x1b, 0x64, 0x03, 0x1d, 0x56, 0x01);
+    kv_escpos_cut(e, KV_CUT_FULL);
+    EXPECT(e, 0x1b, 0x64, 0x03, 0x1d, 0x56, 0x01, 0x1b, 0x64, 0x03, 0x1d, 0x56, 0x00);
     kv_escpos_destroy(e);
     /* POS-5890 has no cutter: ESC d 3 only, no GS V ever. */
     e = mk_init("pos-5890");
