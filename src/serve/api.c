@@ -685,10 +685,7 @@ static cJSON *event_json(const kv_hub_ev *e)
 static void hub_seed(kv_serve *s, const kv_payment *p)
 {
     pthread_mutex_lock(&s->mu);
-    kv_hub *h = NULL;
-    for (kv_hub *x = s->hubs; x; x = x->next)
-        if (!strcmp(x->ref, p->reference))
-            h = x;
+    kv_hub *h = kv__hub_find(s, p->reference);
     pthread_mutex_unlock(&s->mu);
     if (h)
         return;
@@ -702,9 +699,8 @@ static int collect(kv_serve *s, const char *ref, int after, cJSON *arr, int *las
 {
     int fin = 0;
     *last = after;
-    for (kv_hub *h = s->hubs; h; h = h->next) {
-        if (strcmp(h->ref, ref))
-            continue;
+    kv_hub *h = kv__hub_find(s, ref);
+    if (h) {
         for (int q = after + 1 > h->first_seq ? after + 1 : h->first_seq; q < h->next_seq; q++) {
             cJSON *e = event_json(&h->ev[q % KV_HUB_KEEP]);
             if (e)
@@ -789,9 +785,9 @@ static void get_events(kv_serve *s, kv_http_req *r, const kv_till *t, const char
      * (tills long-poll this in a loop).  Otherwise ask the journal. */
     char known[64] = "";
     pthread_mutex_lock(&s->mu);
-    for (kv_hub *h = s->hubs; h; h = h->next)
-        if (!strcmp(h->ref, ref))
-            snprintf(known, sizeof known, "%s", h->store);
+    kv_hub *kh = kv__hub_find(s, ref);
+    if (kh)
+        snprintf(known, sizeof known, "%s", kh->store);
     pthread_mutex_unlock(&s->mu);
     if (known[0]) {
         if (!same_store(t, known)) {
@@ -895,10 +891,8 @@ static void wait_worker_done(kv_serve *s, const char *ref, int ms)
     dl.tv_sec += ms / 1000;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        int busy = 0;
-        for (kv_hub *h = s->hubs; h; h = h->next)
-            if (!strcmp(h->ref, ref) && h->worker)
-                busy = 1;
+        kv_hub *h = kv__hub_find(s, ref);
+        int busy = h && h->worker;
         if (!busy || pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
             break;
     }

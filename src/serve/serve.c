@@ -1,6 +1,7 @@
 /* serve.c - the daemon's life cycle: configuration, flow, event hub,
  * payment workers, recovery at start and graceful shutdown. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,22 +180,42 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
 
 /* ---- event hub ---------------------------------------------------------- */
 
-static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
+static size_t hub_bucket(const char *ref)
 {
-    for (kv_hub *h = s->hubs; h; h = h->next)
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)ref; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (KV_HUB_BUCKETS - 1);
+}
+
+kv_hub *kv__hub_find(kv_serve *s, const char *ref)
+{
+    for (kv_hub *h = s->hubs[hub_bucket(ref)]; h; h = h->next)
         if (strcmp(h->ref, ref) == 0)
             return h;
-    if (!create)
-        return NULL;
-    /* Drop feeds of payments that finished more than 10 minutes ago. */
+    return NULL;
+}
+
+static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
+{
+    kv_hub *found = kv__hub_find(s, ref);
+    if (found || !create)
+        return found;
+    /* At most once a second, drop feeds of payments that finished a while
+     * ago (a till asking later gets a feed seeded from the journal). */
     int64_t now = kv__serve_now_ms();
-    for (kv_hub **pp = &s->hubs; *pp;) {
-        kv_hub *h = *pp;
-        if (h->final && !h->worker && now - h->final_at_ms > 600000) {
-            *pp = h->next;
-            free(h);
-        } else {
-            pp = &h->next;
+    if (now - s->pruned_at_ms > 1000) {
+        s->pruned_at_ms = now;
+        for (size_t b = 0; b < KV_HUB_BUCKETS; b++) {
+            for (kv_hub **pp = &s->hubs[b]; *pp;) {
+                kv_hub *h = *pp;
+                if (h->final && !h->worker && now - h->final_at_ms > KV_HUB_LINGER_MS) {
+                    *pp = h->next;
+                    free(h);
+                } else {
+                    pp = &h->next;
+                }
+            }
         }
     }
     kv_hub *h = calloc(1, sizeof *h);
@@ -202,8 +223,9 @@ static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
         return NULL;
     snprintf(h->ref, sizeof h->ref, "%s", ref);
     h->first_seq = h->next_seq = 1;
-    h->next = s->hubs;
-    s->hubs = h;
+    size_t b = hub_bucket(ref);
+    h->next = s->hubs[b];
+    s->hubs[b] = h;
     return h;
 }
 
@@ -674,10 +696,12 @@ void kv_serve_close(kv_serve *s)
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);
-    while (s->hubs) {
-        kv_hub *h = s->hubs;
-        s->hubs = h->next;
-        free(h);
+    for (size_t b = 0; b < KV_HUB_BUCKETS; b++) {
+        while (s->hubs[b]) {
+            kv_hub *h = s->hubs[b];
+            s->hubs[b] = h->next;
+            free(h);
+        }
     }
     while (s->inflight) {
         kv_inflight *x = s->inflight;

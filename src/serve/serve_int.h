@@ -16,7 +16,9 @@
 #include "src/serve/serve.h"
 #include "src/serve/slog.h"
 
-#define KV_HUB_KEEP 64  /* events kept per payment (older ones are dropped) */
+#define KV_HUB_KEEP 32  /* events kept per payment (older ones are dropped) */
+#define KV_HUB_BUCKETS 1024
+#define KV_HUB_LINGER_MS 120000 /* a finished payment's feed is kept this long */
 
 /* One event of a payment's feed. */
 typedef struct kv_hub_ev {
@@ -25,7 +27,7 @@ typedef struct kv_hub_ev {
     char type[12];        /* state | tick | message | printed | result */
     char state[16];
     int seconds_left;
-    char message[200];
+    char message[120];
 } kv_hub_ev;
 
 /* The feed of one payment. */
@@ -67,7 +69,8 @@ struct kv_serve {
 
     pthread_mutex_t mu;       /* guards everything below */
     pthread_cond_t cv;        /* broadcast on every hub change */
-    kv_hub *hubs;
+    kv_hub *hubs[KV_HUB_BUCKETS]; /* hash table by reference */
+    int64_t pruned_at_ms;
     kv_inflight *inflight;
     int stopping;             /* new requests get 503 */
     int requests;             /* requests being handled */
@@ -94,7 +97,10 @@ struct kv_serve {
 
 int64_t kv__serve_now_ms(void);
 
-/* Event hub (serve.c).  All take s->mu themselves. */
+/* Event hub (serve.c).  kv__hub_find needs s->mu held by the caller and
+ * returns NULL when the payment has no feed; the others take s->mu
+ * themselves. */
+kv_hub *kv__hub_find(kv_serve *s, const char *ref);
 void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
                   int seconds_left, const char *message);
 void kv__hub_final(kv_serve *s, const char *ref);
