@@ -212,6 +212,13 @@ static void test_config__missing_credentials_and_syntax(void **state)
     assert_int_equal(kv_config_load(&c, cp, err, sizeof err), KV_C_E_SYNTAX);
     assert_non_null(strstr(err, "unknown section"));
     free(cp);
+    /* regression (fuzz_config): a section name longer than the buffer */
+    char longsec[400];
+    snprintf(longsec, sizeof longsec, "[kvitt]\n[store x %0300d]\n", 0);
+    cp = write_pair("longsec", longsec, secrets, 0600);
+    assert_int_equal(kv_config_load(&c, cp, err, sizeof err), KV_C_E_SYNTAX);
+    assert_non_null(strstr(err, "kvitt.conf:2: section name longer"));
+    free(cp);
     assert_int_equal(kv_config_load(&c, "/nonexistent/kvitt.conf", err, sizeof err), KV_C_E_IO);
     assert_non_null(strstr(err, "/nonexistent/kvitt.conf"));
 }

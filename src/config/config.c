@@ -156,7 +156,13 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
             char norm[256];
             size_t o = 0;
             int sp = 0;
-            for (char *p = name; *p && o < sizeof norm - 1; p++) {
+            if (strlen(name) >= sizeof norm) {
+                seterr(err, errlen, "%s:%d: section name longer than %zu characters; fix: shorten it",
+                       path, lineno, sizeof norm - 1);
+                st = KV_C_E_SYNTAX;
+                break;
+            }
+            for (char *p = name; *p; p++) {
                 if (isspace((unsigned char)*p)) { sp = 1; continue; }
                 if (sp && o) norm[o++] = ' ';
                 sp = 0;
