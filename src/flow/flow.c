@@ -1419,8 +1419,9 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     js = kv_journal_batch_begin(f->j);
     if (js == KV_J_OK) {
         js = kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
-        if (js == KV_J_OK && save(f, &p, KV_PAY_CREATED, "created") != KV_FLOW_OK)
-            js = KV_J_E_SQL;
+        p.state = KV_PAY_CREATED; /* the event goes out after the commit */
+        if (js == KV_J_OK)
+            js = kv_journal_update_payment(f->j, &p, "created");
         if (js == KV_J_OK && !v.phone[0])
             js = kv_journal_job_add(f->j, &jid, p.reference, KV_DOC_SLIP, 0, v.printer);
         kv_journal_status je = kv_journal_batch_end(f->j, js == KV_J_OK);
@@ -1432,6 +1433,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
         st = jfail(out, "created");
         goto done;
     }
+    emit(f, KV_FEV_STATE, p.reference, KV_PAY_CREATED, -1, "created");
     crash_point(f, "created");
     if (!v.phone[0]) {
         if (print_slip(f, jid, &p, v.store, v.printer, out) != 0) {
