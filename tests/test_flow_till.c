@@ -166,6 +166,48 @@ static void test_flow_till__ctrl_c_cancels(void **state)
     kvf_stop(&e);
 }
 
+static void test_flow_till__recover_leaves_another_process_payment_alone(void **state)
+{
+    (void)state;
+    kvf_env e;
+    assert_int_equal(kvf_start(&e, "twoproc", NULL), 0); /* nobody approves on their own */
+    const char *argv[] = { "kvitt", "--config", e.conf, "pay", "--amount", "149.00", "--reference",
+                           "TWO-PROC-0001", "--json", NULL };
+    char *log = kvt_path("%s/pay.err", e.dir);
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    assert_non_null(p);
+    char *slip = kvt_path("%s/printer/oslo/0001.bin", e.dir);
+    int printed = 0;
+    for (int i = 0; i < 500 && !printed; i++) {
+        usleep(20000);
+        printed = access(slip, F_OK) == 0;
+    }
+    assert_true(printed);
+    usleep(200000);
+    /* another process (a second till, or `kvitt pay` starting) recovers
+     * while the first still waits: it must not touch that payment */
+    kvt_result r;
+    const char *rargs[] = { "recover", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, rargs), 0);
+    assert_int_equal(r.status, 0);
+    expect_json(r.out, "examined", "0");
+    kvt_result_free(&r);
+    assert_int_equal(kvf_keys(&e, "TWO-PROC-0001", "/cancel", NULL), 0);
+    long st = 0;
+    char *b = kvf_http(&e, "POST", "/sim/v1/payments/TWO-PROC-0001/state", "{\"state\":\"AUTHORIZED\"}", &st);
+    free(b);
+    char *line = kvt_proc_readline(p, 20000);
+    int ws = kvt_proc_stop(p, 0);
+    assert_non_null(line);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    expect_json(line, "state", "DONE");
+    free(line);
+    free(slip);
+    free(log);
+    kvf_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_flow_till__bad_input_exit_2),
         cmocka_unit_test(test_flow_till__qr_source_image_prints_vipps_png),
         cmocka_unit_test(test_flow_till__ctrl_c_cancels),
+        cmocka_unit_test(test_flow_till__recover_leaves_another_process_payment_alone),
     };
     return cmocka_run_group_tests_name("flow_till", tests, NULL, NULL);
 }

@@ -43,6 +43,7 @@ typedef struct waiter {
 
 typedef struct reflock {
     char ref[64];
+    int fd;                  /* holds the cross-process lock; -1 none */
     struct reflock *next;
 } reflock;
 
@@ -56,6 +57,7 @@ struct kv_flow {
     reflock *locks;
     kv_vipps_shared *shared;
     char crash_at[32];
+    char lockpath[1100];     /* <journal>.lock: per-reference byte locks */
 };
 
 #define MAX_ITEMS 64
@@ -231,6 +233,7 @@ kv_flow_status kv_flow_open(kv_flow **out, const kv_config *cfg, const kv_flow_o
     if (crash)
         snprintf(f->crash_at, sizeof f->crash_at, "%s", crash);
     const kv_config_main *m = kv_config_main_get(cfg);
+    snprintf(f->lockpath, sizeof f->lockpath, "%s.lock", m->journal);
     char jerr[512] = "";
     if (kv_journal_open(&f->j, m->journal, jerr, sizeof jerr) != KV_J_OK) {
         setmsg(err, errlen, "%s", jerr);
@@ -253,6 +256,8 @@ void kv_flow_close(kv_flow *f)
     kv_vipps_shared_destroy(f->shared);
     while (f->locks) {
         reflock *n = f->locks->next;
+        if (f->locks->fd >= 0)
+            close(f->locks->fd);
         free(f->locks);
         f->locks = n;
     }
@@ -277,7 +282,24 @@ static int ref_locked_nolock(kv_flow *f, const char *ref)
     return 0;
 }
 
-/* try: 1 = do not wait.  Returns 0 locked, -1 busy, -2 nomem. */
+static void unlock_ref(kv_flow *f, const char *ref);
+
+/* Byte of <journal>.lock that stands for a reference (FNV-1a).  Two
+ * references sharing a byte only ever wait for each other. */
+static off_t ref_byte(const char *ref)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)ref; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return (off_t)(h & 0x3fffffff);
+}
+
+/* Lock a reference against other threads (the list) and other processes
+ * on the same journal (an open-file-description lock on one byte of
+ * <journal>.lock, released by the kernel when the process dies, so a
+ * `kvitt recover` in one till never takes over a payment another process
+ * is still waiting on).  try: 1 = do not wait.  Returns 0 locked, -1 busy,
+ * -2 nomem. */
 static int lock_ref(kv_flow *f, const char *ref, int try)
 {
     pthread_mutex_lock(&f->mu);
@@ -294,9 +316,33 @@ static int lock_ref(kv_flow *f, const char *ref, int try)
         return -2;
     }
     snprintf(l->ref, sizeof l->ref, "%s", ref);
+    l->fd = -1;
     l->next = f->locks;
     f->locks = l;
     pthread_mutex_unlock(&f->mu);
+    int fd = open(f->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        struct flock fl;
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        fl.l_start = ref_byte(ref);
+        fl.l_len = 1;
+        int rc;
+        do
+            rc = fcntl(fd, try ? F_OFD_SETLK : F_OFD_SETLKW, &fl);
+        while (rc != 0 && errno == EINTR && !try);
+        if (rc != 0 && try && (errno == EAGAIN || errno == EACCES)) {
+            close(fd);
+            unlock_ref(f, ref);
+            return -1;
+        }
+        if (rc != 0) {
+            close(fd); /* no cross-process lock available: threads only */
+            fd = -1;
+        }
+    }
+    l->fd = fd;
     return 0;
 }
 
@@ -307,6 +353,8 @@ static void unlock_ref(kv_flow *f, const char *ref)
         if (strcmp((*pp)->ref, ref) == 0) {
             reflock *l = *pp;
             *pp = l->next;
+            if (l->fd >= 0)
+                close(l->fd);
             free(l);
             break;
         }
