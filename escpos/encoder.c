@@ -675,8 +675,11 @@ kv_escpos_status kv_escpos_raster(kv_escpos *e, const uint8_t *bits, unsigned wi
 static QRcode *qr_encode(const void *data, size_t len, kv_qr_ec ec)
 {
     static const QRecLevel levels[] = { QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q, QR_ECLEVEL_H };
-    if (len == 0 || len > 7089 || (unsigned)ec > 3)
+    if (len == 0 || len > 7089 || (unsigned)ec > 3) {
+        errno = ERANGE;
         return NULL;
+    }
+    errno = 0;   /* libqrencode reports ERANGE (too long) or ENOMEM */
     return QRcode_encodeData((int)len, (const unsigned char *)data, 0, levels[ec]);
 }
 
