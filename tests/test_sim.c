@@ -53,6 +53,7 @@ static int sim_start(simproc *s, const char *const extra[])
     argv[n++] = "--listen";
     argv[n++] = "127.0.0.1:0";
     argv[n++] = "--quiet";
+    argv[n++] = "--exit-with-parent";
     argv[n++] = "--webhook-retry-ms";
     argv[n++] = "100";
     argv[n++] = "--webhook-timeout-ms";

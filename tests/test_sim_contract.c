@@ -59,7 +59,7 @@ static void test_sim_contract__responses_match_specs(void **state)
     char *secrets = kvt_path("%s/contract.secrets", kvt_tmpdir());
     char *rec = kvt_path("%s/contract.jsonl", kvt_tmpdir());
     char *log = kvt_path("%s/contract-sim.log", kvt_tmpdir());
-    const char *argv[] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--quiet", "--write-config", conf,
+    const char *argv[] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--quiet", "--exit-with-parent", "--write-config", conf,
                            "--record", rec, NULL };
     kvt_proc *p = kvt_spawn(argv, NULL, log);
     assert_non_null(p);

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,7 @@ static void usage(FILE *f)
         "                 [--expire-after S] [--unknown-after S] [--token-ttl S]\n"
         "                 [--rate-get N] [--rate-mod N] [--phones LIST]\n"
         "                 [--webhook-timeout-ms N] [--webhook-retry-ms N] [--webhook-attempts N]\n"
-        "                 [--record FILE] [--quiet]\n\n"
+        "                 [--record FILE] [--exit-with-parent] [--quiet]\n\n"
         "Run a local simulator of the Vipps MobilePay APIs (access token, ePayment,\n"
         "eCom, QR, Order Management, Webhooks) until interrupted.  The first line on\n"
         "stdout is the base URL, e.g. http://127.0.0.1:40123.\n\n"
@@ -45,6 +47,7 @@ static void usage(FILE *f)
         "                         webhook delivery timeout, first retry delay, attempts\n"
         "  --record FILE          append every API exchange as a JSON line (for\n"
         "                         tests/contract/validate.py --record; holds tokens)\n"
+        "  --exit-with-parent     stop when the parent process dies (for test harnesses)\n"
         "  --quiet                no request log on stderr\n");
 }
 
@@ -77,7 +80,7 @@ static int parse_listen(const char *arg, char *host, size_t hostsz, int *port)
 int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
 {
     enum { O_LISTEN = 256, O_WRITE, O_AUTO, O_AFTER, O_LAT, O_FAIL, O_SLOW, O_SEED, O_EXPIRE,
-           O_UNKNOWN, O_TTL, O_RGET, O_RMOD, O_PHONES, O_WTO, O_WRETRY, O_WATT, O_QUIET, O_HELP, O_RECORD };
+           O_UNKNOWN, O_TTL, O_RGET, O_RMOD, O_PHONES, O_WTO, O_WRETRY, O_WATT, O_QUIET, O_HELP, O_RECORD, O_PARENT };
     static const struct option opts[] = {
         { "listen", required_argument, NULL, O_LISTEN },
         { "write-config", required_argument, NULL, O_WRITE },
@@ -98,6 +101,7 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
         { "webhook-attempts", required_argument, NULL, O_WATT },
         { "quiet", no_argument, NULL, O_QUIET },
         { "record", required_argument, NULL, O_RECORD },
+        { "exit-with-parent", no_argument, NULL, O_PARENT },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -106,6 +110,7 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
     o.quiet = cli && cli->quiet;
     char host[256] = "127.0.0.1";
     const char *write_path = NULL;
+    int with_parent = 0;
     int c;
     double v;
     optind = 1;
@@ -192,6 +197,7 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
             break;
         case O_QUIET: o.quiet = 1; break;
         case O_RECORD: o.record_path = optarg; break;
+        case O_PARENT: with_parent = 1; break;
         case O_HELP: usage(stdout); return KV_EXIT_OK;
         default: return kv_usage_error("sim", "unknown option");
         }
@@ -208,6 +214,11 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (with_parent) {
+        pid_t parent = getppid();
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) return KV_EXIT_OK; /* the parent is already gone */
+    }
 
     kv_sim *s = NULL;
     kv_sim_status st = kv_sim_start(&s, &o);
@@ -236,6 +247,9 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
     }
     int sig = 0;
     sigwait(&set, &sig);
+    /* Watchdog: a shutdown that hangs (a stuck connection) must not keep
+     * the process alive; SIGALRM is not blocked and terminates it. */
+    alarm(5);
     kv_sim_destroy(s);
     return KV_EXIT_OK;
 }
