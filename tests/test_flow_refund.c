@@ -170,6 +170,43 @@ static void test_flow_refund__one_msn_prefix_not_in_this_journal(void **state)
     kvf_stop(&e);
 }
 
+static void test_flow_refund__crash_after_refund_then_recover_once(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "crashrefund", sim), 0);
+    char *ref = pay_oslo(&e);
+    /* the refund is answered by Vipps, then the process dies before the
+     * answer reaches the journal */
+    const char *env[] = { "KVITT_TEST_CRASH_AT=refunded", NULL };
+    const char *args[] = { "refund", "--reference", ref, "--amount", "20.00", NULL };
+    kvt_result r;
+    assert_int_equal(kvf_kvitt(&e, &r, env, args), 0);
+    assert_int_equal(r.status, 128 + 9);
+    kvt_result_free(&r);
+    const char *rargs[] = { "recover", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, rargs), 0);
+    if (r.status != 0)
+        fail_msg("recover exit %d: %s %s", r.status, r.out, r.err);
+    expect_json(r.out, "finished", "1");
+    kvt_result_free(&r);
+    /* resent with the same key: refunded once at Vipps and in the journal */
+    int sends = 0;
+    assert_int_equal(kvf_keys(&e, ref, "/refund", &sends), 1);
+    assert_int_equal(sends, 2);
+    const char *sargs[] = { "status", "--reference", ref, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, sargs), 0);
+    expect_json(r.out, "refunded", "20.00");
+    kvt_result_free(&r);
+    const char *largs[] = { "status", "--local", "--reference", ref, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, largs), 0);
+    expect_json(r.out, "refunded", "20.00");
+    kvt_result_free(&r);
+    free(ref);
+    kvf_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_flow_refund__other_store_central_credentials),
         cmocka_unit_test(test_flow_refund__other_store_partner_keys),
         cmocka_unit_test(test_flow_refund__one_msn_prefix_not_in_this_journal),
+        cmocka_unit_test(test_flow_refund__crash_after_refund_then_recover_once),
     };
     return cmocka_run_group_tests_name("flow_refund", tests, NULL, NULL);
 }

@@ -1883,6 +1883,43 @@ kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out)
         unlock_ref(f, rows[i].reference);
     }
     free(rows);
+    /* refunds sent without a journaled answer: resend with the same key
+     * (Vipps answers a repeated key with the first result: never twice) */
+    kv_journal_op *ops = NULL;
+    size_t nops = 0;
+    if (kv_journal_ops_pending(f->j, &ops, &nops, KV_OP_REFUND) == KV_J_OK) {
+        for (size_t i = 0; i < nops; i++) {
+            if (lock_ref(f, ops[i].reference, 1))
+                continue;
+            rep.examined++;
+            kv_payment p;
+            const kv_store *s = NULL;
+            kv_vipps_client *c = NULL;
+            int ok = 0;
+            if (kv_journal_get_payment(f->j, &p, ops[i].reference) == KV_J_OK && (s = store_of(f, &p)) &&
+                client_for(f, &c, s, NULL) == KV_FLOW_OK) {
+                kv_vipps_modification mod;
+                kv_vipps_status vs = api_refund(c, &p, ops[i].amount, ops[i].idem_key, &mod);
+                if (vs == KV_VIPPS_OK || vs == KV_VIPPS_E_API) {
+                    kv_journal_op_finish(f->j, ops[i].id, vs == KV_VIPPS_OK ? KV_OPR_OK : KV_OPR_REJECTED);
+                    if (vs == KV_VIPPS_OK) {
+                        absorb(&p, &mod);
+                        save(f, &p, p.state, "refund answered (recover)");
+                    }
+                    ok = 1;
+                }
+            }
+            kv_vipps_client_destroy(c);
+            if (ok)
+                rep.finished++;
+            else
+                rep.unresolved++;
+            emit(f, KV_FEV_MESSAGE, ops[i].reference, KV_PAY_DONE, -1,
+                 ok ? "refund resolved" : "refund still unanswered");
+            unlock_ref(f, ops[i].reference);
+        }
+        free(ops);
+    }
     if (out)
         *out = rep;
     return rep.unresolved ? KV_FLOW_E_UNKNOWN : KV_FLOW_OK;
@@ -2199,6 +2236,7 @@ kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *refer
     }
     kv_vipps_modification mod;
     kv_vipps_status vs = api_refund(x.c, &x.p, amt, op.idem_key, &mod);
+    crash_point(f, "refunded");
     if (vs != KV_VIPPS_OK) {
         kv_journal_op_finish(f->j, op.id, vs == KV_VIPPS_E_API ? KV_OPR_REJECTED : KV_OPR_PENDING);
         api_msg(out, x.c, "refund");

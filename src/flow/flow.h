@@ -30,7 +30,8 @@
  * Steps: journaled (after the NEW row, before create), created (after
  * create answered), slip (after the slip printed), waiting (at the first
  * poll), captured (after capture answered), receipt (before the receipt
- * is printed).  Never set it in production.
+ * is printed), refunded (a refund answered, before its answer is
+ * journaled).  Never set it in production.
  */
 #ifndef KV_FLOW_H
 #define KV_FLOW_H
@@ -189,7 +190,9 @@ kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const c
  * and finish it (capture when authorized and not captured, cancel when
  * still CREATED and older than its expiry, print missing receipts marked
  * COPY when one may already have been printed).  Never captures or refunds
- * twice (idempotency keys from the journal).  Counts go to the out
+ * twice (idempotency keys from the journal).  Refunds journaled without an
+ * answer are resent with their key (Vipps answers a repeated key with the
+ * first result).  Counts go to the out
  * parameters (may be NULL).  Returns KV_FLOW_OK when every payment is final,
  * KV_FLOW_E_UNKNOWN when some could not be resolved (service down). */
 typedef struct kv_recover_report {

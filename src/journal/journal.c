@@ -628,6 +628,49 @@ kv_journal_status kv_journal_op_last(kv_journal *j, kv_journal_op *out, const ch
     return st;
 }
 
+kv_journal_status kv_journal_ops_pending(kv_journal *j, kv_journal_op **out, size_t *n, kv_op_kind kind)
+{
+    if (!j || !out || !n)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    kv_journal_op *v = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *s = prep(j, "SELECT " OP_COLS " FROM operations WHERE kind=? AND result='pending' ORDER BY id");
+    if (!s) {
+        st = KV_J_E_SQL;
+        goto out;
+    }
+    bt(s, 1, kv_op_kind_name(kind));
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            kv_journal_op *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                st = KV_J_E_NOMEM;
+                break;
+            }
+            v = nv;
+        }
+        read_op(&v[cnt++], s);
+    }
+    if (st == KV_J_OK && rc != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+    }
+    sqlite3_finalize(s);
+out:
+    pthread_mutex_unlock(&j->mu);
+    if (st) {
+        free(v);
+        return st;
+    }
+    *out = v;
+    *n = cnt;
+    return KV_J_OK;
+}
+
 int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, int result)
 {
     if (!j || !reference)

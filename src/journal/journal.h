@@ -181,6 +181,9 @@ kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_resul
 /* The most recent operation of a kind for a reference (any result). */
 kv_journal_status kv_journal_op_last(kv_journal *j, kv_journal_op *out, const char *reference,
                                      kv_op_kind kind);
+/* Every PENDING operation of a kind (all references), oldest first.
+ * *out is malloc'd (free()), *n set. */
+kv_journal_status kv_journal_ops_pending(kv_journal *j, kv_journal_op **out, size_t *n, kv_op_kind kind);
 /* Count operations of a kind with a given result (-1 = any result). */
 int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, int result);
 
