@@ -223,6 +223,8 @@ static int qr_png_write(const QRcode *qr, int edge, int scale, int off, struct m
         return -1;
     }
     png_set_write_fn(png, m, png_write_mem, png_flush_mem);
+    png_set_compression_level(png, 1); /* fast: images are served on demand */
+    png_set_filter(png, 0, PNG_FILTER_NONE);
     png_set_IHDR(png, info, (png_uint_32)edge, (png_uint_32)edge, 8, PNG_COLOR_TYPE_GRAY,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
