@@ -13,6 +13,11 @@
  * HMAC signing).  The README section "The simulator" lists the deliberate
  * differences.
  *
+ * Threads: the server answers on a thread per connection and a worker
+ * thread runs the customer clock and deliveries; all state is behind one
+ * mutex.  kv_sim_url/kv_sim_port may be called from any thread; destroy
+ * once, from one thread, after which no call may use the handle.
+ *
  * Built-in sales units and credentials (the only ones accepted):
  *   store "oslo"    MSN 123456, merchant keys "oslo"
  *   store "bergen"  MSN 234567, merchant keys "bergen"
