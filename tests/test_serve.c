@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "sim/sim.h"
 #include "src/serve/sdb.h"
 #include "src/vipps/vipps.h"
 #include "tests/lib/kvtserve.h"
@@ -590,6 +591,43 @@ static void test_serve__ecom_payment_finished_by_its_callback(void **state)
     env_free(e);
 }
 
+static void test_serve__phone_numbers_never_logged(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1 };
+    kvt_serve_env *e = env_new("phone", &o);
+    /* A push payment to one of the simulator's known test users. */
+    char phone[32];
+    const char *known = kv_sim_known_phones();
+    size_t pl = strcspn(known, ",");
+    assert_true(pl > 0 && pl < sizeof phone);
+    memcpy(phone, known, pl);
+    phone[pl] = '\0';
+    char body[128];
+    snprintf(body, sizeof body, "{\"amount\":\"10.00\",\"phone\":\"%s\"}", phone);
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, "push-1", body), 0);
+    assert_int_equal(r.status, 201);
+    assert_null(strstr(r.body, phone));
+    char *ref = kvt_json_str(r.body, "reference");
+    kvt_http_free(&r);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/payments/%s/cancel", ref);
+    assert_int_equal(kvt_serve_req(&r, e, "POST", path, KVT_TOK_OSLO, NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    kvt_http_free(&r);
+    free(ref);
+    kvt_serve_stop(e, SIGTERM);
+    unsigned char *log = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e->serve_log, &log, &len), 0);
+    assert_non_null(strstr((char *)log, "payment.created"));
+    assert_null(strstr((char *)log, phone));
+    assert_null(strstr((char *)log, phone + 2)); /* nor without the country code */
+    free(log);
+    env_free(e);
+}
+
 static void test_serve__webhooks_list_and_delete(void **state)
 {
     (void)state;
@@ -675,6 +713,7 @@ int main(void)
         cmocka_unit_test_teardown(test_serve__webhooks_bad_signature_and_replay, cleanup),
         cmocka_unit_test_teardown(test_serve__webhook_before_create_answer_wakes_the_payment, cleanup),
         cmocka_unit_test_teardown(test_serve__ecom_payment_finished_by_its_callback, cleanup),
+        cmocka_unit_test_teardown(test_serve__phone_numbers_never_logged, cleanup),
         cmocka_unit_test_teardown(test_serve__webhooks_list_and_delete, cleanup),
         cmocka_unit_test_teardown(test_serve__ecom_callback_auth_token, cleanup),
     };
