@@ -1166,6 +1166,20 @@ static void test_sim__webhooks(void **state)
         cJSON_Delete(j);
     }
     pthread_mutex_unlock(&rv.mu);
+    /* the delivery log: the first event took 3 attempts (2 x 500, then 200) */
+    http(&r, U, "GET", "/sim/v1/webhooks/deliveries", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    int seen_hook = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, r.json) {
+        if (strcmp(jstr(d, "reference"), "OSL-hook-0001")) continue;
+        assert_string_equal(jstr(d, "result"), "delivered");
+        assert_string_equal(jstr(d, "kind"), "webhook");
+        assert_int_equal((long)jnum(d, "attempts"), seen_hook == 0 ? 3 : 1);
+        seen_hook++;
+    }
+    assert_int_equal(seen_hook, 3);
+    resp_free(&r);
     /* delete -> 204, list is empty, no more deliveries */
     char p[128];
     snprintf(p, sizeof p, "/webhooks/v1/webhooks/%s", id);
@@ -1203,6 +1217,15 @@ static void test_sim__ecom(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(r.json, "orderId"), "OSL-ecom-0001");
     assert_non_null(jstr(r.json, "url"));
+    char landing[512];
+    snprintf(landing, sizeof landing, "%s", jstr(r.json, "url"));
+    resp_free(&r);
+    /* the landing page (no authentication) names the order */
+    assert_true(!strncmp(landing, U, strlen(U)));
+    http(&r, U, "GET", landing + strlen(U), NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.hdrs, "text/html"));
+    assert_non_null(strstr(r.body, "OSL-ecom-0001"));
     resp_free(&r);
     /* initiate is not idempotent: the same orderId again -> 34 */
     call(&r, U, &a, "POST", "/ecomm/v2/payments", NULL, body);
@@ -1395,6 +1418,14 @@ static void test_sim__faults_and_stats(void **state)
     resp_free(&r);
     http(&r, U, "GET", "/sim/v1/faults", NULL, NULL);
     assert_int_equal(cJSON_GetArraySize(r.json), 0); /* all consumed */
+    resp_free(&r);
+    /* DELETE resets the counters */
+    http(&r, U, "DELETE", "/sim/v1/stats", NULL, NULL);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    http(&r, U, "GET", "/sim/v1/stats", NULL, NULL);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "requests")), 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "idempotencyKeys")), 0);
     resp_free(&r);
 }
 
