@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -211,4 +212,52 @@ void kv_flowcli_rows(kv_flowcli *fc, const kv_payment *rows, size_t n)
         printf("%-36s %-16s %-10s %12s %s net %s  %s\n", p->reference, t, kv_pay_state_name(p->state), a, p->currency, c,
                p->store_id);
     }
+}
+
+int kv_flowcli_ref_command(int argc, char **argv, const kv_cli *cli, const char *cmd, const char *usage,
+                           kv_flowcli_refop op)
+{
+    static const struct option opts[] = {
+        { "reference", required_argument, NULL, 'r' },
+        { "amount", required_argument, NULL, 'a' },
+        { "store", required_argument, NULL, 's' },
+        { "local", no_argument, NULL, 'l' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    kv_flowcli_refargs a = { 0 };
+    const char *amount = NULL;
+    int json = 0, c;
+    while ((c = getopt_long(argc, argv, "r:a:s:ljh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': a.ref = optarg; break;
+        case 'a': amount = optarg; break;
+        case 's': a.store = optarg; break;
+        case 'l': a.local = 1; break;
+        case 'j': json = 1; break;
+        case 'h':
+            fputs(usage, stdout);
+            return KV_EXIT_OK;
+        default: return kv_usage_error(cmd, "unknown option (see --help)");
+        }
+    }
+    if (optind < argc)
+        return kv_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!a.ref)
+        return kv_usage_error(cmd, "--reference REF is required");
+    if (amount) {
+        char err[160] = "";
+        if (kv_flow_parse_amount(&a.minor, amount, err, sizeof err) != 0 || a.minor <= 0)
+            return kv_usage_error(cmd, "--amount: %s", a.minor <= 0 && !err[0] ? "must be positive" : err);
+    }
+    kv_flowcli fc;
+    int rc = kv_flowcli_open(&fc, cmd, cli, json);
+    if (rc)
+        return rc;
+    kv_flow_result r;
+    kv_flow_status st = op(fc.flow, &r, &a);
+    rc = kv_flowcli_result(&fc, st, &r);
+    kv_flowcli_close(&fc);
+    return rc;
 }

@@ -32,6 +32,25 @@ int kv_flowcli_interrupted(void);
  * and return the exit code for st. */
 int kv_flowcli_result(kv_flowcli *fc, kv_flow_status st, const kv_flow_result *r);
 
+/* What a --reference subcommand (capture, cancel, status, refund, reprint)
+ * was given: ref is required; minor is the parsed --amount (0 when absent);
+ * store is --store or NULL; local is 1 for --local. */
+typedef struct kv_flowcli_refargs {
+    const char *ref;
+    int64_t minor;
+    const char *store;
+    int local;
+} kv_flowcli_refargs;
+
+/* The flow call of such a subcommand: fills *r and returns the status. */
+typedef kv_flow_status (*kv_flowcli_refop)(kv_flow *flow, kv_flow_result *r, const kv_flowcli_refargs *a);
+
+/* A whole --reference subcommand: parse --reference/--amount/--store/--local/
+ * --json/--help (usage is printed as is for --help), open the flow, run op,
+ * print its result and return the exit code (2 for bad arguments). */
+int kv_flowcli_ref_command(int argc, char **argv, const kv_cli *cli, const char *cmd, const char *usage,
+                           kv_flowcli_refop op);
+
 /* Print payment rows (find). */
 void kv_flowcli_rows(kv_flowcli *fc, const kv_payment *rows, size_t n);
 
