@@ -125,6 +125,29 @@ static void scpy(char *dst, size_t len, const char *src)
     dst[n] = 0;
 }
 
+/* Where an operation keeps its copy of the reference and the result it
+ * fills when the caller passed out == NULL. */
+typedef struct op_args {
+    char ref[64];
+    kv_flow_result dummy;
+} op_args;
+
+/* Start of an operation taking (out, reference): the reference may point
+ * into *out (e.g. out->payment.reference), so it is copied into a first
+ * and *reference pointed at the copy; then the result (out, or a->dummy
+ * when out is NULL) is zeroed and returned. */
+static kv_flow_result *op_begin(op_args *a, kv_flow_result *out, const char **reference)
+{
+    if (*reference) {
+        scpy(a->ref, sizeof a->ref, *reference);
+        *reference = a->ref;
+    }
+    if (!out)
+        out = &a->dummy;
+    memset(out, 0, sizeof *out);
+    return out;
+}
+
 static int64_t now_ms(void)
 {
     struct timeval tv;
@@ -1117,28 +1140,34 @@ static kv_vipps_status api_get(kv_vipps_client *c, const kv_payment *p, const ch
     return KV_VIPPS_OK;
 }
 
-static kv_vipps_status api_capture(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
-                                   kv_vipps_modification *mod)
+/* A capture or refund of amount: epay is the ePayment call, ecom the eCom
+ * one (chosen by the payment's API); both take the same arguments. */
+static kv_vipps_status api_move(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
+                                kv_vipps_modification *mod,
+                                kv_vipps_status (*epay)(kv_vipps_modification *, kv_vipps_client *, const char *,
+                                                        int64_t, const char *, const char *),
+                                kv_vipps_status (*ecom)(kv_vipps_ecom_result *, kv_vipps_client *, const char *,
+                                                        int64_t, const char *, const char *))
 {
     if (!is_ecom(p))
-        return kv_vipps_capture(mod, c, p->reference, amount, p->currency, key);
+        return epay(mod, c, p->reference, amount, p->currency, key);
     kv_vipps_ecom_result er;
-    kv_vipps_status st = kv_vipps_ecom_capture(&er, c, p->reference, amount, p->description, request_id(key));
+    kv_vipps_status st = ecom(&er, c, p->reference, amount, p->description, request_id(key));
     if (st == KV_VIPPS_OK)
         from_ecom(mod, p, &er);
     return st;
 }
 
+static kv_vipps_status api_capture(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
+                                   kv_vipps_modification *mod)
+{
+    return api_move(c, p, amount, key, mod, kv_vipps_capture, kv_vipps_ecom_capture);
+}
+
 static kv_vipps_status api_refund(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
                                   kv_vipps_modification *mod)
 {
-    if (!is_ecom(p))
-        return kv_vipps_refund(mod, c, p->reference, amount, p->currency, key);
-    kv_vipps_ecom_result er;
-    kv_vipps_status st = kv_vipps_ecom_refund(&er, c, p->reference, amount, p->description, request_id(key));
-    if (st == KV_VIPPS_OK)
-        from_ecom(mod, p, &er);
-    return st;
+    return api_move(c, p, amount, key, mod, kv_vipps_refund, kv_vipps_ecom_refund);
 }
 
 /* transaction_only: cancel only if not authorized.  eCom has no such
@@ -1603,16 +1632,8 @@ static int nap(kv_flow *f, waiter *w, int64_t until_ms)
 
 kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *reference, int timeout_s)
 {
-    /* reference may point into *out (e.g. out->payment.reference): copy it first */
-    char refcopy[64] = "";
-    if (reference) {
-        scpy(refcopy, sizeof refcopy, reference);
-        reference = refcopy;
-    }
-    kv_flow_result dummy;
-    if (!out)
-        out = &dummy;
-    memset(out, 0, sizeof *out);
+    op_args oa;
+    out = op_begin(&oa, out, &reference);
     if (!f || !reference)
         return KV_FLOW_E_INPUT;
     kv_payment p;
@@ -1720,16 +1741,8 @@ kv_flow_status kv_flow_pay(kv_flow *f, kv_flow_result *out, const kv_pay_request
 
 kv_flow_status kv_flow_give_up(kv_flow *f, kv_flow_result *out, const char *reference)
 {
-    /* reference may point into *out (e.g. out->payment.reference): copy it first */
-    char refcopy[64] = "";
-    if (reference) {
-        scpy(refcopy, sizeof refcopy, reference);
-        reference = refcopy;
-    }
-    kv_flow_result dummy;
-    if (!out)
-        out = &dummy;
-    memset(out, 0, sizeof *out);
+    op_args oa;
+    out = op_begin(&oa, out, &reference);
     if (!f || !reference)
         return KV_FLOW_E_INPUT;
     if (kv_flow_abort(f, reference) == KV_FLOW_OK) {
@@ -1971,16 +1984,8 @@ static void op_close(kv_flow *f, opctx *x, kv_flow_result *out)
 
 kv_flow_status kv_flow_capture(kv_flow *f, kv_flow_result *out, const char *reference, int64_t amount_minor)
 {
-    /* reference may point into *out (e.g. out->payment.reference): copy it first */
-    char refcopy[64] = "";
-    if (reference) {
-        scpy(refcopy, sizeof refcopy, reference);
-        reference = refcopy;
-    }
-    kv_flow_result dummy;
-    if (!out)
-        out = &dummy;
-    memset(out, 0, sizeof *out);
+    op_args oa;
+    out = op_begin(&oa, out, &reference);
     opctx x;
     kv_flow_status st = op_open(f, &x, reference, out);
     if (st)
@@ -2028,16 +2033,8 @@ kv_flow_status kv_flow_capture(kv_flow *f, kv_flow_result *out, const char *refe
 
 kv_flow_status kv_flow_cancel(kv_flow *f, kv_flow_result *out, const char *reference)
 {
-    /* reference may point into *out (e.g. out->payment.reference): copy it first */
-    char refcopy[64] = "";
-    if (reference) {
-        scpy(refcopy, sizeof refcopy, reference);
-        reference = refcopy;
-    }
-    kv_flow_result dummy;
-    if (!out)
-        out = &dummy;
-    memset(out, 0, sizeof *out);
+    op_args oa;
+    out = op_begin(&oa, out, &reference);
     if (f && reference && kv_flow_abort(f, reference) == KV_FLOW_OK)
         return kv_flow_give_up(f, out, reference);
     opctx x;
@@ -2083,16 +2080,8 @@ kv_flow_status kv_flow_cancel(kv_flow *f, kv_flow_result *out, const char *refer
 
 kv_flow_status kv_flow_status_get(kv_flow *f, kv_flow_result *out, const char *reference, int refresh)
 {
-    /* reference may point into *out (e.g. out->payment.reference): copy it first */
-    char refcopy[64] = "";
-    if (reference) {
-        scpy(refcopy, sizeof refcopy, reference);
-        reference = refcopy;
-    }
-    kv_flow_result dummy;
-    if (!out)
-        out = &dummy;
-    memset(out, 0, sizeof *out);
+    op_args oa;
+    out = op_begin(&oa, out, &reference);
     if (!f || !reference)
         return KV_FLOW_E_INPUT;
     kv_payment p;
@@ -2129,16 +2118,8 @@ kv_flow_status kv_flow_status_get(kv_flow *f, kv_flow_result *out, const char *r
 kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *reference, int64_t amount_minor,
                               const char *till_store_id)
 {
-    /* reference may point into *out (e.g. out->payment.reference): copy it first */
-    char refcopy[64] = "";
-    if (reference) {
-        scpy(refcopy, sizeof refcopy, reference);
-        reference = refcopy;
-    }
-    kv_flow_result dummy;
-    if (!out)
-        out = &dummy;
-    memset(out, 0, sizeof *out);
+    op_args oa;
+    out = op_begin(&oa, out, &reference);
     if (!f || !reference)
         return KV_FLOW_E_INPUT;
     if (amount_minor < 0) {
@@ -2281,16 +2262,8 @@ out:
 
 kv_flow_status kv_flow_reprint(kv_flow *f, kv_flow_result *out, const char *reference)
 {
-    /* reference may point into *out (e.g. out->payment.reference): copy it first */
-    char refcopy[64] = "";
-    if (reference) {
-        scpy(refcopy, sizeof refcopy, reference);
-        reference = refcopy;
-    }
-    kv_flow_result dummy;
-    if (!out)
-        out = &dummy;
-    memset(out, 0, sizeof *out);
+    op_args oa;
+    out = op_begin(&oa, out, &reference);
     if (!f || !reference)
         return KV_FLOW_E_INPUT;
     kv_payment p;
