@@ -503,6 +503,69 @@ static void read_op(kv_journal_op *o, sqlite3_stmt *s)
     o->answered_at = sqlite3_column_int64(s, 8);
 }
 
+/* Row readers for collect_rows: dst is one element of the array. */
+static void read_op_row(void *dst, sqlite3_stmt *s)
+{
+    read_op(dst, s);
+}
+
+static void read_payment_row(void *dst, sqlite3_stmt *s)
+{
+    read_payment(dst, s);
+}
+
+static void read_transition_row(void *dst, sqlite3_stmt *s)
+{
+    kv_transition *t = dst;
+    char buf[32];
+    col_str(buf, sizeof buf, s, 0);
+    if (kv_pay_state_parse(&t->from, buf))
+        t->from = KV_PAY_NEW;
+    col_str(buf, sizeof buf, s, 1);
+    if (kv_pay_state_parse(&t->to, buf))
+        t->to = KV_PAY_UNKNOWN;
+    col_str(t->note, sizeof t->note, s, 2);
+    t->at_ms = sqlite3_column_int64(s, 3);
+}
+
+/* Step s (prepared and bound; j->mu held) to its end, reading each row
+ * with read into an element of elem bytes of a growing malloc'ed array,
+ * then finalize s.  On KV_J_OK *out (the caller free()s it; NULL when
+ * there are no rows) and *n are set; otherwise KV_J_E_NOMEM, or KV_J_E_SQL
+ * with the error recorded, and nothing is returned. */
+static kv_journal_status collect_rows(kv_journal *j, void **out, size_t *n, sqlite3_stmt *s, size_t elem,
+                                      void (*read)(void *dst, sqlite3_stmt *s))
+{
+    kv_journal_status st = KV_J_OK;
+    char *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            char *nv = realloc(v, cap * elem);
+            if (!nv) {
+                st = KV_J_E_NOMEM;
+                break;
+            }
+            v = nv;
+        }
+        read(v + cnt++ * elem, s);
+    }
+    if (st == KV_J_OK && rc != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+    }
+    sqlite3_finalize(s);
+    if (st) {
+        free(v);
+        return st;
+    }
+    *out = v;
+    *n = cnt;
+    return KV_J_OK;
+}
+
 static kv_journal_status op_last_locked(kv_journal *j, kv_journal_op *out, const char *ref, kv_op_kind kind)
 {
     sqlite3_stmt *s = prep(j, "SELECT " OP_COLS " FROM operations WHERE reference=? AND kind=? ORDER BY seq DESC LIMIT 1");
@@ -633,42 +696,20 @@ kv_journal_status kv_journal_ops_pending(kv_journal *j, kv_journal_op **out, siz
     if (!j || !out || !n)
         return KV_J_E_ARG;
     pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
-    kv_journal_op *v = NULL;
-    size_t cnt = 0, cap = 0;
+    kv_journal_status st = KV_J_E_SQL;
+    void *v = NULL;
+    size_t cnt = 0;
     sqlite3_stmt *s = prep(j, "SELECT " OP_COLS " FROM operations WHERE kind=? AND result='pending' ORDER BY id");
-    if (!s) {
-        st = KV_J_E_SQL;
-        goto out;
+    if (s) {
+        bt(s, 1, kv_op_kind_name(kind));
+        st = collect_rows(j, &v, &cnt, s, sizeof(kv_journal_op), read_op_row);
     }
-    bt(s, 1, kv_op_kind_name(kind));
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            kv_journal_op *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                st = KV_J_E_NOMEM;
-                break;
-            }
-            v = nv;
-        }
-        read_op(&v[cnt++], s);
-    }
-    if (st == KV_J_OK && rc != SQLITE_DONE) {
-        set_err(j);
-        st = KV_J_E_SQL;
-    }
-    sqlite3_finalize(s);
-out:
     pthread_mutex_unlock(&j->mu);
-    if (st) {
-        free(v);
-        return st;
+    if (st == KV_J_OK) {
+        *out = v;
+        *n = cnt;
     }
-    *out = v;
-    *n = cnt;
-    return KV_J_OK;
+    return st;
 }
 
 int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, int result)
@@ -853,51 +894,20 @@ kv_journal_status kv_journal_transitions(kv_journal *j, kv_transition **out, siz
     if (!j || !out || !n || !reference)
         return KV_J_E_ARG;
     pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
-    kv_transition *v = NULL;
-    size_t cnt = 0, cap = 0;
+    kv_journal_status st = KV_J_E_SQL;
+    void *v = NULL;
+    size_t cnt = 0;
     sqlite3_stmt *s = prep(j, "SELECT from_state, to_state, note, at_ms FROM transitions WHERE reference=? ORDER BY id");
-    if (!s) {
-        st = KV_J_E_SQL;
-        goto out;
+    if (s) {
+        bt(s, 1, reference);
+        st = collect_rows(j, &v, &cnt, s, sizeof(kv_transition), read_transition_row);
     }
-    bt(s, 1, reference);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            kv_transition *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                st = KV_J_E_NOMEM;
-                break;
-            }
-            v = nv;
-        }
-        kv_transition *t = &v[cnt++];
-        char buf[32];
-        col_str(buf, sizeof buf, s, 0);
-        if (kv_pay_state_parse(&t->from, buf))
-            t->from = KV_PAY_NEW;
-        col_str(buf, sizeof buf, s, 1);
-        if (kv_pay_state_parse(&t->to, buf))
-            t->to = KV_PAY_UNKNOWN;
-        col_str(t->note, sizeof t->note, s, 2);
-        t->at_ms = sqlite3_column_int64(s, 3);
-    }
-    if (st == KV_J_OK && rc != SQLITE_DONE) {
-        set_err(j);
-        st = KV_J_E_SQL;
-    }
-    sqlite3_finalize(s);
-out:
     pthread_mutex_unlock(&j->mu);
-    if (st) {
-        free(v);
-        return st;
+    if (st == KV_J_OK) {
+        *out = v;
+        *n = cnt;
     }
-    *out = v;
-    *n = cnt;
-    return KV_J_OK;
+    return st;
 }
 
 kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, const kv_journal_query *q)
@@ -908,47 +918,25 @@ kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, co
     if (!q)
         q = &dq;
     pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
-    kv_payment *v = NULL;
-    size_t cnt = 0, cap = 0;
+    kv_journal_status st = KV_J_E_SQL;
+    void *v = NULL;
+    size_t cnt = 0;
     sqlite3_stmt *s = prep(j, "SELECT " PAY_COLS " FROM payments WHERE (?1 = '' OR reference = ?1)"
                               " AND (?2 = '' OR store_id = ?2) AND created_at >= ?3"
                               " AND (?4 = 0 OR state NOT IN ('DONE','NOT_PAID','CANCELLED'))"
                               " ORDER BY created_at DESC, rowid DESC LIMIT ?5");
-    if (!s) {
-        st = KV_J_E_SQL;
-        goto out;
+    if (s) {
+        bt(s, 1, q->reference);
+        bt(s, 2, q->store_id);
+        sqlite3_bind_int64(s, 3, q->since);
+        sqlite3_bind_int(s, 4, q->unfinished_only ? 1 : 0);
+        sqlite3_bind_int(s, 5, q->limit > 0 ? q->limit : 1000);
+        st = collect_rows(j, &v, &cnt, s, sizeof(kv_payment), read_payment_row);
     }
-    bt(s, 1, q->reference);
-    bt(s, 2, q->store_id);
-    sqlite3_bind_int64(s, 3, q->since);
-    sqlite3_bind_int(s, 4, q->unfinished_only ? 1 : 0);
-    sqlite3_bind_int(s, 5, q->limit > 0 ? q->limit : 1000);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            kv_payment *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                st = KV_J_E_NOMEM;
-                break;
-            }
-            v = nv;
-        }
-        read_payment(&v[cnt++], s);
-    }
-    if (st == KV_J_OK && rc != SQLITE_DONE) {
-        set_err(j);
-        st = KV_J_E_SQL;
-    }
-    sqlite3_finalize(s);
-out:
     pthread_mutex_unlock(&j->mu);
-    if (st) {
-        free(v);
-        return st;
+    if (st == KV_J_OK) {
+        *out = v;
+        *n = cnt;
     }
-    *out = v;
-    *n = cnt;
-    return KV_J_OK;
+    return st;
 }
