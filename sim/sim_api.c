@@ -156,8 +156,8 @@ static int same_body(const char *a, const char *b)
 }
 
 /* 1 = answered (replay or conflict), 0 = go on. */
-static int idem_check(kv_sim *s, const sim_req *rq, sim_resp *r, const char *scope,
-                      const char *key, int ecom, const char *conflict_code, const char *instance)
+int sim_idem_check(kv_sim *s, const sim_req *rq, sim_resp *r, const char *scope,
+                   const char *key, int ecom, const char *conflict_code, const char *instance)
 {
     for (sim_idem *i = s->idem; i; i = i->next) {
         if (strcmp(i->scope, scope) || strcmp(i->key, key)) continue;
@@ -185,8 +185,8 @@ static int idem_check(kv_sim *s, const sim_req *rq, sim_resp *r, const char *sco
     return 0;
 }
 
-static void idem_store(kv_sim *s, const sim_req *rq, const sim_resp *r, const char *scope,
-                       const char *key)
+void sim_idem_store(kv_sim *s, const sim_req *rq, const sim_resp *r, const char *scope,
+                    const char *key)
 {
     if (r->status >= 500 || r->status == 429 || r->status == 0) return;
     sim_idem *i = calloc(1, sizeof *i);
@@ -742,7 +742,7 @@ static void epay_create(kv_sim *s, const sim_req *rq, sim_resp *r, int ci, const
     free(rk);
     char *scope = sim_printf("%s POST /epayment/v1/payments", msn);
     if (!scope) { cJSON_Delete(b); sim_apim_error(r, 500, "Internal server error"); return; }
-    if (idem_check(s, rq, r, scope, key, 0, "4020", inst)) { free(scope); cJSON_Delete(b); return; }
+    if (sim_idem_check(s, rq, r, scope, key, 0, "4020", inst)) { free(scope); cJSON_Delete(b); return; }
 
     const cJSON *amt = cJSON_GetObjectItemCaseSensitive(b, "amount");
     const cJSON *pm = cJSON_GetObjectItemCaseSensitive(b, "paymentMethod");
@@ -960,7 +960,7 @@ static void epay_create(kv_sim *s, const sim_req *rq, sim_resp *r, int ci, const
     sim_resp_json(r, 201, o);
     (void)ci;
 done:
-    idem_store(s, rq, r, scope, key);
+    sim_idem_store(s, rq, r, scope, key);
     free(scope);
     cJSON_Delete(b);
 }
@@ -987,7 +987,7 @@ static void epay_modify(kv_sim *s, const sim_req *rq, sim_resp *r, const char *m
     char *scope = sim_printf("%s POST %s", msn, rq->path);
     if (!scope) { sim_apim_error(r, 500, "Internal server error"); return; }
     const char *conflict = !strcmp(op, "capture") ? "4010" : !strcmp(op, "refund") ? "4150" : "4020";
-    if (idem_check(s, rq, r, scope, key, 0, conflict, inst)) { free(scope); return; }
+    if (sim_idem_check(s, rq, r, scope, key, 0, conflict, inst)) { free(scope); return; }
     cJSON *b = rq->len ? cJSON_Parse(rq->body) : NULL;
     sim_payment *p = sim_find(s, msn, ref, 0);
     if (rq->len && !cJSON_IsObject(b)) {
@@ -1098,7 +1098,7 @@ static void epay_modify(kv_sim *s, const sim_req *rq, sim_resp *r, const char *m
     epay_event(s, p, "REFUNDED", v, key, 1, now);
     modification_reply(s, r, p);
 done:
-    idem_store(s, rq, r, scope, key);
+    sim_idem_store(s, rq, r, scope, key);
     free(scope);
     cJSON_Delete(b);
 }

@@ -169,55 +169,6 @@ static int rate(kv_sim *s, sim_resp *r, const char *what, const char *a, const c
     return 0;
 }
 
-static int same_json(const char *a, const char *b)
-{
-    cJSON *x = cJSON_Parse(a), *y = cJSON_Parse(b);
-    int eq = (x && y) ? cJSON_Compare(x, y, 1) : (!x && !y && !strcmp(a, b));
-    cJSON_Delete(x);
-    cJSON_Delete(y);
-    return eq;
-}
-
-/* X-Request-Id idempotency: 1 = answered. */
-static int reqid_check(kv_sim *s, const sim_req *rq, sim_resp *r, const char *scope, const char *rid)
-{
-    for (sim_idem *i = s->idem; i; i = i->next) {
-        if (strcmp(i->scope, scope) || strcmp(i->key, rid)) continue;
-        if (!same_json(i->req, rq->body)) {
-            sim_ecom_error(s, r, 409, "VippsError", "93",
-                           "Idempotent request must have identical body to the first request");
-            return 1;
-        }
-        r->status = i->status;
-        r->ctype = i->ctype;
-        r->len = i->len;
-        r->body = i->body ? malloc(i->len + 1) : NULL;
-        if (r->body) { memcpy(r->body, i->body, i->len); r->body[i->len] = 0; }
-        return 1;
-    }
-    return 0;
-}
-
-static void reqid_store(kv_sim *s, const sim_req *rq, const sim_resp *r, const char *scope,
-                        const char *rid)
-{
-    if (!rid || r->status >= 500 || r->status == 429 || r->status == 0) return;
-    sim_idem *i = calloc(1, sizeof *i);
-    if (!i) return;
-    i->scope = strdup(scope);
-    i->key = strdup(rid);
-    i->req = strdup(rq->body);
-    i->status = r->status;
-    i->ctype = r->ctype;
-    i->len = r->len;
-    if (r->body) {
-        i->body = malloc(r->len + 1);
-        if (i->body) { memcpy(i->body, r->body, r->len); i->body[r->len] = 0; }
-    }
-    i->next = s->idem;
-    s->idem = i;
-}
-
 static void initiate(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn)
 {
     double now = sim_now();
@@ -416,7 +367,7 @@ static void modify(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn, c
     if (rate(s, r, op, oid, msn, s->o.rate_mod_per_min)) return;
     char *scope = sim_printf("%s %s %s", msn, rq->method, rq->path);
     if (!scope) { sim_apim_error(r, 500, "Internal server error"); return; }
-    if (rid && *rid && reqid_check(s, rq, r, scope, rid)) { free(scope); return; }
+    if (rid && *rid && sim_idem_check(s, rq, r, scope, rid, 1, NULL, NULL)) { free(scope); return; }
     cJSON *b = cJSON_Parse(rq->body);
     long long amount = 0;
     if (check_mod_body(s, r, b, msn, 1, &amount) < 0) goto done;
@@ -495,7 +446,8 @@ static void modify(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn, c
     sim_ecom_log(s, p, "REFUND", amount, 1, rid, txt);
     tx_reply(r, p, "Refund", amount, "transaction");
 done:
-    reqid_store(s, rq, r, scope, rid && *rid ? rid : NULL);
+    if (rid && *rid)
+        sim_idem_store(s, rq, r, scope, rid);
     free(scope);
     cJSON_Delete(b);
 }

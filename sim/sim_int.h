@@ -251,6 +251,16 @@ void sim_ecom_error(kv_sim *s, sim_resp *r, int status, const char *group,
 void sim_apim_error(sim_resp *r, int status, const char *msg);
 
 /* ---- core (sim_api.c) ---- */
+/* Idempotency (Idempotency-Key, or eCom's X-Request-Id): when scope+key
+ * was answered before, replay that answer into r (a different body: 409,
+ * as eCom's error 93 when ecom, else a problem with conflict_code and
+ * instance) and return 1; else 0. */
+int sim_idem_check(kv_sim *s, const sim_req *rq, sim_resp *r, const char *scope,
+                   const char *key, int ecom, const char *conflict_code, const char *instance);
+/* Remember r as the answer to scope+key (not for 5xx, 429 or no answer). */
+void sim_idem_store(kv_sim *s, const sim_req *rq, const sim_resp *r, const char *scope,
+                    const char *key);
+
 void sim_handle(kv_sim *s, const sim_req *rq, sim_resp *r);
 void sim_tick(kv_sim *s, double now);
 const kv_sim_cred *sim_creds(size_t *n);
