@@ -130,6 +130,17 @@ static void put3(kv_escpos *e, uint8_t a, uint8_t b, uint8_t c)
     if (p) { p[0] = a; p[1] = b; p[2] = c; }
 }
 
+/* A mode command "c1 c2 n" (0 <= n <= 255) sent only when n differs from
+ * the printer's current value *cur, which then becomes n. */
+static kv_escpos_status set_mode(kv_escpos *e, int *cur, uint8_t c1, uint8_t c2, int n)
+{
+    if (*cur != n) {
+        put3(e, c1, c2, (uint8_t)n);
+        *cur = n;
+    }
+    return check(e);
+}
+
 kv_escpos_status kv_escpos_create(kv_escpos **out, const kv_escpos_options *opts)
 {
     kv_escpos_options o = KV_ESCPOS_OPTIONS_INIT;
@@ -226,11 +237,7 @@ kv_escpos_status kv_escpos_codepage_select(kv_escpos *e, kv_codepage cp)
         return fail(e, KV_ESCPOS_E_UNSUPPORTED, "profile %s has no code page %s",
                     e->profile->name, kv_codepage_name(cp));
     e->cp = cp;
-    if (e->cur_cp != n) {
-        put3(e, ESC, 't', (uint8_t)n);
-        e->cur_cp = n;
-    }
-    return check(e);
+    return set_mode(e, &e->cur_cp, ESC, 't', n);
 }
 
 /* ---- text ---------------------------------------------------------------- */
@@ -278,11 +285,7 @@ kv_escpos_status kv_escpos_bold(kv_escpos *e, bool on)
 {
     if (e->err)
         return e->err;
-    if (e->bold != (int)on) {
-        put3(e, ESC, 'E', on ? 1 : 0);
-        e->bold = on;
-    }
-    return check(e);
+    return set_mode(e, &e->bold, ESC, 'E', on ? 1 : 0);
 }
 
 kv_escpos_status kv_escpos_underline(kv_escpos *e, unsigned dots)
@@ -291,22 +294,14 @@ kv_escpos_status kv_escpos_underline(kv_escpos *e, unsigned dots)
         return e->err;
     if (dots > 2)
         return fail(e, KV_ESCPOS_E_ARG, "underline must be 0, 1 or 2 dots, not %u", dots);
-    if (e->ul != (int)dots) {
-        put3(e, ESC, '-', (uint8_t)dots);
-        e->ul = (int)dots;
-    }
-    return check(e);
+    return set_mode(e, &e->ul, ESC, '-', (int)dots);
 }
 
 kv_escpos_status kv_escpos_reverse(kv_escpos *e, bool on)
 {
     if (e->err)
         return e->err;
-    if (e->reverse != (int)on) {
-        put3(e, GS, 'B', on ? 1 : 0);
-        e->reverse = on;
-    }
-    return check(e);
+    return set_mode(e, &e->reverse, GS, 'B', on ? 1 : 0);
 }
 
 kv_escpos_status kv_escpos_font(kv_escpos *e, kv_font f)
@@ -315,11 +310,7 @@ kv_escpos_status kv_escpos_font(kv_escpos *e, kv_font f)
         return e->err;
     if (f != KV_FONT_A && f != KV_FONT_B)
         return fail(e, KV_ESCPOS_E_ARG, "font must be A or B");
-    if (e->font != (int)f) {
-        put3(e, ESC, 'M', (uint8_t)f);
-        e->font = (int)f;
-    }
-    return check(e);
+    return set_mode(e, &e->font, ESC, 'M', (int)f);
 }
 
 kv_escpos_status kv_escpos_size(kv_escpos *e, unsigned w, unsigned h)
@@ -380,11 +371,7 @@ kv_escpos_status kv_escpos_align(kv_escpos *e, kv_align a)
         return e->err;
     if (a != KV_ALIGN_LEFT && a != KV_ALIGN_CENTER && a != KV_ALIGN_RIGHT)
         return fail(e, KV_ESCPOS_E_ARG, "invalid alignment");
-    if (e->align != (int)a) {
-        put3(e, ESC, 'a', (uint8_t)a);
-        e->align = (int)a;
-    }
-    return check(e);
+    return set_mode(e, &e->align, ESC, 'a', (int)a);
 }
 
 kv_escpos_status kv_escpos_line_spacing(kv_escpos *e, int dots)
