@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "src/cli/cli.h"
 
@@ -86,9 +88,31 @@ int kv_cmd_version(int argc, char **argv, const kv_cli *cli)
     return KV_EXIT_OK;
 }
 
+/*
+ * kvitt holds client secrets, access tokens and phone numbers in memory.
+ * A core dump would write them to disk, so the process never dumps core and
+ * is not dumpable (no ptrace by other same-user processes, /proc/PID/mem
+ * closed).  Set KVITT_ALLOW_CORE=1 to debug a crash on a test system.
+ */
+static void no_core_dumps(void)
+{
+    const char *allow = getenv("KVITT_ALLOW_CORE");
+    if (allow && strcmp(allow, "1") == 0)
+        return;
+    struct rlimit rl = { 0, 0 };
+    (void)setrlimit(RLIMIT_CORE, &rl);
+#ifndef __SANITIZE_ADDRESS__
+    /* LeakSanitizer ptraces its own process at exit, which a non-dumpable
+     * process refuses to non-root users; the sanitizer build keeps only
+     * the zero core limit. */
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     kv_cli cli = { 0 };
+    no_core_dumps();
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "verbose", no_argument, NULL, 'v' },
