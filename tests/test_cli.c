@@ -51,7 +51,7 @@ static void test_cli__no_command_prints_usage(void **state)
 static void test_cli__no_core_dumps(void **state)
 {
     (void)state;
-    const char *argv[] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--quiet", NULL };
+    const char *argv[] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--quiet", "--exit-with-parent", NULL };
     kvt_proc *p = kvt_spawn(argv, NULL, NULL);
     assert_non_null(p);
     char *url = kvt_proc_readline(p, 20000);
