@@ -15,6 +15,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Answer parsers in the shape kv__call_parse takes. */
+static kv_vipps_status parse_qr(void *out, const char *body, size_t len)
+{
+    return kv_vipps__parse_qr(out, body, len);
+}
+
+static kv_vipps_status parse_details(void *out, const char *body, size_t len)
+{
+    return kv_vipps__parse_ecom_details(out, body, len);
+}
+
+static kv_vipps_status parse_result(void *out, const char *body, size_t len)
+{
+    return kv_vipps__parse_ecom_result(out, body, len);
+}
+
 static int order_path(kv_vipps_client *c, char *dst, size_t n,
                       const char *order_id, const char *suffix)
 {
@@ -90,19 +106,8 @@ kv_vipps_status kv_vipps_qr_onetime(kv_vipps_qr *out, kv_vipps_client *c,
                   .accept = fmt == KV_VIPPS_QR_PNG ? "image/png"
                                                    : "text/targetUrl",
                   .qr_size = fmt == KV_VIPPS_QR_PNG ? size : 0 };
-    kv_resp r;
-    kv_vipps_status st = kv__call(c, &rq, &r);
+    kv_vipps_status st = kv__call_parse(c, &rq, parse_qr, out, "POST /qr/v1/", NULL);
     free(body);
-    if (st == KV_VIPPS_OK) {
-        kv_vipps_qr q;
-        st = kv_vipps__parse_qr(&q, r.body, r.len);
-        if (st == KV_VIPPS_OK)
-            *out = q;
-        else
-            kv__set_error(c, KV_VIPPS_API_QR, KV_VIPPS_ERR_PROTOCOL,
-                          "POST /qr/v1/: unexpected answer body");
-    }
-    kv__resp_free(&r);
     return st;
 }
 
@@ -114,19 +119,7 @@ kv_vipps_status kv_vipps_ecom_details_get(kv_vipps_ecom_details *out,
     if (!out || order_path(c, rq.path, sizeof rq.path, order_id,
                            "/details") < 0)
         return KV_VIPPS_E_INVALID;
-    kv_resp r;
-    kv_vipps_status st = kv__call(c, &rq, &r);
-    if (st == KV_VIPPS_OK) {
-        kv_vipps_ecom_details d;
-        st = kv_vipps__parse_ecom_details(&d, r.body, r.len);
-        if (st == KV_VIPPS_OK)
-            *out = d;
-        else
-            kv__set_error(c, KV_VIPPS_API_ECOM, KV_VIPPS_ERR_PROTOCOL,
-                          "GET details: unexpected answer body");
-    }
-    kv__resp_free(&r);
-    return st;
+    return kv__call_parse(c, &rq, parse_details, out, "GET details", NULL);
 }
 
 /* After an ambiguous capture/refund, the details history tells whether an
@@ -215,22 +208,9 @@ static kv_vipps_status ecom_modify(kv_vipps_ecom_result *out,
         free(body);
         return KV_VIPPS_E_INVALID;
     }
-    kv_resp r;
-    kv_vipps_status st = kv__call(c, &rq, &r);
+    int ambiguous;
+    kv_vipps_status st = kv__call_parse(c, &rq, parse_result, out, what, &ambiguous);
     free(body);
-    if (st == KV_VIPPS_OK) {
-        kv_vipps_ecom_result res;
-        st = kv_vipps__parse_ecom_result(&res, r.body, r.len);
-        if (st == KV_VIPPS_OK)
-            *out = res;
-        else
-            kv__set_error(c, KV_VIPPS_API_ECOM, KV_VIPPS_ERR_PROTOCOL,
-                          "%s: unexpected answer body", what);
-        kv__resp_free(&r);
-        return st;
-    }
-    int ambiguous = r.ambiguous && st == KV_VIPPS_E_UNREACHABLE;
-    kv__resp_free(&r);
     if (!ambiguous)
         return st;
     return ecom_resolve(out, c, order_id, request_id, op, what);

@@ -32,6 +32,17 @@ int kv_vipps_state_final(kv_vipps_state s)
         s == KV_VIPPS_STATE_EXPIRED || s == KV_VIPPS_STATE_TERMINATED;
 }
 
+/* Answer parsers in the shape kv__call_parse takes. */
+static kv_vipps_status parse_payment(void *out, const char *body, size_t len)
+{
+    return kv_vipps__parse_payment(out, body, len);
+}
+
+static kv_vipps_status parse_created(void *out, const char *body, size_t len)
+{
+    return kv_vipps__parse_created(out, body, len);
+}
+
 static int payment_path(kv_vipps_client *c, char *dst, size_t n,
                         const char *ref, const char *suffix)
 {
@@ -60,18 +71,7 @@ kv_vipps_status kv_vipps_get(kv_vipps_payment *out, kv_vipps_client *c,
     kv_req rq = { .method = "GET", .api = KV_VIPPS_API_EPAYMENT };
     if (!out || payment_path(c, rq.path, sizeof rq.path, reference, "") < 0)
         return KV_VIPPS_E_INVALID;
-    kv_resp r;
-    kv_vipps_status st = kv__call(c, &rq, &r);
-    if (st == KV_VIPPS_OK) {
-        kv_vipps_payment p;
-        st = kv_vipps__parse_payment(&p, r.body, r.len);
-        if (st == KV_VIPPS_OK)
-            *out = p;
-        else
-            parse_fail(c, "GET payment");
-    }
-    kv__resp_free(&r);
-    return st;
+    return kv__call_parse(c, &rq, parse_payment, out, "GET payment", NULL);
 }
 
 kv_vipps_status kv_vipps_create(kv_vipps_created *out, kv_vipps_client *c,
@@ -98,21 +98,9 @@ kv_vipps_status kv_vipps_create(kv_vipps_created *out, kv_vipps_client *c,
                   .body = body, .idem_key = req->idempotency_key,
                   .api = KV_VIPPS_API_EPAYMENT,
                   .phone = req->flow == KV_VIPPS_FLOW_PUSH ? req->phone : NULL };
-    kv_resp r;
-    kv_vipps_status st = kv__call(c, &rq, &r);
+    int ambiguous;
+    kv_vipps_status st = kv__call_parse(c, &rq, parse_created, out, "POST /epayment/v1/payments", &ambiguous);
     free(body);
-    if (st == KV_VIPPS_OK) {
-        kv_vipps_created cr;
-        st = kv_vipps__parse_created(&cr, r.body, r.len);
-        if (st == KV_VIPPS_OK)
-            *out = cr;
-        else
-            parse_fail(c, "POST /epayment/v1/payments");
-        kv__resp_free(&r);
-        return st;
-    }
-    int ambiguous = r.ambiguous && st == KV_VIPPS_E_UNREACHABLE;
-    kv__resp_free(&r);
     if (!ambiguous)
         return st;
     /* The payment may have been created: read it back. */
@@ -237,21 +225,9 @@ static kv_vipps_status modify(kv_vipps_modification *out, kv_vipps_client *c,
         free(body);
         return KV_VIPPS_E_INVALID;
     }
-    kv_resp r;
-    kv_vipps_status st = kv__call(c, &rq, &r);
+    int ambiguous;
+    kv_vipps_status st = kv__call_parse(c, &rq, parse_payment, out, what, &ambiguous);
     free(body);
-    if (st == KV_VIPPS_OK) {
-        kv_vipps_payment p;
-        st = kv_vipps__parse_payment(&p, r.body, r.len);
-        if (st == KV_VIPPS_OK)
-            *out = p;
-        else
-            parse_fail(c, what);
-        kv__resp_free(&r);
-        return st;
-    }
-    int ambiguous = r.ambiguous && st == KV_VIPPS_E_UNREACHABLE;
-    kv__resp_free(&r);
     if (!ambiguous)
         return st;
     return resolve_by_events(c, out, ref, key, event_name, what);

@@ -1062,3 +1062,20 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
     c->cur_phone = NULL;
     return st;
 }
+
+kv_vipps_status kv__call_parse(kv_vipps_client *c, const kv_req *req,
+                               kv_vipps_status (*parse)(void *out, const char *body, size_t len),
+                               void *out, const char *what, int *ambiguous)
+{
+    kv_resp r;
+    kv_vipps_status st = kv__call(c, req, &r);
+    if (ambiguous)
+        *ambiguous = r.ambiguous && st == KV_VIPPS_E_UNREACHABLE;
+    if (st == KV_VIPPS_OK) {
+        st = parse(out, r.body, r.len);
+        if (st != KV_VIPPS_OK)
+            kv__set_error(c, req->api, KV_VIPPS_ERR_PROTOCOL, "%s: unexpected answer body", what);
+    }
+    kv__resp_free(&r);
+    return st;
+}

@@ -50,6 +50,16 @@ void kv__resp_free(kv_resp *r);
  * r is always initialised; free it with kv__resp_free(). */
 kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *req, kv_resp *r);
 
+/* kv__call, then on KV_VIPPS_OK parse the answer into out with parse
+ * (which sets out only on success); an answer it cannot parse is recorded
+ * as a protocol error of req->api, "<what>: unexpected answer body".  On
+ * another status out is untouched and, when ambiguous is not NULL,
+ * *ambiguous is 1 when the request may have reached the service without a
+ * definite answer (UNREACHABLE), else 0. */
+kv_vipps_status kv__call_parse(kv_vipps_client *c, const kv_req *req,
+                               kv_vipps_status (*parse)(void *out, const char *body, size_t len),
+                               void *out, const char *what, int *ambiguous);
+
 /* Record a client-side error on the handle (no HTTP). */
 void kv__set_error(kv_vipps_client *c, kv_vipps_api api,
                    kv_vipps_err_class cls, const char *fmt, ...)
