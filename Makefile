@@ -160,11 +160,21 @@ install: $(KVITT)
 	install -m 0644 $(LIB_ESCPOS) $(LIB_DRIVERS) $(LIB_CORE) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 escpos/*.h $(DESTDIR)$(INCDIR)/escpos/
 	install -m 0644 drivers/*.h $(DESTDIR)$(INCDIR)/drivers/
+	for d in vipps config journal doc flow serve printer vprinter; do \
+	  install -d $(DESTDIR)$(INCDIR)/src/$$d && install -m 0644 src/$$d/*.h $(DESTDIR)$(INCDIR)/src/$$d/ || exit 1; \
+	done
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
+	printf 'prefix=%s\nincludedir=%s\nlibdir=%s\n\nName: kvitt\nDescription: Vipps MobilePay at the till: ESC/POS encoder, printer drivers, payment client and till flow\nVersion: 0.1.0\nRequires.private: $(PKGS)\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lkvitt -lkvdrivers -lkvescpos\n' \
+	  '$(PREFIX)' '$(INCDIR)' '$(LIBDIR)' > $(DESTDIR)$(LIBDIR)/pkgconfig/kvitt.pc
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's#/usr/local/bin/kvitt#$(BINDIR)/kvitt#g' src/serve/kvitt.service > $(DESTDIR)$(UNITDIR)/kvitt.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/kvitt.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kvitt
 	rm -f $(DESTDIR)$(LIBDIR)/libkvescpos.a $(DESTDIR)$(LIBDIR)/libkvdrivers.a $(DESTDIR)$(LIBDIR)/libkvitt.a
 	rm -rf $(DESTDIR)$(INCDIR)
+	rm -f $(DESTDIR)$(UNITDIR)/kvitt.service $(DESTDIR)$(LIBDIR)/pkgconfig/kvitt.pc
 
 install-udev:
 	install -d $(DESTDIR)$(UDEVDIR)
