@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -140,4 +141,14 @@ int kv__open_errno(int err, const char *what, const char *path, char *msg, size_
         snprintf(msg, msglen, "cannot open %s %s: %s", what, path, strerror(err));
         return KV_T_E_IO;
     }
+}
+
+void *kv__fd_handle_new(size_t size, int fd, char *err, size_t errlen)
+{
+    void *h = calloc(1, size);
+    if (!h) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+    }
+    return h;
 }

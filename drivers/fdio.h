@@ -26,6 +26,12 @@ int kv__fd_write_all(kv_transport *t, int fd, int is_socket, const void *buf,
 ssize_t kv__fd_read(kv_transport *t, int fd, int eof_is_disconnect, void *buf,
                     size_t len, int timeout_ms);
 
+/* A zeroed handle of size bytes (the backend's struct, starting with its
+ * kv_transport) for the open fd; the caller stores fd in it and frees it
+ * with free().  NULL when out of memory: fd is then closed and the cause
+ * written to err. */
+void *kv__fd_handle_new(size_t size, int fd, char *err, size_t errlen);
+
 /* Map an errno from open() to a status and write the cause + cure. */
 int kv__open_errno(int err, const char *what, const char *path, char *msg, size_t msglen);
 

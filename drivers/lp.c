@@ -41,12 +41,9 @@ static int lp_open(kv_transport **out, const char *uri, int timeout_ms,
                  "such as /dev/usb/lp0 (for a file use virtual:DIR)", u.path);
         return KV_T_E_URI;
     }
-    lp_t *t = calloc(1, sizeof *t);
-    if (!t) {
-        close(fd);
-        snprintf(err, errlen, "out of memory");
+    lp_t *t = kv__fd_handle_new(sizeof *t, fd, err, errlen);
+    if (!t)
         return KV_T_E_NOMEM;
-    }
     t->fd = fd;
     t->can_read = can_read;
     t->base.no_readback = !can_read;

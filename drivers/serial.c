@@ -72,12 +72,9 @@ static int serial_open(kv_transport **out, const char *uri, int timeout_ms,
         return KV_T_E_IO;
     }
     tcflush(fd, TCIFLUSH); /* drop stale input */
-    serial_t *t = calloc(1, sizeof *t);
-    if (!t) {
-        close(fd);
-        snprintf(err, errlen, "out of memory");
+    serial_t *t = kv__fd_handle_new(sizeof *t, fd, err, errlen);
+    if (!t)
         return KV_T_E_NOMEM;
-    }
     t->fd = fd;
     *out = &t->base;
     return KV_T_OK;

@@ -118,12 +118,9 @@ static int tcp_open(kv_transport **out, const char *uri, int timeout_ms,
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    tcp_t *t = calloc(1, sizeof *t);
-    if (!t) {
-        close(fd);
-        snprintf(err, errlen, "out of memory");
+    tcp_t *t = kv__fd_handle_new(sizeof *t, fd, err, errlen);
+    if (!t)
         return KV_T_E_NOMEM;
-    }
     t->fd = fd;
     *out = &t->base;
     return KV_T_OK;
