@@ -924,20 +924,42 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
     }
 }
 
+/* Zero rc, set up its mutex and serve on_hook for it on a free loopback
+ * port (*port).  Stop with MHD_stop_daemon, then destroy rc.mu. */
+static struct MHD_Daemon *start_receiver(receiver *rc, int *port)
+{
+    memset(rc, 0, sizeof *rc);
+    pthread_mutex_init(&rc->mu, NULL);
+    *port = kvt_free_port();
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+        (uint16_t)*port, NULL, NULL, on_hook, rc,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+    assert_non_null(d);
+    return d;
+}
+
+/* Poll rc for up to 5 s until it counted at least ok_min verified and
+ * bad_min refused deliveries; *ok and *bad get the last counts. */
+static void wait_receiver(receiver *rc, int ok_min, int bad_min, int *ok, int *bad)
+{
+    for (int i = 0; i < 100 && (*ok < ok_min || *bad < bad_min); i++) {
+        usleep(50 * 1000);
+        pthread_mutex_lock(&rc->mu);
+        *ok = rc->ok;
+        *bad = rc->bad;
+        pthread_mutex_unlock(&rc->mu);
+    }
+}
+
 static void test_vipps_sim__webhooks(void **state)
 {
     env *e = *state;
     kv_sim *s = start_sim(NULL);
     kv_vipps_client *c = client_for(s, e->oslo, NULL, NULL);
     receiver rc;
-    memset(&rc, 0, sizeof rc);
-    pthread_mutex_init(&rc.mu, NULL);
-    int port = kvt_free_port();
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-        (uint16_t)port, NULL, NULL, on_hook, &rc,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
-    assert_non_null(d);
+    int port;
+    struct MHD_Daemon *d = start_receiver(&rc, &port);
     snprintf(rc.url, sizeof rc.url, "http://127.0.0.1:%d/vipps/webhook", port);
 
     kv_vipps_webhook w;
@@ -968,13 +990,7 @@ static void test_vipps_sim__webhooks(void **state)
     assert_int_equal(kv_vipps_capture(&m, c, "OSL-hook-0001", 2500, "NOK",
                                       "OSL-hook-0001-capture"), KV_VIPPS_OK);
     int ok = 0, bad = 0;
-    for (int i = 0; i < 100 && ok < 2; i++) {
-        usleep(50 * 1000);
-        pthread_mutex_lock(&rc.mu);
-        ok = rc.ok;
-        bad = rc.bad;
-        pthread_mutex_unlock(&rc.mu);
-    }
+    wait_receiver(&rc, 2, 0, &ok, &bad);
     assert_int_equal(ok, 2);          /* authorized + captured, both verified */
     assert_int_equal(bad, 0);
 
@@ -992,15 +1008,11 @@ static void test_vipps_sim__ecom_callback_delivered(void **state)
     kv_sim *s = start_sim(NULL);
     kv_vipps_client *c = client_for(s, e->oslo, NULL, NULL);
     receiver rc;
-    memset(&rc, 0, sizeof rc);
-    pthread_mutex_init(&rc.mu, NULL);
+    int port;
+    struct MHD_Daemon *d = start_receiver(&rc, &port);
+    pthread_mutex_lock(&rc.mu);
     snprintf(rc.cb_token, sizeof rc.cb_token, "cb-auth-token-77");
-    int port = kvt_free_port();
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-        (uint16_t)port, NULL, NULL, on_hook, &rc,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
-    assert_non_null(d);
+    pthread_mutex_unlock(&rc.mu);
     char prefix[128];
     snprintf(prefix, sizeof prefix, "http://127.0.0.1:%d/vipps", port);
     kv_vipps_ecom_req rq = {
@@ -1013,13 +1025,7 @@ static void test_vipps_sim__ecom_callback_delivered(void **state)
     cJSON_Delete(control(s, "POST", "/sim/v1/payments/OSL-ecomcb-01/state",
                          "{\"state\":\"approve\"}"));
     int ok = 0, bad = 0;
-    for (int i = 0; i < 100 && ok < 1; i++) {
-        usleep(50 * 1000);
-        pthread_mutex_lock(&rc.mu);
-        ok = rc.ok;
-        bad = rc.bad;
-        pthread_mutex_unlock(&rc.mu);
-    }
+    wait_receiver(&rc, 1, 0, &ok, &bad);
     assert_int_equal(ok, 1);
     assert_int_equal(bad, 0);
     assert_true(!strcmp(rc.last_name, "RESERVED") || !strcmp(rc.last_name, "RESERVE"));
@@ -1032,12 +1038,7 @@ static void test_vipps_sim__ecom_callback_delivered(void **state)
     assert_int_equal(kv_vipps_ecom_initiate(url, sizeof url, c, &rq), KV_VIPPS_OK);
     cJSON_Delete(control(s, "POST", "/sim/v1/payments/OSL-ecomcb-02/state",
                          "{\"state\":\"approve\"}"));
-    for (int i = 0; i < 100 && bad < 1; i++) {
-        usleep(50 * 1000);
-        pthread_mutex_lock(&rc.mu);
-        bad = rc.bad;
-        pthread_mutex_unlock(&rc.mu);
-    }
+    wait_receiver(&rc, 0, 1, &ok, &bad);
     assert_int_equal(bad, 1);
     MHD_stop_daemon(d);
     pthread_mutex_destroy(&rc.mu);
