@@ -32,7 +32,7 @@ static void usage(FILE *f)
                "Vipps MobilePay at the till, with the receipt printer as the customer's screen.\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'kvitt <command> --help' describes one command.\n");
 }
 
