@@ -619,6 +619,17 @@ static long backoff(kv_vipps_client *c, int retry_no)
                             : 0);
 }
 
+/* Wait before the retry after attempt: the server's Retry-After
+ * (retry_after_s seconds, capped at retry_after_max; < 0 when it sent
+ * none), else the backoff.  Returns 0 when out of time (see wait_retry). */
+static int wait_retry_after(kv_vipps_client *c, int attempt, long retry_after_s)
+{
+    long d = backoff(c, attempt);
+    if (retry_after_s >= 0)
+        d = (retry_after_s > c->retry_after_max ? c->retry_after_max : retry_after_s) * 1000L;
+    return wait_retry(c, d);
+}
+
 static struct curl_slist *add_hdr(struct curl_slist *l, int *bad,
                                   const char *name, const char *val)
 {
@@ -883,14 +894,8 @@ static kv_vipps_status token_fetch(kv_vipps_client *c)
             st = KV_VIPPS_E_API;
             break;
         }
-        if (attempt < c->max_attempts) {
-            long d = backoff(c, attempt);
-            if (s.retry_after >= 0)
-                d = (s.retry_after > c->retry_after_max ? c->retry_after_max
-                     : s.retry_after) * 1000L;
-            if (!wait_retry(c, d))
-                break;
-        }
+        if (attempt < c->max_attempts && !wait_retry_after(c, attempt, s.retry_after))
+            break;
     }
     free(s.buf);
     curl_slist_free_all(h);
@@ -1043,14 +1048,8 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
         }
         /* 423/429 were refused without effect: a definite answer. */
         st = status >= 500 ? KV_VIPPS_E_UNREACHABLE : KV_VIPPS_E_API;
-        if (attempt < c->max_attempts) {
-            long d = backoff(c, attempt);
-            if (s.retry_after >= 0)
-                d = (s.retry_after > c->retry_after_max ? c->retry_after_max
-                     : s.retry_after) * 1000L;
-            if (!wait_retry(c, d))
-                break;
-        }
+        if (attempt < c->max_attempts && !wait_retry_after(c, attempt, s.retry_after))
+            break;
     }
     /* An exhausted 423/429 after an earlier ambiguous attempt stays
      * ambiguous for the caller. */
