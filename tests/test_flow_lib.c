@@ -126,6 +126,18 @@ static void test_flow_lib__two_payments_in_parallel_notify_and_abort(void **stat
     pthread_mutex_unlock(&l.mu);
     assert_int_equal(kvf_keys(&e, l.ref_a, "/capture", NULL), 1);
     assert_int_equal(kvf_keys(&e, l.ref_b, "/capture", NULL), 0);
+    /* The verified AUTHORIZED webhook let the waiter capture at once: A
+     * was never read with a GET (its first poll was 10 s away). */
+    long sst = 0;
+    char *stats = kvf_http(&e, "GET", "/sim/v1/stats", NULL, &sst);
+    assert_non_null(stats);
+    assert_int_equal(sst, 200);
+    char getkey[160];
+    snprintf(getkey, sizeof getkey, "\"GET /epayment/v1/payments/%s\"", l.ref_a);
+    assert_null(strstr(stats, getkey));
+    snprintf(getkey, sizeof getkey, "\"POST /epayment/v1/payments/%s/capture\"", l.ref_a);
+    assert_non_null(strstr(stats, getkey));
+    free(stats);
     /* status, find and reprint by reference */
     kv_flow_result r;
     assert_int_equal(kv_flow_status_get(f, &r, l.ref_a, 1), KV_FLOW_OK);

@@ -22,6 +22,13 @@ static const char *const scan_texts[KV_LANG_COUNT] = {
     [KV_LANG_SV] = "Skanna med kameran eller appen",
     [KV_LANG_EN] = "Scan with the app or camera",
 };
+static const char *const scan_app_texts[KV_LANG_COUNT] = {
+    [KV_LANG_NB] = "Skann med Vipps- eller MobilePay-appen, eller med kameraet",
+    [KV_LANG_DA] = "Scan med MobilePay- eller Vipps-appen, eller med kameraet",
+    [KV_LANG_FI] = "Skannaa MobilePay- tai Vipps-sovelluksella tai kameralla",
+    [KV_LANG_SV] = "Skanna med Vipps- eller MobilePay-appen, eller med kameran",
+    [KV_LANG_EN] = "Scan with the Vipps or MobilePay app, or the camera",
+};
 static const char *const expiry_labels[KV_LANG_COUNT] = {
     [KV_LANG_NB] = "Gyldig til", [KV_LANG_DA] = "Gyldig til", [KV_LANG_FI] = "Voimassa klo",
     [KV_LANG_SV] = "Giltig till", [KV_LANG_EN] = "Valid until",
@@ -36,6 +43,7 @@ const char *kv_slip_title(kv_lang lang) { return titles[lang_ok(lang)]; }
 const char *kv_slip_amount_label(kv_lang lang) { return amount_labels[lang_ok(lang)]; }
 const char *kv_slip_scan_text(kv_lang lang) { return scan_texts[lang_ok(lang)]; }
 const char *kv_slip_expiry_label(kv_lang lang) { return expiry_labels[lang_ok(lang)]; }
+const char *kv_slip_scan_text_app(kv_lang lang) { return scan_app_texts[lang_ok(lang)]; }
 
 kv_escpos_status kv_slip_write(kv_escpos *e, const kv_slip_spec *spec)
 {
@@ -77,7 +85,7 @@ kv_escpos_status kv_slip_write(kv_escpos *e, const kv_slip_spec *spec)
     snprintf(line, sizeof line, "%s: %s", amount_labels[lang], money);
     kv_layout_wrap(e, line);
     kv_escpos_qr(e, spec->url, strlen(spec->url), &spec->qr);
-    kv_layout_wrap(e, scan_texts[lang]);
+    kv_layout_wrap(e, spec->scan_text && *spec->scan_text ? spec->scan_text : scan_texts[lang]);
     if (spec->reference && *spec->reference)
         kv_layout_wrap(e, spec->reference);
     if (spec->expiry && *spec->expiry) {

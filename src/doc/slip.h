@@ -33,15 +33,20 @@ typedef struct kv_slip_spec {
     bool no_init;              /* do not send the job prologue (ESC @ ...):
                                   the slip continues an existing job */
     bool no_cut;               /* end with a feed but no cut */
+    const char *scan_text;     /* optional override of the scan text; the
+                                  till flow uses kv_slip_scan_text_app() */
 } kv_slip_spec;
 #define KV_SLIP_SPEC_INIT { 1, NULL, 0, NULL, KV_LANG_NB, NULL, NULL, NULL, NULL, \
-                            KV_QR_OPTIONS_INIT, false, false }
+                            KV_QR_OPTIONS_INIT, false, false, NULL }
 
 /* The per-language texts (static, never free). */
 const char *kv_slip_title(kv_lang lang);       /* "Betal med Vipps" */
 const char *kv_slip_amount_label(kv_lang lang);/* "Beløp" */
 const char *kv_slip_scan_text(kv_lang lang);   /* "Skann med kamera-appen" */
 const char *kv_slip_expiry_label(kv_lang lang);/* "Gyldig til" */
+/* The longer text a payment slip at the till carries: scan with the Vipps
+ * or MobilePay app, or the phone's camera. */
+const char *kv_slip_scan_text_app(kv_lang lang);
 
 /* Append the slip to e.  Returns KV_ESCPOS_OK, or the encoder's error
  * (KV_ESCPOS_E_ARG for a missing/non-ASCII url or a bad amount or currency,

@@ -37,6 +37,7 @@
 typedef struct waiter {
     char ref[64];
     int notified;
+    int authorized;          /* a verified webhook said AUTHORIZED */
     int abort;
     struct waiter *next;
 } waiter;
@@ -933,7 +934,7 @@ static int image_slip(kv_escpos *e, const kv_payment *p, const kv_store *s, cons
     kv_layout_wrap(e, line);
     kv_escpos_style(e, &normal);
     kv_escpos_raster(e, bits, wb, h, KV_RASTER_NORMAL);
-    kv_layout_wrap(e, kv_slip_scan_text(lang));
+    kv_layout_wrap(e, kv_slip_scan_text_app(lang));
     kv_layout_wrap(e, p->reference);
     if (expiry && *expiry) {
         snprintf(line, sizeof line, "%s %s", kv_slip_expiry_label(lang), expiry);
@@ -968,6 +969,7 @@ static int print_slip(kv_flow *f, int64_t jid, const kv_payment *p, const kv_sto
     sp.store_name = s->name;
     sp.reference = p->reference;
     sp.expiry = exp[0] ? exp : NULL;
+    sp.scan_text = kv_slip_scan_text_app(sp.lang);
     if (s->qr_source == KV_QR_IMAGE) {
         fetchbuf img;
         uint8_t *bits = NULL;
@@ -1217,10 +1219,45 @@ static void absorb(kv_payment *p, const kv_vipps_payment *vp)
     p->refunded = vp->refunded;
 }
 
+/* The receipt in the app (Order Management), after the capture and after
+ * the paper receipt: the customer at the till should not wait for it. */
+static void send_om_receipt(kv_flow *f, kv_vipps_client *c, const kv_payment *p)
+{
+    if (!p->items_json[0])
+        return;
+    parsed_items it;
+    char ierr[200];
+    if (parse_items(&it, p->items_json, ierr, sizeof ierr) == 0 && it.n) {
+        kv_vipps_order_line lines[MAX_ITEMS];
+        char ids[MAX_ITEMS][24], qty[MAX_ITEMS][24];
+        for (size_t i = 0; i < it.n; i++) {
+            const kv_doc_item *d = &it.items[i];
+            int64_t tot = d->quantity * d->unit_price;
+            int64_t tax = (tot * d->vat_bp * 2 + (10000 + d->vat_bp)) / (2 * (10000 + d->vat_bp));
+            snprintf(ids[i], sizeof ids[i], "%zu", i + 1);
+            snprintf(qty[i], sizeof qty[i], "%lld", (long long)d->quantity);
+            lines[i] = (kv_vipps_order_line){ .id = ids[i], .name = d->name, .total_amount = tot,
+                                              .total_amount_excl_tax = tot - tax, .total_tax_amount = tax,
+                                              .tax_rate = d->vat_bp, .unit_price = d->unit_price,
+                                              .quantity = qty[i] };
+        }
+        kv_vipps_receipt r = { .lines = lines, .n_lines = it.n, .currency = p->currency,
+                               .pos_id = p->till_id, .receipt_number = p->reference };
+        if (kv_vipps_om_add_receipt(c, p->reference, &r) != KV_VIPPS_OK) {
+            const kv_vipps_error *e = kv_vipps_last_error(c);
+            if (!e || e->cls != KV_VIPPS_ERR_CONFLICT)
+                emit(f, KV_FEV_MESSAGE, p->reference, p->state, -1,
+                     "the receipt in the app (Order Management) could not be sent");
+        }
+    }
+    cJSON_Delete(it.root);
+}
+
 /* Capture what is authorized and not captured, receipt, OM receipt.
  * copy: mark the receipt COPY.  p is updated. */
 static kv_flow_status finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p, int copy, kv_flow_result *out)
 {
+    int send_om = 0;
     if (p->state != KV_PAY_CAPTURED && p->captured < p->amount) {
         int64_t amt = p->amount - p->captured;
         if (save(f, p, KV_PAY_AUTHORIZED, "authorized") != KV_FLOW_OK)
@@ -1256,34 +1293,7 @@ static kv_flow_status finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p,
         if (save(f, p, KV_PAY_CAPTURED, "captured") != KV_FLOW_OK)
             return jfail(out, "captured");
         crash_point(f, "captured");
-        if (p->items_json[0]) {
-            parsed_items it;
-            char ierr[200];
-            if (parse_items(&it, p->items_json, ierr, sizeof ierr) == 0 && it.n) {
-                kv_vipps_order_line lines[MAX_ITEMS];
-                char ids[MAX_ITEMS][24], qty[MAX_ITEMS][24];
-                for (size_t i = 0; i < it.n; i++) {
-                    const kv_doc_item *d = &it.items[i];
-                    int64_t tot = d->quantity * d->unit_price;
-                    int64_t tax = (tot * d->vat_bp * 2 + (10000 + d->vat_bp)) / (2 * (10000 + d->vat_bp));
-                    snprintf(ids[i], sizeof ids[i], "%zu", i + 1);
-                    snprintf(qty[i], sizeof qty[i], "%lld", (long long)d->quantity);
-                    lines[i] = (kv_vipps_order_line){ .id = ids[i], .name = d->name, .total_amount = tot,
-                                                      .total_amount_excl_tax = tot - tax, .total_tax_amount = tax,
-                                                      .tax_rate = d->vat_bp, .unit_price = d->unit_price,
-                                                      .quantity = qty[i] };
-                }
-                kv_vipps_receipt r = { .lines = lines, .n_lines = it.n, .currency = p->currency,
-                                       .pos_id = p->till_id, .receipt_number = p->reference };
-                if (kv_vipps_om_add_receipt(c, p->reference, &r) != KV_VIPPS_OK) {
-                    const kv_vipps_error *e = kv_vipps_last_error(c);
-                    if (!e || e->cls != KV_VIPPS_ERR_CONFLICT)
-                        emit(f, KV_FEV_MESSAGE, p->reference, p->state, -1,
-                             "the receipt in the app (Order Management) could not be sent");
-                }
-            }
-            cJSON_Delete(it.root);
-        }
+        send_om = 1;
     } else if (p->state != KV_PAY_CAPTURED) {
         if (save(f, p, KV_PAY_CAPTURED, "already captured") != KV_FLOW_OK)
             return jfail(out, "captured");
@@ -1299,8 +1309,12 @@ static kv_flow_status finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p,
                    pmsg);
         }
         emit(f, KV_FEV_MESSAGE, p->reference, p->state, -1, "receipt queued");
+        if (send_om)
+            send_om_receipt(f, c, p);
         return KV_FLOW_OK;
     }
+    if (send_om)
+        send_om_receipt(f, c, p);
     if (out)
         snprintf(out->receipt_path, sizeof out->receipt_path, "%s", tmp.receipt_path);
     p->reason[0] = 0;
@@ -1605,14 +1619,20 @@ kv_flow_status kv_flow_abort(kv_flow *f, const char *reference)
 }
 
 /* Sleep until deadline_ms, a notify, an abort or stop.  Returns 1 when
- * woken by notify, 2 by abort/stop, 0 on time. */
+ * woken by notify, 3 by a notify that carried a verified AUTHORIZED event,
+ * 2 by abort/stop, 0 on time. */
 static int nap(kv_flow *f, waiter *w, int64_t until_ms)
 {
     pthread_mutex_lock(&f->mu);
     int r = 0;
     for (;;) {
         if (w->abort || stopped(f)) { r = 2; break; }
-        if (w->notified) { w->notified = 0; r = 1; break; }
+        if (w->notified) {
+            r = w->authorized ? 3 : 1;
+            w->notified = 0;
+            w->authorized = 0;
+            break;
+        }
         int64_t now = now_ms();
         if (now >= until_ms)
             break;
@@ -1684,11 +1704,22 @@ kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *referen
             st = give_up_locked(f, c, &p, out);
             break;
         }
-        if (why != 1 && now < next_poll)
+        if (why != 1 && why != 3 && now < next_poll)
             continue;
         if (first) {
             crash_point(f, "waiting");
             first = 0;
+        }
+        if (why == 3) {
+            /* The daemon verified the webhook's HMAC before recording it, so
+             * capture at once instead of reading the payment first: the
+             * receipt comes a round trip sooner.  The capture is its own
+             * check (Vipps refuses to capture what is not authorized, and
+             * finish_sale then reads the payment back); its key is
+             * journaled first like every capture. */
+            emit(f, KV_FEV_MESSAGE, reference, KV_PAY_WAITING, -1, "authorized (webhook)");
+            st = finish_sale(f, c, &p, 0, out);
+            break;
         }
         kv_vipps_payment g;
         kv_vipps_status gs = api_get(c, &p, reference, &g);
@@ -1780,6 +1811,16 @@ kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const c
         return KV_FLOW_E_INPUT;
     if (kv_journal_add_event(f->j, reference, event_name, body ? body : "") != KV_J_OK)
         return KV_FLOW_E_JOURNAL;
+    /* ePayment's AUTHORIZED event, eCom's RESERVED callback status. */
+    int authorized = !strcmp(event_name, "AUTHORIZED") || !strcmp(event_name, "ecom.RESERVED") ||
+                     !strcmp(event_name, "ecom.RESERVE");
+    if (authorized) {
+        pthread_mutex_lock(&f->mu);
+        for (waiter *w = f->waiters; w; w = w->next)
+            if (strcmp(w->ref, reference) == 0)
+                w->authorized = 1;
+        pthread_mutex_unlock(&f->mu);
+    }
     kv_flow_notify(f, reference);
     return KV_FLOW_OK;
 }
