@@ -1386,6 +1386,14 @@ static kv_flow_status give_up_locked(kv_flow *f, kv_vipps_client *c, kv_payment 
 /* ---------------------------------------------------------------- */
 /* start                                                             */
 
+/* Thread body: fetch the access token if none is cached (errors are left
+ * for the create call to meet and report). */
+static void *warm_token(void *client)
+{
+    (void)kv_vipps_token_warm(client);
+    return NULL;
+}
+
 kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_request *req)
 {
     kv_flow_result dummy;
@@ -1426,6 +1434,11 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
         kv_vipps_client_destroy(c);
         return KV_FLOW_E_NOMEM;
     }
+    /* A missing access token is fetched while the journal syncs: the token
+     * call moves no money, and the two waits overlap.  Until the join the
+     * client belongs to that thread alone. */
+    pthread_t warm;
+    int warming = pthread_create(&warm, NULL, warm_token, c) == 0;
     /* the payment row and its create key in one transaction (one fsync):
      * both are on disk before the create request leaves */
     kv_journal_op op;
@@ -1438,6 +1451,8 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
         if (js == KV_J_OK)
             js = je;
     }
+    if (warming)
+        pthread_join(warm, NULL);
     if (js) {
         unlock_ref(f, p.reference);
         kv_vipps_client_destroy(c);
