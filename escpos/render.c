@@ -9,6 +9,7 @@
  * max(line spacing, tallest item).  A line that would exceed the print
  * area is printed first (automatic wrap), as firmware does.
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ const char *kv_render_strerror(kv_render_status st)
     case KV_RENDER_E_ARG: return "invalid argument";
     case KV_RENDER_E_WRITE: return "write failed";
     case KV_RENDER_E_PNG: return "PNG encoding failed";
-    case KV_RENDER_E_SCAN: return "QR scanner failed";
+    case KV_RENDER_E_SCAN: return "QR scanner failed or libzbar0 is not installed";
     }
     return "unknown render status";
 }
@@ -1277,8 +1278,59 @@ static int symlist_add(symlist *l, const char *d, size_t n)
     return 0;
 }
 
+/* zbar is loaded when a QR code is to be scanned, not at program start:
+ * it pulls in X11, V4L and D-Bus libraries that every other kvitt command
+ * would otherwise map at each start.  The table lives on the caller's
+ * stack (no global state); dlopen of a loaded library is a refcount. */
+typedef struct zbar_api {
+    void *dl;
+    zbar_image_scanner_t *(*scanner_create)(void);
+    void (*scanner_destroy)(zbar_image_scanner_t *);
+    int (*scanner_set_config)(zbar_image_scanner_t *, zbar_symbol_type_t, zbar_config_t, int);
+    zbar_image_t *(*image_create)(void);
+    void (*image_destroy)(zbar_image_t *);
+    void (*image_set_format)(zbar_image_t *, unsigned long);
+    void (*image_set_size)(zbar_image_t *, unsigned, unsigned);
+    void (*image_set_data)(zbar_image_t *, const void *, unsigned long, zbar_image_cleanup_handler_t *);
+    int (*scan_image)(zbar_image_scanner_t *, zbar_image_t *);
+    const zbar_symbol_t *(*image_first_symbol)(const zbar_image_t *);
+    const zbar_symbol_t *(*symbol_next)(const zbar_symbol_t *);
+    zbar_symbol_type_t (*symbol_get_type)(const zbar_symbol_t *);
+    const char *(*symbol_get_data)(const zbar_symbol_t *);
+    unsigned int (*symbol_get_data_length)(const zbar_symbol_t *);
+} zbar_api;
+
+static int zbar_load(zbar_api *z)
+{
+    memset(z, 0, sizeof *z);
+    z->dl = dlopen("libzbar.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!z->dl)
+        return -1;
+#define ZSYM(field, name) \
+    do { \
+        *(void **)&z->field = dlsym(z->dl, name); \
+        if (!z->field) { dlclose(z->dl); z->dl = NULL; return -1; } \
+    } while (0)
+    ZSYM(scanner_create, "zbar_image_scanner_create");
+    ZSYM(scanner_destroy, "zbar_image_scanner_destroy");
+    ZSYM(scanner_set_config, "zbar_image_scanner_set_config");
+    ZSYM(image_create, "zbar_image_create");
+    ZSYM(image_destroy, "zbar_image_destroy");
+    ZSYM(image_set_format, "zbar_image_set_format");
+    ZSYM(image_set_size, "zbar_image_set_size");
+    ZSYM(image_set_data, "zbar_image_set_data");
+    ZSYM(scan_image, "zbar_scan_image");
+    ZSYM(image_first_symbol, "zbar_image_first_symbol");
+    ZSYM(symbol_next, "zbar_symbol_next");
+    ZSYM(symbol_get_type, "zbar_symbol_get_type");
+    ZSYM(symbol_get_data, "zbar_symbol_get_data");
+    ZSYM(symbol_get_data_length, "zbar_symbol_get_data_length");
+#undef ZSYM
+    return 0;
+}
+
 /* One zbar pass over img scaled by an integer factor, with a white border. */
-static kv_render_status scan_once(const kv_image *img, int scale, symlist *out)
+static kv_render_status scan_once(const zbar_api *z, const kv_image *img, int scale, symlist *out)
 {
     const int B = 32;
     int W = img->width * scale + 2 * B, H = img->height * scale + 2 * B;
@@ -1296,34 +1348,34 @@ static kv_render_status scan_once(const kv_image *img, int scale, symlist *out)
                 dst[x] = src[x / scale];
         }
     }
-    zbar_image_scanner_t *sc = zbar_image_scanner_create();
-    zbar_image_t *zi = zbar_image_create();
+    zbar_image_scanner_t *sc = z->scanner_create();
+    zbar_image_t *zi = z->image_create();
     if (!sc || !zi) {
-        if (sc) zbar_image_scanner_destroy(sc);
-        if (zi) zbar_image_destroy(zi);
+        if (sc) z->scanner_destroy(sc);
+        if (zi) z->image_destroy(zi);
         free(p);
         return KV_RENDER_E_SCAN;
     }
-    zbar_image_scanner_set_config(sc, 0, ZBAR_CFG_ENABLE, 0);
-    zbar_image_scanner_set_config(sc, ZBAR_QRCODE, ZBAR_CFG_ENABLE, 1);
-    zbar_image_scanner_set_config(sc, ZBAR_QRCODE, ZBAR_CFG_BINARY, 1);
-    zbar_image_set_format(zi, zbar_fourcc('Y', '8', '0', '0'));
-    zbar_image_set_size(zi, (unsigned)W, (unsigned)H);
-    zbar_image_set_data(zi, p, (unsigned long)W * H, NULL);
-    int n = zbar_scan_image(sc, zi);
+    z->scanner_set_config(sc, 0, ZBAR_CFG_ENABLE, 0);
+    z->scanner_set_config(sc, ZBAR_QRCODE, ZBAR_CFG_ENABLE, 1);
+    z->scanner_set_config(sc, ZBAR_QRCODE, ZBAR_CFG_BINARY, 1);
+    z->image_set_format(zi, zbar_fourcc('Y', '8', '0', '0'));
+    z->image_set_size(zi, (unsigned)W, (unsigned)H);
+    z->image_set_data(zi, p, (unsigned long)W * H, NULL);
+    int n = z->scan_image(sc, zi);
     kv_render_status st = n < 0 ? KV_RENDER_E_SCAN : KV_RENDER_OK;
     if (n > 0) {
-        for (const zbar_symbol_t *s = zbar_image_first_symbol(zi); s; s = zbar_symbol_next(s)) {
-            if (zbar_symbol_get_type(s) != ZBAR_QRCODE)
+        for (const zbar_symbol_t *s = z->image_first_symbol(zi); s; s = z->symbol_next(s)) {
+            if (z->symbol_get_type(s) != ZBAR_QRCODE)
                 continue;
-            if (symlist_add(out, zbar_symbol_get_data(s), zbar_symbol_get_data_length(s))) {
+            if (symlist_add(out, z->symbol_get_data(s), z->symbol_get_data_length(s))) {
                 st = KV_RENDER_E_NOMEM;
                 break;
             }
         }
     }
-    zbar_image_destroy(zi);
-    zbar_image_scanner_destroy(sc);
+    z->image_destroy(zi);
+    z->scanner_destroy(sc);
     free(p);
     return st;
 }
@@ -1335,13 +1387,17 @@ kv_render_status kv_image_scan_qr(const kv_image *img, int want, kv_qr_fn fn, vo
         return KV_RENDER_E_ARG;
     /* zbar misses very small modules (1 dot): a second pass at twice the
      * size finds those; the pass that found more symbols wins */
+    zbar_api z;
+    if (zbar_load(&z) != 0)
+        return KV_RENDER_E_SCAN;
     symlist a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    kv_render_status st = scan_once(img, 1, &a);
+    kv_render_status st = scan_once(&z, img, 1, &a);
     if (st == KV_RENDER_OK && (want <= 0 || a.n < want) &&
         (size_t)img->width * img->height <= ((size_t)16 << 20))
-        st = scan_once(img, 2, &b);
+        st = scan_once(&z, img, 2, &b);
+    dlclose(z.dl);
     if (st != KV_RENDER_OK) {
         symlist_free(&a);
         symlist_free(&b);

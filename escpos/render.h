@@ -43,7 +43,7 @@ typedef enum {
     KV_RENDER_E_ARG = -3,     /* invalid argument */
     KV_RENDER_E_WRITE = -4,   /* the writer callback failed */
     KV_RENDER_E_PNG = -5,     /* libpng failed */
-    KV_RENDER_E_SCAN = -6     /* the QR scanner could not be set up */
+    KV_RENDER_E_SCAN = -6     /* the QR scanner (libzbar.so.0, loaded on first use) could not be set up */
 } kv_render_status;
 
 /* Static text for a status; never NULL, never freed. */

@@ -24,7 +24,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export CMOCKA_MESSAGE_OUTPUT=STDOUT
 
 logdir="$root/$build/test-logs"
-rm -rf "$logdir"; mkdir -p "$logdir"
+mkdir -p "$logdir"   # one log per suite, overwritten by its next run
 passed=0; failed=0; skipped=0; bad=""
 for t in "$root/$build"/tests/test_*; do
     [ -x "$t" ] || continue
