@@ -75,8 +75,10 @@ int kvf_start(kvf_env *e, const char *name, const char *const sim_args[])
     mkdir(e->dir, 0755);
     snprintf(e->conf, sizeof e->conf, "%s/kvitt.conf", e->dir);
     /* no --quiet: the request log in DIR/sim.log explains a failure */
-    const char *argv[40] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--write-config", e->conf };
-    int n = 6;
+    /* --exit-with-parent: a failed assertion must not leave it running */
+    const char *argv[40] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--write-config", e->conf,
+                             "--exit-with-parent" };
+    int n = 7;
     for (int i = 0; sim_args && sim_args[i] && n < 38; i++)
         argv[n++] = sim_args[i];
     argv[n] = NULL;

@@ -48,9 +48,10 @@ int kvt_serve_setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o)
     e->conf = kvt_path("%s/kvitt.conf", e->dir);
     e->serve_log = kvt_path("%s/serve.log", e->dir);
     char *simlog = kvt_path("%s/sim.log", e->dir);
+    /* --exit-with-parent: a failed assertion must not leave it running */
     const char *argv[32] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--write-config",
-                             e->conf, "--quiet" };
-    size_t k = 7;
+                             e->conf, "--quiet", "--exit-with-parent" };
+    size_t k = 8;
     for (size_t i = 0; o->sim_args[i] && k < 30; i++)
         argv[k++] = o->sim_args[i];
     argv[k] = NULL;
