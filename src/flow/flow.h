@@ -182,7 +182,12 @@ kv_flow_status kv_flow_abort(kv_flow *f, const char *reference);
 kv_flow_status kv_flow_give_up(kv_flow *f, kv_flow_result *out, const char *reference);
 
 /* Record a verified webhook event in the journal and wake the waiter.
- * body is stored as is (no secrets: webhooks carry none). */
+ * body is stored as is (no secrets: webhooks carry none).  Call it only
+ * after the HMAC (ePayment) or authToken (eCom) check passed: an
+ * "AUTHORIZED" or "ecom.RESERVED" event makes the waiting payment capture
+ * at once, without reading the payment first (the capture is journaled
+ * with its key like every capture, and Vipps refuses to capture a payment
+ * that is not authorized, after which the flow reads it back). */
 kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const char *event_name,
                                       const char *body);
 
