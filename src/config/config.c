@@ -337,7 +337,7 @@ static kv_config_status load_main(kv_config *c, char *err, size_t errlen)
     m->poll_interval_ms = 1500;
     snprintf(m->till_id, sizeof m->till_id, "till-1");
     if (!s) {
-        seterr(err, errlen, "%s: no [kvitt] section; fix: add [kvitt] with environment = test (see README \"Configuration\")", c->path);
+        seterr(err, errlen, "%s: no [kvitt] section; fix: add [kvitt] with environment = test (see docs/configuration.md)", c->path);
         return KV_C_E_VALUE;
     }
     char buf[512];

@@ -1,7 +1,7 @@
 /*
  * config.h - the kvitt configuration (INI file + secrets file).
  *
- * Format: README.md, section "Configuration".  `#` comments,
+ * Format: docs/configuration.md.  `#` comments,
  * `key = value`, sections `[name]` or `[kind id]`.  The loader validates
  * the sections it knows ([kvitt], [store X], [credentials X]) into typed
  * structs, and keeps every section and key (including the daemon's [serve]

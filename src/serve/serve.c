@@ -157,7 +157,7 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
     kv_serve_status st = load_tills(cfg, a, err, errlen);
     if (st == KV_SERVE_OK && kv_auth_count(a) == 0) {
         snprintf(err, errlen, "%s: no [till ID] section; add one per till with store and "
-                 "token_sha256 (see README \"kvitt serve: the daemon\")", kv_config_path(cfg));
+                 "token_sha256 (see docs/daemon.md)", kv_config_path(cfg));
         st = KV_SERVE_E_CONFIG;
     }
     long v;

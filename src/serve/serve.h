@@ -23,7 +23,7 @@
  *     resumed at the next start.
  *
  * Configuration: the [serve] and [till ID] sections of the kvitt config
- * (README "kvitt serve: the daemon"):
+ * (docs/daemon.md):
  *   [serve]  listen, webhook_url, webhook_max_skew_s, callback_auth_token,
  *            max_body, shutdown_grace_s, events_max_wait_s, log_level
  *   [till ID] store, token_sha256, chain_refund, printer
