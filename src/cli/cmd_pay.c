@@ -76,7 +76,7 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         case 'n': no_recover = 1; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: usage(stderr); return KV_EXIT_USAGE;
+        default: return kv_bad_option("pay", argc, argv);
         }
     }
     if (optind < argc)

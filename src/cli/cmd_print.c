@@ -96,7 +96,7 @@ int kv_cmd_print(int argc, char **argv, const kv_cli *cli)
                 return kv_usage_error("print", "--status-timeout-ms needs 1..3600000");
             break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("print", "see kvitt print --help");
+        default: return kv_bad_option("print", argc, argv);
         }
     }
     if (optind + 1 != argc)

@@ -71,7 +71,7 @@ int kv_cmd_selftest(int argc, char **argv, const kv_cli *cli)
                 return kv_usage_error("selftest", "--status-timeout-ms needs 1..60000");
             break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("selftest", "see kvitt selftest --help");
+        default: return kv_bad_option("selftest", argc, argv);
         }
     }
     if (optind < argc)

@@ -239,7 +239,7 @@ int kv_flowcli_ref_command(int argc, char **argv, const kv_cli *cli, const char 
         case 'h':
             fputs(usage, stdout);
             return KV_EXIT_OK;
-        default: return kv_usage_error(cmd, "unknown option (see --help)");
+        default: return kv_bad_option(cmd, argc, argv);
         }
     }
     if (optind < argc)
