@@ -124,8 +124,8 @@ int kv_cmd_print(int argc, char **argv, const kv_cli *cli)
     kv_transport *t = NULL;
     int st = kv_transport_open(&t, uri, &to);
     if (st) {
-        kv_err("print", "%s: %s; nothing printed (0 of %zu bytes)",
-               kv_transport_strerror(st), err, len);
+        kv_err("print", "printer %s: %s: %s; nothing printed (0 of %zu bytes)",
+               uri, kv_transport_strerror(st), err, len);
         free(buf);
         return st == KV_T_E_URI ? KV_EXIT_USAGE : KV_EXIT_PRINTER;
     }

@@ -90,7 +90,7 @@ int kv_cmd_selftest(int argc, char **argv, const kv_cli *cli)
     kv_transport *t = NULL;
     int st = kv_transport_open(&t, uri, &to);
     if (st) {
-        kv_err("selftest", "%s: %s", kv_transport_strerror(st), err);
+        kv_err("selftest", "printer %s: %s: %s", uri, kv_transport_strerror(st), err);
         return st == KV_T_E_URI ? KV_EXIT_USAGE : KV_EXIT_PRINTER;
     }
     kv_selftest_result r;

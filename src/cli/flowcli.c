@@ -111,6 +111,32 @@ static void money(char *b, size_t n, int64_t v)
     kv_flow_format_amount(b, n, v);
 }
 
+/* The journal keeps a payment's reason in a short field, so a long reason
+ * arrives cut short.  Show it whole when the full text (detail) starts with
+ * it, else cut after the last whole word that fits and mark the cut with
+ * an ellipsis: never stop in the middle of a word. */
+#define KV_REASON_SHOWN 120 /* what the flow keeps of a reason */
+static void fit_reason(char *out, size_t n, const char *reason, const char *detail)
+{
+    size_t rl = strlen(reason);
+    int cut = (detail && strncmp(detail, reason, rl) == 0 && strlen(detail) > rl)
+              || rl >= KV_REASON_SHOWN;
+    if (!cut || rl == 0) {
+        snprintf(out, n, "%s", reason);
+        return;
+    }
+    const char *full = detail && strncmp(detail, reason, rl) == 0 ? detail : reason;
+    size_t end = rl;
+    if (full[end] != ' ' && full[end] != '\0') /* the cut fell inside a word */
+        while (end > 0 && reason[end - 1] != ' ')
+            end--;
+    while (end > 0 && strchr(" ,;:(-", reason[end - 1]))
+        end--;
+    if (end == 0) /* one long word: keep it as it is */
+        end = rl;
+    snprintf(out, n, "%.*s\xe2\x80\xa6", (int)end, reason);
+}
+
 static cJSON *payment_json(const kv_payment *p)
 {
     char a[32];
@@ -166,8 +192,11 @@ int kv_flowcli_result(kv_flowcli *fc, kv_flow_status st, const kv_flow_result *r
             money(a, sizeof a, r->payment.refunded);
             printf(" refunded %s", a);
         }
-        if (r->payment.reason[0])
-            printf(" (%s)", r->payment.reason);
+        if (r->payment.reason[0]) {
+            char why[sizeof r->payment.reason + 8];
+            fit_reason(why, sizeof why, r->payment.reason, r->detail);
+            printf(" (%s)", why);
+        }
         printf("\n");
         if (r->slip_path[0])
             printf("slip: %s\n", r->slip_path);
