@@ -3,6 +3,7 @@
 #include "src/cli/flowcli.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -111,23 +112,21 @@ static void money(char *b, size_t n, int64_t v)
     kv_flow_format_amount(b, n, v);
 }
 
-/* The journal keeps a payment's reason in a short field, so a long reason
- * arrives cut short.  Show it whole when the full text (detail) starts with
- * it, else cut after the last whole word that fits and mark the cut with
- * an ellipsis: never stop in the middle of a word. */
-#define KV_REASON_SHOWN 120 /* what the flow keeps of a reason */
+/* The flow keeps the first KV_REASON_KEPT bytes of a long reason.  Show a
+ * reason that reached that size cut after its last whole word, with an
+ * ellipsis, unless the full text (detail) shows that it ended there:
+ * never stop in the middle of a word. */
+#define KV_REASON_KEPT 120
 static void fit_reason(char *out, size_t n, const char *reason, const char *detail)
 {
     size_t rl = strlen(reason);
-    int cut = (detail && strncmp(detail, reason, rl) == 0 && strlen(detail) > rl)
-              || rl >= KV_REASON_SHOWN;
-    if (!cut || rl == 0) {
+    int prefix = detail && strncmp(detail, reason, rl) == 0;
+    if (rl < KV_REASON_KEPT || (prefix && (detail[rl] == '\0' || detail[rl] == ';'))) {
         snprintf(out, n, "%s", reason);
         return;
     }
-    const char *full = detail && strncmp(detail, reason, rl) == 0 ? detail : reason;
     size_t end = rl;
-    if (full[end] != ' ' && full[end] != '\0') /* the cut fell inside a word */
+    if (!prefix || isalnum((unsigned char)detail[rl])) /* the cut may fall inside a word */
         while (end > 0 && reason[end - 1] != ' ')
             end--;
     while (end > 0 && strchr(" ,;:(-", reason[end - 1]))
