@@ -124,10 +124,44 @@ static void test_quickstart__readme_block_runs(void **state)
     free(readme_path);
 }
 
+/* The README and docs/ name nothing outside the repository: no reference
+ * folders beside it, no paths of the machine it was written on, no issue
+ * numbers of a tracker a user cannot see. */
+static void test_quickstart__docs_name_nothing_outside(void **state)
+{
+    (void)state;
+    const char *bad[] = { "../shared", "/work/", "issue #", "issue 1", "issue 2", "issue 3",
+                          "issue 4", "issue 5", "issue 6", "issue 7", "issue 8", "issue 9",
+                          "issues/", "(#1", "(#2", "(#3" };
+    char *list = kvt_path("%s/docs", kvt_srcdir());
+    const char *argv[] = { "/bin/sh", "-c", "ls \"$1\"/*.md", "sh", list, NULL };
+    kvt_result r;
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 0);
+    size_t nfiles = 0;
+    char *save = NULL;
+    char *files = kvt_path("%s/README.md\n%s", kvt_srcdir(), r.out);
+    for (char *f = strtok_r(files, "\n", &save); f; f = strtok_r(NULL, "\n", &save)) {
+        unsigned char *text = NULL;
+        size_t len = 0;
+        assert_int_equal(kvt_read_file(f, &text, &len), 0);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            if (strcasestr((char *)text, bad[i]))
+                fail_msg("%s names something outside the repository: '%s'", f, bad[i]);
+        free(text);
+        nfiles++;
+    }
+    assert_true(nfiles >= 10);
+    free(files);
+    free(list);
+    kvt_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quickstart__readme_block_runs),
+        cmocka_unit_test(test_quickstart__docs_name_nothing_outside),
     };
     return cmocka_run_group_tests_name("quickstart", tests, NULL, NULL);
 }
