@@ -106,7 +106,7 @@ static void test_quickstart__readme_block_runs(void **state)
     assert_non_null(strstr(r.out, "\"refunded\":\"10.00\""));
     /* --show-qr draws on stderr: the request log is in sim.log, not here. */
     assert_null(strstr(r.err, "POST /"));
-    const char *files[] = { "slip.png", "demo-out/printer/oslo/0001.bin", "demo-out/sim.log" };
+    const char *files[] = { "demo-out/slip.png", "demo-out/printer/oslo/0001.bin", "demo-out/sim.log" };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char *f = kvt_path("%s/%s", dir, files[i]);
         struct stat st;
