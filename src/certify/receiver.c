@@ -254,4 +254,5 @@ void kvc_webhooks_check(kv_certify *c)
         check_local(c, l, p1);
     else
         check_daemon(c, l, p1);
+    l->req = kvc_find_req(c, 0, c->wh_id[0] ? "POST" : "GET", "/webhooks/v1/webhooks");
 }

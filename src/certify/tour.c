@@ -280,6 +280,7 @@ void kvc_tour(kv_certify *c)
     static const char *const l1[] = { "get", "events", "polling", "capture-full", NULL };
     if (start(c, p1, 1, &polls, l1) == 0) {
         const kv_config_main *m = kv_config_main_get(c->cfg);
+        kvc_line(c, "polling")->req = kvc_find_req(c, 0, "GET", p1->ref);
         kvc_set(kvc_line(c, "polling"), R_PASSED,
                 "AUTHORIZED seen by GET polling (%d poll(s); poll_first_s %d, then every %d ms)", polls,
                 m->poll_first_s, m->poll_interval_ms);
@@ -479,13 +480,22 @@ static void check_headers(kv_certify *c)
     }
 }
 
+static int ref_line_req(kv_certify *c, const char *id, int req)
+{
+    cert_line *l = kvc_line(c, id);
+    if (l && l->req < 0)
+        l->req = req;
+    return req;
+}
+
 static void check_static(kv_certify *c)
 {
     cert_pay *p1 = &c->pays[0];
     cert_line *cp = kvc_line(c, "customer-present"), *rl = kvc_line(c, "receipt"), *ref = kvc_line(c, "reference");
     int cr = kvc_find_req(c, 0, "POST", "/epayment/v1/payments");
     const char *body = cr >= 0 ? c->reqs[cr].body : NULL;
-    cp->req = rl->req = cr;
+    cp->req = rl->req = ref_line_req(c, "reference", cr);
+    ref_line_req(c, "qr-design", cr);
     if (!p1->created)
         kvc_set(cp, R_FAILED, "not run: the create of %s failed", p1->ref);
     else if (body && strstr(body, "\"customerInteraction\":\"CUSTOMER_PRESENT\""))
