@@ -146,7 +146,11 @@ static int has(const cert_delivery *d, size_t n, const char *ref, const char *na
 
 static void check_local(kv_certify *c, cert_line *l, const cert_pay *p1)
 {
-    static cert_delivery d[RX_MAX];
+    cert_delivery *d = calloc(RX_MAX, sizeof *d);
+    if (!d) {
+        kvc_set(l, R_FAILED, "out of memory");
+        return;
+    }
     size_t n = 0;
     int bad = 0;
     for (int waited = 0;; waited += 200) {
@@ -174,6 +178,7 @@ static void check_local(kv_certify *c, cert_line *l, const cert_pay *p1)
         kvc_say(c, "webhooks: could not delete the tour's registration %s", c->wh_id);
     kvc_rx_stop(c->rx);
     c->rx = NULL;
+    free(d);
 }
 
 /* The daemon's receiver: its registration must exist and its journal must
