@@ -414,6 +414,37 @@ static void test_certify__written_config_starts_serve(void **state)
     sim_stop(&e);
 }
 
+/* Exit codes before any payment: 5 when the service cannot be reached
+ * (nothing listens on the configured port), 3 for an unknown store, 2 for
+ * a bad option. */
+static void test_certify__unreachable_and_config_errors(void **state)
+{
+    (void)state;
+    env e;
+    sim_start(&e, "down", NULL);
+    char from[160], to[160];
+    snprintf(from, sizeof from, "environment = %s", e.url);
+    snprintf(to, sizeof to, "environment = http://127.0.0.1:%d", kvt_free_port());
+    conf_set(&e, "[kvitt]", from, to);
+    kvt_result r;
+    const char *argv[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
+    assert_int_equal(r.status, 5);
+    assert_non_null(strstr(r.err, "unreachable"));
+    kvt_result_free(&r);
+    const char *nostore[] = { "kvitt", "--config", e.conf, "certify", "--store", "tromso", "--out", e.dir, NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, nostore), 0);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "tromso"));
+    kvt_result_free(&r);
+    const char *badrun[] = { "kvitt", "--config", e.conf, "certify", "--run-id", "bad id!", "--out", e.dir, NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, badrun), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--run-id"));
+    kvt_result_free(&r);
+    sim_stop(&e);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -422,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_certify__sim_fault_fails_the_named_line),
         cmocka_unit_test(test_certify__qr_source_default_image_and_text_warns),
         cmocka_unit_test(test_certify__written_config_starts_serve),
+        cmocka_unit_test(test_certify__unreachable_and_config_errors),
     };
     int rc = cmocka_run_group_tests_name("certify", tests, NULL, NULL);
     curl_global_cleanup();
