@@ -280,11 +280,15 @@ static void test_certify__sim_fault_fails_the_named_line(void **state)
     assert_int_equal(hr.status, 201);
     kvt_http_free(&hr);
     kvt_result r;
+    /* --phone: the payments are pushes to a test user whose number must
+     * not appear anywhere */
     const char *argv[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "f1",
-                           "--webhook-wait", "5", NULL };
+                           "--webhook-wait", "5", "--phone", "4791234567", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.out, "refund-full      failed"));
+    assert_null(strstr(r.out, "4791234567"));
+    assert_null(strstr(r.err, "4791234567"));
     kvt_result_free(&r);
     char *jsp = kvt_path("%s/certify.json", e.dir), *mdp = kvt_path("%s/certify.md", e.dir);
     char *js = slurp(jsp), *md = slurp(mdp);
@@ -296,6 +300,9 @@ static void test_certify__sim_fault_fails_the_named_line(void **state)
     assert_string_equal(str(l, "reference"), "OSL-cert-f1-3");
     assert_non_null(strstr(str(l, "reason"), "6210"));
     assert_string_equal(str(line_by_id(rep, "capture-full"), "result"), "passed");
+    assert_non_null(strstr(str(line_by_id(rep, "create"), "evidence"), "PUSH_MESSAGE"));
+    assert_null(strstr(js, "4791234567"));
+    assert_null(strstr(md, "4791234567"));
     assert_string_equal(str(line_by_id(rep, "refund-partial"), "result"), "passed");
     /* the markdown row and section say the same */
     assert_non_null(strstr(md, "| refund-full: "));
