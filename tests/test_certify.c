@@ -30,7 +30,7 @@ typedef struct env {
 } env;
 
 /* `kvitt sim --write-config DIR/kvitt.conf --record DIR/record.jsonl`. */
-static void sim_start(env *e, const char *name, const char *auto_mode)
+static void sim_start_after(env *e, const char *name, const char *auto_mode, const char *after)
 {
     memset(e, 0, sizeof *e);
     e->dir = kvt_path("%s/%s", kvt_tmpdir(), name);
@@ -41,7 +41,7 @@ static void sim_start(env *e, const char *name, const char *auto_mode)
     char *log = kvt_path("%s/sim.log", e->dir);
     const char *argv[] = { "kvitt", "sim", "--listen", "127.0.0.1:0", "--write-config", e->conf, "--record",
                            e->record, "--exit-with-parent", "--auto", auto_mode ? auto_mode : "none",
-                           "--approve-after", "0.5", NULL };
+                           "--approve-after", after, NULL };
     e->sim = kvt_spawn(argv, NULL, log);
     free(log);
     assert_non_null(e->sim);
@@ -49,6 +49,11 @@ static void sim_start(env *e, const char *name, const char *auto_mode)
     assert_non_null(line);
     snprintf(e->url, sizeof e->url, "%s", line);
     free(line);
+}
+
+static void sim_start(env *e, const char *name, const char *auto_mode)
+{
+    sim_start_after(e, name, auto_mode, "0.5");
 }
 
 static void sim_stop(env *e)
@@ -421,6 +426,43 @@ static void test_certify__written_config_starts_serve(void **state)
     sim_stop(&e);
 }
 
+/* --wait-for-app: certify does not approve through the simulator, it asks
+ * the operator (stderr) and polls until the customer (here the
+ * simulator's --auto approve) has approved. */
+static void test_certify__waits_for_the_customer(void **state)
+{
+    (void)state;
+    env e;
+    sim_start_after(&e, "wait", "approve", "2");
+    conf_set(&e, "[kvitt]", "poll_first_s = 5", "poll_first_s = 1");
+    conf_set(&e, "[kvitt]", "poll_interval_ms = 1500", "poll_interval_ms = 500");
+    kvt_result r;
+    const char *argv[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "w1",
+                           "--wait-for-app", "--timeout", "60", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 180, argv), 0);
+    if (r.status != 0)
+        printf("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    for (int i = 1; i <= 4; i++) {
+        char want[160];
+        snprintf(want, sizeof want, "ACTION: approve payment OSL-cert-w1-%d of NOK 10.00 in the simulator", i);
+        assert_non_null(strstr(r.err, want));
+    }
+    assert_null(strstr(r.err, "OSL-cert-w1-5 of NOK")); /* cancelled before anyone answers */
+    kvt_result_free(&r);
+    char *jsp = kvt_path("%s/certify.json", e.dir);
+    char *js = slurp(jsp);
+    cJSON *rep = cJSON_Parse(js);
+    const char *ev = str(line_by_id(rep, "polling"), "evidence");
+    int polls = 0;
+    assert_int_equal(sscanf(ev, "AUTHORIZED seen by GET polling (%d poll", &polls), 1);
+    assert_true(polls >= 1);
+    cJSON_Delete(rep);
+    free(js);
+    free(jsp);
+    sim_stop(&e);
+}
+
 /* Exit codes before any payment: 5 when the service cannot be reached
  * (nothing listens on the configured port), 3 for an unknown store, 2 for
  * a bad option. */
@@ -460,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_certify__sim_fault_fails_the_named_line),
         cmocka_unit_test(test_certify__qr_source_default_image_and_text_warns),
         cmocka_unit_test(test_certify__written_config_starts_serve),
+        cmocka_unit_test(test_certify__waits_for_the_customer),
         cmocka_unit_test(test_certify__unreachable_and_config_errors),
     };
     int rc = cmocka_run_group_tests_name("certify", tests, NULL, NULL);

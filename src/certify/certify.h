@@ -84,6 +84,10 @@ typedef struct kv_certify_options {
                                       payments are pushed to it; NULL = QR */
     int force_approve;             /* test env: approve through the test-only
                                       API (needs phone) */
+    int wait_for_app;              /* 1: never approve through the
+                                      simulator's control endpoint: tell the
+                                      operator and wait (e.g. for `kvitt sim
+                                      --auto approve` or its landing page) */
     int approve_timeout_s;         /* wait for each approval; 0 = 300 (60
                                       against the simulator) */
     int webhook_wait_s;            /* wait for deliveries; 0 = 20 */

@@ -60,6 +60,7 @@ struct kv_certify {
     char run_id[24];
     char phone[20];
     int force_approve;
+    int wait_for_app;
     int approve_timeout_s;
     int webhook_wait_s;
     int64_t amount;

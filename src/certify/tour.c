@@ -119,7 +119,8 @@ static int approve(kv_certify *c, cert_pay *p, const char *qr_url, int *polls)
     char money[32];
     kvc_money(money, sizeof money, p->amount);
     *polls = 0;
-    if (c->env == KV_CERTIFY_ENV_SIM) {
+    int by_sim = c->env == KV_CERTIFY_ENV_SIM && !c->wait_for_app;
+    if (by_sim) {
         char path[160];
         snprintf(path, sizeof path, "/sim/v1/payments/%s/state", p->ref);
         long st = kvc_sim_http(c->base_url, "POST", path, "{\"state\":\"AUTHORIZED\"}", NULL);
@@ -134,7 +135,9 @@ static int approve(kv_certify *c, cert_pay *p, const char *qr_url, int *polls)
             return -1;
         }
     } else {
-        const char *app = c->env == KV_CERTIFY_ENV_PRODUCTION ? "Vipps MobilePay app" : "Vipps MT app";
+        const char *app = c->env == KV_CERTIFY_ENV_PRODUCTION ? "Vipps MobilePay app"
+                          : c->env == KV_CERTIFY_ENV_SIM ? "simulator (its --auto mode or landing page)"
+                          : "Vipps MT app";
         if (c->phone[0])
             kvc_say(c, "ACTION: approve payment %s of %s %s in the %s for phone %.4s%s (waiting up to %d s)",
                     p->ref, c->store->currency, money, app, c->phone, "******", c->approve_timeout_s);
@@ -145,7 +148,7 @@ static int approve(kv_certify *c, cert_pay *p, const char *qr_url, int *polls)
     }
     const kv_config_main *m = kv_config_main_get(c->cfg);
     int interval = m->poll_interval_ms >= 500 ? m->poll_interval_ms : 500;
-    int manual = c->env != KV_CERTIFY_ENV_SIM && !c->force_approve;
+    int manual = !by_sim && !c->force_approve;
     long waited = 0, limit = (long)c->approve_timeout_s * 1000;
     if (manual) {
         usleep((useconds_t)m->poll_first_s * 1000000u);

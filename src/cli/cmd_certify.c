@@ -25,7 +25,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: kvitt certify [--store ID] [--out DIR] [--phone MSISDN] [--force-approve]\n"
-        "                     [--timeout S] [--webhook-wait S] [--amount X] [--run-id ID]\n\n"
+        "                     [--wait-for-app] [--timeout S] [--webhook-wait S] [--amount X]\n"
+        "                     [--run-id ID]\n\n"
         "Run the Vipps MobilePay ePayment checklist against the configured environment:\n"
         "create, get, event log, cancel, full and partial capture, full and partial\n"
         "refund, polling and webhooks, with payments ending CAPTURED, REFUNDED, CANCELLED\n"
@@ -40,6 +41,9 @@ static void usage(FILE *f)
         "                    to it instead of shown as a QR link\n"
         "  --force-approve   test environment only: approve through the test API\n"
         "                    (the test user must have paid once in the MT app)\n"
+        "  --wait-for-app    against the simulator too: do not approve through its\n"
+        "                    control endpoint, ask and wait (for `kvitt sim --auto\n"
+        "                    approve` or its landing page)\n"
         "  --timeout S       wait at most S seconds for each approval (default 300,\n"
         "                    60 against the simulator)\n"
         "  --webhook-wait S  wait at most S seconds for webhook deliveries (default 20)\n"
@@ -85,6 +89,7 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
         { "out", required_argument, NULL, 'o' },
         { "phone", required_argument, NULL, 'p' },
         { "force-approve", no_argument, NULL, 'F' },
+        { "wait-for-app", no_argument, NULL, 'A' },
         { "timeout", required_argument, NULL, 'T' },
         { "webhook-wait", required_argument, NULL, 'W' },
         { "amount", required_argument, NULL, 'a' },
@@ -96,12 +101,13 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
     const char *out_dir = ".";
     int c;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "s:o:p:FT:W:a:r:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:o:p:FAT:W:a:r:h", opts, NULL)) != -1) {
         switch (c) {
         case 's': o.store_id = optarg; break;
         case 'o': out_dir = optarg; break;
         case 'p': o.phone = optarg; break;
         case 'F': o.force_approve = 1; break;
+        case 'A': o.wait_for_app = 1; break;
         case 'T':
             if (parse_secs(optarg, &o.approve_timeout_s))
                 return kv_usage_error("certify", "--timeout: seconds, 1..86400");
