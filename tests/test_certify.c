@@ -22,6 +22,7 @@
 #include "src/vipps/vipps.h"
 #include "tests/lib/kvtest.h"
 #include "tests/lib/kvthttp.h"
+#include "tests/lib/kvtserve.h"
 
 typedef struct env {
     kvt_proc *sim;
@@ -463,6 +464,71 @@ static void test_certify__waits_for_the_customer(void **state)
     sim_stop(&e);
 }
 
+/* With a daemon running (the kvtserve fixture: [serve] webhook_url,
+ * registered), certify reads the deliveries the daemon journaled instead of
+ * starting its own receiver; once that registration is deleted it falls
+ * back to its own receiver (the environment is the simulator). */
+static void test_certify__uses_the_daemons_webhooks(void **state)
+{
+    (void)state;
+    kvt_serve_env se;
+    kvt_serve_opts so = { 0 };
+    assert_int_equal(kvt_serve_setup(&se, "daemon", &so), 0);
+    char *out = kvt_path("%s/report", se.dir);
+    mkdir(out, 0755);
+    kvt_result r;
+    const char *argv[] = { "kvitt", "--config", se.conf, "certify", "--out", out, "--run-id", "d1", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
+    if (r.status != 0)
+        printf("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "the daemon's registration for"));
+    assert_null(strstr(r.err, "local receiver"));
+    kvt_result_free(&r);
+    char *jsp = kvt_path("%s/certify.json", out);
+    char *js = slurp(jsp);
+    cJSON *rep = cJSON_Parse(js);
+    const cJSON *l = line_by_id(rep, "webhooks");
+    assert_string_equal(str(l, "result"), "passed");
+    assert_non_null(strstr(str(l, "evidence"), "the daemon at"));
+    assert_non_null(strstr(str(l, "evidence"), "OSL-cert-d1-1"));
+    cJSON_Delete(rep);
+    free(js);
+    /* the daemon logged the deliveries for the tour's payment */
+    char *lg = slurp(se.serve_log);
+    assert_non_null(strstr(lg, "webhook.received reference=OSL-cert-d1-1"));
+    free(lg);
+
+    /* delete the daemon's registration: not verified, exit 1 */
+    const char *list[] = { "kvitt", "--config", se.conf, "webhooks", "list", "--store", "oslo", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, list), 0);
+    assert_int_equal(r.status, 0);
+    char *id = NULL;
+    for (char *ln = strtok(r.out, "\n"); ln && !id; ln = strtok(NULL, "\n"))
+        if (strstr(ln, "/webhooks/vipps"))
+            id = strndup(ln, strcspn(ln, " \t")); /* ID<TAB>store<TAB>url... */
+    kvt_result_free(&r);
+    if (!id)
+        printf("no oslo registration in the list\n");
+    assert_non_null(id);
+    const char *del[] = { "kvitt", "--config", se.conf, "webhooks", "delete", "--id", id, "--store", "oslo", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, del), 0);
+    if (r.status != 0)
+        printf("webhooks delete: %s\n", r.err);
+    assert_int_equal(r.status, 0);
+    kvt_result_free(&r);
+    free(id);
+    /* the environment is still the simulator: the local receiver serves */
+    const char *again[] = { "kvitt", "--config", se.conf, "certify", "--out", out, "--run-id", "d2", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 120, again), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "local receiver"));
+    kvt_result_free(&r);
+    free(jsp);
+    free(out);
+    kvt_serve_teardown(&se);
+}
+
 /* Exit codes before any payment: 5 when the service cannot be reached
  * (nothing listens on the configured port), 3 for an unknown store, 2 for
  * a bad option. */
@@ -503,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_certify__qr_source_default_image_and_text_warns),
         cmocka_unit_test(test_certify__written_config_starts_serve),
         cmocka_unit_test(test_certify__waits_for_the_customer),
+        cmocka_unit_test(test_certify__uses_the_daemons_webhooks),
         cmocka_unit_test(test_certify__unreachable_and_config_errors),
     };
     int rc = cmocka_run_group_tests_name("certify", tests, NULL, NULL);

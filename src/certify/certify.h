@@ -17,12 +17,12 @@
  * progress callback says what to do), or with force_approve through the
  * test-only approve API; in production by the operator in the real app.
  *
- * Webhooks: against the simulator on loopback a short-lived local receiver
- * (127.0.0.1, port picked by the kernel) is registered for the tour and
- * deleted afterwards; deliveries are HMAC-verified.  Elsewhere the
- * registration for [serve] webhook_url (the daemon's) must exist and the
- * daemon's journal must show events for the tour's payment; otherwise that
- * line is "not verified" with the reason.
+ * Webhooks: when [serve] webhook_url is registered (the daemon's), the
+ * daemon's journal must show deliveries for the tour's first payment.
+ * Otherwise, against the simulator on loopback only, a short-lived local
+ * receiver (127.0.0.1, port picked by the kernel) is registered for the
+ * tour and deleted afterwards; deliveries are HMAC-verified.  Otherwise
+ * the line is "not verified" with the reason.
  *
  * Not journaled: the tour's payments do not enter the till journal.  The
  * report in out_dir is rewritten after every step (reference, idempotency

@@ -87,7 +87,8 @@ struct kv_certify {
     cert_receiver *rx;
     char wh_id[80];
     char wh_url[512];
-    char wh_note[512];
+    char wh_note[1200];  /* why the daemon's receiver is not usable */
+    int wh_daemon;       /* the daemon's registration is used */
 };
 
 /* certify.c */

@@ -99,14 +99,43 @@ void kvc_rx_stop(cert_receiver *rx)
     free(rx);
 }
 
+/* 1 when the Webhooks API has a registration for url (this MSN). */
+static int registered(kv_certify *c, const char *url, char *why, size_t wlen)
+{
+    kv_vipps_webhook *w = NULL;
+    size_t n = 0;
+    kv_vipps_status st = kv_vipps_webhook_list(&w, &n, c->client);
+    int found = 0;
+    for (size_t i = 0; st == KV_VIPPS_OK && i < n; i++)
+        found |= !strcmp(w[i].url, url);
+    free(w);
+    if (st != KV_VIPPS_OK) {
+        const kv_vipps_error *e = kv_vipps_last_error(c->client);
+        snprintf(why, wlen, "listing the webhook registrations failed: %s: %s", kv_vipps_strerror(st), e->log);
+        kvc_mask(c, why);
+        return -1;
+    }
+    if (!found)
+        snprintf(why, wlen, "no registration for %s ([serve] webhook_url); run `kvitt webhooks register "
+                 "--url %s`", url, url);
+    return found;
+}
+
+/* A daemon whose [serve] webhook_url is registered receives the
+ * deliveries; otherwise, only against the simulator on loopback, a local
+ * receiver is started and registered for the tour. */
 void kvc_webhooks_setup(kv_certify *c)
 {
     cert_line *l = kvc_line(c, "webhooks");
-    if (c->env != KV_CERTIFY_ENV_SIM) {
-        const char *url = kv_config_get(c->cfg, "serve", "webhook_url");
-        snprintf(c->wh_url, sizeof c->wh_url, "%s", url ? url : "");
+    const char *url = kv_config_get(c->cfg, "serve", "webhook_url");
+    snprintf(c->wh_url, sizeof c->wh_url, "%s", url ? url : "");
+    if (c->wh_url[0] && registered(c, c->wh_url, c->wh_note, sizeof c->wh_note) == 1) {
+        c->wh_daemon = 1;
+        kvc_say(c, "webhooks: the daemon's registration for %s receives the deliveries", c->wh_url);
         return;
     }
+    if (c->env != KV_CERTIFY_ENV_SIM)
+        return;
     char err[256] = "";
     if (kvc_rx_start(&c->rx, c->wh_url, sizeof c->wh_url, err, sizeof err) != 0) {
         kvc_set(l, R_UNVERIFIED, "not verified: no webhook receiver reachable: the local receiver did not "
@@ -191,23 +220,8 @@ static void check_daemon(kv_certify *c, cert_line *l, const cert_pay *p1)
                 "machine); run `kvitt serve` at a public https URL, set webhook_url and `kvitt webhooks register`");
         return;
     }
-    kv_vipps_webhook *w = NULL;
-    size_t n = 0;
-    kv_vipps_status st = kv_vipps_webhook_list(&w, &n, c->client);
-    int found = 0;
-    for (size_t i = 0; st == KV_VIPPS_OK && i < n; i++)
-        found |= !strcmp(w[i].url, c->wh_url);
-    free(w);
-    if (st != KV_VIPPS_OK) {
-        const kv_vipps_error *e = kv_vipps_last_error(c->client);
-        kvc_set(l, R_UNVERIFIED, "not verified: listing the webhook registrations failed: %s: %s",
-                kv_vipps_strerror(st), e->log);
-        kvc_mask(c, l->reason);
-        return;
-    }
-    if (!found) {
-        kvc_set(l, R_UNVERIFIED, "not verified: no webhook receiver reachable: no registration for %s "
-                "([serve] webhook_url); run `kvitt webhooks register --url %s`", c->wh_url, c->wh_url);
+    if (!c->wh_daemon) {
+        kvc_set(l, R_UNVERIFIED, "not verified: no webhook receiver reachable: %s", c->wh_note);
         return;
     }
     const kv_config_main *m = kv_config_main_get(c->cfg);
@@ -259,5 +273,5 @@ void kvc_webhooks_check(kv_certify *c)
         check_local(c, l, p1);
     else
         check_daemon(c, l, p1);
-    l->req = kvc_find_req(c, 0, c->wh_id[0] ? "POST" : "GET", "/webhooks/v1/webhooks");
+    l->req = kvc_find_req(c, 0, c->wh_daemon ? "GET" : "POST", "/webhooks/v1/webhooks");
 }
