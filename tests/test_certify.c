@@ -552,6 +552,25 @@ static void test_certify__unreachable_and_config_errors(void **state)
     assert_int_equal(r.status, 3);
     assert_non_null(strstr(r.err, "tromso"));
     kvt_result_free(&r);
+    /* refused credentials: 3, and the secret is not echoed */
+    char *sec = slurp(e.secrets);
+    const char *cs = strstr(sec, "client_secret = ");
+    assert_non_null(cs);
+    char *secret = strndup(cs + 16, strcspn(cs + 16, "\n"));
+    free(sec);
+    conf_set(&e, "[kvitt]", to, from);
+    char *sp = e.conf;
+    e.conf = e.secrets; /* conf_set edits e.conf */
+    conf_set(&e, "[credentials oslo]", secret, "d3Jvbmcgc2VjcmV0IGZvciB0aGUgdGVzdA==");
+    e.conf = sp;
+    const char *refused[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, refused), 0);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "access token from"));
+    assert_null(strstr(r.err, "d3Jvbmcgc2VjcmV0IGZvciB0aGUgdGVzdA=="));
+    assert_null(strstr(r.err, secret));
+    kvt_result_free(&r);
+    free(secret);
     const char *badrun[] = { "kvitt", "--config", e.conf, "certify", "--run-id", "bad id!", "--out", e.dir, NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 60, badrun), 0);
     assert_int_equal(r.status, 2);

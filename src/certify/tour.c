@@ -402,8 +402,11 @@ void kvc_tour(kv_certify *c)
         cert_pay *p6 = new_pay(c, "authorized");
         bind(c, "authorized", p6, "AUTHORIZED");
         static const char *const l6[] = { "authorized", NULL };
-        if (start(c, p6, 0, &polls, l6) == 0)
+        if (start(c, p6, 0, &polls, l6) == 0) {
             kvc_set(kvc_line(c, "authorized"), R_PASSED, "approved and left AUTHORIZED (not captured)");
+            kvc_say(c, "%s is left AUTHORIZED as the checklist asks: cancel it (`kvitt cancel` cannot, it is "
+                    "not in the journal; use the business portal or the API) once Vipps has seen it", p6->ref);
+        }
     }
 }
 
