@@ -536,8 +536,7 @@ void kvc_finish(kv_certify *c)
 {
     for (size_t i = 0; i < c->npays; i++) {
         cert_pay *p = &c->pays[i];
-        if (!p->created)
-            continue;
+        /* also a create that failed: an ambiguous answer may have made it */
         kv_vipps_payment g;
         if (kv_vipps_get(&g, c->client, p->ref) == KV_VIPPS_OK) {
             p->last = g;
