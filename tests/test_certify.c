@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -529,6 +530,60 @@ static void test_certify__uses_the_daemons_webhooks(void **state)
     kvt_serve_teardown(&se);
 }
 
+/* Ctrl-C while certify waits for the customer: it stops waiting, creates
+ * no further payment, writes the report naming the interrupted one, and
+ * exits 1. */
+static void test_certify__interrupt_stops_the_tour(void **state)
+{
+    (void)state;
+    env e;
+    sim_start(&e, "intr", NULL);
+    conf_set(&e, "[kvitt]", "poll_first_s = 5", "poll_first_s = 0");
+    char *log = kvt_path("%s/certify.err", e.dir);
+    const char *argv[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "i1",
+                           "--wait-for-app", "--timeout", "600", NULL };
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    assert_non_null(p);
+    int asked = 0;
+    for (int i = 0; i < 600 && !asked; i++) { /* up to 60 s on a loaded machine */
+        unsigned char *b = NULL;
+        size_t n = 0;
+        if (kvt_read_file(log, &b, &n) == 0) {
+            asked = strstr((char *)b, "ACTION: approve payment OSL-cert-i1-1") != NULL;
+            free(b);
+        }
+        if (!asked)
+            usleep(100000);
+    }
+    assert_true(asked);
+    int st = kvt_proc_stop(p, SIGINT);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    char *jsp = kvt_path("%s/certify.json", e.dir);
+    char *js = slurp(jsp);
+    cJSON *rep = cJSON_Parse(js);
+    assert_non_null(rep);
+    const cJSON *l = line_by_id(rep, "capture-full");
+    assert_string_equal(str(l, "result"), "failed");
+    assert_non_null(strstr(str(l, "reason"), "interrupted"));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rep, "payments")), 5);
+    cJSON_Delete(rep);
+    /* only the first payment exists at the simulator */
+    char url[256];
+    kvt_http_resp hr;
+    snprintf(url, sizeof url, "%s/sim/v1/payments/OSL-cert-i1-2/state", e.url);
+    assert_int_equal(kvt_http(&hr, "POST", url, NULL, "{\"state\":\"AUTHORIZED\"}", 22, 10000), 0);
+    assert_int_equal(hr.status, 404);
+    kvt_http_free(&hr);
+    kv_vipps_payment pay;
+    sim_payment(e.conf, "OSL-cert-i1-1", &pay);
+    assert_int_equal(pay.captured, 0);
+    free(js);
+    free(jsp);
+    free(log);
+    sim_stop(&e);
+}
+
 /* Exit codes before any payment: 5 when the service cannot be reached
  * (nothing listens on the configured port), 3 for an unknown store, 2 for
  * a bad option. */
@@ -589,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_certify__written_config_starts_serve),
         cmocka_unit_test(test_certify__waits_for_the_customer),
         cmocka_unit_test(test_certify__uses_the_daemons_webhooks),
+        cmocka_unit_test(test_certify__interrupt_stops_the_tour),
         cmocka_unit_test(test_certify__unreachable_and_config_errors),
     };
     int rc = cmocka_run_group_tests_name("certify", tests, NULL, NULL);

@@ -232,7 +232,11 @@ static int start(kv_certify *c, cert_pay *p, int with_receipt, int *polls, const
 {
     char qr[2048] = "";
     size_t mark = c->nreqs;
-    int rc = create(c, p, with_receipt, qr, sizeof qr);
+    int rc = -1;
+    if (stopped(c))
+        snprintf(p->note, sizeof p->note, "interrupted before the create");
+    else
+        rc = create(c, p, with_receipt, qr, sizeof qr);
     cert_line *cl = kvc_line(c, "create");
     if (cl && cl->pay == pay_index(c, p)) {
         cl->req = kvc_find_req(c, mark, "POST", "/epayment/v1/payments");
@@ -392,7 +396,9 @@ void kvc_tour(kv_certify *c)
     cert_pay *p5 = new_pay(c, "terminated");
     bind(c, "cancel-before", p5, "TERMINATED");
     char qr[2048];
-    if (create(c, p5, 0, qr, sizeof qr) == 0)
+    if (stopped(c))
+        kvc_set(kvc_line(c, "cancel-before"), R_FAILED, "not run: interrupted");
+    else if (create(c, p5, 0, qr, sizeof qr) == 0)
         modify(c, p5, "cancel", 0, 1, "cancel-before");
     else
         kvc_set(kvc_line(c, "cancel-before"), R_FAILED, "%s", p5->note);
