@@ -131,11 +131,6 @@ void kvc_cat(char *dst, size_t len, const char *src)
     dst[n] = 0;
 }
 
-void kvc_money(char *buf, size_t len, int64_t minor)
-{
-    snprintf(buf, len, "%s%lld.%02lld", minor < 0 ? "-" : "", (long long)(llabs(minor) / 100),
-             (long long)(llabs(minor) % 100));
-}
 
 int kvc_find_req(const kv_certify *c, size_t from, const char *method, const char *suffix)
 {

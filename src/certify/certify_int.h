@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "src/certify/certify.h"
+#include "src/flow/flow.h"
 #include "src/vipps/vipps.h"
 
 typedef enum { R_NOT_RUN = 0, R_PASSED, R_FAILED, R_UNVERIFIED } cert_result;
@@ -99,7 +100,6 @@ void kvc_set(cert_line *l, cert_result r, const char *fmt, ...) __attribute__((f
 const char *kvc_result_name(cert_result r);
 /* Append src to the string in dst (size len), cutting what does not fit. */
 void kvc_cat(char *dst, size_t len, const char *src);
-void kvc_money(char *buf, size_t len, int64_t minor);
 /* Index of the first request since `from` matching method and path suffix
  * (or -1). */
 int kvc_find_req(const kv_certify *c, size_t from, const char *method, const char *suffix);

@@ -28,10 +28,10 @@ static const cert_pay *line_pay(const kv_certify *c, const cert_line *l)
 static void amounts(char *buf, size_t len, const kv_certify *c, const cert_pay *p)
 {
     char a[32], cap[32], ref[32], can[32];
-    kvc_money(a, sizeof a, p->last.authorized);
-    kvc_money(cap, sizeof cap, p->last.captured);
-    kvc_money(ref, sizeof ref, p->last.refunded);
-    kvc_money(can, sizeof can, p->last.cancelled);
+    kv_flow_format_amount(a, sizeof a, p->last.authorized);
+    kv_flow_format_amount(cap, sizeof cap, p->last.captured);
+    kv_flow_format_amount(ref, sizeof ref, p->last.refunded);
+    kv_flow_format_amount(can, sizeof can, p->last.cancelled);
     snprintf(buf, len, "%s: authorized %s, captured %s, refunded %s, cancelled %s", c->store->currency, a, cap,
              ref, can);
 }
@@ -47,7 +47,7 @@ static void md_events(FILE *f, const cert_pay *p)
     for (size_t i = 0; i < p->nev; i++) {
         const kv_vipps_event *e = &p->ev[i];
         char m[32];
-        kvc_money(m, sizeof m, e->amount);
+        kv_flow_format_amount(m, sizeof m, e->amount);
         fprintf(f, "  | ");
         cell(f, e->timestamp);
         fprintf(f, " | ");

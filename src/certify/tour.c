@@ -117,7 +117,7 @@ static int create(kv_certify *c, cert_pay *p, int with_receipt, char *qr_url, si
 static int approve(kv_certify *c, cert_pay *p, const char *qr_url, int *polls)
 {
     char money[32];
-    kvc_money(money, sizeof money, p->amount);
+    kv_flow_format_amount(money, sizeof money, p->amount);
     *polls = 0;
     int by_sim = c->env == KV_CERTIFY_ENV_SIM && !c->wait_for_app;
     if (by_sim) {
@@ -214,7 +214,7 @@ static int modify(kv_certify *c, cert_pay *p, const char *op, int64_t amount, in
     p->last = m;
     p->have = 1;
     char money[32];
-    kvc_money(money, sizeof money, amount);
+    kv_flow_format_amount(money, sizeof money, amount);
     snprintf(p->note, sizeof p->note, "%s done", op);
     if (l) {
         if (!strcmp(op, "cancel"))
@@ -241,7 +241,7 @@ static int start(kv_certify *c, cert_pay *p, int with_receipt, int *polls, const
     if (cl && cl->pay == pay_index(c, p)) {
         cl->req = kvc_find_req(c, mark, "POST", "/epayment/v1/payments");
         char money[32];
-        kvc_money(money, sizeof money, p->amount);
+        kv_flow_format_amount(money, sizeof money, p->amount);
         if (rc == 0)
             kvc_set(cl, R_PASSED, "created %s %s (%s), answered 201", c->store->currency, money,
                     c->phone[0] ? "PUSH_MESSAGE" : "userFlow QR");
@@ -300,10 +300,10 @@ void kvc_tour(kv_certify *c)
             why_api(c, gl->reason, sizeof gl->reason, "get", st);
             gl->result = R_FAILED;
         } else if (g.state != KV_VIPPS_STATE_AUTHORIZED || g.authorized != a) {
-            kvc_money(money, sizeof money, g.authorized);
+            kv_flow_format_amount(money, sizeof money, g.authorized);
             kvc_set(gl, R_FAILED, "GET shows state %s, authorized %s", kv_vipps_state_name(g.state), money);
         } else {
-            kvc_money(money, sizeof money, g.authorized);
+            kv_flow_format_amount(money, sizeof money, g.authorized);
             kvc_set(gl, R_PASSED, "state AUTHORIZED, authorizedAmount %s %s", c->store->currency, money);
         }
         modify(c, p1, "capture", a, 1, "capture-full");

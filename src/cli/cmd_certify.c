@@ -12,6 +12,7 @@
 #include "src/certify/certify.h"
 #include "src/cli/cli.h"
 #include "src/config/config.h"
+#include "src/flow/flow.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -71,17 +72,6 @@ static int parse_secs(const char *s, int *out)
     return 0;
 }
 
-static int parse_amount(const char *s, int64_t *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    const char *dot = strchr(s, '.');
-    if (!*s || *end || v < 1.0 || v > 1000000.0 || (dot && strlen(dot + 1) > 2))
-        return -1;
-    *out = (int64_t)(v * 100.0 + 0.5);
-    return 0;
-}
-
 int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
 {
     static const struct option opts[] = {
@@ -99,6 +89,7 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
     };
     kv_certify_options o = KV_CERTIFY_OPTIONS_INIT;
     const char *out_dir = ".";
+    char err[1024] = "";
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "s:o:p:FAT:W:a:r:h", opts, NULL)) != -1) {
@@ -117,8 +108,10 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
                 return kv_usage_error("certify", "--webhook-wait: seconds, 1..86400");
             break;
         case 'a':
-            if (parse_amount(optarg, &o.amount))
-                return kv_usage_error("certify", "--amount: 1.00 to 1000000.00, at most two decimals");
+            if (kv_flow_parse_amount(&o.amount, optarg, err, sizeof err))
+                return kv_usage_error("certify", "--amount: %s", err);
+            if (o.amount < 100 || o.amount > 100000000)
+                return kv_usage_error("certify", "--amount: from 1.00 to 1000000.00");
             break;
         case 'r': o.run_id = optarg; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
@@ -131,7 +124,6 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
     if (stat(out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return kv_usage_error("certify", "--out %s: not a folder", out_dir);
 
-    char err[1024] = "";
     kv_config *cfg = NULL;
     if (kv_config_load(&cfg, kv_config_default_path(cli->config_path), err, sizeof err) != KV_C_OK) {
         kv_err("certify", "%s", err);
