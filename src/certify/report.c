@@ -235,6 +235,11 @@ static int put(const char *dir, const char *name, const char *text, size_t len)
         }
         off += (size_t)w;
     }
+    if (fsync(fd) != 0 && errno != EINVAL) { /* the references must survive a crash */
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
     if (close(fd) != 0 || rename(tmp, dst) != 0) {
         unlink(tmp);
         return -1;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -123,6 +124,8 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
     struct stat sb;
     if (stat(out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return kv_usage_error("certify", "--out %s: not a folder", out_dir);
+    if (access(out_dir, W_OK) != 0)
+        return kv_usage_error("certify", "--out %s: not writable", out_dir);
 
     kv_config *cfg = NULL;
     if (kv_config_load(&cfg, kv_config_default_path(cli->config_path), err, sizeof err) != KV_C_OK) {
@@ -154,7 +157,8 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
         st == KV_CERTIFY_E_NOMEM) {
         kv_err("certify", "%s: %s", kv_certify_strerror(st), err);
         rc = st == KV_CERTIFY_E_UNREACHABLE ? KV_EXIT_SERVICE
-             : st == KV_CERTIFY_E_CONFIG ? KV_EXIT_CONFIG : KV_EXIT_NOT_PAID;
+             : st == KV_CERTIFY_E_CONFIG ? KV_EXIT_CONFIG
+             : st == KV_CERTIFY_E_IO ? KV_EXIT_USAGE : KV_EXIT_NOT_PAID;
         goto out;
     }
     size_t n = kv_certify_line_count(cert), passed = 0;
