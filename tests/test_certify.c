@@ -584,6 +584,40 @@ static void test_certify__interrupt_stops_the_tour(void **state)
     sim_stop(&e);
 }
 
+/* Every request certify sends and every answer it gets in the tour match
+ * the OpenAPI specs of ../shared/specs (tests/contract/validate.py over the
+ * simulator's --record file).  Skips visibly without ../shared or the
+ * validator's Python modules. */
+static void test_certify__tour_requests_match_the_specs(void **state)
+{
+    (void)state;
+    KVT_REQUIRE_SHARED();
+    env e;
+    sim_start(&e, "contract", NULL);
+    kvt_result r;
+    const char *argv[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "c1", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
+    assert_int_equal(r.status, 0);
+    kvt_result_free(&r);
+    char *script = kvt_path("%s/tests/contract/validate.py", kvt_srcdir());
+    char *specs = kvt_path("%s/specs", kvt_shared());
+    const char *v[] = { "/usr/bin/python3", script, "--specs", specs, "--record", e.record, NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 120, v), 0);
+    free(script);
+    free(specs);
+    if (r.status == 77 || r.status == 127) {
+        const char *why = strstr(r.out, "SKIP: ");
+        kvt_result_free(&r);
+        sim_stop(&e);
+        KVT_SKIP("contract validator unavailable: %s", why ? why + 6 : "no python3");
+    }
+    if (r.status != 0)
+        printf("validator:\n%s\n%s\n", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    kvt_result_free(&r);
+    sim_stop(&e);
+}
+
 /* Exit codes before any payment: 5 when the service cannot be reached
  * (nothing listens on the configured port), 3 for an unknown store, 2 for
  * a bad option. */
@@ -645,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_certify__waits_for_the_customer),
         cmocka_unit_test(test_certify__uses_the_daemons_webhooks),
         cmocka_unit_test(test_certify__interrupt_stops_the_tour),
+        cmocka_unit_test(test_certify__tour_requests_match_the_specs),
         cmocka_unit_test(test_certify__unreachable_and_config_errors),
     };
     int rc = cmocka_run_group_tests_name("certify", tests, NULL, NULL);
