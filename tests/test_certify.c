@@ -575,8 +575,10 @@ static void test_certify__interrupt_stops_the_tour(void **state)
     assert_int_equal(kvt_http(&hr, "POST", url, NULL, "{\"state\":\"AUTHORIZED\"}", 22, 10000), 0);
     assert_int_equal(hr.status, 404);
     kvt_http_free(&hr);
+    /* the unanswered payment was not left hanging */
     kv_vipps_payment pay;
     sim_payment(e.conf, "OSL-cert-i1-1", &pay);
+    assert_int_equal(pay.state, KV_VIPPS_STATE_TERMINATED);
     assert_int_equal(pay.captured, 0);
     free(js);
     free(jsp);

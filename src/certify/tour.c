@@ -227,6 +227,28 @@ static int modify(kv_certify *c, cert_pay *p, const char *op, int64_t amount, in
     return 0;
 }
 
+/* A payment nobody approved is not left hanging: cancel it only if it is
+ * still unanswered (cancelTransactionOnly), and release it in full when the
+ * customer approved in the meantime.  The outcome is appended to p->note. */
+static void abandon(kv_certify *c, cert_pay *p)
+{
+    char key[51], why[256];
+    snprintf(why, sizeof why, "%s", p->note);
+    snprintf(key, sizeof key, "%s-cancel-abandon", p->ref);
+    kv_vipps_modification m;
+    kv_vipps_status st = kv_vipps_cancel(&m, c->client, p->ref, 1, key);
+    if (st == KV_VIPPS_E_API) {
+        snprintf(key, sizeof key, "%s-cancel-release", p->ref);
+        st = kv_vipps_cancel(&m, c->client, p->ref, 0, key);
+    }
+    if (st == KV_VIPPS_OK) {
+        p->last = m;
+        p->have = 1;
+    }
+    snprintf(p->note, sizeof p->note, "%.200s; %s", why,
+             st == KV_VIPPS_OK ? "the payment was cancelled" : "cancelling it failed too: cancel it by hand");
+}
+
 /* Create + approve; on failure every listed line is marked not run. */
 static int start(kv_certify *c, cert_pay *p, int with_receipt, int *polls, const char *const lines[])
 {
@@ -252,6 +274,8 @@ static int start(kv_certify *c, cert_pay *p, int with_receipt, int *polls, const
         if (rc == 0)
             kvc_say(c, "%s: AUTHORIZED after %d poll(s)", p->ref, *polls);
     }
+    if (rc != 0 && p->created && (!p->have || p->last.state == KV_VIPPS_STATE_CREATED))
+        abandon(c, p);
     if (rc != 0) {
         kvc_say(c, "%s: %s", p->ref, p->note);
         if (cl && cl->pay == pay_index(c, p) && cl->result == R_NOT_RUN)
