@@ -371,6 +371,13 @@ static void test_certify__qr_source_default_image_and_text_warns(void **state)
     assert_non_null(strstr(r.out, "qr-design        not verified"));
     assert_null(strstr(r.out, "18 of 18"));
     kvt_result_free(&r);
+    /* ... unless the operator states that Vipps approved the design */
+    const char *cert2[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "q2",
+                            "--webhook-wait", "5", "--qr-design-approved", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 120, cert2), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "qr-design        passed"));
+    kvt_result_free(&r);
     sim_stop(&e);
 }
 

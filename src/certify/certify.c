@@ -363,6 +363,7 @@ kv_certify_status kv_certify_open(kv_certify **out, const kv_certify_options *o,
     c->stop = o->stop;
     c->force_approve = o->force_approve;
     c->wait_for_app = o->wait_for_app;
+    c->qr_design_approved = o->qr_design_approved;
     snprintf(c->phone, sizeof c->phone, "%s", o->phone ? o->phone : "");
     snprintf(c->out_dir, sizeof c->out_dir, "%s", o->out_dir ? o->out_dir : "");
     snprintf(c->mask[0], sizeof c->mask[0], "%s", cr->client_secret);

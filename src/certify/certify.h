@@ -88,6 +88,8 @@ typedef struct kv_certify_options {
                                       simulator's control endpoint: tell the
                                       operator and wait (e.g. for `kvitt sim
                                       --auto approve` or its landing page) */
+    int qr_design_approved;        /* the operator states that Vipps approved
+                                      the self-drawn QR (qr_source = text) */
     int approve_timeout_s;         /* wait for each approval; 0 = 300 (60
                                       against the simulator) */
     int webhook_wait_s;            /* wait for deliveries; 0 = 20 */

@@ -62,6 +62,7 @@ struct kv_certify {
     char phone[20];
     int force_approve;
     int wait_for_app;
+    int qr_design_approved;
     int approve_timeout_s;
     int webhook_wait_s;
     int64_t amount;

@@ -557,9 +557,13 @@ static void check_static(kv_certify *c)
     if (c->store->qr_source == KV_QR_IMAGE)
         kvc_set(q, R_PASSED, "[store %s] qr_source = image: slips print Vipps' own QR (IMAGE/PNG) as a raster",
                 c->store->id);
+    else if (c->qr_design_approved)
+        kvc_set(q, R_PASSED, "[store %s] qr_source = text: kvitt draws the QR itself; the operator states "
+                "(--qr-design-approved) that Vipps approved this design", c->store->id);
     else
         kvc_set(q, R_UNVERIFIED, "[store %s] qr_source = text: kvitt draws the QR itself, which needs Vipps' "
-                "approval of the design; send them a photo of a slip, or set qr_source = image", c->store->id);
+                "approval of the design; send them a photo of a slip (then --qr-design-approved), or set "
+                "qr_source = image", c->store->id);
 }
 
 void kvc_finish(kv_certify *c)

@@ -28,7 +28,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: kvitt certify [--store ID] [--out DIR] [--phone MSISDN] [--force-approve]\n"
         "                     [--wait-for-app] [--timeout S] [--webhook-wait S] [--amount X]\n"
-        "                     [--run-id ID]\n\n"
+        "                     [--run-id ID] [--qr-design-approved]\n\n"
         "Run the Vipps MobilePay ePayment checklist against the configured environment:\n"
         "create, get, event log, cancel, full and partial capture, full and partial\n"
         "refund, polling and webhooks, with payments ending CAPTURED, REFUNDED, CANCELLED\n"
@@ -51,7 +51,9 @@ static void usage(FILE *f)
         "  --webhook-wait S  wait at most S seconds for webhook deliveries (default 20)\n"
         "  --amount X        amount of each payment (default 10.00; production 2.00)\n"
         "  --run-id ID       references are <prefix>-cert-<ID>-<n> (1-16 letters, digits,\n"
-        "                    '-'; default the UTC time)\n\n"
+        "                    '-'; default the UTC time)\n"
+        "  --qr-design-approved  the store prints a self-drawn QR (qr_source = text) and\n"
+        "                    Vipps has approved its design: that line passes\n\n"
         "exit codes: 0 every line passed, 1 some line failed or was not verified,\n"
         "2 bad option, 3 configuration or credentials, 5 payment service unreachable.\n");
 }
@@ -85,6 +87,7 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
         { "webhook-wait", required_argument, NULL, 'W' },
         { "amount", required_argument, NULL, 'a' },
         { "run-id", required_argument, NULL, 'r' },
+        { "qr-design-approved", no_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -93,7 +96,7 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
     char err[1024] = "";
     int c;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "s:o:p:FAT:W:a:r:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:o:p:FAT:W:a:r:Qh", opts, NULL)) != -1) {
         switch (c) {
         case 's': o.store_id = optarg; break;
         case 'o': out_dir = optarg; break;
@@ -115,6 +118,7 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
                 return kv_usage_error("certify", "--amount: from 1.00 to 1000000.00");
             break;
         case 'r': o.run_id = optarg; break;
+        case 'Q': o.qr_design_approved = 1; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
         default: usage(stderr); return KV_EXIT_USAGE;
         }
