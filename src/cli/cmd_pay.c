@@ -32,6 +32,8 @@ static void usage(FILE *f)
         "                  terminal), light (dark blocks, no colour codes) or dark\n"
         "                  (light blocks, for a light-on-dark terminal without colours)\n"
         "  --json          print one JSON result object on stdout\n\n"
+        "The slip's QR follows the store's qr_source: image (the default) prints Vipps'\n"
+        "own QR; text makes kvitt draw it, which needs Vipps' approval (warned on stderr).\n\n"
         "exit codes: 0 paid, 1 not paid, 2 bad input, 3 configuration, 4 printer failure\n"
         "before the QR was shown, 5 payment service unreachable, 6 outcome unknown\n"
         "(journaled; run 'kvitt recover').\n");
@@ -119,6 +121,10 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         free(items);
         return rc;
     }
+    const kv_store *qs = kv_config_store(fc.cfg, req.store_id);
+    if (qs && qs->qr_source == KV_QR_TEXT && qs->flow != KV_FLOW_PUSH && !req.phone)
+        fprintf(stderr, "kvitt pay: warning: [store %s] qr_source = text: kvitt draws the QR itself; a "
+                "self-drawn QR needs Vipps' approval (qr_source = image prints Vipps' own QR)\n", qs->id);
     char err[512];
     kv_flow_status st = kv_flow_validate(fc.flow, &req, err, sizeof err);
     if (st != KV_FLOW_OK) {

@@ -424,6 +424,7 @@ static kv_config_status load_store(kv_config *c, csection *s, kv_store *st, char
     snprintf(st->language, sizeof st->language, "nb");
     snprintf(st->currency, sizeof st->currency, "NOK");
     snprintf(st->profile, sizeof st->profile, "generic-80");
+    st->qr_source = KV_QR_IMAGE; /* Vipps' own QR; a self-drawn one (text) needs Vipps' approval */
     for (size_t i = 0; i < s->nkeys; i++) {
         ckey *k = &s->keys[i];
         const char *v = kval(k);
@@ -468,7 +469,7 @@ static kv_config_status load_store(kv_config *c, csection *s, kv_store *st, char
         } else if (strcmp(k->key, "qr_source") == 0) {
             if (strcmp(v, "text") == 0) st->qr_source = KV_QR_TEXT;
             else if (strcmp(v, "image") == 0) st->qr_source = KV_QR_IMAGE;
-            else VERR(s, k, "'%s' is not a QR source; fix: qr_source = text | image", v);
+            else VERR(s, k, "'%s' is not a QR source; fix: qr_source = image | text (text needs Vipps' approval)", v);
         } else if (strcmp(k->key, "credentials") == 0) {
             if (!valid_id(v) || copy_str(st->credentials, sizeof st->credentials, v))
                 VERR(s, k, "'%s' is not a credentials name; fix: credentials = %s", v, st->id);
