@@ -205,8 +205,8 @@ build/man/%: man/%.scd src/cli/commands.def
 # man pages, the documentation and LICENSE in $(DOCDIR), the systemd unit.
 HDR_DIRS    := escpos drivers src/vipps src/config src/journal src/doc src/flow \
                src/serve src/printer src/vprinter
-# Internal to their module: not installed.
-HDR_PRIVATE := drivers/fdio.h src/serve/serve_int.h src/vipps/internal.h
+# Internal to their module (NAME_int.h, internal.h, fdio.h): not installed.
+HDR_PRIVATE := %_int.h %/internal.h drivers/fdio.h
 HDR_PUBLIC  := $(filter-out $(HDR_PRIVATE),$(sort $(foreach d,$(HDR_DIRS),$(wildcard $(d)/*.h))))
 DOCS        := README.md $(sort $(wildcard docs/*.md)) LICENSE
 # Every installed header starts with the licence's SPDX line.
