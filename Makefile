@@ -44,7 +44,7 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl -lpthread -
 TEST_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS   := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
 ifeq ($(PKG_CFLAGS),)
-ifeq ($(filter deps deps-% demo test check bench fuzz deb clean help,$(MAKECMDGOALS)),)
+ifeq ($(filter deps deps-% demo test check bench fuzz deb check-deb check-fresh clean,$(MAKECMDGOALS)),)
 $(info kvitt: pkg-config does not find the build packages ($(PKGS)); 'make deps' installs them)
 endif
 endif
@@ -88,7 +88,7 @@ BENCHES     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 .PHONY: all test check test-plain test-san bench bench-run install uninstall clean \
         golden-update demo demo-run deps deps-build deps-test deps-fuzz deps-pkg \
         fuzz install-udev install-udev-unbind check-headers tests-build man deb \
-        check-install check-fresh check-deb
+        check-fresh check-deb
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -242,12 +242,10 @@ uninstall:
 	rm -f $(DESTDIR)$(UNITDIR)/kvitt.service $(DESTDIR)$(LIBDIR)/pkgconfig/kvitt.pc
 
 # ---- packaging checks (slow; run by .ci/run, not by make test) ------------
-# check-install: make install into a temporary prefix, then build and run
-# examples/ against it with pkg-config.  check-deb: make deb, lintian, and
-# the package installed in a throwaway root.  check-fresh: `make demo` from
-# a fresh clone on a machine without the build packages.
-check-install: deps-pkg
-	@sh tests/pkg/check-install.sh
+# (`make install` itself is checked by tests/test_install.c in make test.)
+# deb: dpkg-buildpackage and lintian.  check-deb: the packages unpacked and
+# installed in a throwaway root.  check-fresh: `make demo` and `make test`
+# from a fresh clone on a fresh machine.  docs/development.md has details.
 deb: deps-pkg
 	@sh tests/pkg/build-deb.sh
 check-deb: deps-pkg

@@ -7,7 +7,8 @@ pkg_root=$(cd "$(dirname "$0")/../.." && pwd)
 PKG_WORK=${PKG_WORK:-$pkg_root/build/pkg}
 mkdir -p "$PKG_WORK"
 
-say() { echo "${PKG_CHECK:-pkg}: $*"; }
+pkg_t0=$(date +%s)
+say() { echo "${PKG_CHECK:-pkg}: [$(( $(date +%s) - pkg_t0 ))s] $*"; }
 die() { echo "${PKG_CHECK:-pkg}: FAIL: $*" >&2; exit 1; }
 
 # The Debian mirror and release of this machine (deb822 or one-line sources).
