@@ -15,8 +15,12 @@ deb_version=$(dpkg-parsechangelog -S Version)
 stage=$PKG_WORK/src
 out=$pkg_root/build/deb
 rm -rf "$stage" "$out" && mkdir -p "$stage/kvitt-$version" "$out"
-git ls-files -co --exclude-standard | while IFS= read -r f; do [ -e "$f" ] && printf '%s\n' "$f"; done |
-    tar -cf - -T - | tar -xf - -C "$stage/kvitt-$version" || die "copying the tree"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -co --exclude-standard | while IFS= read -r f; do [ -e "$f" ] && printf '%s\n' "$f"; done |
+        tar -cf - -T - | tar -xf - -C "$stage/kvitt-$version" || die "copying the tree"
+else   # an unpacked source tarball: everything but the build output
+    tar -cf - --exclude=./build --exclude=./demo-out . | tar -xf - -C "$stage/kvitt-$version" || die "copying the tree"
+fi
 say "dpkg-buildpackage -b in $stage/kvitt-$version (log: $out/build.log)"
 (cd "$stage/kvitt-$version" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1 ||
     { tail -n 40 "$out/build.log" >&2; die "dpkg-buildpackage failed"; }
