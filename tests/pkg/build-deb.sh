@@ -8,7 +8,7 @@
 set -u
 PKG_CHECK=deb
 . "$(dirname "$0")/lib.sh"
-cd "$pkg_root"
+cd "$pkg_root" || exit 1
 version=$(sed -n 's/^VERSION := //p' Makefile)
 deb_version=$(dpkg-parsechangelog -S Version)
 [ "$version" = "$deb_version" ] || die "Makefile VERSION $version but debian/changelog $deb_version"

@@ -12,7 +12,7 @@
 set -u
 PKG_CHECK=check-deb
 . "$(dirname "$0")/lib.sh"
-cd "$pkg_root"
+cd "$pkg_root" || exit 1
 version=$(dpkg-parsechangelog -S Version)
 arch=$(dpkg --print-architecture)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
