@@ -202,19 +202,21 @@ build/man/%: man/%.scd src/cli/commands.def
 # Installed the way C libraries are: headers flat in $(INCDIR) (include them
 # as <kvitt/encoder.h>; their own "escpos/x.h"-style includes are rewritten
 # to "x.h", found beside them), static libraries and kvitt.pc in $(LIBDIR),
-# man pages, the documentation and LICENSE in $(DOCDIR), the systemd unit.
+# man pages, the README and LICENSE in $(DOCDIR) with the topic files in
+# $(DOCDIR)/docs (so the README's links work), the systemd unit.
 HDR_DIRS    := escpos drivers src/vipps src/config src/journal src/doc src/flow \
                src/serve src/printer src/vprinter
 # Internal to their module (NAME_int.h, internal.h, fdio.h): not installed.
 HDR_PRIVATE := %_int.h %/internal.h drivers/fdio.h
 HDR_PUBLIC  := $(filter-out $(HDR_PRIVATE),$(sort $(foreach d,$(HDR_DIRS),$(wildcard $(d)/*.h))))
-DOCS        := README.md $(sort $(wildcard docs/*.md)) LICENSE
+DOCS        := README.md LICENSE
+DOCS_TOPICS := $(sort $(wildcard docs/*.md))
 # Every installed header starts with the licence's SPDX line.
 SPDX        := /* SPDX-License-Identifier: MIT */
 
 install: $(KVITT) $(LIB_ESCPOS) $(LIB_DRIVERS) $(LIB_CORE) $(MAN_PAGES)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
-	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(KVITT) $(DESTDIR)$(BINDIR)/kvitt
 	install -m 0644 $(LIB_ESCPOS) $(LIB_DRIVERS) $(LIB_CORE) $(DESTDIR)$(LIBDIR)/
 	@set -e; for h in $(HDR_PUBLIC); do \
@@ -229,6 +231,7 @@ install: $(KVITT) $(LIB_ESCPOS) $(LIB_DRIVERS) $(LIB_CORE) $(MAN_PAGES)
 	install -m 0644 $(filter build/man/%.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(filter build/man/%.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(DOCS_TOPICS) $(DESTDIR)$(DOCDIR)/docs/
 	sed -e 's#/usr/local/bin/kvitt#$(BINDIR)/kvitt#g' \
 	    -e 's#/usr/local/share/doc/kvitt#$(DOCDIR)#g' src/serve/kvitt.service > $(DESTDIR)$(UNITDIR)/kvitt.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/kvitt.service

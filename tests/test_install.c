@@ -246,7 +246,7 @@ static void test_install__docs_and_unit(void **state)
     while ((de = readdir(d))) {
         size_t len = strlen(de->d_name);
         if (len > 3 && strcmp(de->d_name + len - 3, ".md") == 0 &&
-            !exists("share/doc/kvitt", de->d_name))
+            !exists("share/doc/kvitt/docs", de->d_name))
             fail_msg("docs/%s is not installed", de->d_name);
     }
     closedir(d);
