@@ -205,6 +205,9 @@ static int parse_esc(kv_dec *d, kv_dec_cmd *c, const uint8_t *s, size_t rem)
         kv_dec_state_reset(st);
         return 1;
     }
+    /* ESC B n t: buzzer, n beeps of t x 50 ms (Xprinter/HPRT class,
+     * python-escpos buzzer()); not in Epson's set */
+    case 'B': NEED(4); set_cmd(c, KV_OP_BUZZER, "ESC B", 4); p2(c, s[2], s[3]); return 1;
     case 'D': {
         /* up to 32 stops then NUL */
         size_t i = 2;

@@ -89,6 +89,12 @@ typedef struct kv_render_info {
     int unknown;         /* commands the decoder reported as unknown */
     size_t unprinted;    /* text bytes left without a print command */
     int clipped;         /* 1 when the paper hit max_height */
+    int qr_unverifiable; /* native QR prints of model 1 or Micro QR: drawn
+                            as a hatched box, since no scanner here reads
+                            them and a model 2 drawing would be a lie */
+    int qr_small_module; /* native QR prints with modules under 3 dots */
+    int codepage_unknown;/* text printed in an ESC t page kvitt lacks
+                            (drawn as PC437) */
 } kv_render_info;
 
 typedef struct kv_renderer kv_renderer;
