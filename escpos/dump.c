@@ -75,8 +75,8 @@ static void put_utf8(out *o, uint32_t u)
 /* Text bytes in the active page, quoted; the same escaping suits JSON. */
 static void put_text(out *o, const uint8_t *s, size_t n, const kv_profile *prof, int page)
 {
-    kv_codepage cp;
-    int known = kv_profile_codepage_from_number(&cp, prof, page) == 0;
+    const kv_cptable *cp = kv_cptable_select(prof, page, -1);
+    int known = cp != NULL;
     put(o, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         uint8_t b = s[i];
@@ -88,7 +88,7 @@ static void put_text(out *o, const uint8_t *s, size_t n, const kv_profile *prof,
         } else if (b < 0x80) {
             put(o, (const char *)&b, 1);
         } else if (known) {
-            uint32_t u = kv_codepage_to_unicode(cp, b);
+            uint32_t u = kv_cptable_to_unicode(cp, b);
             if (u < 0x20 || (u >= 0x7F && u < 0xA0))
                 putf(o, "\\u%04x", (unsigned)u);
             else

@@ -184,40 +184,38 @@ kv_render_status kv_image_degrade(kv_image **out, const kv_image *img, uint64_t 
 /* ---- scanning ------------------------------------------------------------------- */
 
 typedef struct symlist {
-    uint8_t **data;
-    size_t *len;
+    kv_qr_symbol *sym;   /* data malloc'd */
     int n, cap;
 } symlist;
 
 static void symlist_free(symlist *l)
 {
     for (int i = 0; i < l->n; i++)
-        free(l->data[i]);
-    free(l->data);
-    free(l->len);
+        free((void *)l->sym[i].data);
+    free(l->sym);
     memset(l, 0, sizeof *l);
 }
 
-static int symlist_add(symlist *l, const char *d, size_t n)
+static int symlist_add(symlist *l, const char *d, size_t n, int x, int y)
 {
     if (l->n == l->cap) {
         int nc = l->cap ? l->cap * 2 : 16;
-        uint8_t **nd = realloc(l->data, sizeof *nd * (size_t)nc);
-        if (!nd)
+        kv_qr_symbol *ns = realloc(l->sym, sizeof *ns * (size_t)nc);
+        if (!ns)
             return -1;
-        l->data = nd;
-        size_t *nl = realloc(l->len, sizeof *nl * (size_t)nc);
-        if (!nl)
-            return -1;
-        l->len = nl;
+        l->sym = ns;
         l->cap = nc;
     }
     uint8_t *c = malloc(n ? n : 1);
     if (!c)
         return -1;
     memcpy(c, d, n);
-    l->data[l->n] = c;
-    l->len[l->n++] = n;
+    kv_qr_symbol *e = &l->sym[l->n++];
+    memset(e, 0, sizeof *e);
+    e->data = c;
+    e->len = n;
+    e->x = x;
+    e->y = y;
     return 0;
 }
 
@@ -241,6 +239,9 @@ typedef struct zbar_api {
     zbar_symbol_type_t (*symbol_get_type)(const zbar_symbol_t *);
     const char *(*symbol_get_data)(const zbar_symbol_t *);
     unsigned int (*symbol_get_data_length)(const zbar_symbol_t *);
+    unsigned int (*symbol_get_loc_size)(const zbar_symbol_t *);
+    int (*symbol_get_loc_x)(const zbar_symbol_t *, unsigned);
+    int (*symbol_get_loc_y)(const zbar_symbol_t *, unsigned);
 } zbar_api;
 
 static int zbar_load(zbar_api *z)
@@ -268,11 +269,15 @@ static int zbar_load(zbar_api *z)
     ZSYM(symbol_get_type, "zbar_symbol_get_type");
     ZSYM(symbol_get_data, "zbar_symbol_get_data");
     ZSYM(symbol_get_data_length, "zbar_symbol_get_data_length");
+    ZSYM(symbol_get_loc_size, "zbar_symbol_get_loc_size");
+    ZSYM(symbol_get_loc_x, "zbar_symbol_get_loc_x");
+    ZSYM(symbol_get_loc_y, "zbar_symbol_get_loc_y");
 #undef ZSYM
     return 0;
 }
 
-/* One zbar pass over img scaled by an integer factor, with a white border. */
+/* One zbar pass over img scaled by an integer factor, with a white border.
+ * Each symbol's top-left corner is recorded in img's coordinates. */
 static kv_render_status scan_once(const zbar_api *z, const kv_image *img, int scale, symlist *out)
 {
     const int B = 32;
@@ -311,7 +316,19 @@ static kv_render_status scan_once(const zbar_api *z, const kv_image *img, int sc
         for (const zbar_symbol_t *s = z->image_first_symbol(zi); s; s = z->symbol_next(s)) {
             if (z->symbol_get_type(s) != ZBAR_QRCODE)
                 continue;
-            if (symlist_add(out, z->symbol_get_data(s), z->symbol_get_data_length(s))) {
+            int bx = 1 << 30, by = 0;
+            unsigned nl = z->symbol_get_loc_size(s);
+            for (unsigned k = 0; k < nl; k++) {  /* the corner nearest the top left */
+                int lx = z->symbol_get_loc_x(s, k), ly = z->symbol_get_loc_y(s, k);
+                if (bx == 1 << 30 || lx + ly < bx + by) {
+                    bx = lx;
+                    by = ly;
+                }
+            }
+            if (bx == 1 << 30)
+                bx = by = 0;
+            if (symlist_add(out, z->symbol_get_data(s), z->symbol_get_data_length(s),
+                            (bx - B) / scale, (by - B) / scale)) {
                 st = KV_RENDER_E_NOMEM;
                 break;
             }
@@ -323,8 +340,42 @@ static kv_render_status scan_once(const zbar_api *z, const kv_image *img, int sc
     return st;
 }
 
-kv_render_status kv_image_scan_qr(const kv_image *img, int want, kv_qr_fn fn, void *ctx,
-                                  int *count)
+static int ink_at(const kv_image *img, int x, int y)
+{
+    return x >= 0 && y >= 0 && x < img->width && y < img->height &&
+           img->pixels[(size_t)y * img->width + x] < 128;
+}
+
+/* Module size of a symbol whose top-left corner is near (x, y): the top
+ * edge of the finder pattern there is a black run of 7 modules. */
+static int module_at(const kv_image *img, int x, int y)
+{
+    for (int d = 0; d <= 4; d++)
+        for (int dy = -d; dy <= d; dy++)
+            for (int dx = -d; dx <= d; dx++) {
+                int px = x + dx, py = y + dy;
+                if (!ink_at(img, px, py) || ink_at(img, px - 1, py) || ink_at(img, px, py - 1))
+                    continue;
+                int run = 0;
+                while (ink_at(img, px + run, py))
+                    run++;
+                return (run + 3) / 7;
+            }
+    return 0;
+}
+
+/* Stream order: top to bottom, then left to right (codes side by side). */
+static int by_position(const void *a, const void *b)
+{
+    const kv_qr_symbol *p = a, *q = b;
+    int dy = p->y - q->y;
+    if (dy > 4 || dy < -4)
+        return dy < 0 ? -1 : 1;
+    return (p->x > q->x) - (p->x < q->x);
+}
+
+kv_render_status kv_image_scan_qr_at(const kv_image *img, int want, kv_qr_at_fn fn, void *ctx,
+                                     int *count)
 {
     if (!img || img->width <= 0 || img->height <= 0)
         return KV_RENDER_E_ARG;
@@ -347,12 +398,34 @@ kv_render_status kv_image_scan_qr(const kv_image *img, int want, kv_qr_fn fn, vo
         return st;
     }
     symlist *best = b.n > a.n ? &b : &a;
-    for (int i = 0; i < best->n; i++)
-        if (fn && fn(ctx, best->data[i], best->len[i]) != 0)
+    if (best->n > 1)
+        qsort(best->sym, (size_t)best->n, sizeof best->sym[0], by_position);
+    for (int i = 0; i < best->n; i++) {
+        best->sym[i].module = module_at(img, best->sym[i].x, best->sym[i].y);
+        if (fn && fn(ctx, &best->sym[i]) != 0)
             break;
+    }
     if (count)
         *count = best->n;
     symlist_free(&a);
     symlist_free(&b);
     return KV_RENDER_OK;
+}
+
+struct plain_scan {
+    kv_qr_fn fn;
+    void *ctx;
+};
+
+static int plain_cb(void *ctx, const kv_qr_symbol *s)
+{
+    struct plain_scan *p = ctx;
+    return p->fn ? p->fn(p->ctx, s->data, s->len) : 0;
+}
+
+kv_render_status kv_image_scan_qr(const kv_image *img, int want, kv_qr_fn fn, void *ctx,
+                                  int *count)
+{
+    struct plain_scan p = { fn, ctx };
+    return kv_image_scan_qr_at(img, want, plain_cb, &p, count);
 }

@@ -63,8 +63,8 @@ static int setup_font(kv_renderer *r, int idx, const char *path)
         fo->asc = (int)(f->size->metrics.ascender >> 6);
     } else {
         /* an outline font given as font A/B: use the ESC/POS cell sizes */
-        fo->cw = idx ? 9 : 12;
-        fo->ch = idx ? 18 : 24;
+        fo->cw = idx == 2 ? 8 : idx ? 9 : 12;
+        fo->ch = idx == 2 ? 16 : idx ? 18 : 24;
         FT_Set_Pixel_Sizes(f, 0, (FT_UInt)fo->ch);
         fo->asc = (int)(f->size->metrics.ascender >> 6);
     }
@@ -93,6 +93,8 @@ kv_render_status kv_renderer_create(kv_renderer **out, const kv_render_opts *opt
     int rc = setup_font(r, 0, opts->font_a ? opts->font_a : KV_RENDER_FONT_A);
     if (rc == 0)
         rc = setup_font(r, 1, opts->font_b ? opts->font_b : KV_RENDER_FONT_B);
+    if (rc == 0 && setup_font(r, 2, opts->font_c ? opts->font_c : KV_RENDER_FONT_C) == -2)
+        rc = -2;  /* a missing font C is drawn as B (font_index) */
     if (rc) {
         kv_renderer_destroy(r);
         return rc == -2 ? KV_RENDER_E_NOMEM : KV_RENDER_E_FONT;
@@ -111,7 +113,7 @@ void kv_renderer_destroy(kv_renderer *r)
 {
     if (!r)
         return;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         font *fo = &r->fonts[i];
         if (fo->cache) {
             for (size_t k = 0; k < CACHE_N; k++) {
@@ -269,6 +271,8 @@ void kv__r_advance(kv_renderer *r, int dots)
         r->info.clipped = 1;
     }
     r->y = (int)ny;
+    if (r->y > r->ymax)
+        r->ymax = r->y;
 }
 
 /* ---- print area ---------------------------------------------------------------- */
@@ -320,7 +324,12 @@ void kv__r_draw_char(kv_renderer *r, const item *it, int x, int top)
         for (int gx = 0; gx < cw; gx++) {
             if (!g->bits[gy * cw + gx])
                 continue;
-            kv__r_fill(r, x + gx * it->wm, top + gy * it->hm, it->wm + (it->bold ? 1 : 0), it->hm, ink);
+            if (it->rot)  /* ESC V: turned 90 degrees clockwise */
+                kv__r_fill(r, x + (ch - 1 - gy) * it->hm, top + gx * it->wm,
+                           it->hm + (it->bold ? 1 : 0), it->wm, ink);
+            else
+                kv__r_fill(r, x + gx * it->wm, top + gy * it->hm, it->wm + (it->bold ? 1 : 0),
+                           it->hm, ink);
         }
     }
     if (it->ul && !it->rev)
@@ -338,6 +347,56 @@ static void draw_column(kv_renderer *r, const item *it, int x, int top)
                 kv__r_fill(r, x + c * it->sx, top + b * it->sy, it->sx, it->sy, 0);
         }
     }
+}
+
+static void flush_line(kv_renderer *r, const kv_dec_state *st, int mode, int n);
+static void add_item(kv_renderer *r, const kv_dec_state *st, const item *it);
+
+/* ESC {: turn the printed line (rows [y, y + h) of the print area) by 180
+ * degrees, as the printer prints it upside down. */
+static void turn_band(kv_renderer *r, const kv_dec_state *st, int y, int h)
+{
+    int x0, aw;
+    kv__r_area(r, st, &x0, &aw);
+    if (y + h > r->cap_rows)
+        h = r->cap_rows - y;
+    for (int j = 0; j < h / 2 + (h & 1); j++) {
+        uint8_t *a = r->px + (size_t)(y + j) * r->width + x0;
+        uint8_t *b = r->px + (size_t)(y + h - 1 - j) * r->width + x0;
+        int n = (a == b) ? aw / 2 : aw;
+        for (int i = 0; i < n; i++) {
+            uint8_t t = a[i];
+            a[i] = b[aw - 1 - i];
+            b[aw - 1 - i] = t;
+        }
+    }
+}
+
+/* ESC $ / ESC \: move the next item to target dots from the line's start
+ * (horizontal motion units are taken as dots, the default of GS P); a
+ * target beyond the print area is ignored, as the printer does; going
+ * back overprints. */
+static void set_position(kv_renderer *r, const kv_dec_state *st, int target)
+{
+    int x0, aw;
+    kv__r_area(r, st, &x0, &aw);
+    if (target < 0 || target >= aw || target == r->line_w)
+        return;
+    item it;
+    memset(&it, 0, sizeof it);
+    it.kind = IT_SPACE;
+    it.w = target - r->line_w;
+    add_item(r, st, &it);
+}
+
+/* ESC e n (lines, unit = 0) / ESC K n (dots): print the buffer, then feed
+ * the paper back. */
+static void reverse_feed(kv_renderer *r, const kv_dec_state *st, int n, int unit)
+{
+    if (r->nitems)
+        flush_line(r, st, 0, 0);
+    int back = unit ? n : n * spacing(r, st);
+    r->y = back > r->y ? 0 : r->y - back;
 }
 
 /* Print the line buffer and advance; mode 0 = LF, 1 = ESC d n, 2 = ESC J n,
@@ -361,6 +420,8 @@ static void flush_line(kv_renderer *r, const kv_dec_state *st, int mode, int n)
                     draw_column(r, it, x, top);
                 x += it->w;
             }
+            if (r->line_upside)
+                turn_band(r, st, r->y, h);
         }
     }
     int adv;
@@ -386,8 +447,10 @@ static void add_item(kv_renderer *r, const kv_dec_state *st, const item *it)
     kv__r_area(r, st, &x0, &aw);
     if (r->nitems && (r->line_w + it->w > aw || r->nitems >= MAX_ITEMS))
         flush_line(r, st, 0, 0);
-    if (r->nitems == 0)
+    if (r->nitems == 0) {
         r->line_align = st->align;
+        r->line_upside = st->upside_down;  /* ESC { counts at a line's start */
+    }
     r->items[r->nitems++] = *it;
     r->line_w += it->w;
 }
@@ -418,33 +481,49 @@ static uint32_t intl_map(int set, uint8_t b)
     return b;
 }
 
+/* The font drawn for ESC M n: C falls back to B when its file is missing. */
+static int font_index(const kv_renderer *r, int f)
+{
+    if (f == 2)
+        return r->fonts[2].face ? 2 : 1;
+    return f == 1 ? 1 : 0;
+}
+
 static void add_text(kv_renderer *r, const kv_dec_state *st, const uint8_t *s, size_t n)
 {
-    kv_codepage cp;
-    if (kv_profile_codepage_from_number(&cp, r->prof, st->codepage) != 0)
-        cp = KV_CP_PC437;
-    int f = st->font == 1 ? 1 : 0;
+    const kv_cptable *cp = kv_cptable_select(r->prof, st->codepage, st->star_codepage);
+    if (!cp)
+        r->info.codepage_unknown++;
+    int f = font_index(r, st->font);
     font *fo = &r->fonts[f];
     for (size_t i = 0; i < n; i++) {
         item it;
         memset(&it, 0, sizeof it);
         it.kind = IT_CHAR;
-        it.cp = s[i] < 0x80 ? intl_map(st->intl, s[i]) : kv_codepage_to_unicode(cp, s[i]);
+        it.cp = s[i] < 0x80 ? intl_map(st->intl, s[i]) : kv_cptable_to_unicode(cp, s[i]);
         it.font = f;
         it.wm = st->width_mul;
         it.hm = st->height_mul;
         it.bold = st->bold || st->dstrike;
         it.ul = st->underline;
         it.rev = st->reverse;
-        it.w = (fo->cw + st->char_spacing) * it.wm;
-        it.h = fo->ch * it.hm;
+        it.rot = st->rotate != 0;
+        if (it.rot) {  /* turned clockwise: the cell is ch wide, cw high;
+                          GS ! enlarges in the turned directions */
+            it.w = (fo->ch + st->char_spacing) * it.hm;
+            it.h = fo->cw * it.wm;
+            it.ul = 0;  /* no underline on turned characters */
+        } else {
+            it.w = (fo->cw + st->char_spacing) * it.wm;
+            it.h = fo->ch * it.hm;
+        }
         add_item(r, st, &it);
     }
 }
 
 static void add_tab(kv_renderer *r, const kv_dec_state *st)
 {
-    int f = st->font == 1 ? 1 : 0;
+    int f = font_index(r, st->font);
     int adv = (r->fonts[f].cw + st->char_spacing) * st->width_mul;
     int target = -1;
     for (int i = 0; i < r->ntabs; i++) {
@@ -508,14 +587,38 @@ static void draw_qr(kv_renderer *r, const kv_dec_state *st)
         return;
     }
     static const QRecLevel lv[4] = { QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q, QR_ECLEVEL_H };
-    /* model 1 and Micro QR (51) are drawn as model 2: libqrencode has no
-     * model 1, zbar reads no Micro QR, and most printers ignore n = 51 */
+    /* model 1 and Micro QR (51): libqrencode draws neither, zbar reads
+     * neither, so a model 2 drawing would let verify-qr pass a code the
+     * printer prints differently (or not at all).  A hatched box of about
+     * the size stands for it, and info.qr_unverifiable counts it. */
     QRcode *q = QRcode_encodeData((int)st->qr_len, st->qr_data, 0, lv[st->qr_ec & 3]);
     if (!q) {
         r->info.qr_failed++;
         return;
     }
     int mod = st->qr_module;
+    if (mod < 3)
+        r->info.qr_small_module++;
+    if (st->qr_model != 2) {
+        int W = q->width * mod, x0, aw;
+        QRcode_free(q);
+        kv__r_area(r, st, &x0, &aw);
+        if (W > aw)
+            W = aw;
+        int x = kv__r_align_x(r, st, st->align, W);
+        kv__r_ensure_rows(r, r->y + W);
+        kv__r_fill(r, x, r->y, W, 2, 0);
+        kv__r_fill(r, x, r->y + W - 2, W, 2, 0);
+        kv__r_fill(r, x, r->y, 2, W, 0);
+        kv__r_fill(r, x + W - 2, r->y, 2, W, 0);
+        for (int k = -W + 8; k < W; k += 8)  /* diagonal hatching */
+            for (int j = 0; j < W; j++)
+                if (k + j >= 0 && k + j < W)
+                    kv__r_fill(r, x + k + j, r->y + j, 1, 1, 0);
+        kv__r_advance(r, W);
+        r->info.qr_unverifiable++;
+        return;
+    }
     int W = q->width * mod;
     int x0, aw;
     kv__r_area(r, st, &x0, &aw);
@@ -579,7 +682,9 @@ static void on_cmd(kv_renderer *r, const kv_dec_cmd *c, const kv_dec_state *st)
         break;
     case KV_OP_FEED_LINES: flush_line(r, st, 1, c->p[0]); break;
     case KV_OP_FEED_UNITS: flush_line(r, st, 2, c->p[0]); break;
-    case KV_OP_REVERSE_FEED: if (r->nitems) flush_line(r, st, 0, 0); break;
+    case KV_OP_REVERSE_FEED: reverse_feed(r, st, c->p[0], c->p[1]); break;
+    case KV_OP_ABS_POS: set_position(r, st, c->p[0]); break;
+    case KV_OP_REL_POS: set_position(r, st, r->line_w + c->p[0]); break;
     case KV_OP_CUT:
         if (r->nitems) flush_line(r, st, 0, 0);
         if (c->p[2] > 0)
@@ -670,6 +775,7 @@ kv_render_status kv_render(kv_renderer *r, const uint8_t *buf, size_t len,
         memset(r->px, 255, (size_t)r->hw * r->width);
     r->hw = 0;
     r->y = 0;
+    r->ymax = 0;
     r->nitems = 0;
     r->line_w = 0;
     r->oom = 0;
@@ -688,7 +794,9 @@ kv_render_status kv_render(kv_renderer *r, const uint8_t *buf, size_t len,
     kv_dec_destroy(d);
     if (r->oom)
         return KV_RENDER_E_NOMEM;
-    int h = r->y > 0 ? r->y : 1;
+    int h = r->ymax > r->y ? r->ymax : r->y;
+    if (h <= 0)
+        h = 1;
     if (kv__r_ensure_rows(r, h) != 0 && r->cap_rows < h)
         h = r->cap_rows > 0 ? r->cap_rows : 1;
     if (r->cap_rows < h)

@@ -52,6 +52,9 @@ const char *kv_render_strerror(kv_render_status st);
 /* Default font files (Debian xfonts-base and fonts-dejavu-core). */
 #define KV_RENDER_FONT_A "/usr/share/fonts/X11/misc/12x24.pcf.gz"
 #define KV_RENDER_FONT_B "/usr/share/fonts/X11/misc/9x18.pcf.gz"
+/* Font C (ESC M 2): cell sizes differ by model (TM-T20II 9x17, many
+ * clones 8x16); kvitt draws an 8x16 cell. */
+#define KV_RENDER_FONT_C "/usr/share/fonts/X11/misc/8x16.pcf.gz"
 #define KV_RENDER_FONT_FALLBACK "/usr/share/fonts/X11/misc/10x20.pcf.gz"
 #define KV_RENDER_FONT_OUTLINE "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 
@@ -63,9 +66,10 @@ typedef struct kv_render_opts {
     const char *font_fallback; /* bitmap font for missing glyphs; NULL = KV_RENDER_FONT_FALLBACK */
     const char *font_outline; /* last resort outline font; NULL = KV_RENDER_FONT_OUTLINE */
     int max_height;           /* cap on the paper length in dots; 0 = 65536 */
+    const char *font_c;       /* NULL = KV_RENDER_FONT_C; optional (font B when unusable) */
 } kv_render_opts;
 
-#define KV_RENDER_OPTS_INIT { 1, NULL, NULL, NULL, NULL, NULL, 0 }
+#define KV_RENDER_OPTS_INIT { 1, NULL, NULL, NULL, NULL, NULL, 0, NULL }
 
 /* A rendered paper.  pixels has width * height bytes, row after row. */
 typedef struct kv_image {
@@ -158,11 +162,26 @@ typedef int (*kv_qr_fn)(void *ctx, const uint8_t *data, size_t len);
  * a second pass runs at twice the size and the pass that found more
  * symbols wins; the second pass is skipped when the first found at least
  * want symbols (want <= 0: always run both).  Calls fn for each symbol in
- * the order zbar reports them.  *count (may be NULL) = number of symbols.
+ * paper order (top to bottom, then left to right: the order the stream
+ * printed them).  *count (may be NULL) = number of symbols.
  * Returns KV_RENDER_OK, KV_RENDER_E_NOMEM, KV_RENDER_E_SCAN or
  * KV_RENDER_E_ARG.
  */
 kv_render_status kv_image_scan_qr(const kv_image *img, int want, kv_qr_fn fn, void *ctx,
                                   int *count);
+
+/* A symbol found by kv_image_scan_qr_at (borrowed for the callback). */
+typedef struct kv_qr_symbol {
+    const uint8_t *data;  /* binary-safe, NOT NUL-terminated */
+    size_t len;
+    int x, y;             /* top-left corner on the image, dots */
+    int module;           /* module size in dots measured on the finder
+                             pattern; 0 when it could not be measured */
+} kv_qr_symbol;
+typedef int (*kv_qr_at_fn)(void *ctx, const kv_qr_symbol *sym);
+
+/* kv_image_scan_qr with each symbol's position and module size. */
+kv_render_status kv_image_scan_qr_at(const kv_image *img, int want, kv_qr_at_fn fn, void *ctx,
+                                     int *count);
 
 #endif

@@ -32,14 +32,14 @@ typedef struct item {
     enum item_kind kind;
     int w, h;             /* dots on paper */
     uint32_t cp;
-    int font, wm, hm, bold, ul, rev;
+    int font, wm, hm, bold, ul, rev, rot;
     const uint8_t *data;  /* column image */
     int m, cols, sx, sy;
 } item;
 
 struct kv_renderer {
     FT_Library ft;
-    font fonts[2];
+    font fonts[3];        /* A, B, C (C = B when its file is missing) */
     FT_Face fallback;     /* bitmap fallback, may be NULL */
     FT_Face outline;      /* outline fallback, may be NULL */
     const kv_profile *prof;
@@ -47,9 +47,10 @@ struct kv_renderer {
     /* per render */
     uint8_t *px;          /* canvas, kept between renders (no page faults) */
     int width, cap_rows, y;
+    int ymax;             /* lowest row the paper reached (reverse feeds go back) */
     int hw;               /* rows [hw, cap_rows) are known to be white */
     item items[MAX_ITEMS];
-    int nitems, line_w, line_align;
+    int nitems, line_w, line_align, line_upside;
     int tabs[32], ntabs;
     /* stored graphics (GS ( L fn 112) */
     const uint8_t *g_data;

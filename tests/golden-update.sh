@@ -45,6 +45,29 @@ fixture receipt-epson-tm-t20-fi   sample-receipt --profile epson-tm-t20 --lang f
 fixture receipt-pos-5890          sample-receipt --profile pos-5890
 fixture receipt-xprinter-xp-n160-en sample-receipt --profile xprinter-xp-n160 --lang en --currency NOK --codepage WPC1252
 
+# Streams of other software (issue 14), bytes written by hand from the
+# command reference (escpos.md section 1) with printf octal escapes:
+# raw NAME FORMAT writes $out/NAME.bin.
+raw() {
+    printf "$2" > "$out/$1.bin"
+    echo "fixtures/$1.bin"
+}
+# ESC @; "Cappuccino, stor" ESC $ 400 (220 001) "52,00" LF; "Te" ESC \ 100 "22,00" LF
+raw fidelity-positions '\033@Cappuccino, stor\033$\220\00152,00\nTe\033\\\144\00022,00\n\n'
+# ESC B 3 2 (buzzer: 3 beeps, 100 ms) between two lines: no stray text
+raw fidelity-buzzer '\033@Before\n\033B\003\002After\n\n'
+# "Line 1" LF "Line 2" LF ESC e 2 (back two lines) "      overprint" LF
+raw fidelity-reverse-feed '\033@Line 1\nLine 2\n\033e\002      over\n\n\n'
+# ESC M 0/1/2: fonts A, B, C
+raw fidelity-fonts '\033@Font A 0123\n\033M\001Font B 0123\n\033M\002Font C 0123\n\n'
+# ESC { 1 "Upside down" LF, ESC { 0; ESC V 1 "Turned" LF, ESC V 0
+raw fidelity-upside-rotate '\033@Normal\n\033{\001Upside down\n\033{\000\033V\001Turned\n\033V\000\n'
+# ESC t 17 (PC866) "Привет", ESC t 18 (PC852) "Łódź", ESC t 46 (WPC1251) "Привет",
+# ESC t 45 (WPC1250) "Łódź", ESC t 1 (Katakana) "ｶﾅ"
+raw fidelity-codepages '\033@\033t\021\217\340\250\242\245\342\n\033t\022\235\242d\253\n\033t\056\317\360\350\342\345\362\n\033t\055\243\363d\237\n\033t\001\266\305\n\n'
+# GS ( k model 1 (n1 = 49), store "ABC", print: a hatched, unverifiable box
+raw fidelity-qr-model1 '\033@\035(k\004\0001A1\000\035(k\006\0001P0ABC\035(k\003\0001Q0\n'
+
 # Rendered previews: NAME.png beside every NAME.bin, drawn by `kvitt render`
 # with the profile whose name the file name contains (the longest match),
 # else the default profile.  tests/test_render.c renders every fixtures/*.bin
