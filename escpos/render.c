@@ -372,15 +372,20 @@ static void turn_band(kv_renderer *r, const kv_dec_state *st, int y, int h)
     }
 }
 
+static int aw_of(const kv_renderer *r, const kv_dec_state *st)
+{
+    int x0, aw;
+    kv__r_area(r, st, &x0, &aw);
+    return aw;
+}
+
 /* ESC $ / ESC \: move the next item to target dots from the line's start
  * (horizontal motion units are taken as dots, the default of GS P); a
  * target beyond the print area is ignored, as the printer does; going
  * back overprints. */
 static void set_position(kv_renderer *r, const kv_dec_state *st, int target)
 {
-    int x0, aw;
-    kv__r_area(r, st, &x0, &aw);
-    if (target < 0 || target >= aw || target == r->line_w)
+    if (target < 0 || target >= aw_of(r, st) || target == r->line_w)
         return;
     item it;
     memset(&it, 0, sizeof it);
@@ -537,15 +542,8 @@ static void add_tab(kv_renderer *r, const kv_dec_state *st)
             return;
         target = (r->line_w / (8 * adv) + 1) * 8 * adv;
     }
-    int x0, aw;
-    kv__r_area(r, st, &x0, &aw);
-    if (target > aw)
-        return;
-    item it;
-    memset(&it, 0, sizeof it);
-    it.kind = IT_SPACE;
-    it.w = target - r->line_w;
-    add_item(r, st, &it);
+    if (target < aw_of(r, st))
+        set_position(r, st, target);
 }
 
 /* ---- images ------------------------------------------------------------------ */
