@@ -68,6 +68,20 @@ raw fidelity-codepages '\033@\033t\021\217\340\250\242\245\342\n\033t\022\235\24
 # GS ( k model 1 (n1 = 49), store "ABC", print: a hatched, unverifiable box
 raw fidelity-qr-model1 '\033@\035(k\004\0001A1\000\035(k\006\0001P0ABC\035(k\003\0001Q0\n'
 
+# Example till output for `kvitt proxy` (docs/proxy.md, etc/proxy/kvitt-proxy.conf):
+# three kinds of till, written as each prints.  Not rendered (fixtures/proxy/).
+mkdir -p "$out/proxy"
+# 1. Epson-style Norwegian till: ESC t 5 (PC865), columns of spaces, GS V 66 3.
+#    Rule: ^VIPPS +{amount}$
+raw proxy/till-epson-nb '\033@\033t\005\033a\001Kaffebaren p\233 hj\233rnet\n\033a\000Kaffe latte              45,00\nSkolebolle               32,00\n\033E\001SUM                      77,00\033E\000\nVIPPS                    77,00\n\n\035VB\003'
+# 2. Danish till laid out with ESC $ (absolute positions, 400 dots), ESC i cut.
+#    Rule: ^MobilePay +(?<amount>[0-9.]+,[0-9]{2})$
+raw proxy/till-positions-da '\033@\033t\020Cappuccino, stor\033$\220\00152,00\nKage 3 stk.\033$\220\0011.000,00\nMobilePay\033$\220\0011.052,00\n\n\n\033i'
+# 3. Finnish till in WPC1252 (ESC t 16), no-break space as thousands
+#    separator, euro sign after the amount, no cut (the idle gap ends it).
+#    Rule: ^Vipps MobilePay +{amount} €$
+raw proxy/till-wpc1252-fi '\033@\033t\020Yhteens\344          1\240234,50 \200\nVipps MobilePay   1\240234,50 \200\n\033d\005'
+
 # Rendered previews: NAME.png beside every NAME.bin, drawn by `kvitt render`
 # with the profile whose name the file name contains (the longest match),
 # else the default profile.  tests/test_render.c renders every fixtures/*.bin

@@ -102,7 +102,11 @@ int kv_proxy_parse_amount(int64_t *minor, const char *text, kv_amount_format fmt
             return -1;
         }
     }
-    if (digits == 0 || (group >= 0 && group != 3)) {
+    if (group >= 0 && group != 3) {
+        snprintf(err, errlen, "amount '%s': thousands separators out of place", text);
+        return -1;
+    }
+    if (digits == 0) {
         snprintf(err, errlen, "amount '%s' is not a number in the %s format", text,
                  fmt == KV_AMOUNT_POINT ? "1,234.50" : "1 234,50");
         return -1;
