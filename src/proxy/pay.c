@@ -148,13 +148,14 @@ static int release(kv_proxy *p, const uint8_t *job, size_t len, const block_spec
     memcpy(out + at, bb, bl);
     memcpy(out + at + bl, job + at, len - at);
     kv_escpos_destroy(e);
-    int rc = kv__proxy_send(p, out, len + bl, kv__proxy_count_queries(job, len), 1, err, errlen);
+    int rc = kv__proxy_send(p, out, len + bl, kv__proxy_count_queries(job, len), SEND_CHECK, NULL, 0,
+                            NULL, err, errlen);
     free(out);
     return rc;
 }
 
 /* A short note for the cashier after a job that passed unchanged. */
-static void note(kv_proxy *p, const char *head, const char *reason)
+static void note(kv_proxy *p, const char *head, const char *reason, int flags)
 {
     kv_escpos *e = encoder_of(p);
     if (!e)
@@ -169,7 +170,7 @@ static void note(kv_proxy *p, const char *head, const char *reason)
     size_t n = 0;
     const uint8_t *d = kv_escpos_data(e, &n);
     char err[256];
-    if (kv__proxy_send(p, d, n, 0, 0, err, sizeof err) != KV_T_OK)
+    if (kv__proxy_send(p, d, n, 0, flags, NULL, 0, NULL, err, sizeof err) != KV_T_OK)
         kv__proxy_log(p, "note not printed: %s", err);
     kv_escpos_destroy(e);
 }
@@ -243,7 +244,7 @@ static void pay_one(kv_proxy *p, held_job *h)
         /* keep it held: recover finds the outcome and prints it then */
         kv__proxy_log(p, "payment %s: outcome unknown (%s); the receipt stays held", h->reference,
                       res.detail);
-        note(p, words_of(p->lang)->unknown, h->reference);
+        note(p, words_of(p->lang)->unknown, h->reference, 0);
         return;
     } else {
         if (!res.cashier[0])
@@ -297,7 +298,8 @@ void kv__proxy_worker_stop(kv_proxy *p, pthread_t th)
 static void pass(kv_proxy *p, const uint8_t *bytes, size_t len)
 {
     char err[256];
-    int rc = kv__proxy_send(p, bytes, len, kv__proxy_count_queries(bytes, len), 0, err, sizeof err);
+    int rc = kv__proxy_send(p, bytes, len, kv__proxy_count_queries(bytes, len), SEND_KEEP, NULL, 0, NULL,
+                            err, sizeof err);
     if (rc != KV_T_OK)
         kv__proxy_log(p, "job of %zu bytes NOT printed: %s", len, err);
     else
@@ -318,7 +320,7 @@ void kv__proxy_job(kv_proxy *p, const uint8_t *bytes, size_t len)
             snprintf(rr.reason, sizeof rr.reason, "no payment client is configured");
         pass(p, bytes, len);
         kv__proxy_log(p, "payment line '%s' refused: %s", rr.text, rr.reason);
-        note(p, w->note, rr.reason);
+        note(p, w->note, rr.reason, SEND_KEEP);
         return;
     }
     held_job *h = calloc(1, sizeof *h);
@@ -327,7 +329,7 @@ void kv__proxy_job(kv_proxy *p, const uint8_t *bytes, size_t len)
         free(h);
         free(copy);
         pass(p, bytes, len);
-        note(p, w->note, "out of memory");
+        note(p, w->note, "out of memory", SEND_KEEP);
         return;
     }
     memcpy(copy, bytes, len);
@@ -341,11 +343,12 @@ void kv__proxy_job(kv_proxy *p, const uint8_t *bytes, size_t len)
         free(h->bytes);
         free(h);
         pass(p, bytes, len);
-        note(p, w->note, "the journal cannot be written");
+        note(p, w->note, "the journal cannot be written", SEND_KEEP);
         return;
     }
     kv__proxy_log(p, "job of %zu bytes held for payment %s (line %d: '%s')", len, h->reference,
                   rr.line, rr.text);
+    kv__proxy_flush(p);  /* what went before is on paper before the slip */
     pthread_mutex_lock(&p->mu);
     held_job **tail = &p->queue;
     while (*tail)

@@ -255,17 +255,46 @@ static int open_printer(kv_proxy *p, kv_transport **t, char *err, size_t errlen)
     return kv_transport_open(t, p->printer, &o);
 }
 
-int kv__proxy_send(kv_proxy *p, const uint8_t *bytes, size_t len, int nqueries, int check,
-                   char *err, size_t errlen)
+static int busy_now(kv_proxy *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int b = p->busy;
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+void kv__proxy_flush(kv_proxy *p)
+{
+    if (!p->pt)
+        return;
+    pthread_mutex_lock(&p->print_mu);
+    kv_transport_end_job(p->pt);
+    kv_transport_close(p->pt);
+    p->pt = NULL;
+    pthread_mutex_unlock(&p->print_mu);
+}
+
+int kv__proxy_send(kv_proxy *p, const uint8_t *bytes, size_t len, int nq, int flags, uint8_t *reply,
+                   size_t cap, size_t *rlen, char *err, size_t errlen)
 {
     kv_transport *t = NULL;
+    int keep = (flags & SEND_KEEP) && !busy_now(p);
+    if ((flags & SEND_KEEP) && !keep)
+        kv__proxy_flush(p);  /* a payment is held: its printer use comes first */
+    if (rlen)
+        *rlen = 0;
     pthread_mutex_lock(&p->print_mu);
-    int rc = open_printer(p, &t, err, errlen);
+    int rc = KV_T_OK;
+    if (keep && p->pt)
+        t = p->pt;
+    else
+        rc = open_printer(p, &t, err, errlen);
+    p->pt = NULL;
     if (rc != KV_T_OK) {
         pthread_mutex_unlock(&p->print_mu);
         return rc;
     }
-    if (check && kv_transport_can_read(t)) {
+    if ((flags & SEND_CHECK) && kv_transport_can_read(t)) {
         kv_printer_status_info si;
         if (kv_printer_status(t, 1000, &si) == KV_T_OK && si.state != KV_PS_READY &&
             si.state != KV_PS_PAPER_NEAR_END && si.state != KV_PS_UNKNOWN) {
@@ -279,24 +308,39 @@ int kv__proxy_send(kv_proxy *p, const uint8_t *bytes, size_t len, int nqueries, 
     rc = kv_transport_write(t, bytes, len, &written, -1);
     if (rc != KV_T_OK)
         snprintf(err, errlen, "%s", kv_transport_errmsg(t));
-    /* read the printer's answers to the queries inside the job (the till
-     * got its answer already), so closing never resets the connection */
-    if (rc == KV_T_OK && nqueries > 0 && kv_transport_can_read(t)) {
+    /* read the printer's answers to the queries: the till's (reply), or
+     * ones inside a job (the till got its answer already; reading them
+     * keeps the connection from being reset on close) */
+    if (rc == KV_T_OK && nq > 0 && kv_transport_can_read(t)) {
         uint8_t junk[64];
-        int got = 0;
-        for (int tries = 0; got < nqueries && tries < 5; tries++) {
-            ssize_t n = kv_transport_read(t, junk, sizeof junk, 100);
+        uint8_t *dst = reply ? reply : junk;
+        size_t room = reply ? cap : sizeof junk, got = 0;
+        for (int tries = 0; (int)got < nq && tries < (reply ? 10 : 5); tries++) {
+            ssize_t n = kv_transport_read(t, dst + got, room - got, 100);
             if (n < 0)
                 break;
-            got += (int)n;
+            got += (size_t)n;
+            if (!reply)
+                got = got < room ? got : 0;
+            if (got >= room)
+                break;
         }
+        if (reply && rlen)
+            *rlen = got;
     }
-    if (rc == KV_T_OK)
-        rc = kv_transport_end_job(t);
-    kv_transport_close(t);
+    if (rc == KV_T_OK && keep) {
+        p->pt = t;  /* the next job of this till connection follows on it */
+    } else {
+        if (rc == KV_T_OK)
+            rc = kv_transport_end_job(t);
+        kv_transport_close(t);
+    }
     pthread_mutex_unlock(&p->print_mu);
     return rc;
 }
+
+static void cache_store(kv_proxy *p, const uint8_t q[3], const uint8_t *reply, size_t n);
+static int cache_get(kv_proxy *p, const uint8_t q[3], uint8_t *reply, size_t cap, size_t *n);
 
 /* ---- status queries ----------------------------------------------------------- */
 
@@ -313,15 +357,17 @@ static status_cache *cache_slot(kv_proxy *p, const uint8_t q[3])
     return c;
 }
 
-/* The printer's answer to q (asked now on a connection of its own), or the
- * last known one while a payment holds the printer or it does not answer. */
+/* A query inside a job that is still arriving: the printer's answer to q
+ * (asked now on a connection of its own), or the last known one while a
+ * payment holds the printer, the printer is writing, or it does not
+ * answer. */
 static size_t answer_query(kv_proxy *p, const uint8_t q[3], uint8_t *reply, size_t cap)
 {
-    pthread_mutex_lock(&p->mu);
-    int busy = p->busy;
-    pthread_mutex_unlock(&p->mu);
     size_t n = 0;
-    if (!busy && pthread_mutex_trylock(&p->print_mu) == 0) {
+    if (cache_get(p, q, reply, cap, &n) == 0 && busy_now(p))
+        return n;
+    n = 0;
+    if (pthread_mutex_trylock(&p->print_mu) == 0) {
         kv_transport *t = NULL;
         char err[256];
         if (open_printer(p, &t, err, sizeof err) == KV_T_OK) {
@@ -343,17 +389,40 @@ static size_t answer_query(kv_proxy *p, const uint8_t q[3], uint8_t *reply, size
         }
         pthread_mutex_unlock(&p->print_mu);
     }
+    if (n > 0)
+        cache_store(p, q, reply, n);
+    else
+        cache_get(p, q, reply, cap, &n);
+    return n;
+}
+
+static void cache_store(kv_proxy *p, const uint8_t q[3], const uint8_t *reply, size_t n)
+{
     pthread_mutex_lock(&p->mu);
     status_cache *c = cache_slot(p, q);
-    if (n > 0 && c) {
+    if (c) {
         c->rlen = n < sizeof c->reply ? n : sizeof c->reply;
         memcpy(c->reply, reply, c->rlen);
-    } else if (c && c->rlen) {
-        n = c->rlen < cap ? c->rlen : cap;
-        memcpy(reply, c->reply, n);
     }
     pthread_mutex_unlock(&p->mu);
-    return n;
+}
+
+/* The last known answer to q: 0 and *n set, or -1 when none. */
+static int cache_get(kv_proxy *p, const uint8_t q[3], uint8_t *reply, size_t cap, size_t *n)
+{
+    int rc = -1;
+    *n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->ncache; i++) {
+        status_cache *c = &p->cache[i];
+        if (memcmp(c->query, q, 3) == 0 && c->rlen) {
+            *n = c->rlen < cap ? c->rlen : cap;
+            memcpy(reply, c->reply, *n);
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 /* ---- the till side -------------------------------------------------------------- */
@@ -511,11 +580,37 @@ static void emit(kv_proxy *p, till *t, size_t end)
     t->scanned = 0;
 }
 
+
+/* The query t->buf[0..n) is the next thing in the stream: pass it on and
+ * relay the answer (the last known one, not forwarded, while a payment
+ * holds the printer). */
+static void forward_query(kv_proxy *p, till *t, size_t n)
+{
+    uint8_t q[3] = { t->buf[0], t->buf[1], t->buf[2] };
+    uint8_t reply[128];
+    size_t rl = 0;
+    if (!(busy_now(p) && cache_get(p, q, reply, sizeof reply, &rl) == 0)) {
+        char err[256];
+        if (kv__proxy_send(p, t->buf, n, 1, SEND_KEEP, reply, sizeof reply, &rl, err,
+                           sizeof err) != KV_T_OK)
+            kv__proxy_log(p, "status query not passed: %s", err);
+        if (rl)
+            cache_store(p, q, reply, rl);
+        else
+            cache_get(p, q, reply, sizeof reply, &rl);
+    }
+    till_reply(t, reply, rl);
+    memmove(t->buf, t->buf + n, t->len - n);
+    t->len -= n;
+    t->scanned = 0;
+}
+
 /* Walk the complete commands after t->scanned: answer status queries at
  * once, end the job after a cut. */
 static void scan(kv_proxy *p, till *t)
 {
     for (;;) {
+    again:;
         kv_dec *d;
         if (t->scanned >= t->len || kv_dec_create(&d, t->buf + t->scanned, t->len - t->scanned) != KV_DEC_OK)
             return;
@@ -527,6 +622,13 @@ static void scan(kv_proxy *p, till *t)
                 break;  /* the rest has not arrived yet */
             if (c.op == KV_OP_TEXT && c.offset + c.length == t->len - base)
                 break;  /* text may go on */
+            if (is_query(&c) && base + c.offset == 0) {
+                /* a query before any job byte: it goes to the printer now, in
+                 * stream order, and the printer's answer back to the till */
+                kv_dec_destroy(d);
+                forward_query(p, t, c.length);
+                goto again;
+            }
             t->scanned = base + c.offset + c.length;
             if (is_query(&c)) {
                 uint8_t reply[128];
@@ -566,6 +668,7 @@ static void end_of_input(kv_proxy *p, till *t)
 {
     scan(p, t);
     emit(p, t, t->len);
+    kv__proxy_flush(p);  /* the till's connection / burst is over */
 }
 
 kv_proxy_status kv_proxy_run(kv_proxy *p, const volatile sig_atomic_t *stop,

@@ -48,15 +48,23 @@ struct kv_proxy {
     held_job *queue;
     int busy;                  /* a payment is held (status from the cache) */
     int quit;
+    struct kv_transport *pt;   /* pass-through connection (main thread) */
     const volatile sig_atomic_t *stop;
 };
 
-/* proxy.c: write one job to the printer (own connection), reading the
- * replies to the status queries inside it.  check: refuse when the printer
- * reports a problem first (paper out, cover open).  Returns KV_T_OK or a
- * negative kv_transport_status with the cause in err. */
-int kv__proxy_send(kv_proxy *p, const uint8_t *bytes, size_t len, int nqueries, int check,
-                   char *err, size_t errlen);
+/* proxy.c: write one job to the printer, reading the replies to the nq
+ * status queries inside it (into reply[0..cap) when reply is given; *rlen
+ * gets the count).  Flags: SEND_CHECK refuses when the printer reports a
+ * problem first (paper out, cover open); SEND_KEEP (main thread only)
+ * uses and keeps the pass-through connection p->pt open for the next job
+ * of the same till connection, unless a payment is held.  Returns KV_T_OK
+ * or a negative kv_transport_status with the cause in err. */
+#define SEND_CHECK 1
+#define SEND_KEEP 2
+int kv__proxy_send(kv_proxy *p, const uint8_t *bytes, size_t len, int nq, int flags, uint8_t *reply,
+                   size_t cap, size_t *rlen, char *err, size_t errlen);
+/* proxy.c: end and close the pass-through connection (main thread). */
+void kv__proxy_flush(kv_proxy *p);
 /* proxy.c: log a line (timestamped) when logging. */
 void kv__proxy_log(kv_proxy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* proxy.c: number of status queries in a job. */
