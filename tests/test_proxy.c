@@ -120,6 +120,31 @@ static void send_and_close(kvp_env *e, const void *buf, size_t len)
     close(fd);
 }
 
+/* Start everything, send the example payment receipt and wait for its QR
+ * slip; *ref gets the payment's reference.  Returns the slip's job. */
+static int start_held(kvp_env *e, const char *name, const char *const sim[], unsigned char **pay,
+                      size_t *pl, char *ref, size_t refsize)
+{
+    assert_int_equal(kvp_setup(e, name, sim, NULL, MATCH, NULL), 0);
+    assert_int_equal(kvp_proxy_start(e), 0);
+    *pay = payment_job(pl);
+    send_and_close(e, *pay, *pl);
+    int slip = wait_job_with(e, "OSL-P", WAIT_MS);
+    assert_true(slip > 0);
+    slip_reference(e, slip, ref, refsize);
+    return slip;
+}
+
+/* The customer approves in the app (the simulator's control endpoint). */
+static void approve(kvp_env *e, const char *ref)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/sim/v1/payments/%s/state", ref);
+    long status = 0;
+    free(kvf_http(&e->f, "POST", path, "{\"state\":\"AUTHORIZED\"}", &status));
+    assert_int_equal(status, 200);
+}
+
 /* ---- paid, not paid ---------------------------------------------------------- */
 
 static void test_proxy__paid_and_pass_through(void **state)
@@ -206,25 +231,15 @@ static void test_proxy__crash_while_holding_then_recover(void **state)
     (void)state;
     kvp_env e;
     const char *sim[] = { "--auto", "none", NULL };
-    assert_int_equal(kvp_setup(&e, "crash", sim, NULL, MATCH, NULL), 0);
-    assert_int_equal(kvp_proxy_start(&e), 0);
     size_t pl;
-    unsigned char *pay = payment_job(&pl);
-    send_and_close(&e, pay, pl);
-    int slip = wait_job_with(&e, "OSL-P", WAIT_MS);
-    assert_true(slip > 0);
+    unsigned char *pay;
     char ref[64];
-    slip_reference(&e, slip, ref, sizeof ref);
+    start_held(&e, "crash", sim, &pay, &pl, ref, sizeof ref);
     /* the proxy dies while it holds the receipt */
     kvp_proxy_stop(&e, SIGKILL);
     assert_int_equal(find_job(&e, "Skolebolle"), 0);
     /* the customer approves meanwhile */
-    char path[160];
-    snprintf(path, sizeof path, "/sim/v1/payments/%s/state", ref);
-    long status = 0;
-    char *body = kvf_http(&e.f, "POST", path, "{\"state\":\"AUTHORIZED\"}", &status);
-    assert_int_equal(status, 200);
-    free(body);
+    approve(&e, ref);
     /* the next start recovers: capture, then the held receipt, paid */
     assert_int_equal(kvp_proxy_start(&e), 0);
     int rel = wait_job_with(&e, PAID, WAIT_MS);
@@ -264,14 +279,13 @@ static void test_proxy__paper_out_while_held(void **state)
 {
     (void)state;
     kvp_env e;
-    const char *sim[] = { "--auto", "approve", "--approve-after", "3", NULL };
-    assert_int_equal(kvp_setup(&e, "paper", sim, NULL, MATCH, NULL), 0);
-    assert_int_equal(kvp_proxy_start(&e), 0);
+    const char *sim[] = { "--auto", "none", NULL };
     size_t pl;
-    unsigned char *pay = payment_job(&pl);
-    send_and_close(&e, pay, pl);
-    assert_true(wait_job_with(&e, "OSL-P", WAIT_MS) > 0);
+    unsigned char *pay;
+    char ref[64];
+    start_held(&e, "paper", sim, &pay, &pl, ref, sizeof ref);
     assert_int_equal(kvp_printer_state(&e, "paper-out"), 0);
+    approve(&e, ref);
     /* paid, but the receipt waits for paper */
     int waited = 0;
     while (!log_has(&e, "waits for the printer") && waited < WAIT_MS) {
@@ -295,15 +309,10 @@ static void test_proxy__jobs_during_held_payment(void **state)
     (void)state;
     kvp_env e;
     const char *sim[] = { "--auto", "none", NULL };
-    assert_int_equal(kvp_setup(&e, "during", sim, NULL, MATCH, NULL), 0);
-    assert_int_equal(kvp_proxy_start(&e), 0);
     size_t pl;
-    unsigned char *pay = payment_job(&pl);
-    send_and_close(&e, pay, pl);
-    int slip = wait_job_with(&e, "OSL-P", WAIT_MS);
-    assert_true(slip > 0);
+    unsigned char *pay;
     char ref[64];
-    slip_reference(&e, slip, ref, sizeof ref);
+    int slip = start_held(&e, "during", sim, &pay, &pl, ref, sizeof ref);
     /* a kitchen ticket and a copy while the customer has the QR code: both
      * printed at once, unchanged; a status query in between answered */
     static const unsigned char T1[] = "\x1b@KJOKKEN: 2 x latte\n\n\x1dVB\x03";
@@ -329,11 +338,7 @@ static void test_proxy__jobs_during_held_payment(void **state)
     free(b);
     assert_int_equal(find_job(&e, PAID), 0);
     /* now the customer pays: the held receipt comes after them */
-    char path[160];
-    snprintf(path, sizeof path, "/sim/v1/payments/%s/state", ref);
-    long status = 0;
-    free(kvf_http(&e.f, "POST", path, "{\"state\":\"AUTHORIZED\"}", &status));
-    assert_int_equal(status, 200);
+    approve(&e, ref);
     int rel = wait_job_with(&e, PAID, WAIT_MS);
     assert_true(rel > slip + 2);
     check_release(&e, rel, pay, pl, PAID);
