@@ -261,6 +261,35 @@ static void test_proxy__crash_while_holding_then_recover(void **state)
     kvp_teardown(&e);
 }
 
+/* The same crash, finished by `kvitt recover` instead of a new start. */
+static void test_proxy__crash_then_kvitt_recover(void **state)
+{
+    (void)state;
+    kvp_env e;
+    const char *sim[] = { "--auto", "none", NULL };
+    size_t pl;
+    unsigned char *pay;
+    char ref[64];
+    start_held(&e, "crash-recover", sim, &pay, &pl, ref, sizeof ref);
+    kvp_proxy_stop(&e, SIGKILL);
+    approve(&e, ref);
+    kvt_result r;
+    const char *args[] = { "recover", NULL };
+    assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
+    if (r.status != 0 || !strstr(r.out, "1 held proxy receipts printed"))
+        fail_msg("recover: exit %d\n%s%s", r.status, r.out, r.err);
+    kvt_result_free(&r);
+    int rel = find_job(&e, PAID);
+    assert_true(rel > 0);
+    check_release(&e, rel, pay, pl, PAID);
+    /* nothing left: a second recover prints nothing */
+    assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
+    assert_null(strstr(r.out, "held proxy"));
+    kvt_result_free(&r);
+    free(pay);
+    kvp_teardown(&e);
+}
+
 /* ---- the printer runs out of paper while a receipt is held ------------------ */
 
 static int log_has(kvp_env *e, const char *needle)
@@ -555,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_proxy__paid_and_pass_through),
         cmocka_unit_test(test_proxy__not_paid),
         cmocka_unit_test(test_proxy__crash_while_holding_then_recover),
+        cmocka_unit_test(test_proxy__crash_then_kvitt_recover),
         cmocka_unit_test(test_proxy__paper_out_while_held),
         cmocka_unit_test(test_proxy__jobs_during_held_payment),
         cmocka_unit_test(test_proxy__undecodable_and_bad_amounts_pass_with_a_note),

@@ -404,3 +404,27 @@ kv_proxy_status kv_proxy_recover(kv_proxy *p, int *printed, int *left)
         *left = nl;
     return KV_PROXY_OK;
 }
+
+kv_proxy_status kv_proxy_recover_all(const kv_config *cfg, struct kv_flow *flow, int *printed,
+                                     int *left, char *err, size_t errlen)
+{
+    kv_proxy_status first = KV_PROXY_OK;
+    const char *sec;
+    for (size_t i = 0; (sec = kv_config_section_at(cfg, i)); i++) {
+        if (strncmp(sec, "proxy ", 6) != 0)
+            continue;
+        kv_proxy *p = NULL;
+        kv_proxy_status st = kv_proxy_create(&p, cfg, sec + 6, flow, err, errlen);
+        int np = 0, nl = 0;
+        if (st == KV_PROXY_OK)
+            st = kv_proxy_recover(p, &np, &nl);
+        kv_proxy_destroy(p);
+        if (printed)
+            *printed += np;
+        if (left)
+            *left += nl;
+        if (st != KV_PROXY_OK && first == KV_PROXY_OK)
+            first = st;
+    }
+    return first;
+}

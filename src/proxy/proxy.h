@@ -139,6 +139,13 @@ const kv_profile *kv_proxy_get_profile(const kv_proxy *p);
  * kv_flow_recover.  *printed / *left may be NULL. */
 kv_proxy_status kv_proxy_recover(kv_proxy *p, int *printed, int *left);
 
+/* kv_proxy_recover for every [proxy NAME] section of cfg (what `kvitt
+ * recover` does after kv_flow_recover).  Counts are added to *printed and
+ * *left (may be NULL).  Returns KV_PROXY_OK, or the first error (a bad
+ * section is skipped, its message in err). */
+kv_proxy_status kv_proxy_recover_all(const kv_config *cfg, struct kv_flow *flow, int *printed,
+                                     int *left, char *err, size_t errlen);
+
 /* Open the till side and serve until *stop becomes non-zero.  Prints one
  * line per job on log (may be NULL).  ready (may be NULL) is called once
  * listening, with the till-side address ("tcp://127.0.0.1:40123"). */
