@@ -3,21 +3,24 @@
  * produce, and check printed QR codes with a scanner.
  *
  * The renderer decodes the stream with escpos/decoder.h and draws, at the
- * profile's resolution and printable width: text in fonts A and B from
- * real bitmap fonts (X11 misc-fixed 12x24 and 9x18 through FreeType, with
- * fallback fonts for glyphs they lack, e.g. the euro sign in 12x24), bold,
- * double strike, underline, reverse, GS ! sizes, alignment, margins, tabs,
- * raster images (GS v 0, all four scalings), column images (ESC *),
- * graphics (GS ( L / GS 8 L store + print), native QR codes (re-encoded
- * with libqrencode at the stream's module size and EC level; model 1 and
- * Micro QR are drawn as model 2, which libqrencode and zbar support),
- * barcodes (CODE128, EAN-13, EAN-8, UPC-A, CODE39, with HRI text), feeds and a
- * dashed cut line.  Text left in the line buffer at the end of the stream
- * is not drawn (a printer never prints it).  Not drawn: PDF417 and other
- * 2D symbols, other 1D symbologies (ITF, CODABAR, CODE93, ...), user-defined
- * characters, NV/downloaded images; upside-down and 90-degree rotation are
- * ignored; page mode is drawn as standard mode.  They are still decoded, so
- * nothing after them is lost.
+ * profile's resolution and printable width: text in fonts A, B and C from
+ * real bitmap fonts (X11 misc-fixed 12x24, 9x18 and 8x16 through FreeType,
+ * with fallback fonts for glyphs they lack, e.g. the euro sign in 12x24),
+ * read in the code page ESC t / ESC GS t selected (every single-byte page
+ * of codepage.h's kv_cptable set), bold, double strike, underline,
+ * reverse, GS ! sizes, alignment, margins, tabs, ESC $ / ESC \ print
+ * positions (motion units taken as dots), reverse feeds (ESC e / ESC K),
+ * upside-down lines (ESC {) and 90-degree rotation (ESC V), raster images
+ * (GS v 0, all four scalings), column images (ESC *), graphics (GS ( L /
+ * GS 8 L store + print), native QR codes of model 2 (re-encoded with
+ * libqrencode at the stream's module size and EC level; model 1 and Micro
+ * QR are drawn as a hatched box and counted in info.qr_unverifiable),
+ * barcodes (CODE128, EAN-13, EAN-8, UPC-A, CODE39, with HRI text), feeds
+ * and a dashed cut line.  Text left in the line buffer at the end of the
+ * stream is not drawn (a printer never prints it).  Not drawn: PDF417 and
+ * other 2D symbols, other 1D symbologies (ITF, CODABAR, CODE93, ...),
+ * user-defined characters, NV/downloaded images; page mode is drawn as
+ * standard mode.  They are still decoded, so nothing after them is lost.
  *
  * Output is deterministic: the same bytes and options give the same image
  * and the same PNG bytes.  No I/O except reading the font files named in
