@@ -36,6 +36,7 @@
 
 #include "drivers/status.h"
 #include "tests/lib/kvflow.h"
+#include "tests/lib/kvproxy.h"
 #include "tests/lib/kvtest.h"
 
 static double now_ms(void)
@@ -125,16 +126,8 @@ static int printer_start(printer *p, pthread_t *th)
 {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
-    p->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    int one = 1;
-    setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(p->lfd, (struct sockaddr *)&a, sizeof a) || listen(p->lfd, 64))
-        return -1;
-    socklen_t l = sizeof a;
-    getsockname(p->lfd, (struct sockaddr *)&a, &l);
-    p->port = ntohs(a.sin_port);
-    return pthread_create(th, NULL, printer_main, p);
+    p->lfd = kvp_listen_loopback(&p->port);
+    return p->lfd < 0 ? -1 : pthread_create(th, NULL, printer_main, p);
 }
 
 static void marks_reset(printer *p, long long every)

@@ -50,6 +50,9 @@ int kvp_till_write(int fd, const void *buf, size_t len);
  * returns the byte or -1. */
 int kvp_till_query(int fd, const unsigned char q[3], int timeout_ms);
 
+/* A TCP socket listening on 127.0.0.1 at a free port (*port); -1. */
+int kvp_listen_loopback(int *port);
+
 /* 1 when hay[0..n) contains needle[0..m). */
 int kvp_has(const unsigned char *hay, size_t n, const void *needle, size_t m);
 
