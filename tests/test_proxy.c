@@ -353,6 +353,24 @@ static void test_proxy__jobs_during_held_payment(void **state)
     assert_int_equal(kvp_till_query(fd, DLE_EOT_1, 10000), 0x12);
     assert_int_equal(kvp_till_write(fd, T2, sizeof T2 - 1), 0);
     close(fd);
+    /* while the payment holds the printer a query gets the last known
+     * answer (online, 0x12), not a new one (offline would be 0x1A) */
+    assert_int_equal(kvp_printer_state(&e, "offline"), 0);
+    int live = -1;  /* the printer itself says offline now (asked directly) */
+    for (int w = 0; w < 100 && live != 0x1A; w++) {
+        int pfd = kvp_connect_uri(e.vp_uri);
+        assert_true(pfd >= 0);
+        live = kvp_till_query(pfd, DLE_EOT_1, 5000);
+        close(pfd);
+        if (live != 0x1A)
+            usleep(100000);
+    }
+    assert_int_equal(live, 0x1A);
+    fd = kvp_till_connect(&e);
+    assert_true(fd >= 0);
+    assert_int_equal(kvp_till_query(fd, DLE_EOT_1, 10000), 0x12);
+    close(fd);
+    assert_int_equal(kvp_printer_state(&e, "ok"), 0);
     assert_true(kvp_wait_jobs(&e, slip + 2, WAIT_MS) >= slip + 2);
     unsigned char *b;
     size_t l;

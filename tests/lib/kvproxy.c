@@ -127,10 +127,10 @@ int kvp_printer_state(kvp_env *e, const char *state)
     return kvt_write_file(p, line, strlen(line));
 }
 
-int kvp_till_connect(kvp_env *e)
+int kvp_connect_uri(const char *uri)
 {
-    const char *hp = e->px_addr + 6, *colon = strrchr(hp, ':');
-    if (strncmp(e->px_addr, "tcp://", 6) || !colon)
+    const char *colon = strrchr(uri, ':');
+    if (strncmp(uri, "tcp://", 6) || !colon)
         return -1;
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -147,6 +147,11 @@ int kvp_till_connect(kvp_env *e)
         return -1;
     }
     return fd;
+}
+
+int kvp_till_connect(kvp_env *e)
+{
+    return kvp_connect_uri(e->px_addr);
 }
 
 int kvp_till_write(int fd, const void *buf, size_t len)

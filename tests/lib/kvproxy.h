@@ -44,6 +44,8 @@ int kvp_printer_state(kvp_env *e, const char *state);
 
 /* The till: connect to the proxy's TCP address.  Returns the fd or -1. */
 int kvp_till_connect(kvp_env *e);
+/* Connect to a tcp://HOST:PORT URI on loopback.  The fd or -1. */
+int kvp_connect_uri(const char *uri);
 /* Write all bytes (fd from kvp_till_connect or a pty master). 0 / -1. */
 int kvp_till_write(int fd, const void *buf, size_t len);
 /* Send a 3-byte status query and read one reply byte (timeout_ms);
