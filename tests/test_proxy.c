@@ -393,6 +393,42 @@ static void test_proxy__jobs_during_held_payment(void **state)
     kvp_teardown(&e);
 }
 
+/* ---- the printer is switched off ---------------------------------------------------- */
+
+static void test_proxy__printer_off_job_waits(void **state)
+{
+    (void)state;
+    kvp_env e;
+    assert_int_equal(kvp_setup(&e, "printer-off", NULL, NULL, MATCH, NULL), 0);
+    assert_int_equal(kvp_proxy_start(&e), 0);
+    /* the printer goes away; the till prints */
+    kvt_proc_stop(e.vp, SIGTERM);
+    e.vp = NULL;
+    send_and_close(&e, PLAIN, PLAIN_LEN);
+    int waited = 0;
+    while (!log_has(&e, "waits for the printer") && waited < WAIT_MS) {
+        usleep(100000);
+        waited += 100;
+    }
+    assert_true(log_has(&e, "waits for the printer"));
+    /* it comes back on the same address: the job is printed, whole */
+    const char *port = strrchr(e.vp_uri, ':') + 1;
+    char listen[64], log[800];
+    snprintf(listen, sizeof listen, "127.0.0.1:%s", port);
+    snprintf(log, sizeof log, "%s/vprinter2.log", e.f.dir);
+    const char *argv[] = { "kvitt", "vprinter", "--listen", listen, "--out", e.vp_dir, NULL };
+    e.vp = kvt_spawn(argv, NULL, log);
+    assert_non_null(e.vp);
+    free(kvt_proc_readline(e.vp, 30000));
+    assert_int_equal(kvp_wait_jobs(&e, 1, WAIT_MS), 1);
+    unsigned char *b;
+    size_t l;
+    assert_int_equal(kvp_job(&e, 1, &b, &l), 0);
+    kvt_assert_bytes(b, l, PLAIN, PLAIN_LEN);
+    free(b);
+    kvp_teardown(&e);
+}
+
 /* ---- bad input ------------------------------------------------------------------------ */
 
 static void test_proxy__undecodable_and_bad_amounts_pass_with_a_note(void **state)
@@ -605,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_proxy__crash_then_kvitt_recover),
         cmocka_unit_test(test_proxy__paper_out_while_held),
         cmocka_unit_test(test_proxy__jobs_during_held_payment),
+        cmocka_unit_test(test_proxy__printer_off_job_waits),
         cmocka_unit_test(test_proxy__undecodable_and_bad_amounts_pass_with_a_note),
         cmocka_unit_test(test_proxy__serial_pty),
         cmocka_unit_test(test_proxy__gadget_path_via_pty),

@@ -295,15 +295,26 @@ void kv__proxy_worker_stop(kv_proxy *p, pthread_t th)
 
 /* ---- a finished job --------------------------------------------------------------- */
 
+/* Pass a job on.  A printer that cannot be reached (switched off, cable
+ * out) is waited for, as the till would wait for it: the job is never
+ * dropped (a job cut off by a failing link is sent again whole). */
 static void pass(kv_proxy *p, const uint8_t *bytes, size_t len)
 {
     char err[256];
-    int rc = kv__proxy_send(p, bytes, len, kv__proxy_count_queries(bytes, len), SEND_KEEP, NULL, 0, NULL,
-                            err, sizeof err);
-    if (rc != KV_T_OK)
-        kv__proxy_log(p, "job of %zu bytes NOT printed: %s", len, err);
-    else
-        kv__proxy_log(p, "job of %zu bytes passed", len);
+    int nq = kv__proxy_count_queries(bytes, len);
+    for (int tries = 0;; tries++) {
+        int rc = kv__proxy_send(p, bytes, len, nq, SEND_KEEP, NULL, 0, NULL, err, sizeof err);
+        if (rc == KV_T_OK)
+            break;
+        if (tries == 0)
+            kv__proxy_log(p, "job of %zu bytes waits for the printer: %s", len, err);
+        if (p->stop && *p->stop) {
+            kv__proxy_log(p, "stopping: job of %zu bytes NOT printed", len);
+            return;
+        }
+        usleep(tries < 10 ? 100000 : 500000);
+    }
+    kv__proxy_log(p, "job of %zu bytes passed", len);
 }
 
 void kv__proxy_job(kv_proxy *p, const uint8_t *bytes, size_t len)
