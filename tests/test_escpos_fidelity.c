@@ -331,6 +331,13 @@ static void test_fidelity__dump_shows_codepage_text(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "Привет"));
     kvt_result_free(&r);
+    /* Star's ESC GS t 10 is PC866 too */
+    const uint8_t star[] = { 0x1B, 0x1D, 0x74, 10, 0x8F, 0xE0, 0xA8, 0xA2, 0xA5, 0xE2, 0x0A };
+    assert_int_equal(kvt_write_file(f, star, sizeof star), 0);
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Привет"));
+    kvt_result_free(&r);
     free(f);
 }
 
