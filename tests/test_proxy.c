@@ -47,8 +47,9 @@ static unsigned char *payment_job(size_t *len)
     return b;
 }
 
-/* Index (1-based) of the first job holding needle, 0 when none. */
-static int find_job(kvp_env *e, const char *needle)
+/* Index (1-based) of the first job holding needle (and also needle2 when
+ * not NULL), 0 when none. */
+static int find_job2(kvp_env *e, const char *needle, const char *needle2)
 {
     int n = kvp_jobs(e);
     for (int i = 1; i <= n; i++) {
@@ -56,7 +57,8 @@ static int find_job(kvp_env *e, const char *needle)
         size_t l;
         if (kvp_job(e, i, &b, &l))
             continue;
-        int has = kvp_has(b, l, needle, strlen(needle));
+        int has = kvp_has(b, l, needle, strlen(needle)) &&
+                  (!needle2 || kvp_has(b, l, needle2, strlen(needle2)));
         free(b);
         if (has)
             return i;
@@ -64,15 +66,25 @@ static int find_job(kvp_env *e, const char *needle)
     return 0;
 }
 
-static int wait_job_with(kvp_env *e, const char *needle, int timeout_ms)
+static int find_job(kvp_env *e, const char *needle)
+{
+    return find_job2(e, needle, NULL);
+}
+
+static int wait_job_with2(kvp_env *e, const char *needle, const char *needle2, int timeout_ms)
 {
     for (int w = 0; w <= timeout_ms; w += 100) {
-        int i = find_job(e, needle);
+        int i = find_job2(e, needle, needle2);
         if (i)
             return i;
         usleep(100000);
     }
     return 0;
+}
+
+static int wait_job_with(kvp_env *e, const char *needle, int timeout_ms)
+{
+    return wait_job_with2(e, needle, NULL, timeout_ms);
 }
 
 /* The reference printed on the QR slip ("OSL-P..."). */
@@ -145,6 +157,29 @@ static void approve(kvp_env *e, const char *ref)
     assert_int_equal(status, 200);
 }
 
+/* The till's receipt comes out marked NOT PAID and nothing says paid; ends
+ * the test. */
+static void expect_not_paid_and_finish(kvp_env *e, unsigned char *pay, size_t pl)
+{
+    int rel = wait_job_with2(e, "Skolebolle", "IKKE BETALT", WAIT_MS);
+    assert_true(rel > 0);
+    check_release(e, rel, pay, pl, "IKKE BETALT");
+    assert_int_equal(find_job(e, PAID), 0);
+    free(pay);
+    kvp_teardown(e);
+}
+
+/* The customer has the QR slip (nobody pays by itself) and the proxy dies
+ * while it holds the receipt. */
+static void crashed_while_holding(kvp_env *e, const char *name, unsigned char **pay, size_t *pl,
+                                  char *ref, size_t refsize)
+{
+    const char *sim[] = { "--auto", "none", NULL };
+    start_held(e, name, sim, pay, pl, ref, refsize);
+    kvp_proxy_stop(e, SIGKILL);
+    assert_int_equal(find_job(e, "Skolebolle"), 0);
+}
+
 /* ---- paid, not paid ---------------------------------------------------------- */
 
 static void test_proxy__paid_and_pass_through(void **state)
@@ -202,26 +237,8 @@ static void test_proxy__not_paid(void **state)
     size_t pl;
     unsigned char *pay = payment_job(&pl);
     send_and_close(&e, pay, pl);
-    int rel = wait_job_with(&e, "IKKE BETALT", WAIT_MS);
-    assert_true(rel > 0);
-    /* the flow's own NOT PAID slip and the till's receipt, marked */
-    int n = kvp_jobs(&e);
-    int till_rel = 0;
-    for (int i = 1; i <= n; i++) {
-        unsigned char *b;
-        size_t l;
-        assert_int_equal(kvp_job(&e, i, &b, &l), 0);
-        if (kvp_has(b, l, "VIPPS                    77,00", 30) && kvp_has(b, l, "IKKE BETALT", 11))
-            till_rel = i;
-        free(b);
-    }
-    if (!till_rel)
-        till_rel = wait_job_with(&e, "Skolebolle", WAIT_MS) ? find_job(&e, "Skolebolle") : 0;
-    assert_true(till_rel > 0);
-    check_release(&e, till_rel, pay, pl, "IKKE BETALT");
-    assert_int_equal(find_job(&e, PAID), 0);
-    free(pay);
-    kvp_teardown(&e);
+    /* the flow's own NOT PAID slip, and the till's receipt marked */
+    expect_not_paid_and_finish(&e, pay, pl);
 }
 
 /* ---- crash while holding ---------------------------------------------------------- */
@@ -230,14 +247,10 @@ static void test_proxy__crash_while_holding_then_recover(void **state)
 {
     (void)state;
     kvp_env e;
-    const char *sim[] = { "--auto", "none", NULL };
     size_t pl;
     unsigned char *pay;
     char ref[64];
-    start_held(&e, "crash", sim, &pay, &pl, ref, sizeof ref);
-    /* the proxy dies while it holds the receipt */
-    kvp_proxy_stop(&e, SIGKILL);
-    assert_int_equal(find_job(&e, "Skolebolle"), 0);
+    crashed_while_holding(&e, "crash", &pay, &pl, ref, sizeof ref);
     /* the customer approves meanwhile */
     approve(&e, ref);
     /* the next start recovers: capture, then the held receipt, paid */
@@ -266,12 +279,10 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
 {
     (void)state;
     kvp_env e;
-    const char *sim[] = { "--auto", "none", NULL };
     size_t pl;
     unsigned char *pay;
     char ref[64];
-    start_held(&e, "crash-recover", sim, &pay, &pl, ref, sizeof ref);
-    kvp_proxy_stop(&e, SIGKILL);
+    crashed_while_holding(&e, "crash-recover", &pay, &pl, ref, sizeof ref);
     approve(&e, ref);
     kvt_result r;
     const char *args[] = { "recover", NULL };
@@ -290,8 +301,6 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
     kvp_teardown(&e);
 }
 
-/* ---- the printer runs out of paper while a receipt is held ------------------ */
-
 static int log_has(kvp_env *e, const char *needle)
 {
     char *p = kvt_path("%s/proxy.log", e->f.dir);
@@ -303,6 +312,24 @@ static int log_has(kvp_env *e, const char *needle)
     free(p);
     return has;
 }
+
+/* The proxy dies and comes back while the customer still has the QR code:
+ * the start's recovery (kv_flow_recover) cancels the payment nobody waits
+ * on, and the held receipt is printed marked NOT PAID, never paid. */
+static void test_proxy__restart_while_customer_has_the_code(void **state)
+{
+    (void)state;
+    kvp_env e;
+    size_t pl;
+    unsigned char *pay;
+    char ref[64];
+    crashed_while_holding(&e, "restart-waiting", &pay, &pl, ref, sizeof ref);
+    assert_int_equal(kvp_proxy_start(&e), 0);
+    expect_not_paid_and_finish(&e, pay, pl);
+}
+
+/* ---- the printer runs out of paper while a receipt is held ------------------ */
+
 
 static void test_proxy__paper_out_while_held(void **state)
 {
@@ -639,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_proxy__not_paid),
         cmocka_unit_test(test_proxy__crash_while_holding_then_recover),
         cmocka_unit_test(test_proxy__crash_then_kvitt_recover),
+        cmocka_unit_test(test_proxy__restart_while_customer_has_the_code),
         cmocka_unit_test(test_proxy__paper_out_while_held),
         cmocka_unit_test(test_proxy__jobs_during_held_payment),
         cmocka_unit_test(test_proxy__printer_off_job_waits),
