@@ -73,7 +73,7 @@ raw fidelity-qr-model1 '\033@\035(k\004\0001A1\000\035(k\006\0001P0ABC\035(k\003
 mkdir -p "$out/proxy"
 # 1. Epson-style Norwegian till: ESC t 5 (PC865), columns of spaces, GS V 66 3.
 #    Rule: ^VIPPS +{amount}$
-raw proxy/till-epson-nb '\033@\033t\005\033a\001Kaffebaren p\233 hj\233rnet\n\033a\000Kaffe latte              45,00\nSkolebolle               32,00\n\033E\001SUM                      77,00\033E\000\nVIPPS                    77,00\n\n\035VB\003'
+raw proxy/till-epson-nb '\033@\033t\005\033a\001Kaffebaren p\206 hj\233rnet\n\033a\000Kaffe latte              45,00\nSkolebolle               32,00\n\033E\001SUM                      77,00\033E\000\nVIPPS                    77,00\n\n\035VB\003'
 # 2. Danish till laid out with ESC $ (absolute positions, 400 dots), ESC i cut.
 #    Rule: ^MobilePay +(?<amount>[0-9.]+,[0-9]{2})$
 raw proxy/till-positions-da '\033@\033t\020Cappuccino, stor\033$\220\00152,00\nKage 3 stk.\033$\220\0011.000,00\nMobilePay\033$\220\0011.052,00\n\n\n\033i'
