@@ -380,7 +380,7 @@ static int aw_of(const kv_renderer *r, const kv_dec_state *st)
 }
 
 /* ESC $ / ESC \: move the next item to target dots from the line's start
- * (horizontal motion units are taken as dots, the default of GS P); a
+ * (motion units converted by units_to_dots); a
  * target beyond the print area is ignored, as the printer does; going
  * back overprints. */
 static void set_position(kv_renderer *r, const kv_dec_state *st, int target)
@@ -392,6 +392,15 @@ static void set_position(kv_renderer *r, const kv_dec_state *st, int target)
     it.kind = IT_SPACE;
     it.w = target - r->line_w;
     add_item(r, st, &it);
+}
+
+/* n horizontal motion units in dots (GS P x: 1/x inch; default a dot). */
+static int units_to_dots(const kv_renderer *r, int n)
+{
+    if (r->motion_x <= 0)
+        return n;
+    long v = (long)n * r->prof->dpi;
+    return (int)(v >= 0 ? (v + r->motion_x / 2) / r->motion_x : -((-v + r->motion_x / 2) / r->motion_x));
 }
 
 /* ESC e n (lines, unit = 0) / ESC K n (dots): print the buffer, then feed
@@ -681,8 +690,9 @@ static void on_cmd(kv_renderer *r, const kv_dec_cmd *c, const kv_dec_state *st)
     case KV_OP_FEED_LINES: flush_line(r, st, 1, c->p[0]); break;
     case KV_OP_FEED_UNITS: flush_line(r, st, 2, c->p[0]); break;
     case KV_OP_REVERSE_FEED: reverse_feed(r, st, c->p[0], c->p[1]); break;
-    case KV_OP_ABS_POS: set_position(r, st, c->p[0]); break;
-    case KV_OP_REL_POS: set_position(r, st, r->line_w + c->p[0]); break;
+    case KV_OP_ABS_POS: set_position(r, st, units_to_dots(r, c->p[0])); break;
+    case KV_OP_REL_POS: set_position(r, st, r->line_w + units_to_dots(r, c->p[0])); break;
+    case KV_OP_MOTION_UNITS: r->motion_x = c->p[0]; break;
     case KV_OP_CUT:
         if (r->nitems) flush_line(r, st, 0, 0);
         if (c->p[2] > 0)
@@ -774,6 +784,7 @@ kv_render_status kv_render(kv_renderer *r, const uint8_t *buf, size_t len,
     r->hw = 0;
     r->y = 0;
     r->ymax = 0;
+    r->motion_x = 0;
     r->nitems = 0;
     r->line_w = 0;
     r->oom = 0;

@@ -9,7 +9,7 @@
  * read in the code page ESC t / ESC GS t selected (every single-byte page
  * of codepage.h's kv_cptable set), bold, double strike, underline,
  * reverse, GS ! sizes, alignment, margins, tabs, ESC $ / ESC \ print
- * positions (motion units taken as dots), reverse feeds (ESC e / ESC K),
+ * positions (GS P motion units, a dot by default), reverse feeds (ESC e / ESC K),
  * upside-down lines (ESC {) and 90-degree rotation (ESC V), raster images
  * (GS v 0, all four scalings), column images (ESC *), graphics (GS ( L /
  * GS 8 L store + print), native QR codes of model 2 (re-encoded with

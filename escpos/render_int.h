@@ -51,6 +51,7 @@ struct kv_renderer {
     int hw;               /* rows [hw, cap_rows) are known to be white */
     item items[MAX_ITEMS];
     int nitems, line_w, line_align, line_upside;
+    int motion_x;         /* GS P x: horizontal motion unit 1/x inch; 0 = a dot */
     int tabs[32], ntabs;
     /* stored graphics (GS ( L fn 112) */
     const uint8_t *g_data;

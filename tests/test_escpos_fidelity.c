@@ -98,6 +98,12 @@ static void test_fidelity__abs_and_rel_position(void **state)
     bbox(a, &x0, &y0, &x1, &y1);
     assert_true(x1 < 12);  /* '-' drawn over the 'I' cell */
     kv_image_free(a);
+    /* GS P 101 0: one horizontal motion unit is 1/101 inch, about 2 dots
+     * at 203 dpi: ESC $ 200 starts at dot 200 * 203 / 101 = 402 */
+    i = RENDER(NULL, 0x1D, 0x50, 101, 0, 0x1B, 0x24, 200, 0, 'B', 0x0A);
+    assert_int_equal(ink_in(i, 0, 0, 400, 24), 0);
+    assert_true(ink_in(i, 402, 0, 414, 24) > 10);
+    kv_image_free(i);
     /* a position beyond the print area is ignored (576 dots) */
     i = RENDER(NULL, 'A', 0x1B, 0x24, 0x00, 0x04, 'B', 0x0A);
     assert_true(ink_in(i, 12, 0, 24, 24) > 10);
