@@ -624,6 +624,7 @@ static void draw_qr(kv_renderer *r, const kv_dec_state *st)
                     kv__r_fill(r, x + k + j, r->y + j, 1, 1, 0);
         kv__r_advance(r, W);
         r->info.qr_unverifiable++;
+        r->info.qr_micro += st->qr_model == 3;
         return;
     }
     int W = q->width * mod;

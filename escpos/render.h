@@ -100,6 +100,7 @@ typedef struct kv_render_info {
                             as a hatched box, since no scanner here reads
                             them and a model 2 drawing would be a lie */
     int qr_small_module; /* native QR prints with modules under 3 dots */
+    int qr_micro;        /* of qr_unverifiable: the Micro QR ones */
     int codepage_unknown;/* text printed in an ESC t page kvitt lacks
                             (drawn as PC437) */
 } kv_render_info;

@@ -373,6 +373,8 @@ static void test_fidelity__qr_model1_micro_not_verifiable(void **state)
         assert_int_not_equal(r.status, 0);
         assert_non_null(strstr(r.err, "not verifiable"));
         assert_non_null(strstr(r.err, model == 0x31 ? "model 1" : "Micro QR"));
+        assert_null(strstr(r.err, model == 0x31 ? "Micro QR" : "model 1"));
+        assert_int_equal(info.qr_micro, model == 0x33);
         kvt_result_free(&r);
         free(f);
     }

@@ -127,10 +127,15 @@ int kv_cmd_verify_qr(int argc, char **argv, const kv_cli *cli)
     if (info.qr_small_module && !s.small)
         kv_err("verify-qr", "warning: %d native QR code(s) with modules smaller than 3 dots "
                "(GS ( k function 167)", info.qr_small_module);
-    if (info.qr_unverifiable) {
-        kv_err("verify-qr", "%d QR code(s) of model 1 or Micro QR (GS ( k function 165): not "
-               "verifiable here (no scanner reads them; many printers do not print them)",
-               info.qr_unverifiable);
+    if (info.qr_unverifiable - info.qr_micro > 0) {
+        kv_err("verify-qr", "%d QR code(s) of model 1 (GS ( k function 165, n1 = 49): not "
+               "verifiable here (no scanner here reads model 1; many printers print model 2)",
+               info.qr_unverifiable - info.qr_micro);
+        ok = 0;
+    }
+    if (info.qr_micro) {
+        kv_err("verify-qr", "%d Micro QR code(s) (GS ( k function 165, n1 = 51): not verifiable "
+               "here (no scanner here reads Micro QR; few printers print it)", info.qr_micro);
         ok = 0;
     }
     if (expect_count >= 0 && found != expect_count) {
