@@ -181,14 +181,15 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
             sscanf(norm, "%63s", kind);
             int known = strcmp(kind, "kvitt") == 0 || strcmp(kind, "store") == 0 ||
                         strcmp(kind, "credentials") == 0 || strcmp(kind, "serve") == 0 ||
-                        strcmp(kind, "till") == 0;
+                        strcmp(kind, "till") == 0 || strcmp(kind, "proxy") == 0;
             if (!known) {
-                seterr(err, errlen, "%s:%d: unknown section [%s]; fix: use [kvitt], [store ID], [credentials NAME], [serve] or [till ID]",
+                seterr(err, errlen, "%s:%d: unknown section [%s]; fix: use [kvitt], [store ID], [credentials NAME], [serve], [till ID] or [proxy NAME]",
                        path, lineno, norm);
                 st = KV_C_E_SYNTAX;
                 break;
             }
-            int needs_id = strcmp(kind, "store") == 0 || strcmp(kind, "credentials") == 0 || strcmp(kind, "till") == 0;
+            int needs_id = strcmp(kind, "store") == 0 || strcmp(kind, "credentials") == 0 || strcmp(kind, "till") == 0 ||
+                           strcmp(kind, "proxy") == 0;
             if (needs_id != (strchr(norm, ' ') != NULL)) {
                 seterr(err, errlen, "%s:%d: section [%s] %s; fix: write [%s%s]", path, lineno, norm,
                        needs_id ? "needs an id" : "takes no id", kind, needs_id ? " ID" : "");

@@ -8,12 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-struct kv_journal {
-    sqlite3 *db;
-    pthread_mutex_t mu;       /* recursive: a batch holder calls the others */
-    int batch;                /* > 0 inside kv_journal_batch_begin/end */
-    char errmsg[256];
-};
+#include "src/journal/journal_int.h"
 
 const char *kv_journal_strerror(kv_journal_status st)
 {
