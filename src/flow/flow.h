@@ -29,7 +29,8 @@
  * flow raise SIGKILL on its own process at that step, to test recovery.
  * Steps: journaled (after the NEW row, before create), created (after
  * create answered), slip (after the slip printed), waiting (at the first
- * poll), captured (after capture answered), receipt (before the receipt
+ * poll), capture-sent (capture answered, answer not journaled), captured
+ * (after capture answered and journaled), receipt (before the receipt
  * is printed), refunded (a refund answered, before its answer is
  * journaled).  Never set it in production.
  */
@@ -187,7 +188,10 @@ kv_flow_status kv_flow_give_up(kv_flow *f, kv_flow_result *out, const char *refe
  * "AUTHORIZED" or "ecom.RESERVED" event makes the waiting payment capture
  * at once, without reading the payment first (the capture is journaled
  * with its key like every capture, and Vipps refuses to capture a payment
- * that is not authorized, after which the flow reads it back). */
+ * that is not authorized, after which the flow reads it back).  An event
+ * whose body says "success": false (a declined authorization) only wakes
+ * the waiter, which reads the payment; the decline is then taken from
+ * Vipps' own record (events log / eCom details). */
 kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const char *event_name,
                                       const char *body);
 

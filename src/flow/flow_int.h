@@ -159,12 +159,27 @@ kv_vipps_status kv__flow_api_refund(kv_vipps_client *c, const kv_payment *p, int
                                     kv_vipps_modification *mod);
 kv_vipps_status kv__flow_api_cancel(kv_vipps_client *c, const kv_payment *p, int transaction_only, const char *key,
                                     kv_vipps_modification *mod);
+/* 1 when Vipps' own record says the payment was declined: an AUTHORIZED
+ * event with success false (ePayment) or a failed RESERVE (eCom); 0 when
+ * not or when it cannot be read. */
+int kv__flow_api_declined(kv_vipps_client *c, const kv_payment *p);
 kv_not_paid_reason kv__flow_reason_of(kv_vipps_state s);
 void kv__flow_absorb(kv_payment *p, const kv_vipps_payment *vp);
 
 /* flow_pay.c */
 kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p, int copy, kv_flow_result *out);
-kv_flow_status kv__flow_not_paid(kv_flow *f, kv_payment *p, kv_vipps_state vs, kv_flow_result *out);
+/* The payment ended unpaid in state vs at Vipps: journal it (reason
+ * DECLINED when Vipps' record says so; c may be NULL to skip that check),
+ * print the not-paid slip, fill out.  Returns KV_FLOW_E_NOT_PAID. */
+kv_flow_status kv__flow_not_paid(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_vipps_state vs,
+                                 kv_flow_result *out);
 kv_flow_status kv__flow_give_up_locked(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_flow_result *out);
+
+/* flow_recover.c */
+/* Settle the payment's pending capture and cancel operations from what
+ * Vipps says: its event log by idempotency key (ePayment), else the
+ * amounts and state in g.  Operations the answer does not decide stay
+ * pending. */
+void kv__flow_settle_ops(kv_flow *f, kv_vipps_client *c, const kv_payment *p, const kv_vipps_payment *g);
 
 #endif

@@ -50,6 +50,7 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
             return kv__flow_jfail(out, "capture key");
         kv_vipps_modification mod;
         kv_vipps_status vs = kv__flow_api_capture(c, p, amt, op.idem_key, &mod);
+        kv__flow_crash_point(f, "capture-sent");
         if (vs == KV_VIPPS_OK) {
             kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
             kv__flow_absorb(p, &mod);
@@ -59,8 +60,14 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
             /* refused: find out what is true now */
             kv_journal_op_finish(f->j, op.id, KV_OPR_REJECTED);
             kv_vipps_payment g;
-            if (kv__flow_api_get(c, p, p->reference, &g) == KV_VIPPS_OK && g.captured >= p->amount) {
+            kv_vipps_status gs = kv__flow_api_get(c, p, p->reference, &g);
+            if (gs == KV_VIPPS_OK && g.captured >= p->amount) {
                 kv__flow_absorb(p, &g);
+            } else if (gs == KV_VIPPS_OK && kv_vipps_state_final(g.state) && g.state != KV_VIPPS_STATE_AUTHORIZED &&
+                       g.captured == 0) {
+                /* never authorized after all (declined, aborted, expired) */
+                kv__flow_absorb(p, &g);
+                return kv__flow_not_paid(f, c, p, g.state, out);
             } else {
                 kv__flow_api_msg(out, c, "capture refused");
                 snprintf(p->reason, sizeof p->reason, "capture refused");
@@ -106,19 +113,25 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
     return KV_FLOW_OK;
 }
 
-kv_flow_status kv__flow_not_paid(kv_flow *f, kv_payment *p, kv_vipps_state vs, kv_flow_result *out)
+kv_flow_status kv__flow_not_paid(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_vipps_state vs,
+                                 kv_flow_result *out)
 {
     kv_pay_state st = vs == KV_VIPPS_STATE_TERMINATED ? KV_PAY_CANCELLED : KV_PAY_NOT_PAID;
-    snprintf(p->reason, sizeof p->reason, "%s", kv_vipps_state_name(vs));
-    if (kv__flow_save(f, p, st, kv_vipps_state_name(vs)) != KV_FLOW_OK)
+    /* "declined" only on Vipps' own record, never on a webhook's word */
+    int declined = c && vs == KV_VIPPS_STATE_ABORTED && kv__flow_api_declined(c, p);
+    kv_not_paid_reason why = declined ? KV_NP_DECLINED : kv__flow_reason_of(vs);
+    const char *name = declined ? "DECLINED" : kv_vipps_state_name(vs);
+    snprintf(p->reason, sizeof p->reason, "%s", name);
+    if (kv__flow_save(f, p, st, name) != KV_FLOW_OK)
         return kv__flow_jfail(out, "not paid");
     kv_flow_result tmp;
     memset(&tmp, 0, sizeof tmp);
-    kv__flow_print_not_paid(f, p, kv__flow_reason_of(vs), NULL, 0, &tmp);
+    kv__flow_print_not_paid(f, p, why, NULL, 0, &tmp);
     if (out) {
         snprintf(out->receipt_path, sizeof out->receipt_path, "%s", tmp.receipt_path);
-        setmsg(out->cashier, sizeof out->cashier, "%s", kv_doc_reason_text(kv__flow_store_lang(kv__flow_store_of(f, p)), kv__flow_reason_of(vs)));
-        setmsg(out->detail, sizeof out->detail, "not paid: %s", kv_vipps_state_name(vs));
+        setmsg(out->cashier, sizeof out->cashier, "%s",
+               kv_doc_reason_text(kv__flow_store_lang(kv__flow_store_of(f, p)), why));
+        setmsg(out->detail, sizeof out->detail, "not paid: %s", name);
     }
     return KV_FLOW_E_NOT_PAID;
 }
@@ -135,6 +148,8 @@ kv_flow_status kv__flow_give_up_locked(kv_flow *f, kv_vipps_client *c, kv_paymen
                                       : cs == KV_VIPPS_E_API ? KV_OPR_REJECTED : KV_OPR_PENDING);
     kv_vipps_payment g;
     kv_vipps_status gs = kv__flow_api_get(c, p, p->reference, &g);
+    if (gs == KV_VIPPS_OK && cs != KV_VIPPS_OK && cs != KV_VIPPS_E_API)
+        kv__flow_settle_ops(f, c, p, &g); /* the read-back tells what the cancel did */
     if (gs != KV_VIPPS_OK) {
         kv__flow_api_msg(out, c, "cancel: the payment cannot be read back");
         snprintf(p->reason, sizeof p->reason, "gave up; state unknown");
@@ -162,8 +177,8 @@ kv_flow_status kv__flow_give_up_locked(kv_flow *f, kv_vipps_client *c, kv_paymen
         return KV_FLOW_E_UNKNOWN;
     }
     if (g.state == KV_VIPPS_STATE_AUTHORIZED)
-        return kv__flow_not_paid(f, p, KV_VIPPS_STATE_TERMINATED, out);
-    return kv__flow_not_paid(f, p, g.state, out);
+        return kv__flow_not_paid(f, c, p, KV_VIPPS_STATE_TERMINATED, out);
+    return kv__flow_not_paid(f, c, p, g.state, out);
 }
 
 /* ---------------------------------------------------------------- */

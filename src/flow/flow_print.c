@@ -12,9 +12,11 @@
 /* ---------------------------------------------------------------- */
 /* printing                                                          */
 
-/* Print a document job.  Journals the job (queued -> sent/confirmed, or
- * back to queued when nothing went out, failed when cut short).  Returns
- * 0, or -1 with the reason in msg.  path gets the virtual job file. */
+/* Print a document job.  Journals the job: CONFIRMED (every byte out and
+ * the printer's status after the job says ready), SENT (every byte out,
+ * not confirmed), FAILED (cut short), QUEUED (nothing went out).  Returns
+ * 0 when printed, -1 with the reason in msg when the job must be printed
+ * again (kvitt recover does it).  path gets the virtual job file. */
 int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind doc, int copy, const char *uri,
                        const uint8_t *bytes, size_t len, char *path, size_t pathlen, char *msg, size_t msglen)
 {
@@ -44,7 +46,7 @@ int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind d
     }
     kv_print_options po = KV_PRINT_OPTIONS_INIT;
     po.status_timeout_ms = 500;
-    po.check_after = 0;
+    po.check_after = 1;
     kv_print_report rep;
     memset(&rep, 0, sizeof rep);
     rc = kv_transport_print_job(t, bytes, len, &po, &rep);
@@ -52,13 +54,23 @@ int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind d
     if (vp && path)
         snprintf(path, pathlen, "%s", vp);
     kv_transport_close(t);
+    /* A printer that answers status requests confirms a job by answering
+     * after it too: every byte went out and it still says ready.  One that
+     * answered before but not after lost the link at the end of the job
+     * (SENT: a whole copy may be on paper, but nobody knows: queued again).
+     * One that never answers status (some USB/serial models) can only be
+     * trusted to have printed what was sent. */
+    int answers = rep.before.state != KV_PS_UNKNOWN;
+    int all_sent = rep.written == len;
+    if (rc == KV_T_E_PRINTER && all_sent && !answers && rep.after_status != KV_T_OK)
+        rc = KV_T_OK; /* no status from this printer, before or after */
     if (rc != KV_T_OK) {
         setmsg(msg, msglen, "printer: %s", rep.message[0] ? rep.message : kv_transport_strerror(rc));
-        kv_journal_job_set(f->j, jid, rep.written > 0 ? KV_PJ_FAILED : KV_PJ_QUEUED, msg);
+        kv_journal_job_set(f->j, jid, all_sent ? KV_PJ_SENT : rep.written > 0 ? KV_PJ_FAILED : KV_PJ_QUEUED, msg);
         return -1;
     }
-    kv_journal_job_set(f->j, jid, rep.before.state == KV_PS_READY ? KV_PJ_CONFIRMED : KV_PJ_SENT,
-                       path && path[0] ? path : "");
+    int confirmed = rep.after_status == KV_T_OK && rep.after.state == KV_PS_READY;
+    kv_journal_job_set(f->j, jid, confirmed ? KV_PJ_CONFIRMED : KV_PJ_SENT, path && path[0] ? path : "");
     kv__flow_emit(f, KV_FEV_PRINTED, ref, KV_PAY_NEW, -1, kv_doc_kind_name(doc));
     return 0;
 }

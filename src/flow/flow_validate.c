@@ -1,6 +1,8 @@
 /* flow_validate.c - amounts, items, request validation and references. */
 #include "src/flow/flow_int.h"
 
+#include "drivers/uri.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 #include "escpos/profile.h"
@@ -247,6 +249,24 @@ kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req,
         snprintf(v->reference, sizeof v->reference, "%s", req->reference);
     }
     snprintf(v->printer, sizeof v->printer, "%s", req->printer ? req->printer : v->store->printer);
+    /* the printer address is checked before anything is sent: a QR code
+     * nobody can print must not exist at Vipps */
+    if (v->printer[0]) {
+        kv_uri u;
+        char uerr[200] = "";
+        if (kv_uri_parse(&u, v->printer, uerr, sizeof uerr) != 0) {
+            if (req->printer) {
+                setmsg(err, errlen, "printer: %s", uerr);
+                return KV_FLOW_E_INPUT;
+            }
+            setmsg(err, errlen, "store %s: printer: %s", v->store->id, uerr);
+            return KV_FLOW_E_CONFIG;
+        }
+    } else if (!v->phone[0]) {
+        setmsg(err, errlen, "store %s has no printer for the QR slip; fix: set printer = URI for the store or give --printer",
+               v->store->id);
+        return KV_FLOW_E_CONFIG;
+    }
     snprintf(v->till, sizeof v->till, "%s", req->till_id ? req->till_id : m->till_id);
     v->timeout_s = req->timeout_s > 0 ? req->timeout_s : m->payment_timeout_s;
     if (req->timeout_s < 0) {

@@ -587,6 +587,31 @@ static kv_journal_status op_last_locked(kv_journal *j, kv_journal_op *out, const
     return st;
 }
 
+/* ---- idempotency keys (flow) ------------------------------------- */
+
+/* The key of an operation: "<reference>-<kind>-<seq>", at most 50
+ * characters (the API's limit).  A reference too long for that keeps its
+ * head and gets a 48-bit FNV-1a hash of the whole reference instead of
+ * its tail, so two long references that share their first 40 characters
+ * still get different keys (cutting them made the keys collide). */
+static void make_idem_key(char *out, size_t len, const char *reference, kv_op_kind kind, int seq)
+{
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "-%s-%d", kv_op_kind_name(kind), seq);
+    int room = 50 - (int)strlen(suffix);
+    int n = (int)strlen(reference);
+    if (n <= room) {
+        snprintf(out, len, "%s%s", reference, suffix);
+        return;
+    }
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)reference; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    char tag[16];
+    snprintf(tag, sizeof tag, "-%012llx", (unsigned long long)(h & 0xffffffffffffULL));
+    snprintf(out, len, "%.*s%s%s", room - (int)strlen(tag), reference, tag, suffix);
+}
+
 kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const char *reference,
                                       kv_op_kind kind, int64_t amount)
 {
@@ -613,12 +638,7 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
     op.result = KV_OPR_PENDING;
     op.created_at = now_ms() / 1000;
     snprintf(op.reference, sizeof op.reference, "%s", reference);
-    {
-        char suffix[32];
-        snprintf(suffix, sizeof suffix, "-%s-%d", kv_op_kind_name(kind), op.seq);
-        int room = 50 - (int)strlen(suffix);
-        snprintf(op.idem_key, sizeof op.idem_key, "%.*s%s", room, reference, suffix);
-    }
+    make_idem_key(op.idem_key, sizeof op.idem_key, reference, kind, op.seq);
     sqlite3_stmt *s = prep(j, "INSERT INTO operations(reference, kind, seq, idem_key, amount, result, created_at)"
                               " VALUES(?,?,?,?,?,'pending',?)");
     if (!s) {

@@ -460,6 +460,9 @@ typedef struct kv_vipps_ecom_details {
                                     VOID; "" when none */
     int opened;                  /* INITIATE entry has a transactionId (QR
                                     opened in the app) */
+    int reserve_failed;          /* a RESERVE/SALE entry with
+                                    operationSuccess false is newer than
+                                    every successful entry (declined) */
     int64_t amount;              /* amount of the RESERVE/INITIATE entry */
     int64_t captured;            /* transactionSummary.capturedAmount */
     int64_t remaining_to_capture;

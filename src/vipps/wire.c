@@ -652,6 +652,9 @@ kv_vipps_status kv_vipps__parse_ecom_details(kv_vipps_ecom_details *out,
         }
         if ((!strcmp(op, "RESERVE") || !strcmp(op, "SALE")) && success)
             d.amount = amt;
+        if (!success && !d.last_operation[0] &&
+            (!strcmp(op, "RESERVE") || !strcmp(op, "SALE")))
+            d.reserve_failed = 1;
         if (success && !d.last_operation[0])
             memcpy(d.last_operation, op, strlen(op) + 1);
     }

@@ -1,0 +1,501 @@
+/* test_flow_outcomes.c - outcomes of a payment that used to come out
+ * wrong (issue 10), end to end: a real `kvitt sim` over HTTP on loopback,
+ * `kvitt vprinter` over TCP for the printer link, the daemon as a child
+ * process where webhooks/callbacks are involved, and the journal file read
+ * back with the journal library.  Nothing is mocked. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/journal/journal.h"
+#include "tests/lib/kvflow.h"
+#include "tests/lib/kvtest.h"
+#include "tests/lib/kvtserve.h"
+
+static kvt_serve_env *live;
+
+static int cleanup(void **state)
+{
+    (void)state;
+    if (live) {
+        kvt_serve_teardown(live);
+        free(live);
+        live = NULL;
+    }
+    return 0;
+}
+
+static kvt_serve_env *serve_new(const char *name, const kvt_serve_opts *o)
+{
+    kvt_serve_env *e = calloc(1, sizeof *e);
+    live = e;
+    if (kvt_serve_setup(e, name, o) < 0)
+        fail_msg("fixture %s did not start", name);
+    return e;
+}
+
+static void expect_json(const char *out, const char *key, const char *want)
+{
+    char *v = kvf_json(out, key);
+    if (!v || strcmp(v, want) != 0)
+        fail_msg("%s: expected \"%s\", got \"%s\" in %s", key, want, v ? v : "(absent)", out);
+    free(v);
+}
+
+/* POST /v1/payments to the daemon and return the reference (malloc'd). */
+static char *serve_pay(kvt_serve_env *e, const char *key, const char *body)
+{
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, key, body), 0);
+    if (r.status != 201)
+        fail_msg("create answered %ld: %s", r.status, r.body);
+    char *ref = kvt_json_str(r.body, "reference");
+    assert_non_null(ref);
+    kvt_http_free(&r);
+    return ref;
+}
+
+/* A daemon payment of 1.51 (the simulator's magic declined amount) must
+ * end NOT_PAID / DECLINED within 12 s; returns its reference (malloc'd). */
+static char *serve_declined(kvt_serve_env *e, const char *key)
+{
+    char *ref = serve_pay(e, key, "{\"amount\":\"1.51\"}");
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, NULL, 12000);
+    if (!done)
+        fail_msg("payment %s did not end from its webhook/callback", ref);
+    char *st = kvt_json_str(done, "state");
+    char *reason = kvt_json_str(done, "reason");
+    if (!st || strcmp(st, "NOT_PAID") || !reason || strcmp(reason, "DECLINED"))
+        fail_msg("expected NOT_PAID/DECLINED, got %s", done);
+    free(st);
+    free(reason);
+    free(done);
+    return ref;
+}
+
+/* ---- item 1: a failed AUTHORIZED webhook ---------------------------- */
+
+static void test_outcomes__declined_webhook_never_captures(void **state)
+{
+    (void)state;
+    /* Magic amount 1.51: the simulator sends AUTHORIZED with success=false,
+     * then ABORTED.  The first poll is 30 s away, so within the 12 s this
+     * test waits only the webhook can end the payment. */
+    kvt_serve_opts o = { .poll_first_s = 30, .sim_args = { "--auto", "approve", "--approve-after", "1" } };
+    kvt_serve_env *e = serve_new("declined-webhook", &o);
+    char *ref = serve_declined(e, "declined-1");
+    char path[256];
+    snprintf(path, sizeof path, "POST /epayment/v1/payments/%s/capture", ref);
+    assert_int_equal(kvt_sim_count(e, path), 0);
+    free(ref);
+}
+
+/* ---- item 2: a failed eCom reservation ------------------------------- */
+
+static void test_outcomes__ecom_reserve_failed_callback(void **state)
+{
+    (void)state;
+    /* the RESERVE_FAILED callback wakes the waiter; the first poll is 30 s
+     * away */
+    kvt_serve_opts o = { .poll_first_s = 30, .ecom_oslo = 1, .no_webhooks = 1,
+                         .sim_args = { "--auto", "approve", "--approve-after", "1" } };
+    kvt_serve_env *e = serve_new("ecom-declined", &o);
+    free(serve_declined(e, "ecom-declined-1"));
+}
+
+static void test_outcomes__ecom_reserve_failed_polled(void **state)
+{
+    (void)state;
+    /* No daemon: the failed RESERVE is only in the details' history. */
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "ecom-declined-poll", sim), 0);
+    assert_int_equal(kvf_set_in(&e, "[store oslo]", "flow", "ecom-qr"), 0);
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "1.51", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    if (r.status != 1)
+        fail_msg("exit %d: %s %s", r.status, r.out, r.err);
+    expect_json(r.out, "state", "NOT_PAID");
+    expect_json(r.out, "reason", "DECLINED");
+    char *np = kvf_json(r.out, "receipt");
+    assert_non_null(np);
+    assert_true(kvf_file_has(np, "IKKE BETALT"));
+    free(np);
+    kvt_result_free(&r);
+    kvf_stop(&e);
+}
+
+/* ---- item 3: the printer link drops in the middle of a job ----------- */
+
+typedef struct vp {
+    kvt_proc *proc;
+    char *uri;
+    char *dir;
+} vp;
+
+/* Start `kvitt vprinter` on listen ("127.0.0.1:0" or a fixed port) with
+ * an optional --drop-after-bytes. */
+static void vp_start(vp *v, const char *dir, const char *listen, const char *drop)
+{
+    const char *argv[12];
+    int n = 0;
+    argv[n++] = "kvitt";
+    argv[n++] = "vprinter";
+    argv[n++] = "--listen";
+    argv[n++] = listen;
+    argv[n++] = "--out";
+    argv[n++] = dir;
+    if (drop) {
+        argv[n++] = "--drop-after-bytes";
+        argv[n++] = drop;
+    }
+    argv[n] = NULL;
+    char *log = kvt_path("%s.log", dir);
+    v->proc = kvt_spawn(argv, NULL, log);
+    assert_non_null(v->proc);
+    v->uri = kvt_proc_readline(v->proc, 10000);
+    if (!v->uri)
+        fail_msg("vprinter printed no URI; see %s", log);
+    v->dir = strdup(dir);
+    free(log);
+}
+
+static void vp_stop(vp *v)
+{
+    kvt_proc_stop(v->proc, SIGTERM);
+    free(v->uri);
+    free(v->dir);
+}
+
+static int jobs_with(const char *dir, const char *a, const char *b)
+{
+    int n = 0;
+    for (int i = 1; i < 40; i++) {
+        char *p = kvt_path("%s/%04d.bin", dir, i);
+        if (kvf_file_has(p, a) && (!b || kvf_file_has(p, b)))
+            n++;
+        free(p);
+    }
+    return n;
+}
+
+static void test_outcomes__link_drop_cuts_the_slip(void **state)
+{
+    (void)state;
+    /* 100 bytes: the slip (about 300) is cut.  The customer saw no whole
+     * QR code, so the payment is cancelled and nothing is captured. */
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "drop-slip", sim), 0);
+    char *dir = kvt_path("%s/vp", e.dir);
+    vp v;
+    vp_start(&v, dir, "127.0.0.1:0", "100");
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "20.00", "--printer", v.uri, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    if (r.status != 4)
+        fail_msg("exit %d: %s %s", r.status, r.out, r.err);
+    char *ref = kvf_json(r.out, "reference");
+    assert_non_null(ref);
+    expect_json(r.out, "captured", "0.00");
+    assert_int_equal(kvf_keys(&e, ref, "/capture", NULL), 0);
+    kvt_result_free(&r);
+    free(ref);
+    vp_stop(&v);
+    free(dir);
+    kvf_stop(&e);
+}
+
+static void test_outcomes__link_drop_queues_the_receipt(void **state)
+{
+    (void)state;
+    /* 600 bytes: the slip (about 300) goes through, the receipt of 40
+     * lines (about 2500) is cut.  The sale is captured, the receipt is
+     * queued (not confirmed) and `kvitt recover` prints it whole. */
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "drop-receipt", sim), 0);
+    char json[8192] = "[";
+    for (int i = 0; i < 40; i++) {
+        char one[128];
+        snprintf(one, sizeof one, "%s{\"name\":\"Item number %d with a long name\",\"unit_price\":\"1.00\"}",
+                 i ? "," : "", i);
+        strcat(json, one);
+    }
+    strcat(json, "]");
+    char *items = kvt_path("%s/items.json", e.dir);
+    assert_int_equal(kvt_write_file(items, json, strlen(json)), 0);
+    char *dir = kvt_path("%s/vp", e.dir);
+    vp v;
+    vp_start(&v, dir, "127.0.0.1:0", "600");
+    char listen[64];
+    snprintf(listen, sizeof listen, "%s", v.uri + strlen("tcp://"));
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "40.00", "--items", items, "--printer", v.uri, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    if (r.status != 0)
+        fail_msg("exit %d: %s %s", r.status, r.out, r.err);
+    expect_json(r.out, "captured", "40.00");
+    expect_json(r.out, "receipt_queued", "true");
+    expect_json(r.out, "state", "CAPTURED");
+    char *ref = kvf_json(r.out, "reference");
+    assert_non_null(ref);
+    kvt_result_free(&r);
+    /* the journal does not call the cut receipt confirmed */
+    char *jpath = kvt_path("%s/kvitt-journal.db", e.dir);
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, jpath, NULL, 0), KV_J_OK);
+    kv_print_job pj;
+    assert_int_equal(kv_journal_job_last(j, &pj, ref, KV_DOC_RECEIPT), KV_J_OK);
+    assert_int_not_equal(pj.state, KV_PJ_CONFIRMED);
+    kv_journal_close(j);
+    /* the printer is mended (same address, no drop): recover prints it */
+    vp_stop(&v);
+    vp_start(&v, dir, listen, NULL);
+    const char *rargs[] = { "recover", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, rargs), 0);
+    if (r.status != 0)
+        fail_msg("recover exit %d: %s %s", r.status, r.out, r.err);
+    expect_json(r.out, "reprinted", "1");
+    kvt_result_free(&r);
+    const char *sargs[] = { "status", "--local", "--reference", ref, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, sargs), 0);
+    expect_json(r.out, "state", "DONE");
+    kvt_result_free(&r);
+    /* a whole receipt (its last item and the reference).  The socket took
+     * every byte before the printer hung up, so kvitt cannot know whether
+     * a complete receipt came out: the reprint is marked KOPI (never two
+     * originals of one sale). */
+    assert_true(kvt_jobs_wait(dir, "Item number 39", 1, 10000) >= 1);
+    assert_int_equal(jobs_with(dir, "Item number 39", ref), 1);
+    assert_int_equal(jobs_with(dir, "KOPI", ref), 1);
+    vp_stop(&v);
+    free(jpath);
+    free(ref);
+    free(dir);
+    free(items);
+    kvf_stop(&e);
+}
+
+/* `kvitt pay` killed by the flow's test hook at step; ref is the reference. */
+static void pay_killed_at(kvf_env *e, const char *step, const char *ref, const char *amount)
+{
+    char *hook = kvt_path("KVITT_TEST_CRASH_AT=%s", step);
+    const char *env[] = { hook, NULL };
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", amount, "--reference", ref, "--no-recover", "--json", NULL };
+    assert_int_equal(kvf_kvitt(e, &r, env, args), 0);
+    if (r.status != 128 + 9)
+        fail_msg("expected death by SIGKILL at %s, exit %d: %s %s", step, r.status, r.out, r.err);
+    kvt_result_free(&r);
+    free(hook);
+}
+
+/* `kvitt recover`, which must exit 0. */
+static void recover_ok(kvf_env *e)
+{
+    kvt_result r;
+    const char *rargs[] = { "recover", "--json", NULL };
+    assert_int_equal(kvf_kvitt(e, &r, NULL, rargs), 0);
+    if (r.status != 0)
+        fail_msg("recover exit %d: %s %s", r.status, r.out, r.err);
+    kvt_result_free(&r);
+}
+
+/* ---- item 4: recover prints the not-paid slip ------------------------ */
+
+static void test_outcomes__recover_prints_not_paid_slip(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "abort", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "recover-np", sim), 0);
+    char ref[64];
+    snprintf(ref, sizeof ref, "RECNP-%ld", (long)time(NULL));
+    pay_killed_at(&e, "slip", ref, "30.00");
+    assert_int_equal(kvf_jobs(&e, "oslo"), 1); /* the QR slip */
+    usleep(1500000); /* the customer aborts 1 s after the create */
+    recover_ok(&e);
+    kvt_result r;
+    const char *sargs[] = { "status", "--local", "--reference", ref, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, sargs), 0);
+    expect_json(r.out, "state", "NOT_PAID");
+    kvt_result_free(&r);
+    assert_int_equal(kvf_jobs(&e, "oslo"), 2);
+    char *p = kvt_path("%s/printer/oslo/0002.bin", e.dir);
+    assert_true(kvf_file_has(p, "IKKE BETALT"));
+    assert_true(kvf_file_has(p, ref));
+    free(p);
+    recover_ok(&e); /* a second recover prints nothing more */
+    assert_int_equal(kvf_jobs(&e, "oslo"), 2);
+    kvf_stop(&e);
+}
+
+/* ---- item 7: a malformed printer address ----------------------------- */
+
+static void test_outcomes__bad_printer_uri_creates_nothing(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "bad-printer", sim), 0);
+    char ref[64];
+    snprintf(ref, sizeof ref, "BADPR-%ld", (long)time(NULL));
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "10.00", "--reference", ref, "--printer", "foo://bar", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    if (r.status != 2)
+        fail_msg("exit %d: %s %s", r.status, r.out, r.err);
+    assert_non_null(strstr(r.err, "printer"));
+    assert_non_null(strstr(r.err, "foo:"));
+    kvt_result_free(&r);
+    assert_int_equal(kvf_keys(&e, ref, "", NULL), 0);
+    const char *fargs[] = { "find", "--reference", ref, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, fargs), 0);
+    assert_non_null(strstr(r.out, "\"count\":0"));
+    kvt_result_free(&r);
+    kvf_stop(&e);
+}
+
+/* ---- item 8: a refund keeps its own transaction id ------------------- */
+
+static void test_outcomes__refund_keeps_the_sale_psp(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "refund-psp", sim), 0);
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "50.00", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    assert_int_equal(r.status, 0);
+    char *ref = kvf_json(r.out, "reference");
+    char *psp = kvf_json(r.out, "psp_reference");
+    char *receipt = kvf_json(r.out, "receipt");
+    assert_non_null(ref);
+    assert_non_null(psp);
+    assert_true(psp[0] != 0);
+    assert_true(kvf_file_has(receipt, psp));
+    kvt_result_free(&r);
+    const char *rf[] = { "refund", "--reference", ref, "--amount", "10.00", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, rf), 0);
+    assert_int_equal(r.status, 0);
+    char *rslip = kvf_json(r.out, "receipt");
+    assert_non_null(rslip);
+    kvt_result_free(&r);
+    const char *sargs[] = { "status", "--local", "--reference", ref, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, sargs), 0);
+    expect_json(r.out, "psp_reference", psp);
+    kvt_result_free(&r);
+    const char *rp[] = { "reprint", "--reference", ref, "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, rp), 0);
+    assert_int_equal(r.status, 0);
+    char *copy = kvf_json(r.out, "receipt");
+    assert_true(kvf_file_has(copy, psp));
+    /* the refund slip names its own transaction, not the sale's */
+    assert_false(kvf_file_has(rslip, psp));
+    kvt_result_free(&r);
+    free(copy);
+    free(rslip);
+    free(receipt);
+    free(psp);
+    free(ref);
+    kvf_stop(&e);
+}
+
+/* ---- item 10: idempotency keys of long references -------------------- */
+
+static void test_outcomes__long_references_keep_keys_unique(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "long-ref", sim), 0);
+    /* two 50-character references that differ only at the end */
+    char a[80], b[80];
+    snprintf(a, sizeof a, "LONG-%ld-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", (long)time(NULL));
+    a[48] = 0;
+    memcpy(b, a, 49);
+    strcat(a, "-1");
+    strcat(b, "-2");
+    assert_int_equal(strlen(a), 50);
+    const char *refs[] = { a, b };
+    for (int i = 0; i < 2; i++) {
+        kvt_result r;
+        const char *args[] = { "pay", "--amount", "25.00", "--reference", refs[i], "--json", NULL };
+        assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+        if (r.status != 0)
+            fail_msg("%s: exit %d: %s %s", refs[i], r.status, r.out, r.err);
+        expect_json(r.out, "state", "DONE");
+        kvt_result_free(&r);
+        assert_int_equal(kvf_keys(&e, refs[i], "/capture", NULL), 1);
+    }
+    /* every key within the API's 50 characters, none shared */
+    char *jpath = kvt_path("%s/kvitt-journal.db", e.dir);
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, jpath, NULL, 0), KV_J_OK);
+    kv_journal_op oa, ob;
+    assert_int_equal(kv_journal_op_last(j, &oa, a, KV_OP_CAPTURE), KV_J_OK);
+    assert_int_equal(kv_journal_op_last(j, &ob, b, KV_OP_CAPTURE), KV_J_OK);
+    assert_true(strlen(oa.idem_key) <= 50 && strlen(ob.idem_key) <= 50);
+    assert_string_not_equal(oa.idem_key, ob.idem_key);
+    kv_journal_close(j);
+    free(jpath);
+    kvf_stop(&e);
+}
+
+/* ---- item 12: operations settled by recover -------------------------- */
+
+static void test_outcomes__recover_settles_pending_capture(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "settle-capture", sim), 0);
+    char ref[64];
+    snprintf(ref, sizeof ref, "SETTLE-%ld", (long)time(NULL));
+    /* killed after the capture request went out, before its answer was
+     * journaled: Vipps captured, the journal's operation is pending */
+    pay_killed_at(&e, "capture-sent", ref, "30.00");
+    recover_ok(&e);
+    assert_int_equal(kvf_keys(&e, ref, "/capture", NULL), 1);
+    char *jpath = kvt_path("%s/kvitt-journal.db", e.dir);
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, jpath, NULL, 0), KV_J_OK);
+    kv_payment p;
+    assert_int_equal(kv_journal_get_payment(j, &p, ref), KV_J_OK);
+    assert_int_equal(p.state, KV_PAY_DONE);
+    kv_journal_op op;
+    assert_int_equal(kv_journal_op_last(j, &op, ref, KV_OP_CAPTURE), KV_J_OK);
+    assert_int_equal(op.result, KV_OPR_OK);
+    kv_journal_close(j);
+    free(jpath);
+    kvf_stop(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_outcomes__declined_webhook_never_captures, cleanup),
+        cmocka_unit_test_teardown(test_outcomes__ecom_reserve_failed_callback, cleanup),
+        cmocka_unit_test(test_outcomes__ecom_reserve_failed_polled),
+        cmocka_unit_test(test_outcomes__link_drop_cuts_the_slip),
+        cmocka_unit_test(test_outcomes__link_drop_queues_the_receipt),
+        cmocka_unit_test(test_outcomes__recover_prints_not_paid_slip),
+        cmocka_unit_test(test_outcomes__bad_printer_uri_creates_nothing),
+        cmocka_unit_test(test_outcomes__refund_keeps_the_sale_psp),
+        cmocka_unit_test(test_outcomes__long_references_keep_keys_unique),
+        cmocka_unit_test(test_outcomes__recover_settles_pending_capture),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
