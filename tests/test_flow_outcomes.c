@@ -1,5 +1,5 @@
 /* test_flow_outcomes.c - outcomes of a payment that used to come out
- * wrong (issue 10), end to end: a real `kvitt sim` over HTTP on loopback,
+ * wrong (issue 10) and rough edges of the flow (issue 17), end to end: a real `kvitt sim` over HTTP on loopback,
  * `kvitt vprinter` over TCP for the printer link, the daemon as a child
  * process where webhooks/callbacks are involved, and the journal file read
  * back with the journal library.  Nothing is mocked. */
@@ -483,6 +483,89 @@ static void test_outcomes__recover_settles_pending_capture(void **state)
     kvf_stop(&e);
 }
 
+/* ---- issue 17: one reference format, clear parser errors ------------- */
+
+/* PREFIX-YYYYMMDDHHMMSS-<10 lower-case hex digits> */
+static int reference_format_ok(const char *ref, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(ref, prefix, pl) || ref[pl] != '-' || strlen(ref) != pl + 1 + 14 + 1 + 10)
+        return 0;
+    const char *t = ref + pl + 1;
+    for (int i = 0; i < 14; i++)
+        if (t[i] < '0' || t[i] > '9')
+            return 0;
+    if (t[14] != '-')
+        return 0;
+    for (int i = 15; i < 25; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void test_outcomes__pay_and_serve_make_one_reference_format(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1, .sim_args = { "--auto", "approve", "--approve-after", "1" } };
+    kvt_serve_env *e = serve_new("ref-format", &o);
+    char *sref = serve_pay(e, "ref-format-1", "{\"amount\":\"12.00\"}");
+    if (!reference_format_ok(sref, "OSL"))
+        fail_msg("daemon reference %s is not OSL-YYYYMMDDHHMMSS-xxxxxxxxxx", sref);
+    free(kvt_serve_wait_state(e, KVT_TOK_OSLO, sref, NULL, 20000));
+    kvt_result r;
+    const char *args[] = { "kvitt", "--config", e->conf, "pay", "--amount", "12.00", "--store", "oslo", "--json", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, args), 0);
+    if (r.status != 0)
+        fail_msg("pay exit %d: %s %s", r.status, r.out, r.err);
+    char *pref = kvt_json_str(r.out, "reference");
+    assert_non_null(pref);
+    if (!reference_format_ok(pref, "OSL"))
+        fail_msg("kvitt pay reference %s is not OSL-YYYYMMDDHHMMSS-xxxxxxxxxx", pref);
+    kvt_result_free(&r);
+    free(pref);
+    free(sref);
+}
+
+static void test_outcomes__amount_and_item_errors_say_what_is_wrong(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "parse-errors", sim), 0);
+    kvt_result r;
+    const char *a1[] = { "pay", "--amount", "1.234,50", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, a1), 0);
+    assert_int_equal(r.status, 2);
+    if (!strstr(r.err, "thousands separators are not accepted") || !strstr(r.err, "1234.50"))
+        fail_msg("1.234,50: %s", r.err);
+    kvt_result_free(&r);
+    const char *a2[] = { "pay", "--amount", "1 234", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, a2), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "thousands separators"));
+    kvt_result_free(&r);
+    const char *a3[] = { "pay", "--amount", "12.3456", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, a3), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "more than two decimals"));
+    kvt_result_free(&r);
+    char *items = kvt_path("%s/items.json", e.dir);
+    const char *json = "[{\"name\":\"Latte\",\"qty\":2,\"unit_price\":\"49.50\"}]";
+    assert_int_equal(kvt_write_file(items, json, strlen(json)), 0);
+    const char *a4[] = { "pay", "--amount", "49.50", "--items", items, NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, a4), 0);
+    if (r.status != 2 || !strstr(r.err, "\"qty\""))
+        fail_msg("unknown item key: exit %d: %s", r.status, r.err);
+    kvt_result_free(&r);
+    /* nothing was created for any of them */
+    const char *fargs[] = { "find", "--store", "oslo", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, fargs), 0);
+    assert_non_null(strstr(r.out, "\"count\":0"));
+    kvt_result_free(&r);
+    free(items);
+    kvf_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +579,8 @@ int main(void)
         cmocka_unit_test(test_outcomes__refund_keeps_the_sale_psp),
         cmocka_unit_test(test_outcomes__long_references_keep_keys_unique),
         cmocka_unit_test(test_outcomes__recover_settles_pending_capture),
+        cmocka_unit_test_teardown(test_outcomes__pay_and_serve_make_one_reference_format, cleanup),
+        cmocka_unit_test(test_outcomes__amount_and_item_errors_say_what_is_wrong),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,6 +241,13 @@ kv_flow_status kv_flow_reprint(kv_flow *f, kv_flow_result *out, const char *refe
  * free(). */
 kv_flow_status kv_flow_find(kv_flow *f, kv_payment **rows, size_t *n, const kv_journal_query *q);
 
+/* A new payment reference for store_id, the one format of `kvitt pay` and
+ * `kvitt serve`: "<PREFIX>-<YYYYMMDDHHMMSS UTC>-<10 hex random>", e.g.
+ * OSL-20261202080425-5e9500df12 (29 characters for a 3-letter prefix).
+ * PREFIX is the store's reference_prefix, else the store id's letters and
+ * digits in upper case (at most 8), else "KV".  cfg/store_id may be NULL. */
+void kv_flow_make_reference(char *buf, size_t len, const kv_config *cfg, const char *store_id);
+
 /* Parse a decimal amount "149.00" / "149" / "149.5" into minor units.
  * Returns 0, or -1 with a reason in err (more than 2 decimals, sign, junk). */
 int kv_flow_parse_amount(int64_t *out, const char *text, char *err, size_t errlen);

@@ -137,7 +137,6 @@ const kv_store *kv__flow_store_of(kv_flow *f, const kv_payment *p);
 int kv__flow_parse_items(parsed_items *it, const char *json, char *err, size_t errlen);
 kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req, char *err, size_t errlen);
 int kv__flow_qr_px(const kv_store *s);
-void kv__flow_make_reference(char *buf, size_t len, const kv_store *s);
 
 /* flow_print.c */
 int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind doc, int copy, const char *uri,

@@ -211,7 +211,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     if (v.reference[0])
         snprintf(p.reference, sizeof p.reference, "%s", v.reference);
     else
-        kv__flow_make_reference(p.reference, sizeof p.reference, v.store);
+        kv_flow_make_reference(p.reference, sizeof p.reference, f->cfg, v.store->id);
     snprintf(p.store_id, sizeof p.store_id, "%s", v.store->id);
     snprintf(p.msn, sizeof p.msn, "%s", v.store->msn);
     snprintf(p.till_id, sizeof p.till_id, "%s", v.till);
