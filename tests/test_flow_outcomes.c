@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim/sim.h"
+#include "src/config/config.h"
 #include "src/journal/journal.h"
+#include "src/vipps/vipps.h"
 #include "tests/lib/kvflow.h"
 #include "tests/lib/kvtest.h"
 #include "tests/lib/kvtserve.h"
@@ -566,6 +569,286 @@ static void test_outcomes__amount_and_item_errors_say_what_is_wrong(void **state
     kvf_stop(&e);
 }
 
+/* ---- receipts in the app: ePayment create, Order Management outbox --- */
+
+static char *items_file(kvf_env *e)
+{
+    char *items = kvt_path("%s/items.json", e->dir);
+    const char *json = "[{\"name\":\"Kaffe\",\"quantity\":2,\"unit_price\":\"35.00\",\"vat_rate\":15},"
+                       "{\"name\":\"Bolle\",\"unit_price\":\"40.00\",\"vat_rate\":15}]";
+    assert_int_equal(kvt_write_file(items, json, strlen(json)), 0);
+    return items;
+}
+
+/* Pay 110.00 with two items; returns the reference (malloc'd). */
+static char *pay_items(kvf_env *e)
+{
+    char *items = items_file(e);
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "110.00", "--items", items, "--json", NULL };
+    assert_int_equal(kvf_kvitt(e, &r, NULL, args), 0);
+    if (r.status != 0)
+        fail_msg("exit %d: %s %s", r.status, r.out, r.err);
+    expect_json(r.out, "state", "DONE");
+    char *ref = kvf_json(r.out, "reference");
+    assert_non_null(ref);
+    kvt_result_free(&r);
+    free(items);
+    return ref;
+}
+
+/* Requests the simulator saw for METHOD path (from /sim/v1/stats). */
+static int sim_count(kvf_env *e, const char *method, const char *path)
+{
+    long st = 0;
+    char *body = kvf_http(e, "GET", "/sim/v1/stats", NULL, &st);
+    assert_non_null(body);
+    char key[300];
+    snprintf(key, sizeof key, "\"%s %s\":", method, path);
+    const char *hit = strstr(body, key);
+    int n = hit ? atoi(hit + strlen(key)) : 0;
+    free(body);
+    return n;
+}
+
+static kv_om_entry om_entry(kvf_env *e, const char *ref)
+{
+    char *jpath = kvt_path("%s/kvitt-journal.db", e->dir);
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, jpath, NULL, 0), KV_J_OK);
+    kv_om_entry o;
+    memset(&o, 0, sizeof o);
+    kv_journal_status st = kv_journal_om_get(j, &o, ref);
+    kv_journal_close(j);
+    free(jpath);
+    if (st != KV_J_OK)
+        fail_msg("no outbox row for %s", ref);
+    return o;
+}
+
+static void test_outcomes__ecom_receipt_goes_through_the_outbox_once(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "om-ecom", sim), 0);
+    assert_int_equal(kvf_set_in(&e, "[store oslo]", "flow", "ecom-qr"), 0);
+    char *ref = pay_items(&e);
+    char path[200];
+    snprintf(path, sizeof path, "/order-management/v2/ECOM/receipts/%s", ref);
+    assert_int_equal(sim_count(&e, "POST", path), 1);
+    kv_om_entry o = om_entry(&e, ref);
+    assert_int_equal(o.state, KV_OM_DELIVERED);
+    recover_ok(&e); /* nothing left to send: no second POST */
+    assert_int_equal(sim_count(&e, "POST", path), 1);
+    free(ref);
+    kvf_stop(&e);
+}
+
+static void test_outcomes__ecom_receipt_retried_until_accepted(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "om-retry", sim), 0);
+    assert_int_equal(kvf_set_in(&e, "[store oslo]", "flow", "ecom-qr"), 0);
+    /* Order Management is down for the sale: the paper receipt and the
+     * money are not held up, the app receipt waits in the journal */
+    assert_int_equal(kvf_fault(&e, "{\"method\":\"POST\",\"path\":\"/order-management/*\",\"count\":20,"
+                                    "\"action\":\"status\",\"status\":503}"), 0);
+    char *ref = pay_items(&e);
+    kv_om_entry o = om_entry(&e, ref);
+    assert_int_equal(o.state, KV_OM_PENDING);
+    assert_true(o.attempts >= 1);
+    assert_true(o.next_at > (int64_t)time(NULL));
+    long st = 0;
+    free(kvf_http(&e, "DELETE", "/sim/v1/faults", NULL, &st));
+    recover_ok(&e);
+    o = om_entry(&e, ref);
+    assert_int_equal(o.state, KV_OM_DELIVERED);
+    char path[200];
+    snprintf(path, sizeof path, "/order-management/v2/ECOM/receipts/%s", ref);
+    int sent = sim_count(&e, "POST", path);
+    recover_ok(&e);
+    assert_int_equal(sim_count(&e, "POST", path), sent);
+    free(ref);
+    kvf_stop(&e);
+}
+
+static void test_outcomes__app_receipt_409_counts_as_delivered(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "om-409", sim), 0);
+    assert_int_equal(kvf_set_in(&e, "[store oslo]", "flow", "ecom-qr"), 0);
+    assert_int_equal(kvf_fault(&e, "{\"method\":\"POST\",\"path\":\"/order-management/*\",\"count\":5,"
+                                    "\"action\":\"status\",\"status\":409}"), 0);
+    char *ref = pay_items(&e);
+    kv_om_entry o = om_entry(&e, ref);
+    assert_int_equal(o.state, KV_OM_DELIVERED);
+    assert_non_null(strstr(o.detail, "409"));
+    free(ref);
+    kvf_stop(&e);
+}
+
+static void test_outcomes__app_receipt_off_is_skipped(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "om-off", sim), 0);
+    assert_int_equal(kvf_set_in(&e, "[store oslo]", "flow", "ecom-qr"), 0);
+    /* order_management is not in the simulator's config: add it */
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e.conf, &buf, &len), 0);
+    char *text = kvt_path("%.*s", (int)len, (char *)buf);
+    free(buf);
+    char *at = strstr(text, "[kvitt]\n");
+    assert_non_null(at);
+    at += strlen("[kvitt]\n");
+    char *conf = kvt_path("%.*sorder_management = off\n%s", (int)(at - text), text, at);
+    assert_int_equal(kvt_write_file(e.conf, conf, strlen(conf)), 0);
+    char *ref = pay_items(&e);
+    kv_om_entry o = om_entry(&e, ref);
+    assert_int_equal(o.state, KV_OM_SKIPPED);
+    assert_non_null(strstr(o.detail, "order_management = off"));
+    char path[200];
+    snprintf(path, sizeof path, "/order-management/v2/ECOM/receipts/%s", ref);
+    assert_int_equal(sim_count(&e, "POST", path), 0);
+    /* a value it does not know is a configuration error */
+    assert_int_equal(kvf_set(&e, "order_management", "maybe"), 0);
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "10.00", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "order_management"));
+    kvt_result_free(&r);
+    free(conf);
+    free(text);
+    free(ref);
+    kvf_stop(&e);
+}
+
+static void test_outcomes__epayment_create_carries_the_receipt(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "om-epay", sim), 0);
+    char *ref = pay_items(&e);
+    /* no Order Management call: the receipt went with the create ... */
+    char path[200];
+    snprintf(path, sizeof path, "/order-management/v2/ECOM/receipts/%s", ref);
+    assert_int_equal(sim_count(&e, "POST", path), 0);
+    /* ... and the service has it: adding one now is refused as a duplicate */
+    kv_config *cfg = NULL;
+    char err[256] = "";
+    assert_int_equal(kv_config_load(&cfg, e.conf, err, sizeof err), KV_C_OK);
+    const kv_store *s = kv_config_store(cfg, "oslo");
+    const kv_credentials *cr = kv_config_credentials(cfg, s);
+    kv_vipps_opts o = KV_VIPPS_OPTS_INIT;
+    o.environment = kv_config_main_get(cfg)->environment;
+    o.client_id = cr->client_id;
+    o.client_secret = cr->client_secret;
+    o.subscription_key = cr->subscription_key;
+    o.msn = s->msn;
+    o.system_name = "kvitt-test";
+    o.system_version = "1";
+    o.plugin_name = "kvitt-test";
+    o.plugin_version = "1";
+    kv_vipps_client *c = NULL;
+    assert_int_equal(kv_vipps_client_create(&c, &o, err, sizeof err), KV_VIPPS_OK);
+    kv_vipps_order_line line = { .id = "1", .name = "x", .total_amount = 11000, .total_amount_excl_tax = 11000,
+                                 .tax_rate = 0 };
+    kv_vipps_receipt rc = { .lines = &line, .n_lines = 1, .currency = "NOK" };
+    assert_int_equal(kv_vipps_om_add_receipt(c, ref, &rc), KV_VIPPS_E_API);
+    assert_int_equal(kv_vipps_last_error(c)->cls, KV_VIPPS_ERR_CONFLICT);
+    kv_vipps_client_destroy(c);
+    kv_config_free(cfg);
+    free(ref);
+    kvf_stop(&e);
+}
+
+/* ---- customerInteraction: a push to a customer who is not present ---- */
+
+static void known_phone(char *phone, size_t len)
+{
+    const char *known = kv_sim_known_phones();
+    size_t pl = strcspn(known, ",");
+    assert_true(pl > 0 && pl < len);
+    memcpy(phone, known, pl);
+    phone[pl] = '\0';
+}
+
+static void test_outcomes__not_present_push_needs_the_receipt(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "not-present", sim), 0);
+    char phone[32];
+    known_phone(phone, sizeof phone);
+    kvt_result r;
+    /* no items: refused before anything is sent */
+    const char *a1[] = { "pay", "--amount", "110.00", "--phone", phone, "--not-present", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, a1), 0);
+    if (r.status != 2 || !strstr(r.err, "receipt in the app is mandatory"))
+        fail_msg("exit %d: %s", r.status, r.err);
+    kvt_result_free(&r);
+    /* not a push: refused */
+    const char *a2[] = { "pay", "--amount", "110.00", "--not-present", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, a2), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "phone"));
+    kvt_result_free(&r);
+    const char *fargs[] = { "find", "--store", "oslo", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, fargs), 0);
+    assert_non_null(strstr(r.out, "\"count\":0"));
+    kvt_result_free(&r);
+    /* with the items: paid, the receipt went with the create */
+    char *items = items_file(&e);
+    const char *a3[] = { "pay", "--amount", "110.00", "--phone", phone, "--not-present", "--items", items,
+                         "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, a3), 0);
+    if (r.status != 0)
+        fail_msg("exit %d: %s %s", r.status, r.out, r.err);
+    expect_json(r.out, "state", "DONE");
+    kvt_result_free(&r);
+    free(items);
+    kvf_stop(&e);
+}
+
+static void test_outcomes__daemon_customer_present_false(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1, .sim_args = { "--auto", "approve", "--approve-after", "1" } };
+    kvt_serve_env *e = serve_new("not-present-serve", &o);
+    char phone[32], body[512];
+    known_phone(phone, sizeof phone);
+    kvt_http_resp r;
+    snprintf(body, sizeof body, "{\"amount\":\"110.00\",\"phone\":\"%s\",\"customerPresent\":false}", phone);
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, "np-1", body), 0);
+    if (r.status != 400 || !strstr(r.body, "items"))
+        fail_msg("without items: %ld %s", r.status, r.body);
+    kvt_http_free(&r);
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, "np-2",
+                                   "{\"amount\":\"110.00\",\"customerPresent\":\"no\"}"), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "customerPresent"));
+    kvt_http_free(&r);
+    snprintf(body, sizeof body,
+             "{\"amount\":\"110.00\",\"phone\":\"%s\",\"customerPresent\":false,\"items\":"
+             "[{\"name\":\"Kaffe\",\"quantity\":2,\"unit_price\":\"35.00\"},"
+             "{\"name\":\"Bolle\",\"unit_price\":\"40.00\"}]}", phone);
+    char *ref = serve_pay(e, "np-3", body);
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 20000);
+    assert_non_null(done);
+    free(done);
+    free(ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +864,13 @@ int main(void)
         cmocka_unit_test(test_outcomes__recover_settles_pending_capture),
         cmocka_unit_test_teardown(test_outcomes__pay_and_serve_make_one_reference_format, cleanup),
         cmocka_unit_test(test_outcomes__amount_and_item_errors_say_what_is_wrong),
+        cmocka_unit_test(test_outcomes__ecom_receipt_goes_through_the_outbox_once),
+        cmocka_unit_test(test_outcomes__ecom_receipt_retried_until_accepted),
+        cmocka_unit_test(test_outcomes__app_receipt_409_counts_as_delivered),
+        cmocka_unit_test(test_outcomes__app_receipt_off_is_skipped),
+        cmocka_unit_test(test_outcomes__epayment_create_carries_the_receipt),
+        cmocka_unit_test(test_outcomes__not_present_push_needs_the_receipt),
+        cmocka_unit_test_teardown(test_outcomes__daemon_customer_present_false, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

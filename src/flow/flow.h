@@ -132,6 +132,10 @@ typedef struct kv_pay_request {
     const char *till_id;      /* NULL = [kvitt] till_id */
     const char *reference;    /* NULL = generated ("<prefix>-<time>-<rand>") */
     int timeout_s;            /* 0 = payment_timeout_s from the config */
+    int not_present;          /* 1: a push to a customer who is not at the till
+                                 (customerInteraction CUSTOMER_NOT_PRESENT); needs
+                                 phone and items_json (the receipt in the app is
+                                 mandatory then); 0: CUSTOMER_PRESENT */
 } kv_pay_request;
 
 /* The outcome of an operation (value struct). */
@@ -210,6 +214,8 @@ typedef struct kv_recover_report {
     int captured;    /* captures sent by recover */
     int reprinted;   /* receipts printed by recover */
     int unresolved;  /* still unknown */
+    int receipts_sent;   /* receipts for the app (Order Management) sent */
+    int receipts_queued; /* receipts for the app still not accepted */
 } kv_recover_report;
 kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out);
 

@@ -65,6 +65,8 @@ struct kv_flow {
     kv_vipps_shared *shared;
     char crash_at[32];
     char lockpath[1100];     /* <journal>.lock: per-reference byte locks */
+    pthread_t om_thread;     /* Order Management outbox retries (mu) */
+    int om_running, om_joinable, om_stop;
 };
 
 #define MAX_ITEMS 64
@@ -74,6 +76,14 @@ typedef struct parsed_items {
     kv_doc_item items[MAX_ITEMS];
     size_t n;
 } parsed_items;
+
+/* A receipt for the app built from a payment's items (flow_receipt.c). */
+typedef struct app_receipt {
+    parsed_items it;
+    kv_vipps_order_line lines[MAX_ITEMS];
+    char ids[MAX_ITEMS][24], qty[MAX_ITEMS][24];
+    kv_vipps_receipt r;
+} app_receipt;
 
 /* A validated payment request. */
 typedef struct vreq {
@@ -173,6 +183,22 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
 kv_flow_status kv__flow_not_paid(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_vipps_state vs,
                                  kv_flow_result *out);
 kv_flow_status kv__flow_give_up_locked(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_flow_result *out);
+
+/* flow_receipt.c */
+/* Build the receipt of p's items; -1 when there are none or they do not add
+ * up to total.  Free with kv__flow_receipt_free after a 0. */
+int kv__flow_receipt_build(app_receipt *o, const kv_payment *p, int64_t total);
+void kv__flow_receipt_free(app_receipt *o);
+/* Check [kvitt] order_management (on | off | auto). */
+int kv__flow_om_mode_check(const kv_config *cfg, char *err, size_t errlen);
+/* Journal p's Order Management receipt (once) and try to send it with c;
+ * a failure leaves it queued and starts the retry thread. */
+void kv__flow_om_enqueue(kv_flow *f, kv_vipps_client *c, const kv_payment *p);
+/* Send the queued receipts that are due (all pending ones when force).
+ * Counts may be NULL. */
+void kv__flow_om_run(kv_flow *f, int force, int *delivered, int *pending);
+/* Stop and join the retry thread (kv_flow_close). */
+void kv__flow_om_stop(kv_flow *f);
 
 /* flow_recover.c */
 /* Settle the payment's pending capture and cancel operations from what

@@ -2,41 +2,8 @@
 #include "src/flow/flow_int.h"
 
 /* ---------------------------------------------------------------- */
-/* The receipt in the app (Order Management), after the capture and after
- * the paper receipt: the customer at the till should not wait for it. */
-static void send_om_receipt(kv_flow *f, kv_vipps_client *c, const kv_payment *p)
-{
-    if (!p->items_json[0])
-        return;
-    parsed_items it;
-    char ierr[200];
-    if (kv__flow_parse_items(&it, p->items_json, ierr, sizeof ierr) == 0 && it.n) {
-        kv_vipps_order_line lines[MAX_ITEMS];
-        char ids[MAX_ITEMS][24], qty[MAX_ITEMS][24];
-        for (size_t i = 0; i < it.n; i++) {
-            const kv_doc_item *d = &it.items[i];
-            int64_t tot = d->quantity * d->unit_price;
-            int64_t tax = (tot * d->vat_bp * 2 + (10000 + d->vat_bp)) / (2 * (10000 + d->vat_bp));
-            snprintf(ids[i], sizeof ids[i], "%zu", i + 1);
-            snprintf(qty[i], sizeof qty[i], "%lld", (long long)d->quantity);
-            lines[i] = (kv_vipps_order_line){ .id = ids[i], .name = d->name, .total_amount = tot,
-                                              .total_amount_excl_tax = tot - tax, .total_tax_amount = tax,
-                                              .tax_rate = d->vat_bp, .unit_price = d->unit_price,
-                                              .quantity = qty[i] };
-        }
-        kv_vipps_receipt r = { .lines = lines, .n_lines = it.n, .currency = p->currency,
-                               .pos_id = p->till_id, .receipt_number = p->reference };
-        if (kv_vipps_om_add_receipt(c, p->reference, &r) != KV_VIPPS_OK) {
-            const kv_vipps_error *e = kv_vipps_last_error(c);
-            if (!e || e->cls != KV_VIPPS_ERR_CONFLICT)
-                kv__flow_emit(f, KV_FEV_MESSAGE, p->reference, p->state, -1,
-                     "the receipt in the app (Order Management) could not be sent");
-        }
-    }
-    cJSON_Delete(it.root);
-}
-
-/* Capture what is authorized and not captured, receipt, OM receipt.
+/* Capture what is authorized and not captured, receipt, the receipt in the
+ * app for eCom (Order Management outbox).
  * copy: mark the receipt COPY.  p is updated. */
 kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p, int copy, kv_flow_result *out)
 {
@@ -83,7 +50,9 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
         if (kv__flow_save(f, p, KV_PAY_CAPTURED, "captured") != KV_FLOW_OK)
             return kv__flow_jfail(out, "captured");
         kv__flow_crash_point(f, "captured");
-        send_om = 1;
+        /* eCom has no receipt in its initiate: the app gets it through
+         * Order Management (ePayment carried it in the create) */
+        send_om = kv__flow_is_ecom(p);
     } else if (p->state != KV_PAY_CAPTURED) {
         if (kv__flow_save(f, p, KV_PAY_CAPTURED, "already captured") != KV_FLOW_OK)
             return kv__flow_jfail(out, "captured");
@@ -100,11 +69,11 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
         }
         kv__flow_emit(f, KV_FEV_MESSAGE, p->reference, p->state, -1, "receipt queued");
         if (send_om)
-            send_om_receipt(f, c, p);
+            kv__flow_om_enqueue(f, c, p);
         return KV_FLOW_OK;
     }
     if (send_om)
-        send_om_receipt(f, c, p);
+        kv__flow_om_enqueue(f, c, p);
     if (out)
         snprintf(out->receipt_path, sizeof out->receipt_path, "%s", tmp.receipt_path);
     p->reason[0] = 0;
@@ -268,7 +237,13 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
                                .qr_format = v.store->qr_source == KV_QR_IMAGE ? KV_VIPPS_QR_PNG : KV_VIPPS_QR_TEXT,
                                .qr_size = v.store->qr_source == KV_QR_IMAGE ? kv__flow_qr_px(v.store) : 0,
                                .phone = v.phone[0] ? v.phone : NULL,
-                               .description = p.description, .idempotency_key = op.idem_key };
+                               .description = p.description, .idempotency_key = op.idem_key,
+                               .customer_not_present = req->not_present };
+    /* the receipt in the app travels in the create when the items are known */
+    app_receipt ar;
+    int has_receipt = !kv__flow_is_ecom(&p) && kv__flow_receipt_build(&ar, &p, p.amount) == 0;
+    if (has_receipt)
+        cr.receipt = &ar.r;
     kv_vipps_created created;
     memset(&created, 0, sizeof created);
     kv_vipps_status vs;
@@ -300,6 +275,8 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     } else {
         vs = kv_vipps_create(&created, c, &cr);
     }
+    if (has_receipt)
+        kv__flow_receipt_free(&ar);
     if (vs != KV_VIPPS_OK) {
         kv__flow_api_msg(out, c, "create payment");
         if (vs == KV_VIPPS_E_UNKNOWN) {

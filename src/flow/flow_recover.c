@@ -202,6 +202,11 @@ kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out)
         }
         free(ops);
     }
+    /* receipts for the app still queued: now, whatever their back-off */
+    int om_sent = 0, om_left = 0;
+    kv__flow_om_run(f, 1, &om_sent, &om_left);
+    rep.receipts_sent = om_sent;
+    rep.receipts_queued = om_left;
     if (out)
         *out = rep;
     return rep.unresolved ? KV_FLOW_E_UNKNOWN : KV_FLOW_OK;

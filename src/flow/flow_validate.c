@@ -48,9 +48,15 @@ int kv_flow_parse_amount(int64_t *out, const char *text, char *err, size_t errle
         while (isdigit((unsigned char)*p))
             p++;
         fd = (int)(p - fstart);
-        if ((*p == '.' || *p == ',') || (fd == 3 && !*p)) {
-            /* 1.234,50 or 1,234: a thousands separator */
+        if (*p == '.' || *p == ',') {
+            /* 1.234,50: a thousands separator */
             setmsg(err, errlen, "'%s': thousands separators are not accepted; %s", text, ACCEPTED_FORMS);
+            return -1;
+        }
+        if (fd == 3 && !*p) {
+            /* 1.234 or 1,234: three decimals or a thousands separator */
+            setmsg(err, errlen, "'%s' has more than two decimals (thousands separators are not accepted); %s",
+                   text, ACCEPTED_FORMS);
             return -1;
         }
         if (fd > 2) {
@@ -252,6 +258,20 @@ kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req,
             kv_flow_format_amount(a, sizeof a, sum);
             kv_flow_format_amount(b, sizeof b, v->amount);
             setmsg(err, errlen, "items add up to %s but the amount is %s", a, b);
+            return KV_FLOW_E_INPUT;
+        }
+    }
+    if (req->not_present) {
+        /* a push to someone away from the till: the app is their only
+         * receipt, so it must carry the lines */
+        if (!v->phone[0]) {
+            setmsg(err, errlen, "not present: a payment for a customer who is not at the till is a push; "
+                                "give the phone number (--phone / \"phone\")");
+            return KV_FLOW_E_INPUT;
+        }
+        if (!req->items_json) {
+            setmsg(err, errlen, "not present: the receipt in the app is mandatory when the customer is not "
+                                "at the till; give the items (--items / \"items\")");
             return KV_FLOW_E_INPUT;
         }
     }

@@ -455,7 +455,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     if (!body)
         return;
     static const char *const allowed[] = { "amount", "amountMinor", "currency", "items", "phone",
-                                           "text", "store", "timeoutSeconds", NULL };
+                                           "text", "store", "timeoutSeconds", "customerPresent", NULL };
     for (const cJSON *it = body->child; it; it = it->next) {
         int ok = 0;
         for (size_t i = 0; allowed[i]; i++)
@@ -464,7 +464,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         if (!ok) {
             kv_http_reply_error(r, 400, "invalid_request",
                                 "unknown field \"%.60s\"; allowed: amount, amountMinor, currency, "
-                                "items, phone, text, store, timeoutSeconds",
+                                "items, phone, text, store, timeoutSeconds, customerPresent",
                                 it->string ? it->string : "");
             cJSON_Delete(body);
             return;
@@ -488,6 +488,13 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         cJSON_Delete(body);
         return;
     }
+    const cJSON *cp = cJSON_GetObjectItemCaseSensitive(body, "customerPresent");
+    if (cp && !cJSON_IsBool(cp)) {
+        kv_http_reply_error(r, 400, "invalid_request", "customerPresent must be true or false");
+        cJSON_Delete(body);
+        return;
+    }
+    pr.not_present = cp && cJSON_IsFalse(cp); /* the flow checks phone + items */
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "timeoutSeconds");
     if (to) {
         if (!cJSON_IsNumber(to) || to->valuedouble < 10 || to->valuedouble > 900) {
