@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -849,6 +851,103 @@ static void test_outcomes__daemon_customer_present_false(void **state)
     free(ref);
 }
 
+/* ---- the slip's "valid until" and eCom's callbackPrefix --------------- */
+
+static void test_outcomes__slip_valid_until_is_when_the_till_gives_up(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "valid-until", sim), 0);
+    /* payment_timeout_s = 20 (kvf_start); --timeout 180: 3 minutes, far
+     * inside the QR's 10 */
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "20.00", "--timeout", "180", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    assert_int_equal(r.status, 0);
+    cJSON *o = cJSON_Parse(r.out);
+    const cJSON *created = cJSON_GetObjectItemCaseSensitive(o, "created_at");
+    assert_true(cJSON_IsNumber(created));
+    time_t t = (time_t)created->valuedouble + 180;
+    cJSON_Delete(o);
+    char *slip = kvf_json(r.out, "slip");
+    assert_non_null(slip);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char want[64];
+    strftime(want, sizeof want, "Gyldig til %H:%M", &tm);
+    if (!kvf_file_has(slip, want))
+        fail_msg("the slip does not say \"%s\" (created + 180 s)", want);
+    free(slip);
+    kvt_result_free(&r);
+    kvf_stop(&e);
+}
+
+/* The URL of the first callback the simulator queued for ref (malloc'd). */
+static char *callback_url(kvf_env *e, const char *ref)
+{
+    long st = 0;
+    char *body = kvf_http(e, "GET", "/sim/v1/webhooks/deliveries", NULL, &st);
+    assert_non_null(body);
+    cJSON *a = cJSON_Parse(body);
+    free(body);
+    char *url = NULL;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, a) {
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(d, "url");
+        const cJSON *rf = cJSON_GetObjectItemCaseSensitive(d, "reference");
+        if (!url && cJSON_IsString(u) && cJSON_IsString(rf) && !strcmp(rf->valuestring, ref))
+            url = strdup(u->valuestring);
+    }
+    cJSON_Delete(a);
+    if (!url)
+        fail_msg("no callback queued for %s", ref);
+    return url;
+}
+
+static void test_outcomes__ecom_callbacks_never_go_to_the_website(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "callback-prefix", sim), 0);
+    assert_int_equal(kvf_set_in(&e, "[store oslo]", "flow", "ecom-qr"), 0);
+    /* no daemon configured: not the store's website (https://example.no) */
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "20.00", "--json", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    assert_int_equal(r.status, 0);
+    char *ref = kvf_json(r.out, "reference");
+    kvt_result_free(&r);
+    char *url = callback_url(&e, ref);
+    if (strstr(url, "example.no"))
+        fail_msg("callbacks go to the merchant's website: %s", url);
+    assert_non_null(strstr(url, ".invalid/"));
+    free(url);
+    free(ref);
+    /* a daemon behind a path prefix: the prefix is kept (port 9 on
+     * loopback: nothing listens, the one attempt fails at once) */
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e.conf, &buf, &len), 0);
+    char *conf = kvt_path("%.*s\n[serve]\nwebhook_url = http://127.0.0.1:9/kvitt/webhooks/vipps\n",
+                          (int)len, (char *)buf);
+    free(buf);
+    assert_int_equal(kvt_write_file(e.conf, conf, strlen(conf)), 0);
+    free(conf);
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    assert_int_equal(r.status, 0);
+    ref = kvf_json(r.out, "reference");
+    kvt_result_free(&r);
+    url = callback_url(&e, ref);
+    char want[160];
+    snprintf(want, sizeof want, "http://127.0.0.1:9/kvitt/callbacks/v2/payments/%s", ref);
+    assert_string_equal(url, want);
+    free(url);
+    free(ref);
+    kvf_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -871,6 +970,8 @@ int main(void)
         cmocka_unit_test(test_outcomes__epayment_create_carries_the_receipt),
         cmocka_unit_test(test_outcomes__not_present_push_needs_the_receipt),
         cmocka_unit_test_teardown(test_outcomes__daemon_customer_present_false, cleanup),
+        cmocka_unit_test(test_outcomes__slip_valid_until_is_when_the_till_gives_up),
+        cmocka_unit_test(test_outcomes__ecom_callbacks_never_go_to_the_website),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,6 +70,7 @@ struct kv_flow {
 };
 
 #define MAX_ITEMS 64
+#define KV_FLOW_QR_LIFETIME_S 600   /* ePayment one-time QR (vipps-api.md section 5.1) */
 
 typedef struct parsed_items {
     cJSON *root;
@@ -147,6 +148,11 @@ const kv_store *kv__flow_store_of(kv_flow *f, const kv_payment *p);
 int kv__flow_parse_items(parsed_items *it, const char *json, char *err, size_t errlen);
 kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req, char *err, size_t errlen);
 int kv__flow_qr_px(const kv_store *s);
+/* eCom callbackPrefix from [serve] webhook_url (may be NULL): the daemon's
+ * public base (webhook_url without its /webhooks/vipps tail, any path
+ * prefix of a reverse proxy kept) + "/callbacks"; without a daemon URL a
+ * reserved name that never resolves, never the merchant's website. */
+void kv__flow_callback_prefix(char *buf, size_t len, const char *webhook_url);
 
 /* flow_print.c */
 int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind doc, int copy, const char *uri,

@@ -247,16 +247,14 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     kv_vipps_created created;
     memset(&created, 0, sizeof created);
     kv_vipps_status vs;
+    /* when the QR stops working at Vipps: ePayment's one-time QR lives
+     * about 10 minutes; the QR API says so itself for eCom */
+    int64_t api_expiry = p.created_at + KV_FLOW_QR_LIFETIME_S;
     if (kv__flow_is_ecom(&p)) {
         /* eCom + QR API (the POS guide's flow): initiate (never retried:
          * not idempotent), then a one-time QR for the landing page */
         char landing[2048] = "", cbp[512];
-        const char *wh = kv_config_get(f->cfg, "serve", "webhook_url");
-        const char *slash = wh ? strchr(wh + (strncmp(wh, "https://", 8) == 0 ? 8 : 7), '/') : NULL;
-        if (wh && slash)
-            snprintf(cbp, sizeof cbp, "%.*s/callbacks", (int)(slash - wh), wh);
-        else
-            snprintf(cbp, sizeof cbp, "%s", v.store->website[0] ? v.store->website : "https://www.vipps.no/thankyoupage");
+        kv__flow_callback_prefix(cbp, sizeof cbp, kv_config_get(f->cfg, "serve", "webhook_url"));
         kv_vipps_ecom_req er = { .order_id = p.reference, .amount = p.amount, .text = p.description,
                                  .callback_prefix = cbp,
                                  .fallback = v.store->website[0] ? v.store->website : "https://www.vipps.no/thankyoupage/",
@@ -267,8 +265,11 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
             vs = kv_vipps_qr_onetime(&qr, c, landing,
                                      v.store->qr_source == KV_QR_IMAGE ? KV_VIPPS_QR_PNG : KV_VIPPS_QR_TEXT,
                                      v.store->qr_source == KV_QR_IMAGE ? kv__flow_qr_px(v.store) : 0);
-            if (vs == KV_VIPPS_OK)
+            if (vs == KV_VIPPS_OK) {
                 scpy(created.redirect_url, sizeof created.redirect_url, qr.url);
+                if (qr.expires_in > 0)
+                    api_expiry = (int64_t)time(NULL) + qr.expires_in;
+            }
             else if (vs == KV_VIPPS_E_API || vs == KV_VIPPS_E_UNREACHABLE)
                 vs = KV_VIPPS_E_UNKNOWN; /* the order exists: recover cancels it */
         }
@@ -294,7 +295,11 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
         goto done;
     }
     snprintf(p.qr_url, sizeof p.qr_url, "%s", created.redirect_url);
-    p.expires_at = time(NULL) + 600;
+    /* the slip's "valid until": the moment the till gives up, or the QR's
+     * own end when that comes first */
+    p.expires_at = p.created_at + v.timeout_s;
+    if (api_expiry < p.expires_at)
+        p.expires_at = api_expiry;
     /* the answer, the new state and the slip's print job: one transaction */
     int64_t jid = 0;
     js = kv_journal_batch_begin(f->j);

@@ -331,6 +331,35 @@ kv_flow_status kv_flow_validate(kv_flow *f, const kv_pay_request *req, char *err
     return kv__flow_validate(f, &v, req, err, errlen);
 }
 
+void kv__flow_callback_prefix(char *buf, size_t len, const char *webhook_url)
+{
+    static const char tail[] = "/webhooks/vipps";
+    const char *wh = webhook_url;
+    if (!wh || (strncmp(wh, "https://", 8) != 0 && strncmp(wh, "http://", 7) != 0)) {
+        /* no daemon to receive callbacks: .invalid never resolves (RFC
+         * 2606), so Vipps' one attempt reaches nobody; the flow polls */
+        snprintf(buf, len, "https://no-callbacks.invalid/kvitt");
+        return;
+    }
+    size_t n = strlen(wh);
+    while (n && wh[n - 1] == '/')
+        n--;
+    size_t tl = sizeof tail - 1;
+    const char *host = wh + (wh[4] == 's' ? 8 : 7);
+    if (n >= tl && !strncmp(wh + n - tl, tail, tl)) {
+        n -= tl;
+    } else {
+        /* some other path: its folder is the daemon's base */
+        const char *last = NULL;
+        for (const char *q = host; q < wh + n; q++)
+            if (*q == '/')
+                last = q;
+        if (last)
+            n = (size_t)(last - wh);
+    }
+    snprintf(buf, len, "%.*s/callbacks", (int)n, wh);
+}
+
 /* Pixel size asked for Vipps' QR image: about 60 % of the paper width,
  * within the API's 100..2000. */
 int kv__flow_qr_px(const kv_store *s)
