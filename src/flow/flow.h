@@ -202,10 +202,14 @@ kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const c
 /* Recover: for every unfinished payment in the journal read the real state
  * and finish it (capture when authorized and not captured, cancel when
  * still CREATED and older than its expiry, print missing receipts marked
- * COPY when one may already have been printed).  Never captures or refunds
- * twice (idempotency keys from the journal).  Refunds journaled without an
- * answer are resent with their key (Vipps answers a repeated key with the
- * first result).  Counts go to the out
+ * COPY when a complete one may already be on paper, print the not-paid
+ * slip of a payment that ended aborted/expired/cancelled meanwhile, settle
+ * pending capture/cancel operations from the event log).  Never captures
+ * or refunds twice (idempotency keys from the journal).  Refunds journaled
+ * without an answer are resent with their key (Vipps answers a repeated
+ * key with the first result).  Receipts for the app still queued in the
+ * Order Management outbox are sent (whatever their back-off).  Counts go
+ * to the out
  * parameters (may be NULL).  Returns KV_FLOW_OK when every payment is final,
  * KV_FLOW_E_UNKNOWN when some could not be resolved (service down). */
 typedef struct kv_recover_report {
