@@ -44,11 +44,15 @@ int kv_cmd_recover(int argc, char **argv, const kv_cli *cli)
     if (!json && (held_printed || held_left))
         printf("recover: %d held proxy receipts printed, %d still held\n", held_printed, held_left);
     if (json)
-        printf("{\"examined\":%d,\"finished\":%d,\"captured\":%d,\"reprinted\":%d,\"unresolved\":%d,\"exit_code\":%d}\n",
-               rep.examined, rep.finished, rep.captured, rep.reprinted, rep.unresolved, kv_flow_exit_code(st));
+        printf("{\"examined\":%d,\"finished\":%d,\"captured\":%d,\"reprinted\":%d,\"unresolved\":%d,"
+               "\"app_receipts_sent\":%d,\"app_receipts_queued\":%d,\"exit_code\":%d}\n",
+               rep.examined, rep.finished, rep.captured, rep.reprinted, rep.unresolved, rep.receipts_sent,
+               rep.receipts_queued, kv_flow_exit_code(st));
     else
-        printf("recover: %d unfinished, %d finished, %d captured, %d receipts printed, %d still unknown\n",
-               rep.examined, rep.finished, rep.captured, rep.reprinted, rep.unresolved);
+        printf("recover: %d unfinished, %d finished, %d captured, %d receipts printed, %d still unknown; "
+               "receipts in the app: %d sent, %d still queued\n",
+               rep.examined, rep.finished, rep.captured, rep.reprinted, rep.unresolved, rep.receipts_sent,
+               rep.receipts_queued);
     kv_flowcli_close(&fc);
     return kv_flow_exit_code(st);
 }

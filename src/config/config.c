@@ -93,7 +93,7 @@ static ckey *find_key(const csection *s, const char *key)
 static const char *const kvitt_keys[] = {
     "environment", "system_name", "system_version", "plugin_name", "plugin_version",
     "journal", "secrets", "connect_timeout_ms", "total_timeout_ms", "payment_timeout_s",
-    "poll_first_s", "poll_interval_ms", "default_store", "till_id", NULL };
+    "poll_first_s", "poll_interval_ms", "default_store", "till_id", "order_management", NULL };
 static const char *const store_keys[] = {
     "name", "address", "org_number", "msn", "language", "currency", "printer", "profile",
     "flow", "qr_source", "credentials", "reference_prefix", "website", "chain", NULL };
