@@ -229,6 +229,7 @@ static void free_state(kv_sim *s)
         while (lists[k]) { sim_count *c = lists[k]; lists[k] = c->next; free(c->key); free(c); }
     s->counts = s->keys = s->nosys = NULL;
     while (s->faults) { sim_fault *f = s->faults; s->faults = f->next; free(f->path); free(f); }
+    sim_sticker_free(s);
     while (s->qrs) { sim_qr *q = s->qrs; s->qrs = q->next; free(q->target); free(q); }
 }
 

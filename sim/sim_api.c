@@ -836,15 +836,9 @@ static void epay_create(kv_sim *s, const sim_req *rq, sim_resp *r, int ci, const
                               inst, "Customer");
             goto done;
         }
-        if (cJSON_GetObjectItemCaseSensitive(cust, "personalQr")) {
-            sim_problem(s, r, 400, "Bad Request", "Invalid personalQr", inst, "4060");
-            goto done;
-        }
-        if (cJSON_GetObjectItemCaseSensitive(cust, "customerToken")) {
-            sim_problem(s, r, 400, "Bad Request", "Invalid customerToken", inst, "4050");
-            goto done;
-        }
-        phone = json_str(cust, "phoneNumber");
+        int cr = sim_customer_resolve(s, r, msn, cust, inst, &phone, now);
+        if (cr < 0) goto done;
+        if (cr == 1) phone = json_str(cust, "phoneNumber");
         if (!phone || !all_digits(phone, 10, 15)) {
             sim_problem(s, r, 400, "Bad Request", "Invalid phone number format", inst, "4070");
             goto done;
@@ -951,6 +945,7 @@ static void epay_create(kv_sim *s, const sim_req *rq, sim_resp *r, int ci, const
     free(target);
     p->next = s->pay;
     s->pay = p;
+    if (cust) sim_customer_token_used(s, cust);
     if (rc && cJSON_IsObject(rc) && !find_receipt(s, msn, "ECOM", ref))
         store_receipt(s, msn, "ECOM", ref, rc);
     epay_event(s, p, "CREATED", value, key, 1, now);

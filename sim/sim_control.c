@@ -288,5 +288,6 @@ void sim_control_route(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, in
     }
     if (nseg == 4 && !strcmp(seg[2], "qr") && !strcmp(m, "GET")) { qr_image(s, rq, r, seg[3]); return; }
     if (nseg == 4 && !strcmp(seg[2], "landing") && !strcmp(m, "GET")) { landing(s, r, seg[3]); return; }
+    if (sim_sticker_control(s, rq, r, seg, nseg)) return;
     sim_resp_text(r, 404, "text/plain", "not found\n");
 }

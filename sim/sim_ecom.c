@@ -539,6 +539,8 @@ void sim_qr_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const cha
                   char **seg, int nseg)
 {
     (void)cred;
+    if (nseg >= 3 && !strcmp(seg[2], "merchant-callback")) { sim_sticker_route(s, rq, r, msn, seg, nseg); return; }
+    if (nseg >= 3 && !strcmp(seg[2], "exchange")) { sim_exchange_route(s, rq, r, msn, seg, nseg); return; }
     if (nseg != 2 || strcmp(rq->method, "POST")) {
         sim_apim_error(r, 404, "Resource not found");
         return;

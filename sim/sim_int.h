@@ -204,6 +204,7 @@ struct kv_sim {
     sim_count *nosys;          /* "METHOD path" of calls lacking Vipps-System-* */
     sim_fault *faults;
     sim_qr *qrs;
+    struct sim_stk *stk;       /* stickers and customer tokens (sim_sticker.c) */
     FILE *record;              /* --record file or NULL */
     char *record_path;
     pthread_mutex_t record_mu;
@@ -295,5 +296,23 @@ void sim_control_route(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, in
 /* Scripted or random fault for this request: 0 none; else fills r and
  * returns 1 (answer now) or 2 (run, then answer with *after). */
 int sim_fault_check(kv_sim *s, const sim_req *rq, sim_resp *r, sim_resp *after);
+
+/* ---- in-store flows (sim_sticker.c) ---- */
+/* /qr/v1/merchant-callback[/{id}] (seg[2] == "merchant-callback"). */
+void sim_sticker_route(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn, char **seg,
+                       int nseg);
+/* /qr/v1/exchange[/customer]. */
+void sim_exchange_route(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn, char **seg,
+                        int nseg);
+/* /sim/v1/stickers/{id}/scan and /sim/v1/personal-qr: 1 when handled. */
+int sim_sticker_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, int nseg);
+/* ePayment create: a customer object holding personalQr or customerToken.
+ * Returns 1 when it holds neither, 0 with *phone (borrowed) set, -1 after
+ * filling r with the API's error (4060 / 4050). */
+int sim_customer_resolve(kv_sim *s, sim_resp *r, const char *msn, const cJSON *cust,
+                         const char *inst, const char **phone, double now);
+/* Mark the customerToken of cust as used (single use). */
+void sim_customer_token_used(kv_sim *s, const cJSON *cust);
+void sim_sticker_free(kv_sim *s);
 
 #endif

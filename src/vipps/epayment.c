@@ -97,7 +97,9 @@ kv_vipps_status kv_vipps_create(kv_vipps_created *out, kv_vipps_client *c,
     kv_req rq = { .method = "POST", .path = "/epayment/v1/payments",
                   .body = body, .idem_key = req->idempotency_key,
                   .api = KV_VIPPS_API_EPAYMENT,
-                  .phone = req->flow == KV_VIPPS_FLOW_PUSH ? req->phone : NULL };
+                  .phone = req->flow != KV_VIPPS_FLOW_PUSH ? NULL
+                         : req->phone ? req->phone
+                         : req->personal_qr ? req->personal_qr : req->customer_token };
     int ambiguous;
     kv_vipps_status st = kv__call_parse(c, &rq, parse_created, out, "POST /epayment/v1/payments", &ambiguous);
     free(body);

@@ -328,6 +328,11 @@ typedef struct kv_vipps_create_req {
     const char *idempotency_key; /* required, 1-50 chars */
     int customer_not_present;    /* 1: CUSTOMER_NOT_PRESENT (a push to someone
                                     away from the till); 0: CUSTOMER_PRESENT */
+    /* PUSH flow instead of phone (exactly one of the three; secrets, never
+     * logged): the customer's personal QR as scanned (5-255 printable
+     * characters), or the customerToken of a user.checked-in.v1 webhook. */
+    const char *personal_qr;
+    const char *customer_token;
 } kv_vipps_create_req;
 
 typedef struct kv_vipps_created {

@@ -134,6 +134,19 @@ int kv_vipps__valid_key(const char *key, size_t max)
     return 1;
 }
 
+int kv_vipps__valid_customer_text(const char *t, size_t minlen, size_t maxlen)
+{
+    if (!t)
+        return 0;
+    size_t n = strlen(t);
+    if (n < minlen || n > maxlen)
+        return 0;
+    for (const unsigned char *c = (const unsigned char *)t; *c; c++)
+        if (*c <= 0x20 || *c >= 0x7f)
+            return 0;
+    return 1;
+}
+
 int kv_vipps__valid_phone(const char *p, size_t minlen, size_t maxlen)
 {
     if (!p)
@@ -247,10 +260,23 @@ char *kv_vipps__build_create(const kv_vipps_create_req *req, char *errbuf,
             return NULL;
         }
     }
-    if (req->flow == KV_VIPPS_FLOW_PUSH &&
+    int ncust = (req->phone != NULL) + (req->personal_qr != NULL) + (req->customer_token != NULL);
+    if (req->flow == KV_VIPPS_FLOW_PUSH && ncust != 1) {
+        seterr(errbuf, errlen, "push payment needs exactly one of phone, personal QR, customer token");
+        return NULL;
+    }
+    if (req->flow == KV_VIPPS_FLOW_PUSH && req->phone &&
         !kv_vipps__valid_phone(req->phone, 10, 15)) {
         seterr(errbuf, errlen,
                "push payment needs a phone number of 10-15 digits with country code");
+        return NULL;
+    }
+    if (req->flow == KV_VIPPS_FLOW_PUSH && !req->phone &&
+        !kv_vipps__valid_customer_text(req->personal_qr ? req->personal_qr : req->customer_token,
+                                       req->personal_qr ? 5 : 1, 255)) {
+        seterr(errbuf, errlen, req->personal_qr
+               ? "personal QR must be 5-255 printable characters"
+               : "customer token must be 1-255 printable characters");
         return NULL;
     }
     if (req->flow != KV_VIPPS_FLOW_PUSH && req->flow != KV_VIPPS_FLOW_QR) {
@@ -273,7 +299,9 @@ char *kv_vipps__build_create(const kv_vipps_create_req *req, char *errbuf,
     if (req->flow == KV_VIPPS_FLOW_PUSH) {
         cJSON_AddStringToObject(o, "userFlow", "PUSH_MESSAGE");
         cJSON *cu = cJSON_AddObjectToObject(o, "customer");
-        cJSON_AddStringToObject(cu, "phoneNumber", req->phone);
+        if (req->phone) cJSON_AddStringToObject(cu, "phoneNumber", req->phone);
+        else if (req->personal_qr) cJSON_AddStringToObject(cu, "personalQr", req->personal_qr);
+        else cJSON_AddStringToObject(cu, "customerToken", req->customer_token);
     } else {
         cJSON_AddStringToObject(o, "userFlow", "QR");
         cJSON *q = cJSON_AddObjectToObject(o, "qrFormat");
@@ -795,7 +823,8 @@ out:
 static const char *const secret_keys[] = {
     "access_token", "secret", "client_secret", "phoneNumber", "mobileNumber",
     "customerPhoneNumber", "msisdn", "authToken", "Authorization",
-    "Ocp-Apim-Subscription-Key", "client_id", "token",
+    "Ocp-Apim-Subscription-Key", "client_id", "token", "personalQr", "customerToken",
+    "qrCode",
 };
 
 void kv_vipps__mask_json(char *s)

@@ -86,5 +86,8 @@ void kv_vipps__mask_digits(char *s);
 int kv_vipps__valid_reference(const char *ref);
 int kv_vipps__valid_key(const char *key, size_t max);
 int kv_vipps__valid_phone(const char *p, size_t minlen, size_t maxlen);
+/* 1 when t is minlen..maxlen printable ASCII without spaces (personal QR,
+ * customer token). */
+int kv_vipps__valid_customer_text(const char *t, size_t minlen, size_t maxlen);
 
 #endif
