@@ -162,6 +162,16 @@ kv_escpos *kv__flow_new_encoder(const kv_store *s);
 int kv__flow_print_slip(kv_flow *f, int64_t jid, const kv_payment *p, const kv_store *s, const char *uri,
                         kv_flow_result *out);
 int kv__flow_print_receipt(kv_flow *f, const kv_payment *p, int copy, const char *uri, kv_flow_result *out);
+/* qr_source = image: GET an image URL (http(s), at most 2 MiB) and decode
+ * a PNG into 1-bit rows no wider than max_w dots (*bits malloc'd). */
+typedef struct fetchbuf {
+    unsigned char *d;
+    size_t n;
+    int too_big;
+} fetchbuf;
+int kv__flow_fetch_image(kv_flow *f, const char *url, fetchbuf *out, char *msg, size_t msglen);
+int kv__flow_png_to_bits(const fetchbuf *b, unsigned max_w, uint8_t **bits, unsigned *wbytes, unsigned *h,
+                         char *msg, size_t msglen);
 int kv__flow_print_not_paid(kv_flow *f, const kv_payment *p, kv_not_paid_reason why, const char *text,
                             int copy, kv_flow_result *out);
 

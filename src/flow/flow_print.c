@@ -119,12 +119,6 @@ kv_escpos *kv__flow_new_encoder(const kv_store *s)
 
 #define PNG_MAX_BYTES (2u << 20)
 
-typedef struct fetchbuf {
-    unsigned char *d;
-    size_t n;
-    int too_big;
-} fetchbuf;
-
 static size_t fetch_sink(char *p, size_t sz, size_t nm, void *ud)
 {
     fetchbuf *b = ud;
@@ -143,7 +137,7 @@ static size_t fetch_sink(char *p, size_t sz, size_t nm, void *ud)
 }
 
 /* GET an image URL (http(s) only, capped size, the config's timeouts). */
-static int fetch_image(kv_flow *f, const char *url, fetchbuf *out, char *msg, size_t msglen)
+int kv__flow_fetch_image(kv_flow *f, const char *url, fetchbuf *out, char *msg, size_t msglen)
 {
     memset(out, 0, sizeof *out);
     if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
@@ -177,7 +171,7 @@ static int fetch_image(kv_flow *f, const char *url, fetchbuf *out, char *msg, si
 
 /* Decode a PNG into 1-bit rows (MSB left, 1 = black), scaled down to at
  * most max_w dots.  *bits malloc'd. */
-static int png_to_bits(const fetchbuf *b, unsigned max_w, uint8_t **bits, unsigned *wbytes, unsigned *h,
+int kv__flow_png_to_bits(const fetchbuf *b, unsigned max_w, uint8_t **bits, unsigned *wbytes, unsigned *h,
                        char *msg, size_t msglen)
 {
     png_image img;
@@ -289,9 +283,9 @@ int kv__flow_print_slip(kv_flow *f, int64_t jid, const kv_payment *p, const kv_s
         uint8_t *bits = NULL;
         unsigned wb = 0, h = 0;
         const kv_profile *prof = kv_escpos_profile(e);
-        int rc = fetch_image(f, p->qr_url, &img, out->detail, sizeof out->detail);
+        int rc = kv__flow_fetch_image(f, p->qr_url, &img, out->detail, sizeof out->detail);
         if (rc == 0)
-            rc = png_to_bits(&img, prof ? prof->dots : 384, &bits, &wb, &h, out->detail, sizeof out->detail);
+            rc = kv__flow_png_to_bits(&img, prof ? prof->dots : 384, &bits, &wb, &h, out->detail, sizeof out->detail);
         free(img.d);
         if (rc == 0 && image_slip(e, p, s, bits, wb, h, sp.expiry) != 0) {
             setmsg(out->detail, sizeof out->detail, "the slip cannot be built: %s", kv_escpos_errmsg(e));
