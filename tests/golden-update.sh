@@ -39,6 +39,11 @@ fixture slip-citizen-ct-s310-da   slip --url "$URL" --amount 75 --currency DKK -
 fixture slip-star-tsp650-fi       slip --url "$URL" --amount 9.90 --currency EUR --lang fi --reference "$REF" --profile star-tsp650
 fixture slip-bixolon-srp350-sv    slip --url "$URL" --amount 249.50 --currency SEK --lang sv --profile bixolon-srp350 --qr raster --module 5
 
+# sticker placards (src/doc/sticker.c): a merchant-callback QR's content
+STICKER='https://qr.vipps.no/28/2/05/031/c331b5eb171a72ba68c2e706947c0acd'
+fixture sticker-epson-tm-t88      sticker placard --content "$STICKER" --location "Kasse 1" --store-name "Kiosken på hjørnet" --profile epson-tm-t88
+fixture sticker-generic-58-en     sticker placard --content "$STICKER" --location "Counter" --lang en --profile generic-58
+
 # sample receipts (src/doc/sample.c)
 fixture receipt-epson-tm-t88      sample-receipt --profile epson-tm-t88
 fixture receipt-epson-tm-t20-fi   sample-receipt --profile epson-tm-t20 --lang fi --currency EUR

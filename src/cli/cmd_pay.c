@@ -13,6 +13,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: kvitt pay --amount 149.00 [--currency NOK] [--store ID] [--phone MSISDN [--not-present]]\n"
+        "                 [--personal-qr TEXT|-] [--sticker]\n"
         "                 [--items FILE.json] [--text TEXT] [--printer URI] [--timeout S]\n"
         "                 [--reference REF] [--show-qr] [--qr-style ansi|light|dark]\n"
         "                 [--no-recover] [--json]\n\n"
@@ -24,6 +25,12 @@ static void usage(FILE *f)
         "  --phone MSISDN  send a push to this number instead of a QR (e.g. 4791234567)\n"
         "  --not-present   the customer is not at the till (with --phone and --items:\n"
         "                  the receipt in the app is mandatory then)\n"
+        "  --personal-qr T the customer's personal QR as the till's scanner read it\n"
+        "                  (\"-\": one line from stdin, out of sight of ps): a push to that\n"
+        "                  customer, no slip; the text is never logged, journaled or printed\n"
+        "  --sticker       the customer pays by scanning the till's sticker (kvitt\n"
+        "                  sticker): needs the daemon, which receives the check-in;\n"
+        "                  without it this explains and exits 3\n"
         "  --items FILE    JSON array of {\"name\",\"quantity\",\"unit_price\",\"vat_rate\"};\n"
         "                  their sum must equal the amount (\"-\" reads stdin)\n"
         "  --text TEXT     payment description shown in the app (3-100 characters)\n"
@@ -54,6 +61,8 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         { "timeout", required_argument, NULL, 'T' },
         { "reference", required_argument, NULL, 'r' },
         { "not-present", no_argument, NULL, 'N' },
+        { "personal-qr", required_argument, NULL, 'R' },
+        { "sticker", no_argument, NULL, 'S' },
         { "show-qr", no_argument, NULL, 'q' },
         { "qr-style", required_argument, NULL, 'Q' },
         { "no-recover", no_argument, NULL, 'n' },
@@ -63,9 +72,10 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
     };
     kv_pay_request req = { 0 };
     const char *items_path = NULL;
-    int json = 0, show_qr = 0, no_recover = 0, c;
+    int json = 0, show_qr = 0, no_recover = 0, sticker = 0, c;
+    char pqr[300] = "";
     kv_termqr_style qr_style = KV_TERMQR_ANSI;
-    while ((c = getopt_long(argc, argv, "a:C:s:p:i:t:P:T:r:NqQ:njh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:C:s:p:i:t:P:T:r:NR:SqQ:njh", opts, NULL)) != -1) {
         switch (c) {
         case 'a': req.amount = optarg; break;
         case 'C': req.currency = optarg; break;
@@ -84,6 +94,19 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         }
         case 'r': req.reference = optarg; break;
         case 'N': req.not_present = 1; break;
+        case 'R':
+            if (strcmp(optarg, "-") == 0) {
+                if (!fgets(pqr, sizeof pqr, stdin))
+                    return kv_usage_error("pay", "--personal-qr -: nothing on stdin");
+                pqr[strcspn(pqr, "\r\n")] = 0;
+            } else if (strlen(optarg) < sizeof pqr) {
+                snprintf(pqr, sizeof pqr, "%s", optarg);
+            } else {
+                return kv_usage_error("pay", "--personal-qr: at most 255 characters");
+            }
+            req.personal_qr = pqr;
+            break;
+        case 'S': sticker = 1; break;
         case 'q': show_qr = 1; break;
         case 'Q':
             if (kv_termqr_style_parse(optarg, &qr_style) != 0)
@@ -97,6 +120,12 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
     }
     if (optind < argc)
         return kv_usage_error("pay", "unexpected argument '%s'", argv[optind]);
+    if (sticker) {
+        kv_err("pay", "--sticker: the sticker flow needs the daemon: the customer's scan arrives as a "
+               "webhook (user.checked-in.v1) at `kvitt serve`; send the payment there (POST /v1/payments "
+               "with \"flow\": \"sticker\", see docs/in-store-flows.md)");
+        return KV_EXIT_CONFIG;
+    }
     if (!req.amount)
         return kv_usage_error("pay", "--amount is required (e.g. --amount 149.00)");
     char *items = NULL;
@@ -126,7 +155,7 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         return rc;
     }
     const kv_store *qs = kv_config_store(fc.cfg, req.store_id);
-    if (qs && qs->qr_source == KV_QR_TEXT && qs->flow != KV_FLOW_PUSH && !req.phone)
+    if (qs && qs->qr_source == KV_QR_TEXT && qs->flow != KV_FLOW_PUSH && !req.phone && !req.personal_qr)
         fprintf(stderr, "kvitt pay: warning: [store %s] qr_source = text: kvitt draws the QR itself; a "
                 "self-drawn QR needs Vipps' approval (qr_source = image prints Vipps' own QR)\n", qs->id);
     char err[512];

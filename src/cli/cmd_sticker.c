@@ -9,6 +9,8 @@
 
 #include "src/cli/cli.h"
 #include "src/cli/flowcli.h"
+#include "escpos/profile.h"
+#include "src/doc/sticker.h"
 #include "src/flow/flow_sticker.h"
 
 static void usage(FILE *f)
@@ -17,7 +19,9 @@ static void usage(FILE *f)
         "usage: kvitt sticker create --till ID [--location TEXT] [--printer URI] [--draw] [--json]\n"
         "       kvitt sticker reprint --till ID [--printer URI] [--draw] [--json]\n"
         "       kvitt sticker delete --till ID [--json]\n"
-        "       kvitt sticker list [--json]\n\n"
+        "       kvitt sticker list [--json]\n"
+        "       kvitt sticker placard --content TEXT [--location TEXT] [--store-name TEXT]\n"
+        "                             [--lang nb|da|fi|sv|en] [--profile NAME] -o FILE\n\n"
         "A static QR sticker that pays, for a till without a customer screen: a\n"
         "merchant-callback QR of the Vipps MobilePay QR API, printed as a placard on\n"
         "the till's receipt printer.  The customer scans it, Vipps sends\n"
@@ -28,14 +32,21 @@ static void usage(FILE *f)
         "         the placard\n"
         "reprint  print the placard again\n"
         "delete   delete the QR at Vipps: a printed placard stops working\n"
-        "list     the stickers in the journal\n\n"
+        "list     the stickers in the journal\n"
+        "placard  write a placard for QR content TEXT as ESC/POS bytes to FILE (- for\n"
+        "         standard output), offline: no configuration, no service\n\n"
         "  --till ID        the till ([till ID] store and printer, else the defaults)\n"
         "  --location TEXT  where it hangs, shown in the app (1-36 characters,\n"
         "                   default: the till id, or the text given before)\n"
         "  --printer URI    print on this printer instead of the till's or store's\n"
         "  --draw           draw the QR with the printer's own QR command instead of\n"
         "                   printing Vipps' image (a self-drawn QR needs Vipps' approval)\n"
-        "  --json           print one JSON object on stdout\n\n"
+        "  --json           print one JSON object on stdout\n"
+        "  --content TEXT   placard: the QR content (printable ASCII)\n"
+        "  --store-name T   placard: the first line\n"
+        "  --lang L         placard: language of the texts (default nb)\n"
+        "  --profile NAME   placard: printer profile (see 'kvitt profiles')\n"
+        "  -o, --output F   placard: where to write the bytes\n\n"
         "Run `kvitt webhooks register` after the first sticker of a store: it then also\n"
         "registers user.checked-in.v1.\n\n"
         "exit codes: 0 done, 1 no such sticker, 2 bad input, 3 configuration,\n"
@@ -63,6 +74,51 @@ static void print_row(const kv_sticker_row *r, int json)
     free(t);
 }
 
+typedef struct placard_args {
+    const char *content, *location, *store_name, *profile, *out;
+    kv_lang lang;
+    int unused;
+} placard_args;
+
+/* `kvitt sticker placard`: the document alone, for golden files and for a
+ * shop that prints its sticker elsewhere. */
+static int placard(const placard_args *a, int draw)
+{
+    if (!a->content)
+        return kv_usage_error("sticker", "placard needs --content TEXT (the QR content)");
+    if (!a->out)
+        return kv_usage_error("sticker", "placard needs -o FILE (- for standard output)");
+    kv_escpos_options eo = KV_ESCPOS_OPTIONS_INIT;
+    if (a->profile && !(eo.profile = kv_profile_find(a->profile)))
+        return kv_usage_error("sticker", "unknown printer profile '%s' (see 'kvitt profiles')", a->profile);
+    kv_escpos *e = NULL;
+    if (kv_escpos_create(&e, &eo) != KV_ESCPOS_OK) {
+        kv_err("sticker", "out of memory");
+        return KV_EXIT_USAGE;
+    }
+    kv_sticker_spec sp = KV_STICKER_SPEC_INIT;
+    sp.content = a->content;
+    sp.location = a->location;
+    sp.store_name = a->store_name;
+    sp.lang = a->lang;
+    (void)draw; /* offline there is no Vipps image: the QR is always drawn */
+    if (kv_sticker_write(e, &sp) != KV_ESCPOS_OK) {
+        int rc = kv_usage_error("sticker", "%s", kv_escpos_errmsg(e));
+        kv_escpos_destroy(e);
+        return rc;
+    }
+    size_t len;
+    const uint8_t *data = kv_escpos_data(e, &len);
+    FILE *f = kv_open_out("sticker", a->out);
+    int rc = KV_EXIT_USAGE;
+    if (f) {
+        fwrite(data, 1, len, f);
+        rc = kv_close_out("sticker", f, a->out) ? KV_EXIT_USAGE : KV_EXIT_OK;
+    }
+    kv_escpos_destroy(e);
+    return rc;
+}
+
 int kv_cmd_sticker(int argc, char **argv, const kv_cli *cli)
 {
     static const struct option opts[] = {
@@ -71,19 +127,33 @@ int kv_cmd_sticker(int argc, char **argv, const kv_cli *cli)
         { "printer", required_argument, NULL, 'P' },
         { "draw", no_argument, NULL, 'd' },
         { "json", no_argument, NULL, 'j' },
+        { "content", required_argument, NULL, 'c' },
+        { "store-name", required_argument, NULL, 'n' },
+        { "lang", required_argument, NULL, 'L' },
+        { "profile", required_argument, NULL, 'p' },
+        { "output", required_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' },
         { 0, 0, 0, 0 }
     };
     const char *till = NULL, *location = NULL, *printer = NULL;
+    placard_args pa = { NULL, NULL, NULL, NULL, NULL, KV_LANG_NB, 0 };
     int json = 0, draw = 0, c;
     optind = 0; /* options may follow the verb */
-    while ((c = getopt_long(argc, argv, "t:l:P:djh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:l:P:djc:n:L:p:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 't': till = optarg; break;
         case 'l': location = optarg; break;
         case 'P': printer = optarg; break;
         case 'd': draw = 1; break;
         case 'j': json = 1; break;
+        case 'c': pa.content = optarg; break;
+        case 'n': pa.store_name = optarg; break;
+        case 'L':
+            if (kv_lang_from_name(&pa.lang, optarg))
+                return kv_usage_error("sticker", "--lang must be nb, da, fi, sv or en, not '%s'", optarg);
+            break;
+        case 'p': pa.profile = optarg; break;
+        case 'o': pa.out = optarg; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
         default: return kv_bad_option("sticker", argc, argv);
         }
@@ -93,6 +163,12 @@ int kv_cmd_sticker(int argc, char **argv, const kv_cli *cli)
     const char *verb = argv[optind];
     if (optind + 1 < argc)
         return kv_usage_error("sticker", "unexpected argument '%s'", argv[optind + 1]);
+    if (!strcmp(verb, "placard")) {
+        pa.location = location;
+        return placard(&pa, draw);
+    }
+    if (pa.content || pa.store_name || pa.profile || pa.out)
+        return kv_usage_error("sticker", "--content, --store-name, --profile and -o go with placard");
     int create = !strcmp(verb, "create"), list = !strcmp(verb, "list"),
         del = !strcmp(verb, "delete"), reprint = !strcmp(verb, "reprint");
     if (!create && !list && !del && !reprint)

@@ -136,6 +136,12 @@ typedef struct kv_pay_request {
                                  (customerInteraction CUSTOMER_NOT_PRESENT); needs
                                  phone and items_json (the receipt in the app is
                                  mandatory then); 0: CUSTOMER_PRESENT */
+    const char *personal_qr;  /* the customer's personal QR as the till's scanner read
+                                 it (5-255 printable characters) -> push flow, nothing
+                                 printed before the receipt; a secret: never journaled,
+                                 logged or printed.  Not with phone.  NULL */
+    const char *customer_token; /* customerToken of a user.checked-in.v1 (sticker
+                                 flow, the daemon) -> push flow; a secret.  NULL */
 } kv_pay_request;
 
 /* The outcome of an operation (value struct). */

@@ -92,12 +92,21 @@ typedef struct vreq {
     int64_t amount;
     char currency[4];
     char phone[16];
+    char personal_qr[256];   /* secret: in memory only */
+    char customer_token[256];/* secret: in memory only */
     char text[101];
     char reference[64];
     char printer[256];
     char till[64];
     int timeout_s;
 } vreq;
+
+/* 1 when the request goes to the customer's app as a push (phone number,
+ * personal QR or a sticker's customer token): no slip. */
+static inline int vreq_push(const vreq *v)
+{
+    return v->phone[0] || v->personal_qr[0] || v->customer_token[0];
+}
 
 /* Where an operation keeps its copy of the reference and the result it
  * fills when the caller passed out == NULL (see kv__flow_op_begin). */

@@ -185,7 +185,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     snprintf(p.msn, sizeof p.msn, "%s", v.store->msn);
     snprintf(p.till_id, sizeof p.till_id, "%s", v.till);
     snprintf(p.flow, sizeof p.flow, "%s",
-             v.phone[0] ? "push" : v.store->flow == KV_FLOW_ECOM_QR ? "ecom-qr" : "epayment-qr");
+             v.personal_qr[0] ? "personal-qr" : v.customer_token[0] ? "sticker" : v.phone[0] ? "push" : v.store->flow == KV_FLOW_ECOM_QR ? "ecom-qr" : "epayment-qr");
     snprintf(p.currency, sizeof p.currency, "%s", v.currency);
     snprintf(p.description, sizeof p.description, "%s", v.text);
     if (req->items_json)
@@ -233,10 +233,12 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     kv__flow_emit(f, KV_FEV_STATE, p.reference, KV_PAY_NEW, -1, "journaled");
     kv__flow_crash_point(f, "journaled");
     kv_vipps_create_req cr = { .reference = p.reference, .amount = p.amount, .currency = p.currency,
-                               .flow = v.phone[0] ? KV_VIPPS_FLOW_PUSH : KV_VIPPS_FLOW_QR,
+                               .flow = vreq_push(&v) ? KV_VIPPS_FLOW_PUSH : KV_VIPPS_FLOW_QR,
                                .qr_format = v.store->qr_source == KV_QR_IMAGE ? KV_VIPPS_QR_PNG : KV_VIPPS_QR_TEXT,
                                .qr_size = v.store->qr_source == KV_QR_IMAGE ? kv__flow_qr_px(v.store) : 0,
                                .phone = v.phone[0] ? v.phone : NULL,
+                               .personal_qr = v.personal_qr[0] ? v.personal_qr : NULL,
+                               .customer_token = v.customer_token[0] ? v.customer_token : NULL,
                                .description = p.description, .idempotency_key = op.idem_key,
                                .customer_not_present = req->not_present };
     /* the receipt in the app travels in the create when the items are known */
@@ -308,7 +310,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
         p.state = KV_PAY_CREATED; /* the event goes out after the commit */
         if (js == KV_J_OK)
             js = kv_journal_update_payment(f->j, &p, "created");
-        if (js == KV_J_OK && !v.phone[0])
+        if (js == KV_J_OK && !vreq_push(&v))
             js = kv_journal_job_add(f->j, &jid, p.reference, KV_DOC_SLIP, 0, v.printer);
         kv_journal_status je = kv_journal_batch_end(f->j, js == KV_J_OK);
         if (js == KV_J_OK)
@@ -321,7 +323,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     }
     kv__flow_emit(f, KV_FEV_STATE, p.reference, KV_PAY_CREATED, -1, "created");
     kv__flow_crash_point(f, "created");
-    if (!v.phone[0]) {
+    if (!vreq_push(&v)) {
         if (kv__flow_print_slip(f, jid, &p, v.store, v.printer, out) != 0) {
             char why[512];
             snprintf(why, sizeof why, "%s", out->detail);
@@ -342,7 +344,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
             goto done;
         }
     }
-    if (kv__flow_save(f, &p, KV_PAY_WAITING, v.phone[0] ? "push sent" : "slip printed") != KV_FLOW_OK) {
+    if (kv__flow_save(f, &p, KV_PAY_WAITING, vreq_push(&v) ? "push sent" : "slip printed") != KV_FLOW_OK) {
         st = kv__flow_jfail(out, "waiting");
         goto done;
     }

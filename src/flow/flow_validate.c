@@ -229,7 +229,30 @@ kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req,
             setmsg(err, errlen, "phone number: the country code and the number, 10 to 15 digits, e.g. 4791234567");
             return KV_FLOW_E_INPUT;
         }
-    } else if (v->store->flow == KV_FLOW_PUSH) {
+    }
+    if (req->personal_qr || req->customer_token) {
+        const char *t = req->personal_qr ? req->personal_qr : req->customer_token;
+        const char *what = req->personal_qr ? "personal QR" : "customer token";
+        size_t n = strlen(t);
+        int ok = n >= (req->personal_qr ? 5u : 1u) && n <= 255;
+        for (const unsigned char *c = (const unsigned char *)t; ok && *c; c++)
+            ok = *c > 0x20 && *c < 0x7f;
+        if (!ok) { /* the text itself is never repeated: it is the customer's */
+            setmsg(err, errlen, "%s: 5 to 255 printable characters without spaces, as the scanner "
+                   "read it", what);
+            return KV_FLOW_E_INPUT;
+        }
+        if ((req->phone != NULL) + (req->personal_qr != NULL) + (req->customer_token != NULL) > 1) {
+            setmsg(err, errlen, "customer: give one of phone number, personal QR and customer token");
+            return KV_FLOW_E_INPUT;
+        }
+        if (req->not_present) {
+            setmsg(err, errlen, "not present: a customer who shows a personal QR or scans a sticker is at "
+                                "the till");
+            return KV_FLOW_E_INPUT;
+        }
+        scpy(req->personal_qr ? v->personal_qr : v->customer_token, sizeof v->personal_qr, t);
+    } else if (!req->phone && v->store->flow == KV_FLOW_PUSH) {
         setmsg(err, errlen, "store %s uses the push flow: give the customer's phone number (--phone)", v->store->id);
         return KV_FLOW_E_INPUT;
     }
@@ -309,7 +332,7 @@ kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req,
             setmsg(err, errlen, "store %s: printer: %s", v->store->id, uerr);
             return KV_FLOW_E_CONFIG;
         }
-    } else if (!v->phone[0]) {
+    } else if (!vreq_push(v)) {
         setmsg(err, errlen, "store %s has no printer for the QR slip; fix: set printer = URI for the store or give --printer",
                v->store->id);
         return KV_FLOW_E_CONFIG;
