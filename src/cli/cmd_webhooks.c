@@ -23,7 +23,8 @@ static void usage(FILE *f)
             "  in the journal (the daemon verifies deliveries with it; it is never shown).\n"
             "  --events: default (authorized, aborted, expired, cancelled, terminated:\n"
             "  the events that end a payment's wait), all, or a comma list of those and\n"
-            "  created, captured, refunded.\n"
+            "  created, captured, refunded, checked-in (user.checked-in.v1: added by itself\n"
+            "  when the store has a sticker, see kvitt sticker).\n"
             "list: the registrations the Webhooks API knows, and whether the journal has\n"
             "  their secret.\n"
             "delete: removes a registration and forgets its secret.\n");
@@ -43,13 +44,14 @@ static int exit_for(kv_serve_status st)
 static void print_events(unsigned ev)
 {
     static const char *const names[] = { "created", "aborted", "expired", "cancelled",
-                                         "captured", "refunded", "authorized", "terminated" };
+                                         "captured", "refunded", "authorized", "terminated",
+                                         "checked-in" };
     if ((ev & 0xffu) == 0xffu) {
-        fputs("all", stdout);
+        fputs(ev & 0x100u ? "all,checked-in" : "all", stdout);
         return;
     }
     int first = 1;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 9; i++)
         if (ev & (1u << i)) {
             printf("%s%s", first ? "" : ",", names[i]);
             first = 0;

@@ -21,6 +21,7 @@ static const struct {
     { "expired", KV_VIPPS_WH_EXPIRED },     { "cancelled", KV_VIPPS_WH_CANCELLED },
     { "captured", KV_VIPPS_WH_CAPTURED },   { "refunded", KV_VIPPS_WH_REFUNDED },
     { "authorized", KV_VIPPS_WH_AUTHORIZED }, { "terminated", KV_VIPPS_WH_TERMINATED },
+    { "checked-in", KV_VIPPS_WH_CHECKED_IN },
 };
 
 int kv_webhooks_parse_events(unsigned *out, const char *list, char *err, size_t errlen)
@@ -43,6 +44,8 @@ int kv_webhooks_parse_events(unsigned *out, const char *list, char *err, size_t 
         char *name = tok;
         if (!strncmp(name, "epayments.payment.", 18))
             name += 18;
+        else if (!strncmp(name, "user.", 5))
+            name += 5;
         size_t l = strlen(name);
         if (l > 3 && !strcmp(name + l - 3, ".v1"))
             name[l - 3] = '\0';
@@ -52,7 +55,7 @@ int kv_webhooks_parse_events(unsigned *out, const char *list, char *err, size_t 
                 bit = ev_names[i].bit;
         if (!bit) {
             snprintf(err, errlen, "unknown event '%s'; use all or a list of authorized, "
-                     "captured, aborted, expired, cancelled, refunded, created, terminated", tok);
+                     "captured, aborted, expired, cancelled, refunded, created, terminated, checked-in", tok);
             return -1;
         }
         bits |= bit;
@@ -185,7 +188,8 @@ kv_serve_status kv_webhooks_register(kv_wh_entry **out, size_t *nout, const kv_c
             break;
         kv_vipps_webhook wh;
         memset(&wh, 0, sizeof wh);
-        kv_vipps_status vs = kv_vipps_webhook_register(&wh, c, url, events);
+        unsigned ev = events | (events & KV_VIPPS_WH_CHECKED_IN ? 0 : kv_webhooks_sticker_events(cfg, c, stores[i]->msn));
+        kv_vipps_status vs = kv_vipps_webhook_register(&wh, c, url, ev);
         if (vs != KV_VIPPS_OK) {
             st = api_error(c, vs, stores[i], "webhook registration", err, errlen);
             kv_vipps_client_destroy(c);
@@ -193,7 +197,7 @@ kv_serve_status kv_webhooks_register(kv_wh_entry **out, size_t *nout, const kv_c
         }
         kv_vipps_client_destroy(c);
         char evs[200];
-        if (kv_sdb_hook_save(db, wh.id, url, wh.secret, events_text(events, evs, sizeof evs))
+        if (kv_sdb_hook_save(db, wh.id, url, wh.secret, events_text(ev, evs, sizeof evs))
             != KV_SDB_OK) {
             snprintf(err, errlen, "registration %s was made but its secret could not be stored "
                      "(%s); delete it with `kvitt webhooks delete --id %s` and retry",
@@ -208,7 +212,7 @@ kv_serve_status kv_webhooks_register(kv_wh_entry **out, size_t *nout, const kv_c
         snprintf(e->msn, sizeof e->msn, "%s", stores[i]->msn);
         snprintf(e->id, sizeof e->id, "%s", wh.id);
         snprintf(e->url, sizeof e->url, "%s", url);
-        e->events = events;
+        e->events = ev;
         e->secret_stored = 1;
     }
     kv_sdb_close(db);

@@ -37,10 +37,18 @@ typedef struct kv_wh_entry {
 
 /* Parse "all", "default" (or NULL/"": KV_WEBHOOKS_DEFAULT_EVENTS) or a
  * comma list of event names (authorized, captured, aborted, expired,
- * cancelled, refunded, created, terminated, with or without the
- * "epayments.payment." prefix and ".v1" suffix) into bits.  Returns 0, or
+ * cancelled, refunded, created, terminated, checked-in, with or without
+ * the "epayments.payment." / "user." prefix and ".v1" suffix) into bits.  Returns 0, or
  * -1 with the bad name in err. */
 int kv_webhooks_parse_events(unsigned *out, const char *list, char *err, size_t errlen);
+
+/* KV_VIPPS_WH_CHECKED_IN when the journal holds a sticker of this MSN
+ * (kvitt sticker create) and no registration of c's sales unit has the
+ * event yet (the API allows one), else 0 (webhooks_sticker.c).
+ * Registering for a store adds it: the sticker's check-ins reach the
+ * daemon. */
+struct kv_vipps_client;
+unsigned kv_webhooks_sticker_events(const kv_config *cfg, struct kv_vipps_client *c, const char *msn);
 
 /* Register url for the store (NULL = every store, once per credential set
  * and MSN) and store the secrets.  *out is a malloc'd array (free()) of *n

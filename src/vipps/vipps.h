@@ -558,7 +558,10 @@ typedef struct kv_vipps_webhook {
 #define KV_VIPPS_WH_REFUNDED    (1u << 5)
 #define KV_VIPPS_WH_AUTHORIZED  (1u << 6)
 #define KV_VIPPS_WH_TERMINATED  (1u << 7)
-#define KV_VIPPS_WH_ALL         0xffu
+#define KV_VIPPS_WH_ALL         0xffu   /* every ePayment event */
+/* QR API: a customer scanned a merchant-callback QR (sticker).  Not in
+ * KV_VIPPS_WH_ALL; one registration per MSN at most. */
+#define KV_VIPPS_WH_CHECKED_IN  (1u << 8)
 
 /* POST /webhooks/v1/webhooks {url, events} (201 {id, secret}).  The
  * secret must be stored by the caller (it is not shown again). */

@@ -44,7 +44,7 @@ kv_vipps_status kv_vipps_webhook_register(kv_vipps_webhook *out,
         st = kv_vipps__parse_webhook_reg(&w, r.body, r.len);
         if (st == KV_VIPPS_OK) {
             snprintf(w.url, sizeof w.url, "%s", url);
-            w.events = events & KV_VIPPS_WH_ALL;
+            w.events = events & (KV_VIPPS_WH_ALL | KV_VIPPS_WH_CHECKED_IN);
             *out = w;
             memset(&w, 0, sizeof w);
         } else {

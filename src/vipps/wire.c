@@ -408,21 +408,22 @@ char *kv_vipps__build_ecom_cancel(const char *msn, const char *text,
     return print_free(o);
 }
 
-static const char *const wh_names[8] = {
+static const char *const wh_names[9] = {
     "epayments.payment.created.v1", "epayments.payment.aborted.v1",
     "epayments.payment.expired.v1", "epayments.payment.cancelled.v1",
     "epayments.payment.captured.v1", "epayments.payment.refunded.v1",
     "epayments.payment.authorized.v1", "epayments.payment.terminated.v1",
+    "user.checked-in.v1",
 };
 
 char *kv_vipps__build_webhook(const char *url, unsigned int events)
 {
-    if (!url || !*url || !(events & KV_VIPPS_WH_ALL))
+    if (!url || !*url || !(events & (KV_VIPPS_WH_ALL | KV_VIPPS_WH_CHECKED_IN)))
         return NULL;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "url", url);
     cJSON *ev = cJSON_AddArrayToObject(o, "events");
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 9; i++)
         if (events & (1u << i))
             cJSON_AddItemToArray(ev, cJSON_CreateString(wh_names[i]));
     return print_free(o);
@@ -728,7 +729,7 @@ static unsigned int events_bits(const cJSON *arr)
     cJSON_ArrayForEach(it, arr) {
         if (!cJSON_IsString(it) || !it->valuestring)
             continue;
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 9; i++)
             if (!strcmp(it->valuestring, wh_names[i]))
                 bits |= 1u << i;
     }
