@@ -38,4 +38,52 @@ kv_journal_status kv_journal_sticker_list(kv_journal *j, kv_sticker_row **out, s
                                           const char *msn);
 kv_journal_status kv_journal_sticker_delete(kv_journal *j, const char *id);
 
+/* ---- check-ins and waiting amounts of the sticker flow (kvitt serve) ----
+ * A check-in (user.checked-in.v1) is kept until the till's next sticker
+ * payment uses it, or until hold_until_ms; its customerToken (valid 15
+ * minutes at Vipps) is kept only that long, for a daemon restarted in
+ * between.  A waiting amount is the till's sticker payment that has no
+ * check-in yet. */
+typedef struct kv_checkin_row {
+    char key[65];          /* SHA-256 hex of the token: one row per token */
+    char sticker[129];     /* merchantQrId */
+    char msn[16];
+    char token[512];       /* customerToken while held; "" once used */
+    int64_t received_ms;
+    int64_t hold_until_ms; /* not used after this */
+} kv_checkin_row;
+
+/* Record a check-in as held; the sticker's earlier held check-in is
+ * replaced (never used).  KV_J_E_EXISTS when this token (key) was recorded
+ * before: a repeated delivery, nothing changes. */
+kv_journal_status kv_journal_checkin_put(kv_journal *j, const kv_checkin_row *r);
+/* Take the sticker's held check-in when it is still usable at now_ms: it
+ * becomes used (its token is forgotten); an expired one is forgotten too.
+ * KV_J_E_NOT_FOUND when none is usable. */
+kv_journal_status kv_journal_checkin_take(kv_journal *j, kv_checkin_row *out, const char *sticker,
+                                          const char *msn, int64_t now_ms);
+
+typedef struct kv_wait_row {
+    char reference[64];
+    char till[64];
+    char sticker[129];
+    char state[16];        /* waiting | started | replaced | expired | cancelled */
+    char request[8192];    /* the payment request as JSON (no secrets) */
+    int64_t created_ms;
+    int64_t expires_ms;
+} kv_wait_row;
+
+/* Insert a waiting amount; an earlier one of the same till that still
+ * waits becomes "replaced". */
+kv_journal_status kv_journal_wait_put(kv_journal *j, const kv_wait_row *r);
+/* The till's waiting amount (state "waiting", not expired at now_ms; one
+ * past expires_ms becomes "expired"). */
+kv_journal_status kv_journal_wait_for_till(kv_journal *j, kv_wait_row *out, const char *till,
+                                           int64_t now_ms);
+/* By reference, whatever its state. */
+kv_journal_status kv_journal_wait_get(kv_journal *j, kv_wait_row *out, const char *reference);
+kv_journal_status kv_journal_wait_set_state(kv_journal *j, const char *reference, const char *state);
+/* Every row in state "waiting"; *out malloc'd (free()). */
+kv_journal_status kv_journal_wait_list(kv_journal *j, kv_wait_row **out, size_t *n);
+
 #endif

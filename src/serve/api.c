@@ -455,7 +455,8 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     if (!body)
         return;
     static const char *const allowed[] = { "amount", "amountMinor", "currency", "items", "phone",
-                                           "text", "store", "timeoutSeconds", "customerPresent", NULL };
+                                           "text", "store", "timeoutSeconds", "customerPresent",
+                                           "personalQr", "flow", NULL };
     for (const cJSON *it = body->child; it; it = it->next) {
         int ok = 0;
         for (size_t i = 0; allowed[i]; i++)
@@ -464,7 +465,8 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         if (!ok) {
             kv_http_reply_error(r, 400, "invalid_request",
                                 "unknown field \"%.60s\"; allowed: amount, amountMinor, currency, "
-                                "items, phone, text, store, timeoutSeconds, customerPresent",
+                                "items, phone, text, store, timeoutSeconds, customerPresent, "
+                                "personalQr, flow",
                                 it->string ? it->string : "");
             cJSON_Delete(body);
             return;
@@ -478,7 +480,13 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         opt_string(r, body, "currency", &pr.currency) < 0 ||
         opt_string(r, body, "phone", &pr.phone) < 0 ||
         opt_string(r, body, "text", &pr.text) < 0 ||
-        opt_string(r, body, "store", &store) < 0) {
+        opt_string(r, body, "store", &store) < 0 ||
+        opt_string(r, body, "personalQr", &pr.personal_qr) < 0) {
+        cJSON_Delete(body);
+        return;
+    }
+    int sticker = 0; /* "flow": "sticker" (or [till ID] flow = sticker): docs/in-store-flows.md */
+    if (kv__api_sticker_flow(s, r, body, t, &sticker) < 0) {
         cJSON_Delete(body);
         return;
     }
@@ -566,9 +574,22 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         idem_reply(s, r, &ic, hs, error_json(code, err, NULL));
         goto out;
     }
+    char ctok[512];
+    if (sticker) {
+        cJSON *so = NULL;
+        int64_t minor = pr.amount_minor;
+        if (pr.amount)
+            kv_flow_parse_amount(&minor, pr.amount, NULL, 0);
+        int shs = kv__sticker_begin(s, t, &pr, minor, ctok, sizeof ctok, &so);
+        if (shs) {
+            idem_reply(s, r, &ic, shs, so);
+            goto out;
+        }
+    }
     int64_t t0 = kv__serve_now_ms();
     kv__hub_set_store(s, ref, t->store);
     kv_flow_status st = kv_flow_start(s->flow, res, &pr);
+    memset(ctok, 0, sizeof ctok);
     int64_t t1 = kv__serve_now_ms();
     if (st == KV_FLOW_OK) {
         kv__serve_spawn_waiter(s, ref, pr.timeout_s);
@@ -640,7 +661,10 @@ static void get_payment(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
     }
     const char *rq = kv_http_query(r, "refresh");
     int refresh = rq && (!strcmp(rq, "1") || !strcmp(rq, "true"));
-    if (load_for(s, r, t, ref, 0, res, refresh) == 0)
+    cJSON *so = NULL;
+    if (kv__sticker_describe(s, t, ref, &so))
+        kv_http_reply_json(r, 200, so); /* a sticker payment still waiting for the scan */
+    else if (load_for(s, r, t, ref, 0, res, refresh) == 0)
         reply_payment(s, r, 200, &res->payment, NULL);
     free(res);
 }

@@ -78,6 +78,10 @@ void kv__hooks_webhook(kv_serve *s, kv_http_req *r)
                       vs == KV_VIPPS_E_STALE ? "stale date" : "bad signature", n);
         return;
     }
+    if (kv__sticker_is_checkin(body, len)) { /* user.checked-in.v1: api_sticker.c */
+        kv__sticker_checkin(s, r, body, len);
+        return;
+    }
     kv_vipps_webhook_event ev;
     if (kv_vipps_webhook_parse(&ev, body, len) != KV_VIPPS_OK || !ev.reference[0]) {
         kv_http_reply_error(r, 400, "bad_event", "the webhook body is not an ePayment event");

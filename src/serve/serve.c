@@ -37,9 +37,10 @@ int64_t kv__serve_now_ms(void)
 
 static const char *const serve_keys[] = {
     "listen", "webhook_url", "webhook_max_skew_s", "callback_auth_token", "max_body",
-    "shutdown_grace_s", "events_max_wait_s", "log_level", NULL
+    "shutdown_grace_s", "events_max_wait_s", "log_level", "sticker_hold_s", NULL
 };
-static const char *const till_keys[] = { "store", "token_sha256", "chain_refund", "printer", NULL };
+static const char *const till_keys[] = { "store", "token_sha256", "chain_refund", "printer", "flow",
+                                         NULL };
 
 static int known(const char *const *keys, const char *k)
 {
@@ -459,6 +460,7 @@ static void *recover_main(void *arg)
     kv_recover_report rep;
     memset(&rep, 0, sizeof rep);
     kv_flow_status st = kv_flow_recover(s->flow, &rep);
+    kv__sticker_recover(s);
     kv_slog_write(&s->log, st == KV_FLOW_OK ? KV_LOG_INFO : KV_LOG_WARNING,
                   "recover.done result=\"%s\" resumed=%d examined=%d finished=%d captured=%d "
                   "reprinted=%d unresolved=%d", kv_flow_strerror(st), resumed, rep.examined,
@@ -717,6 +719,7 @@ void kv_serve_close(kv_serve *s)
     }
     free(s->health_json);
     kv_sdb_hooks_free(s->hooks, s->nhooks);
+    kv__sticker_free(s);
     pthread_mutex_destroy(&s->hooks_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);

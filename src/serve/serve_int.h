@@ -89,6 +89,9 @@ struct kv_serve {
     size_t nhooks;
     int64_t hooks_at_ms;
 
+    /* sticker flow (api_sticker.c), created at first use under mu */
+    struct kv_stk *stk;
+
     /* health cache */
     pthread_mutex_t health_mu;
     int64_t health_at_ms;
@@ -121,5 +124,25 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s);
 void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *method);
 void kv__hooks_webhook(kv_serve *s, kv_http_req *r);
 void kv__hooks_callback(kv_serve *s, kv_http_req *r, const char *order_id);
+
+/* The sticker flow (api_sticker.c).  begin: a till's "flow": "sticker"
+ * payment (pr->reference set, validated; minor = its amount): 0 when a
+ * held check-in was taken (pr->customer_token = tok: start it as usual),
+ * else an HTTP status with *reply (202 waiting for the scan, 409 no
+ * sticker, 503).  describe: 1 with *reply for a sticker payment that
+ * never reached the flow.  checkin: a verified user.checked-in.v1.
+ * recover: at start, waiting amounts whose check-in was journaled. */
+struct cJSON;
+int kv__sticker_begin(kv_serve *s, const kv_till *t, kv_pay_request *pr, int64_t minor, char *tok,
+                      size_t toklen, struct cJSON **reply);
+int kv__sticker_describe(kv_serve *s, const kv_till *t, const char *ref, struct cJSON **reply);
+int kv__sticker_is_checkin(const char *body, size_t len);
+void kv__sticker_checkin(kv_serve *s, kv_http_req *r, const char *body, size_t len);
+void kv__sticker_recover(kv_serve *s);
+void kv__sticker_free(kv_serve *s);
+/* The request's "flow" ("sticker" | "qr" | absent; absent = [till ID]
+ * flow): *sticker = 1 for the sticker flow.  -1 after replying 400. */
+int kv__api_sticker_flow(kv_serve *s, kv_http_req *r, const struct cJSON *body, const kv_till *t,
+                         int *sticker);
 
 #endif
