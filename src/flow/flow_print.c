@@ -93,12 +93,18 @@ int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind d
 }
 
 /* The printer of a payment's documents: the one its slip went to (a
- * --printer override), else the store's. */
+ * --printer override), else its till's ([till ID] printer, for a push
+ * that printed no slip), else the store's. */
 void kv__flow_doc_printer(kv_flow *f, const kv_payment *p, const kv_store *s, char *uri, size_t len)
 {
     kv_print_job pj;
+    char sec[96];
+    snprintf(sec, sizeof sec, "till %s", p->till_id);
+    const char *tp = p->till_id[0] ? kv_config_get(f->cfg, sec, "printer") : NULL;
     if (kv_journal_job_last(f->j, &pj, p->reference, KV_DOC_SLIP) == KV_J_OK && pj.printer[0])
         scpy(uri, len, pj.printer);
+    else if (tp && *tp) /* a push (no slip): the till's own printer */
+        scpy(uri, len, tp);
     else
         scpy(uri, len, s->printer);
 }

@@ -127,16 +127,18 @@ int kvt_serve_setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o)
     char printer_line[200] = "";
     if (e->printer_uri[0])
         snprintf(printer_line, sizeof printer_line, "printer = %s\n", e->printer_uri);
-    size_t cap = strlen(text) + 2048 + (o->extra_conf ? strlen(o->extra_conf) : 0);
+    size_t cap = strlen(text) + 2048 + (o->extra_conf ? strlen(o->extra_conf) : 0) +
+                 (o->serve_extra ? strlen(o->serve_extra) : 0);
     char *full = malloc(cap);
     snprintf(full, cap,
              "%s\n[serve]\nlisten = 127.0.0.1:%d\nwebhook_url = %s/webhooks/vipps\n"
              "shutdown_grace_s = %d\nevents_max_wait_s = 10\nmax_body = 8192\n"
-             "callback_auth_token = cb-token-0123456789\n\n"
+             "callback_auth_token = cb-token-0123456789\n%s\n"
              "[till t-oslo]\nstore = oslo\ntoken_sha256 = %s\n%s\n"
              "[till t-bergen]\nstore = bergen\ntoken_sha256 = %s\nchain_refund = true\n\n"
              "[till t-bergen2]\nstore = bergen\ntoken_sha256 = %s\nchain_refund = false\n%s",
-             text, port, e->url, o->shutdown_grace_s ? o->shutdown_grace_s : 2, h1,
+             text, port, e->url, o->shutdown_grace_s ? o->shutdown_grace_s : 2,
+             o->serve_extra ? o->serve_extra : "", h1,
              printer_line, h2, h3, o->extra_conf ? o->extra_conf : "");
     free(text);
     int rc = kvt_write_file(e->conf, full, strlen(full));

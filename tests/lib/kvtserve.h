@@ -33,6 +33,7 @@ typedef struct kvt_serve_opts {
     int payment_timeout_s;       /* default 60 */
     int shutdown_grace_s;        /* [serve] shutdown_grace_s (default 2) */
     const char *extra_conf;      /* appended to the config verbatim, or NULL */
+    const char *serve_extra;     /* extra lines of the [serve] section, or NULL */
     int no_webhooks;             /* 1: do not register webhooks */
     int ecom_oslo;               /* 1: store oslo uses flow = ecom-qr (eCom + QR API,
                                     callbacks to the daemon) */

@@ -1,0 +1,625 @@
+/* test_sticker.c - the in-store flows end to end over real HTTP: a
+ * `kvitt sim` child, a `kvitt vprinter` child and `kvitt serve` as a child
+ * (tests/lib/kvtserve.c).  The sticker (merchant-callback QR): created,
+ * printed and decoded (zbar through `kvitt verify-qr`), the check-in
+ * webhook meeting the till's amount in either order, two tills, a held
+ * check-in past its time, an unknown merchantQrId, a kill -9 between the
+ * check-in and the create; the personal QR (bad values, the API's error,
+ * a payment); no phone number or personal QR in the daemon's log or the
+ * journal.  The placard's bytes are checked against the command
+ * reference (escpos.md: ESC @, GS ( k, GS V). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+
+#include "escpos/profile.h"
+#include "src/journal/journal_sticker.h"
+#include "src/doc/sticker.h"
+#include "src/serve/auth.h"
+#include "tests/lib/kvtserve.h"
+
+#define TOK_OSLO2 "tok-oslo-second-till-0123456789ab"
+
+static kvt_serve_env *live;
+
+static kvt_serve_env *env_new(const char *name, kvt_serve_opts *o)
+{
+    static char extra[512];
+    char h[65];
+    kv_auth_hash_token(h, TOK_OSLO2);
+    snprintf(extra, sizeof extra, "\n[till t-oslo2]\nstore = oslo\ntoken_sha256 = %s\n", h);
+    o->extra_conf = extra;
+    o->vprinter = 1;
+    o->no_webhooks = 1; /* registered after the stickers exist */
+    kvt_serve_env *e = calloc(1, sizeof *e);
+    live = e;
+    if (kvt_serve_setup(e, name, o) < 0)
+        fail_msg("fixture %s did not start", name);
+    return e;
+}
+
+static void env_free(kvt_serve_env *e)
+{
+    if (!e)
+        return;
+    kvt_serve_teardown(e);
+    free(e);
+    if (live == e)
+        live = NULL;
+}
+
+static int cleanup(void **state)
+{
+    (void)state;
+    env_free(live);
+    return 0;
+}
+
+/* A fresh Idempotency-Key (static buffer, one call per request). */
+static const char *idk(void)
+{
+    static char k[64];
+    static int n;
+    snprintf(k, sizeof k, "stk-%d-%d", (int)getpid(), ++n);
+    return k;
+}
+
+static kvt_result run(const char *const argv[])
+{
+    kvt_result r;
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, argv), 0);
+    return r;
+}
+
+/* `kvitt sticker create --till T` and `kvitt webhooks register`; returns
+ * the QR content (malloc'd). */
+static char *make_sticker(kvt_serve_env *e, const char *till, const char *loc, int reg)
+{
+    const char *argv[] = { "kvitt", "--config", e->conf, "sticker", "create", "--till", till,
+                           "--location", loc, "--json", NULL };
+    kvt_result r = run(argv);
+    if (r.status != 0)
+        printf("sticker create: %s\n", r.err);
+    assert_int_equal(r.status, 0);
+    char *content = kvt_json_str(r.out, "qrContent");
+    assert_non_null(content);
+    assert_true(!strncmp(content, "https://qr.vipps.no/", 20));
+    kvt_result_free(&r);
+    if (reg) {
+        const char *wargv[] = { "kvitt", "--config", e->conf, "webhooks", "register", NULL };
+        r = run(wargv);
+        if (r.status != 0)
+            printf("webhooks register: %s\n", r.err);
+        assert_int_equal(r.status, 0);
+        kvt_result_free(&r);
+    }
+    return content;
+}
+
+/* The customer scans sticker kvitt-TILL: the simulator's control endpoint. */
+static char *scan(kvt_serve_env *e, const char *till, const char *extra)
+{
+    char path[200], body[200];
+    snprintf(path, sizeof path, "/sim/v1/stickers/kvitt-%s/scan", till);
+    snprintf(body, sizeof body, "{\"phone\":\"4791234567\"%s}", extra ? extra : "");
+    kvt_http_resp r;
+    assert_int_equal(kvt_sim_req(&r, e, "POST", path, body), 0);
+    if (r.status != 200)
+        printf("scan: %ld %s\n", r.status, r.body);
+    assert_int_equal(r.status, 200);
+    char *tok = kvt_json_str(r.body, "customerToken");
+    assert_non_null(tok);
+    kvt_http_free(&r);
+    return tok;
+}
+
+/* Deliveries of user.checked-in.v1 that the daemon answered 2xx. */
+static int checkins_delivered(kvt_serve_env *e)
+{
+    kvt_http_resp r;
+    int n = 0;
+    if (kvt_sim_req(&r, e, "GET", "/sim/v1/webhooks/deliveries", NULL) == 0 && r.status == 200) {
+        cJSON *a = cJSON_Parse(r.body);
+        const cJSON *d;
+        cJSON_ArrayForEach(d, a) {
+            const cJSON *ev = cJSON_GetObjectItemCaseSensitive(d, "event");
+            const cJSON *res = cJSON_GetObjectItemCaseSensitive(d, "result");
+            if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "user.checked-in.v1") &&
+                cJSON_IsString(res) && !strcmp(res->valuestring, "delivered"))
+                n++;
+        }
+        cJSON_Delete(a);
+    }
+    kvt_http_free(&r);
+    return n;
+}
+
+static void wait_checkins(kvt_serve_env *e, int want)
+{
+    for (int i = 0; i < 300 && checkins_delivered(e) < want; i++)
+        usleep(50000);
+    assert_int_equal(checkins_delivered(e), want);
+}
+
+/* POST a sticker payment; returns the reference, *status the HTTP status. */
+static char *sticker_pay(kvt_serve_env *e, const char *tok, long minor, long *status)
+{
+    char body[200];
+    snprintf(body, sizeof body, "{\"amountMinor\":%ld,\"flow\":\"sticker\"}", minor);
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", tok, idk(), body), 0);
+    *status = r.status;
+    char *ref = kvt_json_str(r.body, "reference");
+    if (!ref)
+        printf("sticker pay answered %ld: %s\n", r.status, r.body);
+    assert_non_null(ref);
+    kvt_http_free(&r);
+    return ref;
+}
+
+static void approve(kvt_serve_env *e, const char *ref)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/sim/v1/payments/%s/state", ref);
+    kvt_http_resp r;
+    for (int i = 0; i < 100; i++) { /* the payment reaches the simulator first */
+        assert_int_equal(kvt_sim_req(&r, e, "POST", path, "{\"state\":\"approve\"}"), 0);
+        long st = r.status;
+        kvt_http_free(&r);
+        if (st == 200)
+            return;
+        usleep(100000);
+    }
+    fail_msg("the simulator never had payment %s", ref);
+}
+
+/* The job file in dir whose bytes hold needle (malloc'd path) or NULL. */
+static char *find_job(const char *dir, const char *needle)
+{
+    DIR *d = opendir(dir);
+    char *found = NULL;
+    struct dirent *de;
+    while (d && !found && (de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 5 || strcmp(de->d_name + l - 4, ".bin"))
+            continue;
+        char *p = kvt_path("%s/%s", dir, de->d_name);
+        unsigned char *b = NULL;
+        size_t n = 0;
+        if (kvt_read_file(p, &b, &n) == 0 && memmem(b, n, needle, strlen(needle)))
+            found = p;
+        else
+            free(p);
+        free(b);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static double amount_of(const char *json)
+{
+    return kvt_json_num(json, "amountMinor", -1);
+}
+
+/* ---- the placard's bytes (no processes) ---- */
+
+static int has(const uint8_t *d, size_t n, const void *needle, size_t nl)
+{
+    return memmem(d, n, needle, nl) != NULL;
+}
+
+static void test_sticker__placard_bytes_follow_the_command_reference(void **state)
+{
+    (void)state;
+    kv_escpos_options eo = KV_ESCPOS_OPTIONS_INIT;
+    eo.profile = kv_profile_find("epson-tm-t88");
+    assert_non_null(eo.profile);
+    kv_escpos *e = NULL;
+    assert_int_equal(kv_escpos_create(&e, &eo), KV_ESCPOS_OK);
+    const char *url = "https://qr.vipps.no/28/2/05/031/0123456789abcdef";
+    kv_sticker_spec sp = KV_STICKER_SPEC_INIT;
+    sp.content = url;
+    sp.location = "Kasse\x1b@1"; /* an ESC from the config must not reach the printer */
+    sp.lang = KV_LANG_EN;
+    assert_int_equal(kv_sticker_write(e, &sp), KV_ESCPOS_OK);
+    size_t n;
+    const uint8_t *d = kv_escpos_data(e, &n);
+    /* ESC @ first */
+    assert_true(n > 2 && d[0] == 0x1b && d[1] == 0x40);
+    /* GS ( k fn 165 model 2; fn 180 store pL = len + 3, "1P0" + data; fn 181 print */
+    static const uint8_t model[] = { 0x1d, 0x28, 0x6b, 0x04, 0x00, 0x31, 0x41, 0x32, 0x00 };
+    assert_true(has(d, n, model, sizeof model));
+    uint8_t store[64];
+    size_t ul = strlen(url);
+    const uint8_t head[] = { 0x1d, 0x28, 0x6b, (uint8_t)(ul + 3), 0x00, 0x31, 0x50, 0x30 };
+    memcpy(store, head, sizeof head);
+    memcpy(store + sizeof head, url, ul);
+    assert_true(has(d, n, store, sizeof head + ul));
+    static const uint8_t print[] = { 0x1d, 0x28, 0x6b, 0x03, 0x00, 0x31, 0x51, 0x30 };
+    assert_true(has(d, n, print, sizeof print));
+    /* the largest module that fits 512 dots (fn 167): more than the slip's 6 */
+    const uint8_t *m = memmem(d, n, "\x1d\x28\x6b\x03\x00\x31\x43", 7);
+    assert_non_null(m);
+    assert_true(m[7] > 6 && m[7] <= 16);
+    /* GS V 65 0: full cut, last */
+    assert_true(n >= 4 && !memcmp(d + n - 4, "\x1d\x56\x41\x00", 4));
+    assert_true(has(d, n, "Scan to pay with Vipps or MobilePay", 35));
+    /* the ESC from the location text was not passed through */
+    assert_false(has(d, n, "Kasse\x1b@", 7));
+    kv_escpos_destroy(e);
+
+    /* bad content: an error through the encoder, no bytes to print */
+    assert_int_equal(kv_escpos_create(&e, &eo), KV_ESCPOS_OK);
+    sp.content = "https://qr.vipps.no/ with space";
+    assert_int_equal(kv_sticker_write(e, &sp), KV_ESCPOS_E_ARG);
+    kv_escpos_destroy(e);
+}
+
+/* ---- sticker create, print, scan ---- */
+
+static void test_sticker__create_prints_a_placard_that_scans_to_the_sticker(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { 0 };
+    kvt_serve_env *e = env_new("stk-create", &o);
+    char *content = make_sticker(e, "t-oslo", "Kasse 1", 1);
+    assert_int_equal(kvt_jobs_wait(e->printer_dir, "Kasse 1", 1, 10000), 1);
+    /* find the placard and decode it with zbar */
+    char *job = find_job(e->printer_dir, "Kasse 1");
+    assert_non_null(job);
+    const char *vargv[] = { "kvitt", "verify-qr", job, "--expect", content, "--expect-count", "1", NULL };
+    kvt_result r = run(vargv);
+    if (r.status != 0)
+        printf("verify-qr: %s %s\n", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, content));
+    kvt_result_free(&r);
+    /* the same till again: the same merchantQrId, the same QR */
+    char *again = make_sticker(e, "t-oslo", "Kasse 1", 0);
+    assert_string_equal(again, content);
+    /* the sticker is registered for user.checked-in.v1 */
+    const char *largv[] = { "kvitt", "--config", e->conf, "webhooks", "list", NULL };
+    r = run(largv);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "checked-in"));
+    kvt_result_free(&r);
+    const char *sargv[] = { "kvitt", "--config", e->conf, "sticker", "list", NULL };
+    r = run(sargv);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "kvitt-t-oslo"));
+    assert_non_null(strstr(r.out, "printed"));
+    kvt_result_free(&r);
+    /* delete: gone at the simulator too (a scan finds nothing) */
+    const char *dargv[] = { "kvitt", "--config", e->conf, "sticker", "delete", "--till", "t-oslo", NULL };
+    r = run(dargv);
+    assert_int_equal(r.status, 0);
+    kvt_result_free(&r);
+    kvt_http_resp h;
+    assert_int_equal(kvt_sim_req(&h, e, "POST", "/sim/v1/stickers/kvitt-t-oslo/scan", "{}"), 0);
+    assert_int_equal(h.status, 404);
+    kvt_http_free(&h);
+    r = run(dargv);
+    assert_int_equal(r.status, 1); /* no such sticker */
+    kvt_result_free(&r);
+    /* bad input */
+    const char *bargv[] = { "kvitt", "--config", e->conf, "sticker", "create", "--till", "t oslo", NULL };
+    r = run(bargv);
+    assert_int_equal(r.status, 2);
+    kvt_result_free(&r);
+    free(job);
+    free(again);
+    free(content);
+    env_free(e);
+}
+
+/* ---- the two orders, two tills ---- */
+
+static void test_sticker__amount_first_and_scan_first_two_tills(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { 0 };
+    kvt_serve_env *e = env_new("stk-orders", &o);
+    free(make_sticker(e, "t-oslo", "Kasse 1", 0));
+    free(make_sticker(e, "t-oslo2", "Kasse 2", 1));
+    int creates0 = kvt_sim_count(e, "POST /epayment/v1/payments");
+
+    /* amount first, then the scan */
+    long st;
+    char *a = sticker_pay(e, KVT_TOK_OSLO, 3100, &st);
+    assert_int_equal(st, 202);
+    char *w = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "WAITING_FOR_SCAN", 5000);
+    assert_non_null(w);
+    free(w);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0);
+    free(scan(e, "t-oslo", NULL));
+    wait_checkins(e, 1);
+    approve(e, a);
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "DONE", 20000);
+    assert_non_null(done);
+    assert_true(amount_of(done) == 3100);
+    free(done);
+
+    /* scan first, then the amount: created at once (201) */
+    free(scan(e, "t-oslo", NULL));
+    wait_checkins(e, 2);
+    char *b = sticker_pay(e, KVT_TOK_OSLO, 1250, &st);
+    assert_int_equal(st, 201);
+    approve(e, b);
+    done = kvt_serve_wait_state(e, KVT_TOK_OSLO, b, "DONE", 20000);
+    assert_non_null(done);
+    free(done);
+
+    /* two tills, interleaved: the second till's scan starts only its amount */
+    char *c1 = sticker_pay(e, KVT_TOK_OSLO, 4200, &st);
+    assert_int_equal(st, 202);
+    char *c2 = sticker_pay(e, TOK_OSLO2, 5300, &st);
+    assert_int_equal(st, 202);
+    free(scan(e, "t-oslo2", NULL));
+    wait_checkins(e, 3);
+    w = kvt_serve_wait_state(e, TOK_OSLO2, c2, "WAITING", 10000);
+    assert_non_null(w);
+    assert_true(amount_of(w) == 5300);
+    free(w);
+    w = kvt_serve_wait_state(e, KVT_TOK_OSLO, c1, "WAITING_FOR_SCAN", 2000);
+    assert_non_null(w);
+    free(w);
+    /* a till cannot see the other till's waiting amount */
+    char path[200];
+    snprintf(path, sizeof path, "/v1/payments/%s", c1);
+    kvt_http_resp h;
+    assert_int_equal(kvt_serve_req(&h, e, "GET", path, TOK_OSLO2, NULL, NULL), 0);
+    assert_true(h.status != 200 || !strstr(h.body, "WAITING_FOR_SCAN"));
+    kvt_http_free(&h);
+    free(scan(e, "t-oslo", NULL));
+    wait_checkins(e, 4);
+    approve(e, c1);
+    approve(e, c2);
+    done = kvt_serve_wait_state(e, KVT_TOK_OSLO, c1, "DONE", 20000);
+    assert_non_null(done);
+    assert_true(amount_of(done) == 4200);
+    free(done);
+    done = kvt_serve_wait_state(e, TOK_OSLO2, c2, "DONE", 20000);
+    assert_non_null(done);
+    assert_true(amount_of(done) == 5300);
+    free(done);
+    /* four payments, four creates: no check-in was used twice */
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 4);
+
+    /* a second scan replaces the first; a till without a sticker gets 409 */
+    assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", KVT_TOK_BERGEN, idk(),
+                                   "{\"amountMinor\":1000,\"flow\":\"sticker\"}"), 0);
+    assert_int_equal(h.status, 409);
+    kvt_http_free(&h);
+    assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", KVT_TOK_OSLO, idk(),
+                                   "{\"amountMinor\":1000,\"flow\":\"bogus\"}"), 0);
+    assert_int_equal(h.status, 400);
+    kvt_http_free(&h);
+    free(a);
+    free(b);
+    free(c1);
+    free(c2);
+    env_free(e);
+}
+
+/* ---- expiry, unknown stickers, the API's error ---- */
+
+static void test_sticker__held_checkin_expires_and_unknown_sticker_is_ignored(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .serve_extra = "sticker_hold_s = 1\n" };
+    kvt_serve_env *e = env_new("stk-expiry", &o);
+    free(make_sticker(e, "t-oslo", "Kasse 1", 1));
+    int creates0 = kvt_sim_count(e, "POST /epayment/v1/payments");
+    free(scan(e, "t-oslo", NULL));
+    wait_checkins(e, 1);
+    sleep(2); /* the hold (1 s) is over: the token must never be used */
+    long st;
+    char *a = sticker_pay(e, KVT_TOK_OSLO, 2000, &st);
+    assert_int_equal(st, 202);
+    usleep(300000);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0);
+
+    /* a token that expired at Vipps (the simulator's validSeconds 0): the
+     * API refuses it (4050) and the payment ends NOT_PAID */
+    free(scan(e, "t-oslo", ",\"validSeconds\":0"));
+    wait_checkins(e, 2);
+    char *fin = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "NOT_PAID", 10000);
+    assert_non_null(fin);
+    free(fin);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
+
+    /* a sticker kvitt does not know (made at the simulator by someone
+     * else): answered 2xx, logged, nothing created */
+    const char *pargv[] = { "kvitt", "--config", e->conf, "sticker", "create", "--till", "t-bergen", NULL };
+    kvt_result r = run(pargv); /* bergen's MSN: a sticker of another store */
+    assert_int_equal(r.status, 0);
+    kvt_result_free(&r);
+    /* forget it in kvitt's journal only: its check-ins now name an unknown id */
+    char *db = kvt_path("%s/kvitt-journal.db", e->dir);
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, db, NULL, 0), KV_J_OK);
+    assert_int_equal(kv_journal_sticker_delete(j, "kvitt-t-bergen"), KV_J_OK);
+    kv_journal_close(j);
+    const char *wargv[] = { "kvitt", "--config", e->conf, "webhooks", "register", "--store", "bergen",
+                            "--events", "checked-in", NULL };
+    r = run(wargv);
+    assert_int_equal(r.status, 0);
+    kvt_result_free(&r);
+    free(scan(e, "t-bergen", NULL));
+    wait_checkins(e, 3);
+    unsigned char *log = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e->serve_log, &log, &len), 0);
+    assert_non_null(memmem(log, len, "sticker.checkin_unknown", 23));
+    free(log);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
+    free(db);
+    free(a);
+    env_free(e);
+}
+
+/* ---- kill -9 between the check-in and the create ---- */
+
+static void test_sticker__kill9_between_checkin_and_create_recovers(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { 0 };
+    kvt_serve_env *e = env_new("stk-crash", &o);
+    free(make_sticker(e, "t-oslo", "Kasse 1", 1));
+    /* restart the daemon with the crash point armed */
+    kvt_serve_stop(e, SIGTERM);
+    const char *env[] = { "KVITT_TEST_CRASH_AT=sticker-checkin", NULL };
+    assert_int_equal(kvt_serve_start(e, env), 0);
+    int creates0 = kvt_sim_count(e, "POST /epayment/v1/payments");
+    long st;
+    char *a = sticker_pay(e, KVT_TOK_OSLO, 7700, &st);
+    assert_int_equal(st, 202);
+    free(scan(e, "t-oslo", NULL));
+    /* it kills itself at the crash point: the port stops answering */
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) {
+        kvt_http_resp h;
+        gone = kvt_serve_req(&h, e, "GET", "/v1/health", NULL, NULL, NULL) < 0;
+        kvt_http_free(&h);
+        if (!gone)
+            usleep(50000);
+    }
+    assert_true(gone);
+    int ws = kvt_serve_stop(e, 0);
+    assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0);
+    /* restart: the journaled check-in meets the waiting amount */
+    assert_int_equal(kvt_serve_start(e, NULL), 0);
+    char *w = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "WAITING", 20000);
+    assert_non_null(w);
+    assert_true(amount_of(w) == 7700);
+    free(w);
+    approve(e, a);
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "DONE", 20000);
+    assert_non_null(done);
+    free(done);
+    /* the simulator's retry of the same check-in started nothing more */
+    for (int i = 0; i < 100 && checkins_delivered(e) < 1; i++)
+        usleep(100000);
+    usleep(500000);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
+    free(a);
+    env_free(e);
+}
+
+/* ---- personal QR, and what never reaches a log or the journal ---- */
+
+static void test_sticker__personal_qr_and_no_secret_in_log_or_journal(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { 0 };
+    kvt_serve_env *e = env_new("stk-pqr", &o);
+    kvt_http_resp h;
+    assert_int_equal(kvt_sim_req(&h, e, "POST", "/sim/v1/personal-qr", "{\"phone\":\"4748059470\"}"), 0);
+    assert_int_equal(h.status, 200);
+    char *pq = kvt_json_str(h.body, "qrCode");
+    assert_non_null(pq);
+    kvt_http_free(&h);
+
+    /* bad shapes: 400 naming the field, never echoing the text */
+    const char *bad[] = { "{\"amountMinor\":2500,\"personalQr\":\"abc\"}",
+                          "{\"amountMinor\":2500,\"personalQr\":\"https://qr.vipps.no/p/a b\"}",
+                          "{\"amountMinor\":2500,\"personalQr\":42}" };
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", KVT_TOK_OSLO, idk(), bad[i]), 0);
+        assert_int_equal(h.status, 400);
+        assert_non_null(strstr(h.body, "ersonal"));
+        assert_null(strstr(h.body, "qr.vipps.no/p/a"));
+        kvt_http_free(&h);
+    }
+    /* a well-formed code the API does not know: 4060, not paid */
+    assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", KVT_TOK_OSLO, idk(),
+                                   "{\"amountMinor\":2500,\"personalQr\":\"https://qr.vipps.no/p/feedface\"}"), 0);
+    assert_true(h.status >= 400);
+    kvt_http_free(&h);
+
+    /* the real one: a push, paid, the receipt printed */
+    char body[300];
+    snprintf(body, sizeof body, "{\"amountMinor\":2500,\"personalQr\":\"%s\"}", pq);
+    assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", KVT_TOK_OSLO, idk(), body), 0);
+    assert_int_equal(h.status, 201);
+    char *ref = kvt_json_str(h.body, "reference");
+    assert_non_null(ref);
+    kvt_http_free(&h);
+    approve(e, ref);
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 20000);
+    assert_non_null(done);
+    free(done);
+    /* a phone payment too */
+    assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", KVT_TOK_OSLO, idk(),
+                                   "{\"amountMinor\":1500,\"phone\":\"4790000001\"}"), 0);
+    assert_int_equal(h.status, 201);
+    char *ref2 = kvt_json_str(h.body, "reference");
+    kvt_http_free(&h);
+    approve(e, ref2);
+    done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref2, "DONE", 20000);
+    assert_non_null(done);
+    free(done);
+    assert_int_equal(kvt_jobs_wait(e->printer_dir, ref, 1, 10000), 1);
+
+    /* neither the personal QR (nor its token part) nor a phone number in
+     * the daemon's log, the journal, its WAL or the printed jobs */
+    const char *needles[] = { pq, strrchr(pq, '/') + 1, "4790000001", "4748059470" };
+    const char *files[] = { "serve.log", "kvitt-journal.db", "kvitt-journal.db-wal" };
+    for (size_t f = 0; f < 3; f++) {
+        char *p = kvt_path("%s/%s", e->dir, files[f]);
+        unsigned char *d = NULL;
+        size_t n = 0;
+        if (kvt_read_file(p, &d, &n) == 0) {
+            for (size_t k = 0; k < 4; k++)
+                if (memmem(d, n, needles[k], strlen(needles[k])))
+                    fail_msg("%s holds a secret (%zu)", files[f], k);
+        } else {
+            assert_int_equal(f, 2); /* only the WAL may be absent */
+        }
+        free(d);
+        free(p);
+    }
+    assert_int_equal(kvt_jobs_containing(e->printer_dir, strrchr(pq, '/') + 1), 0);
+    free(ref);
+    free(ref2);
+    free(pq);
+    env_free(e);
+}
+
+static void test_sticker__pay_sticker_without_daemon_exits_3(void **state)
+{
+    (void)state;
+    const char *argv[] = { "kvitt", "pay", "--amount", "10.00", "--sticker", NULL };
+    kvt_result r = run(argv);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "daemon"));
+    kvt_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sticker__placard_bytes_follow_the_command_reference),
+        cmocka_unit_test(test_sticker__pay_sticker_without_daemon_exits_3),
+        cmocka_unit_test_teardown(test_sticker__create_prints_a_placard_that_scans_to_the_sticker, cleanup),
+        cmocka_unit_test_teardown(test_sticker__amount_first_and_scan_first_two_tills, cleanup),
+        cmocka_unit_test_teardown(test_sticker__held_checkin_expires_and_unknown_sticker_is_ignored, cleanup),
+        cmocka_unit_test_teardown(test_sticker__kill9_between_checkin_and_create_recovers, cleanup),
+        cmocka_unit_test_teardown(test_sticker__personal_qr_and_no_secret_in_log_or_journal, cleanup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
