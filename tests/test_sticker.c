@@ -574,17 +574,47 @@ static void test_sticker__personal_qr_and_no_secret_in_log_or_journal(void **sta
     assert_non_null(done);
     free(done);
     assert_int_equal(kvt_jobs_wait(e->printer_dir, ref, 1, 10000), 1);
+    /* distance selling: a phone order's paper receipt is the shop's copy
+     * (the customer's receipt is the one in the app) */
+    assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", KVT_TOK_OSLO, idk(),
+                                   "{\"amountMinor\":4000,\"phone\":\"4790000002\",\"customerPresent\":false,"
+                                   "\"items\":[{\"name\":\"Kaffe\",\"quantity\":2,\"unit_price\":2000,"
+                                   "\"vat_rate\":15}]}"), 0);
+    assert_int_equal(h.status, 201);
+    char *ref3 = kvt_json_str(h.body, "reference");
+    kvt_http_free(&h);
+    approve(e, ref3);
+    done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref3, "DONE", 20000);
+    assert_non_null(done);
+    free(done);
+    assert_int_equal(kvt_jobs_wait(e->printer_dir, ref3, 1, 10000), 1);
+    char *rj = find_job(e->printer_dir, ref3);
+    assert_non_null(rj);
+    unsigned char *rb = NULL;
+    size_t rn = 0;
+    assert_int_equal(kvt_read_file(rj, &rb, &rn), 0);
+    assert_non_null(memmem(rb, rn, "BUTIKKENS KOPI", 14));
+    free(rb);
+    free(rj);
+    /* the personal QR payment's receipt is the customer's: no such mark */
+    rj = find_job(e->printer_dir, ref);
+    assert_non_null(rj);
+    assert_int_equal(kvt_read_file(rj, &rb, &rn), 0);
+    assert_null(memmem(rb, rn, "BUTIKKENS KOPI", 14));
+    free(rb);
+    free(rj);
+    free(ref3);
 
     /* neither the personal QR (nor its token part) nor a phone number in
      * the daemon's log, the journal, its WAL or the printed jobs */
-    const char *needles[] = { pq, strrchr(pq, '/') + 1, "4790000001", "4748059470" };
+    const char *needles[] = { pq, strrchr(pq, '/') + 1, "4790000001", "4748059470", "4790000002" };
     const char *files[] = { "serve.log", "kvitt-journal.db", "kvitt-journal.db-wal" };
     for (size_t f = 0; f < 3; f++) {
         char *p = kvt_path("%s/%s", e->dir, files[f]);
         unsigned char *d = NULL;
         size_t n = 0;
         if (kvt_read_file(p, &d, &n) == 0) {
-            for (size_t k = 0; k < 4; k++)
+            for (size_t k = 0; k < 5; k++)
                 if (memmem(d, n, needles[k], strlen(needles[k])))
                     fail_msg("%s holds a secret (%zu)", files[f], k);
         } else {

@@ -6,7 +6,7 @@
 
 enum {
     T_RECEIPT, T_PAID_WITH, T_TOTAL, T_VAT, T_REFERENCE, T_PSP, T_TIME, T_TILL, T_ORG,
-    T_COPY, T_NOT_PAID, T_AMOUNT, T_REFUND, T_REFUNDED, T_REFUNDED_TOTAL, T_BOUGHT_AT,
+    T_COPY, T_SHOP_COPY, T_NOT_PAID, T_AMOUNT, T_REFUND, T_REFUNDED, T_REFUNDED_TOTAL, T_BOUGHT_AT,
     T_NOT_CHARGED, T_COUNT
 };
 
@@ -24,6 +24,8 @@ static const char *const texts[T_COUNT][KV_LANG_COUNT] = {
     [T_TILL] = { "Kasse", "Kasse", "Kassa", "Kassa", "Till" },
     [T_ORG] = { "Org.nr.", "CVR-nr.", "Y-tunnus", "Org.nr", "Org. no." },
     [T_COPY] = { "KOPI", "KOPI", "KOPIO", "KOPIA", "COPY" },
+    [T_SHOP_COPY] = { "BUTIKKENS KOPI", "BUTIKKENS KOPI", "MYYMÄLÄN KOPIO", "BUTIKENS KOPIA",
+                      "SHOP'S COPY" },
     [T_NOT_PAID] = { "IKKE BETALT", "IKKE BETALT", "EI MAKSETTU", "INTE BETALD", "NOT PAID" },
     [T_AMOUNT] = { "Beløp", "Beløb", "Summa", "Belopp", "Amount" },
     [T_REFUND] = { "RETUR", "RETUR", "HYVITYS", "RETUR", "REFUND" },
@@ -73,6 +75,8 @@ const char *kv_doc_reason_text(kv_lang lang, kv_not_paid_reason r)
 
 static const kv_style st_normal = KV_STYLE_INIT;
 
+/* copy: 1 COPY, 2 the shop's copy (a phone order: the customer's receipt
+ * is in the app). */
 static void header(kv_escpos *e, const kv_doc_store *s, kv_lang lang, const char *title, int copy)
 {
     kv_style big = KV_STYLE_INIT;
@@ -87,7 +91,7 @@ static void header(kv_escpos *e, const kv_doc_store *s, kv_lang lang, const char
         kv_escpos_style(e, &big);
         kv_escpos_reverse(e, true);
         char buf[64];
-        snprintf(buf, sizeof buf, " %s ", tx(lang, T_COPY));
+        snprintf(buf, sizeof buf, " %s ", tx(lang, copy == 2 ? T_SHOP_COPY : T_COPY));
         kv_escpos_line(e, buf);
         kv_escpos_reverse(e, false);
     }
@@ -125,7 +129,7 @@ static void footer(kv_escpos *e, kv_lang lang, const char *reference, const char
     if (copy) {
         kv_escpos_align(e, KV_ALIGN_CENTER);
         kv_escpos_bold(e, true);
-        kv_escpos_line(e, tx(lang, T_COPY));
+        kv_escpos_line(e, tx(lang, copy == 2 ? T_SHOP_COPY : T_COPY));
         kv_escpos_bold(e, false);
         kv_escpos_align(e, KV_ALIGN_LEFT);
     }
@@ -153,7 +157,8 @@ kv_escpos_status kv_receipt_write(kv_escpos *e, const kv_receipt_spec *s)
     if (s->n_items && sum != s->total)
         return KV_ESCPOS_E_ARG;
     char m[48], line[160];
-    header(e, &s->store, lang, tx(lang, T_RECEIPT), s->copy);
+    int mark = s->copy ? 1 : s->shop_copy ? 2 : 0;
+    header(e, &s->store, lang, tx(lang, T_RECEIPT), mark);
     /* VAT per rate: up to 8 distinct rates */
     int rates[8];
     int64_t gross[8];

@@ -44,6 +44,9 @@ typedef struct kv_receipt_spec {
     const char *time_text;       /* preformatted local time, e.g. "2026-11-25 19:30" */
     const char *till_id;         /* optional */
     int copy;                    /* 1: marked COPY (reprint / recover) */
+    int shop_copy;               /* 1: marked as the shop's copy ("BUTIKKENS KOPI"):
+                                    a phone order, whose customer has the receipt
+                                    in the app (COPY wins when both are set) */
 } kv_receipt_spec;
 
 /* Append a receipt to e (ESC @ prologue, header, items with VAT, total,

@@ -185,7 +185,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     snprintf(p.msn, sizeof p.msn, "%s", v.store->msn);
     snprintf(p.till_id, sizeof p.till_id, "%s", v.till);
     snprintf(p.flow, sizeof p.flow, "%s",
-             v.personal_qr[0] ? "personal-qr" : v.customer_token[0] ? "sticker" : v.phone[0] ? "push" : v.store->flow == KV_FLOW_ECOM_QR ? "ecom-qr" : "epayment-qr");
+             v.personal_qr[0] ? "personal-qr" : v.customer_token[0] ? "sticker" : req->not_present ? "phone-order" : v.phone[0] ? "push" : v.store->flow == KV_FLOW_ECOM_QR ? "ecom-qr" : "epayment-qr");
     snprintf(p.currency, sizeof p.currency, "%s", v.currency);
     snprintf(p.description, sizeof p.description, "%s", v.text);
     if (req->items_json)

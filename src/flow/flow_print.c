@@ -344,7 +344,7 @@ int kv__flow_print_receipt(kv_flow *f, const kv_payment *p, int copy, const char
                            .currency = p->currency, .items = it.items, .n_items = it.n,
                            .total = p->captured > 0 ? p->captured : p->amount, .reference = p->reference,
                            .psp_reference = p->psp_reference, .time_text = tt, .till_id = p->till_id,
-                           .copy = copy };
+                           .copy = copy, .shop_copy = !strcmp(p->flow, "phone-order") };
     if (rs.n_items && rs.total != p->amount)
         rs.n_items = 0; /* partial capture: the lines no longer add up */
     kv_escpos_status es = kv_receipt_write(e, &rs);
