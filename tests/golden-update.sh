@@ -45,6 +45,10 @@ fixture receipt-epson-tm-t20-fi   sample-receipt --profile epson-tm-t20 --lang f
 fixture receipt-pos-5890          sample-receipt --profile pos-5890
 fixture receipt-xprinter-xp-n160-en sample-receipt --profile xprinter-xp-n160 --lang en --currency NOK --codepage WPC1252
 
+# Z reports (src/doc/zreport.c, `kvitt report sample`)
+fixture zreport-epson-tm-t88      report sample --profile epson-tm-t88
+fixture zreport-citizen-ct-s310-da report sample --profile citizen-ct-s310 --lang da --currency DKK
+
 # Rendered previews: NAME.png beside every NAME.bin, drawn by `kvitt render`
 # with the profile whose name the file name contains (the longest match),
 # else the default profile.  tests/test_render.c renders every fixtures/*.bin

@@ -940,3 +940,27 @@ kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, co
     }
     return st;
 }
+
+/* ---- back office (src/journal/journal_report.c): the handle's database
+ * and lock for the report tables (see journal_int.h) ---- */
+#include "src/journal/journal_int.h"
+
+sqlite3 *kv__journal_db(kv_journal *j)
+{
+    return j ? j->db : NULL;
+}
+
+void kv__journal_lock(kv_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+}
+
+void kv__journal_unlock(kv_journal *j)
+{
+    pthread_mutex_unlock(&j->mu);
+}
+
+int kv__journal_in_batch(const kv_journal *j)
+{
+    return j->batch > 0;
+}

@@ -1,0 +1,20 @@
+/*
+ * journal_int.h - internals of the journal shared by its own sources
+ * (journal.c and journal_report.c).  Not a public header.
+ */
+#ifndef KV_JOURNAL_INT_H
+#define KV_JOURNAL_INT_H
+
+#include <sqlite3.h>
+
+#include "src/journal/journal.h"
+
+/* The handle's connection (borrowed). */
+sqlite3 *kv__journal_db(kv_journal *j);
+/* Take / release the handle's (recursive) lock around every statement. */
+void kv__journal_lock(kv_journal *j);
+void kv__journal_unlock(kv_journal *j);
+/* 1 inside kv_journal_batch_begin/end of this handle. */
+int kv__journal_in_batch(const kv_journal *j);
+
+#endif
