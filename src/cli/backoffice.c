@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/vipps/vipps.h"
+
 int kv_bo_open(kv_bo *bo, const char *cmd, const kv_cli *cli, int journal)
 {
     memset(bo, 0, sizeof *bo);
@@ -57,4 +59,36 @@ void kv_bo_now_text(char buf[20])
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(buf, 20, "%Y-%m-%d %H:%M", &tm);
+}
+
+kv_vipps_client *kv_bo_client(kv_bo *bo, const char *cmd, const kv_store *s)
+{
+    const kv_config_main *m = kv_config_main_get(bo->cfg);
+    const kv_credentials *cr = kv_config_credentials(bo->cfg, s);
+    if (!cr) {
+        kv_err(cmd, "store %s: no [credentials %s] in the secrets file; fix: add the keys", s->id,
+               s->credentials);
+        return NULL;
+    }
+    kv_vipps_opts o = KV_VIPPS_OPTS_INIT;
+    o.environment = m->environment;
+    o.client_id = cr->client_id;
+    o.client_secret = cr->client_secret;
+    o.subscription_key = cr->subscription_key;
+    o.msn = s->msn;
+    o.partner_keys = cr->partner;
+    o.system_name = m->system_name;
+    o.system_version = m->system_version;
+    o.plugin_name = m->plugin_name;
+    o.plugin_version = m->plugin_version;
+    o.lang = kv_vipps_lang_from_code(s->language);
+    o.connect_timeout_ms = m->connect_timeout_ms;
+    o.total_timeout_ms = m->total_timeout_ms;
+    kv_vipps_client *c = NULL;
+    char err[256] = "";
+    if (kv_vipps_client_create(&c, &o, err, sizeof err) != KV_VIPPS_OK) {
+        kv_err(cmd, "store %s: %s", s->id, err[0] ? err : "cannot create the payment client");
+        return NULL;
+    }
+    return c;
 }

@@ -24,6 +24,12 @@ void kv_bo_close(kv_bo *bo);
  * an error naming the configured stores. */
 const kv_store *kv_bo_store(kv_bo *bo, const char *cmd, const char *id);
 
+/* A payment client for the store's credentials (the Report and
+ * Management APIs use the same keys).  NULL after printing the reason
+ * (missing credentials, bad MSN). */
+struct kv_vipps_client;
+struct kv_vipps_client *kv_bo_client(kv_bo *bo, const char *cmd, const kv_store *s);
+
 /* Local time now as "YYYY-MM-DD HH:MM" (buf of 20 bytes). */
 void kv_bo_now_text(char buf[20]);
 

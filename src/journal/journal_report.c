@@ -363,3 +363,61 @@ kv_journal_status kv_journal_feed_count(kv_journal *j, const char *ledger, const
     kv__journal_unlock(j);
     return st;
 }
+
+kv_journal_status kv_journal_feed_entries(kv_journal *j, const char *ledger, const char *topic,
+                                          const char *ledger_date, kv_ledger_entry **out, size_t *n)
+{
+    if (!j || !ledger || !topic || !ledger_date || !out || !n)
+        return KV_J_E_ARG;
+    *out = NULL;
+    *n = 0;
+    kv__journal_lock(j);
+    kv_journal_status st = KV_J_E_SQL;
+    sqlite3_stmt *s = prep(j, "SELECT psp_reference, reference, entry_type, amount, currency, ledger_date, time,"
+                              " recipient FROM ledger_entries WHERE ledger_id = ? AND topic = ? AND ledger_date = ?"
+                              " ORDER BY rowid");
+    if (s) {
+        bt(s, 1, ledger);
+        bt(s, 2, topic);
+        bt(s, 3, ledger_date);
+        size_t cap = 0, cnt = 0;
+        kv_ledger_entry *v = NULL;
+        int rc;
+        st = KV_J_OK;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            if (cnt == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                kv_ledger_entry *nv = realloc(v, nc * sizeof *nv);
+                if (!nv) {
+                    st = KV_J_E_NOMEM;
+                    break;
+                }
+                v = nv;
+                cap = nc;
+            }
+            kv_ledger_entry *e = &v[cnt++];
+            memset(e, 0, sizeof *e);
+            snprintf(e->ledger_id, sizeof e->ledger_id, "%s", ledger);
+            snprintf(e->topic, sizeof e->topic, "%s", topic);
+            col(e->psp_reference, sizeof e->psp_reference, s, 0);
+            col(e->reference, sizeof e->reference, s, 1);
+            col(e->entry_type, sizeof e->entry_type, s, 2);
+            e->amount = sqlite3_column_int64(s, 3);
+            col(e->currency, sizeof e->currency, s, 4);
+            col(e->ledger_date, sizeof e->ledger_date, s, 5);
+            col(e->time, sizeof e->time, s, 6);
+            col(e->recipient, sizeof e->recipient, s, 7);
+        }
+        if (st == KV_J_OK && rc != SQLITE_DONE)
+            st = KV_J_E_SQL;
+        sqlite3_finalize(s);
+        if (st == KV_J_OK) {
+            *out = v;
+            *n = cnt;
+        } else {
+            free(v);
+        }
+    }
+    kv__journal_unlock(j);
+    return st;
+}

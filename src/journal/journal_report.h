@@ -88,6 +88,11 @@ kv_journal_status kv_journal_feed_store(kv_journal *j, const char *ledger, const
                                         const kv_ledger_entry *e, size_t n, const char *next_cursor,
                                         size_t *added);
 
+/* The journaled entries of (ledger, topic, ledger date), in feed order.
+ * *out malloc'd (free()), *n set. */
+kv_journal_status kv_journal_feed_entries(kv_journal *j, const char *ledger, const char *topic,
+                                          const char *ledger_date, kv_ledger_entry **out, size_t *n);
+
 /* Number of journaled entries of (ledger, topic), and of those with a
  * ledger date (NULL = all). */
 kv_journal_status kv_journal_feed_count(kv_journal *j, const char *ledger, const char *topic,
