@@ -133,6 +133,11 @@ int kv_report_write_text(FILE *f, const kv_report *r);
 int kv_report_write_json(FILE *f, const kv_report *r);
 int kv_report_write_csv(FILE *f, const kv_report *r);
 
+/* The same JSON object as kv_report_write_json, of the groups whose store
+ * keep() accepts (keep NULL = all), as malloc'd text (free()); NULL when
+ * out of memory. */
+char *kv_report_json_text(const kv_report *r, int (*keep)(void *user, const char *store), void *user);
+
 /* Parse "YYYY-MM-DD" into the local day's [from, to) unix seconds.
  * Returns 0 or -1. */
 int kv_report_day_bounds(const char *date, int64_t *from, int64_t *to);

@@ -189,16 +189,23 @@ out:
     return rc;
 }
 
-int kv_report_write_json(FILE *f, const kv_report *r)
+char *kv_report_json_text(const kv_report *r, int (*keep)(void *user, const char *store), void *user)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "date", r->date);
     cJSON *tills = cJSON_AddArrayToObject(o, "tills");
     cJSON *stores = cJSON_AddArrayToObject(o, "stores");
     for (size_t i = 0; i < r->n; i++)
-        cJSON_AddItemToArray(r->g[i].till_id[0] ? tills : stores, kv__report_group_json(&r->g[i], NULL));
+        if (!keep || keep(user, r->g[i].store_id))
+            cJSON_AddItemToArray(r->g[i].till_id[0] ? tills : stores, kv__report_group_json(&r->g[i], NULL));
     char *t = cJSON_Print(o);
     cJSON_Delete(o);
+    return t;
+}
+
+int kv_report_write_json(FILE *f, const kv_report *r)
+{
+    char *t = kv_report_json_text(r, NULL, NULL);
     if (!t)
         return -1;
     int rc = fprintf(f, "%s\n", t) < 0 ? -1 : 0;
