@@ -54,6 +54,19 @@
  *                                         the real image host)
  *   GET    /sim/v1/landing/{token}       a small HTML page with the
  *                                         payment and approve/abort buttons
+ *   POST   /sim/v1/report/config         Report API settings (any subset):
+ *       {"pageSize":100,"cutoff":"HH:MM","feeBasisPoints":175,
+ *        "closeDelayS":21600}
+ *   POST   /sim/v1/report/close          {"msn":"123456","date":"YYYY-MM-DD"}
+ *       (both optional: every sales unit, today): close the ledger date now
+ *       (fees-retained and payout-scheduled entries)
+ *   POST   /sim/v1/report/entries        {"action":"add","msn","entryType",
+ *       "reference","amount"} | {"action":"drop"|"amount","reference",
+ *       "entryType","amount"}: a transaction kvitt did not make, one Vipps
+ *       lacks, or another amount (see docs/simulator.md)
+ *
+ * Report API (sim_report.c) and Management API (sim_mgmt.c): see
+ * docs/simulator.md, "The Report API" and "The Management API".
  */
 #ifndef KV_SIM_SIM_H
 #define KV_SIM_SIM_H

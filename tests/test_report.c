@@ -306,6 +306,40 @@ static void test_report__bad_input(void **state)
     kvf_stop(&e);
 }
 
+/* Every option `kvitt CMD --help` prints is in man/kvitt-CMD.1.scd. */
+static void test_report__every_help_option_in_the_man_pages(void **state)
+{
+    (void)state;
+    static const char *const cmds[] = { "report", "reconcile", "partner" };
+    for (size_t i = 0; i < 3; i++) {
+        const char *argv[] = { "kvitt", cmds[i], "--help", NULL };
+        kvt_result r;
+        assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+        assert_int_equal(r.status, 0);
+        char *man = kvt_path("%s/man/kvitt-%s.1.scd", kvt_srcdir(), cmds[i]);
+        unsigned char *m;
+        size_t ml;
+        assert_int_equal(kvt_read_file(man, &m, &ml), 0);
+        int checked = 0;
+        for (const char *p = r.out; (p = strstr(p, "--")) != NULL; p += 2) {
+            size_t n = 2;
+            while ((p[n] >= 'a' && p[n] <= 'z') || p[n] == '-')
+                n++;
+            if (n <= 3)
+                continue;
+            char want[48];
+            snprintf(want, sizeof want, "*%.*s*", (int)n, p);
+            if (!memmem(m, ml, want, strlen(want)))
+                fail_msg("kvitt %s: %.*s is not in %s", cmds[i], (int)n, p, man);
+            checked++;
+        }
+        assert_true(checked >= 4);
+        free(m);
+        free(man);
+        kvt_result_free(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_report__day_x_then_z_copy_and_numbers),
         cmocka_unit_test(test_report__printer_failure_keeps_the_number_and_the_original),
         cmocka_unit_test(test_report__bad_input),
+        cmocka_unit_test(test_report__every_help_option_in_the_man_pages),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }
