@@ -7,13 +7,11 @@
 
 #include "escpos/encoder.h"
 #include "escpos/profile.h"
-#include "drivers/status.h"
-#include "drivers/transport.h"
-#include "drivers/virtual.h"
 #include "src/cli/backoffice.h"
 #include "src/cli/cli.h"
 #include "src/doc/signup.h"
 #include "src/report/partner.h"
+#include "src/report/report.h"
 #include "src/vipps/backoffice.h"
 
 static const char usage[] =
@@ -203,28 +201,11 @@ static int print_sheet(kv_bo *bo, const pargs *a, const char *url, char *job, si
     }
     size_t len;
     const uint8_t *d = kv_escpos_data(e, &len);
-    char err[256] = "";
-    kv_transport_options to = KV_TRANSPORT_OPTIONS_INIT;
-    to.errbuf = err;
-    to.errlen = sizeof err;
-    kv_transport *t = NULL;
-    int rc = kv_transport_open(&t, uri, &to);
-    if (rc == KV_T_OK) {
-        kv_print_options po = KV_PRINT_OPTIONS_INIT;
-        po.check_after = 0;
-        kv_print_report rep;
-        memset(&rep, 0, sizeof rep);
-        rc = kv_transport_print_job(t, d, len, &po, &rep);
-        const char *vp = kv_transport_virtual_last_job(t);
-        if (vp)
-            snprintf(job, joblen, "%s", vp);
-        if (rc)
-            snprintf(err, sizeof err, "%s", rep.message);
-        kv_transport_close(t);
-    }
+    char err[512] = "";
+    kv_report_status st = kv_report_send(uri, d, len, err, sizeof err, job, joblen);
     kv_escpos_destroy(e);
-    if (rc) {
-        kv_err("partner", "printer %s: %s (the link is valid: print it again or type it)", uri, err);
+    if (st) {
+        kv_err("partner", "%s (the link is valid: print it again or type it)", err);
         return KV_EXIT_PRINTER;
     }
     return KV_EXIT_OK;

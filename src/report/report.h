@@ -127,6 +127,12 @@ kv_report_status kv_report_print(const kv_report_group *g, const struct kv_store
                                  const char *date, int64_t z_number, int copy, const char *time_text,
                                  char *msg, size_t msglen, char *job, size_t joblen);
 
+/* Send prepared ESC/POS bytes to the printer uri (status checked first).
+ * KV_REPORT_E_PRINTER with the reason in msg on failure; job gets the
+ * virtual printer's job file when there is one (msg/job may be NULL). */
+kv_report_status kv_report_send(const char *uri, const unsigned char *bytes, size_t len, char *msg,
+                                size_t msglen, char *job, size_t joblen);
+
 /* Output: text for a person, one JSON object, or CSV rows
  * (date,store,till,z_number,figure,count,amount). */
 int kv_report_write_text(FILE *f, const kv_report *r);

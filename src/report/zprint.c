@@ -109,6 +109,16 @@ kv_report_status kv_report_print(const kv_report_group *g, const kv_store *store
         msgf(msg, msglen, "the report cannot be laid out: ", kv_report_strerror(st));
         return st;
     }
+    st = kv_report_send(uri, bytes, len, msg, msglen, job, joblen);
+    free(bytes);
+    return st;
+}
+
+kv_report_status kv_report_send(const char *uri, const unsigned char *bytes, size_t len, char *msg,
+                                size_t msglen, char *job, size_t joblen)
+{
+    if (job && joblen)
+        job[0] = 0;
     char oerr[256] = "";
     kv_transport_options to = KV_TRANSPORT_OPTIONS_INIT;
     to.open_timeout_ms = 3000;
@@ -120,7 +130,6 @@ kv_report_status kv_report_print(const kv_report_group *g, const kv_store *store
     if (rc != KV_T_OK) {
         if (msg && msglen)
             snprintf(msg, msglen, "printer %s: %s", uri, oerr[0] ? oerr : kv_transport_strerror(rc));
-        free(bytes);
         return KV_REPORT_E_PRINTER;
     }
     kv_print_options po = KV_PRINT_OPTIONS_INIT;
@@ -133,7 +142,6 @@ kv_report_status kv_report_print(const kv_report_group *g, const kv_store *store
     if (vp && job && joblen)
         snprintf(job, joblen, "%s", vp);
     kv_transport_close(t);
-    free(bytes);
     if (rc != KV_T_OK) {
         msgf(msg, msglen, "printer: ", rep.message[0] ? rep.message : kv_transport_strerror(rc));
         return KV_REPORT_E_PRINTER;

@@ -6,13 +6,8 @@
 #include <string.h>
 
 #include "src/vipps/backoffice.h"
+#include "src/vipps/backoffice_int.h"
 #include "src/vipps/internal.h"
-
-static void cpy(char *dst, size_t n, const cJSON *o, const char *key)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
-    snprintf(dst, n, "%s", cJSON_IsString(x) ? x->valuestring : "");
-}
 
 static int tri(const cJSON *o, const char *key)
 {
@@ -54,8 +49,8 @@ static kv_vipps_status parse_units(void *out, const char *body, size_t len)
     const cJSON *u;
     cJSON_ArrayForEach(u, a) {
         kv_vipps_sales_unit *x = &l->v[l->n++];
-        cpy(x->msn, sizeof x->msn, u, "msn");
-        cpy(x->name, sizeof x->name, u, "name");
+        kv__bo_str(x->msn, sizeof x->msn, u, "msn");
+        kv__bo_str(x->name, sizeof x->name, u, "name");
         x->payment_allowed = x->skip_landing_page = x->partial_capture = -1;
     }
     cJSON_Delete(a);
@@ -93,12 +88,12 @@ static kv_vipps_status parse_unit(void *out, const char *body, size_t len)
         return KV_VIPPS_E_PARSE;
     }
     memset(x, 0, sizeof *x);
-    cpy(x->msn, sizeof x->msn, o, "msn");
-    cpy(x->name, sizeof x->name, o, "name");
-    cpy(x->status, sizeof x->status, o, "status");
-    cpy(x->org, sizeof x->org, cJSON_GetObjectItemCaseSensitive(o, "businessIdentifier"), "id");
+    kv__bo_str(x->msn, sizeof x->msn, o, "msn");
+    kv__bo_str(x->name, sizeof x->name, o, "name");
+    kv__bo_str(x->status, sizeof x->status, o, "status");
+    kv__bo_str(x->org, sizeof x->org, cJSON_GetObjectItemCaseSensitive(o, "businessIdentifier"), "id");
     const cJSON *cf = cJSON_GetObjectItemCaseSensitive(o, "configuration");
-    cpy(x->capture_type, sizeof x->capture_type, cf, "captureType");
+    kv__bo_str(x->capture_type, sizeof x->capture_type, cf, "captureType");
     x->payment_allowed = tri(cf, "paymentAllowed");
     x->skip_landing_page = tri(cf, "skipLandingPageAllowed");
     x->partial_capture = !strcmp(x->capture_type, "ReserveCapture") ? 1
@@ -127,8 +122,8 @@ static kv_vipps_status parse_order(void *out, const char *body, size_t len)
     (void)len;
     order_out *o = out;
     cJSON *j = cJSON_Parse(body);
-    cpy(o->id, o->idl, j, "prefilledOrderId");
-    cpy(o->url, o->urll, j, "prefillUrl");
+    kv__bo_str(o->id, o->idl, j, "prefilledOrderId");
+    kv__bo_str(o->url, o->urll, j, "prefillUrl");
     cJSON_Delete(j);
     return o->url[0] ? KV_VIPPS_OK : KV_VIPPS_E_PARSE;
 }

@@ -5,9 +5,10 @@
 #include <string.h>
 
 #include "src/vipps/backoffice.h"
+#include "src/vipps/backoffice_int.h"
 #include "src/vipps/internal.h"
 
-static void cpy(char *dst, size_t n, const cJSON *o, const char *key)
+void kv__bo_str(char *dst, size_t n, const cJSON *o, const char *key)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
     snprintf(dst, n, "%s", cJSON_IsString(x) ? x->valuestring : "");
@@ -35,7 +36,7 @@ static kv_vipps_status parse_ledgers(void *out, const char *body, size_t len)
         const cJSON *h;
         cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(l, "settlesForRecipientHandles")) {
             if (cJSON_IsString(h) && strcmp(h->valuestring, f->handle) == 0 && !f->found) {
-                cpy(f->id, f->len, l, "ledgerId");
+                kv__bo_str(f->id, f->len, l, "ledgerId");
                 f->found = f->id[0] != 0;
             }
         }
@@ -91,16 +92,16 @@ static kv_vipps_status parse_page(void *out, const char *body, size_t len)
             return KV_VIPPS_E_PARSE;
         }
         x->amount = (int64_t)am->valuedouble;
-        cpy(x->psp_reference, sizeof x->psp_reference, e, "pspReference");
-        cpy(x->reference, sizeof x->reference, e, "reference");
-        cpy(x->entry_type, sizeof x->entry_type, e, "entryType");
-        cpy(x->currency, sizeof x->currency, e, "currency");
-        cpy(x->ledger_date, sizeof x->ledger_date, e, "ledgerDate");
-        cpy(x->time, sizeof x->time, e, "time");
-        cpy(x->recipient, sizeof x->recipient, e, "recipientHandle");
+        kv__bo_str(x->psp_reference, sizeof x->psp_reference, e, "pspReference");
+        kv__bo_str(x->reference, sizeof x->reference, e, "reference");
+        kv__bo_str(x->entry_type, sizeof x->entry_type, e, "entryType");
+        kv__bo_str(x->currency, sizeof x->currency, e, "currency");
+        kv__bo_str(x->ledger_date, sizeof x->ledger_date, e, "ledgerDate");
+        kv__bo_str(x->time, sizeof x->time, e, "time");
+        kv__bo_str(x->recipient, sizeof x->recipient, e, "recipientHandle");
         p->n++;
     }
-    cpy(p->cursor, sizeof p->cursor, o, "cursor");
+    kv__bo_str(p->cursor, sizeof p->cursor, o, "cursor");
     p->has_more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "hasMore"));
     p->try_later = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tryLater"));
     cJSON_Delete(o);

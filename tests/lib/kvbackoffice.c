@@ -62,3 +62,22 @@ void kvr_day_free(kvr_day *d)
     free(d->unknown);
     memset(d, 0, sizeof *d);
 }
+
+void kvr_replace_in_file(const char *path, const char *from, const char *to)
+{
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(kvt_read_file(path, &buf, &len), 0);
+    char *at = memmem(buf, len, from, strlen(from));
+    if (!at)
+        fail_msg("%s: '%s' not found", path, from);
+    size_t pre = (size_t)(at - (char *)buf), fl = strlen(from), tl = strlen(to);
+    char *out = malloc(len - fl + tl + 1);
+    assert_non_null(out);
+    memcpy(out, buf, pre);
+    memcpy(out + pre, to, tl);
+    memcpy(out + pre + tl, at + fl, len - pre - fl);
+    assert_int_equal(kvt_write_file(path, out, len - fl + tl), 0);
+    free(out);
+    free(buf);
+}

@@ -25,4 +25,8 @@ void kvr_day_free(kvr_day *d);
  * returns the reference (malloc'd). */
 char *kvr_pay(kvf_env *e, const char *amount, int want, const char *const extra[]);
 
+/* Replace the first `from` in the file at path by `to` (the same length
+ * or not); fails the test when from is absent. */
+void kvr_replace_in_file(const char *path, const char *from, const char *to);
+
 #endif
