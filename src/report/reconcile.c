@@ -157,6 +157,8 @@ typedef struct entries {
 
 static int push(entries *E, const kv_vipps_ledger_entry *x, size_t n)
 {
+    if (!n)
+        return 0;
     if (E->n + n > E->cap) {
         size_t nc = E->cap ? E->cap : 256;
         while (nc < E->n + n)

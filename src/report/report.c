@@ -314,7 +314,8 @@ kv_report_status kv_report_day(kv_report **out, kv_journal *j, const kv_report_q
     }
     for (size_t i = tills; i < r->n; i++)
         r->g[i].net = r->g[i].captures.amount - r->g[i].refunds.amount;
-    qsort(r->g, r->n, sizeof *r->g, cmp_group);
+    if (r->n)
+        qsort(r->g, r->n, sizeof *r->g, cmp_group);
     *out = r;
     return KV_REPORT_OK;
 }
