@@ -201,6 +201,13 @@ static kv_recon_status fetch_date(entries *E, const kv_recon_ledger *L, const ch
     return KV_RECON_E_DATA;
 }
 
+/* The payout entry: "payout-scheduled" in the current guide,
+ * "scheduled-for-payout" in the 2.0 spec's enum. */
+static int is_payout(const char *type)
+{
+    return !strcmp(type, "payout-scheduled") || !strcmp(type, "scheduled-for-payout");
+}
+
 /* The journaled feed entries of the date; open until its payout arrived. */
 static kv_recon_status journal_date(entries *E, kv_journal *j, const char *ledger_id, const char *topic,
                                     const char *date)
@@ -220,7 +227,7 @@ static kv_recon_status journal_date(entries *E, kv_journal *j, const char *ledge
         snprintf(x.currency, sizeof x.currency, "%s", v[i].currency);
         snprintf(x.ledger_date, sizeof x.ledger_date, "%s", v[i].ledger_date);
         snprintf(x.time, sizeof x.time, "%s", v[i].time);
-        payout |= strcmp(x.entry_type, "payout-scheduled") == 0;
+        payout |= is_payout(x.entry_type);
         if (push(E, &x, 1)) {
             free(v);
             return KV_RECON_E_NOMEM;
@@ -278,7 +285,7 @@ static void sums(kv_recon_ledger_sum *s, const entries *F, const entries *fees)
         } else if (!strcmp(e->entry_type, "refund")) {
             s->refunds += -e->amount;
             s->n_refunds++;
-        } else if (!strcmp(e->entry_type, "payout-scheduled")) {
+        } else if (is_payout(e->entry_type)) {
             s->payout += -e->amount;
             s->has_payout = 1;
         }
