@@ -56,7 +56,8 @@
  *                                         payment and approve/abort buttons
  *   POST   /sim/v1/report/config         Report API settings (any subset):
  *       {"pageSize":100,"cutoff":"HH:MM","feeBasisPoints":175,
- *        "closeDelayS":21600}
+ *        "closeDelayS":21600,"clockOffsetS":0} (clockOffsetS moves the
+ *       report clock ahead: dates close by themselves)
  *   POST   /sim/v1/report/close          {"msn":"123456","date":"YYYY-MM-DD"}
  *       (both optional: every sales unit, today): close the ledger date now
  *       (fees-retained and payout-scheduled entries)

@@ -60,6 +60,7 @@ struct sim_report {
     int cutoff_min;            /* minutes after local midnight, default 0 */
     int fee_bp;                /* capture fee in basis points, default 175 */
     int close_delay_s;         /* auto close this long after the cut-off, default 21600 */
+    double clock_offset_s;     /* the report clock runs this far ahead (tests) */
 };
 
 static sim_report *rep(kv_sim *s)
@@ -449,7 +450,7 @@ static void entries(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, char **
         sim_problem_field(s, r, 400, "The cursor is not valid", inst, "cursor");
         return;
     }
-    double now = sim_now();
+    double now = sim_now() + R->clock_offset_s;
     sync(s, R, now);
     auto_close(s, R, now);
     int feed = nseg == 6 && !strcmp(seg[5], "feed");
@@ -534,7 +535,7 @@ void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, i
         sim_resp_text(r, !R ? 500 : 400, "text/plain", "POST /sim/v1/report/config|close|entries with a JSON object\n");
         return;
     }
-    double now = sim_now();
+    double now = sim_now() + R->clock_offset_s;
     sync(s, R, now);
     const char *what = seg[3];
     int ok = 1;
@@ -542,6 +543,11 @@ void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, i
         const cJSON *ps = cJSON_GetObjectItemCaseSensitive(b, "pageSize");
         const cJSON *fb = cJSON_GetObjectItemCaseSensitive(b, "feeBasisPoints");
         const cJSON *cd = cJSON_GetObjectItemCaseSensitive(b, "closeDelayS");
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(b, "clockOffsetS");
+        if (cJSON_IsNumber(off) && off->valuedouble >= 0 && off->valuedouble <= 366.0 * 86400)
+            R->clock_offset_s = off->valuedouble;
+        else if (off)
+            ok = 0;
         const char *co = jstr(b, "cutoff");
         int hh, mm;
         if (cJSON_IsNumber(ps) && ps->valuedouble >= 1 && ps->valuedouble <= 10000)

@@ -193,6 +193,31 @@ static void test_reconcile_sim__report_api(void **state)
     o = get(&p, "/settlement/v1/ledgers?settlesForRecipientHandles=api:234567", 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "items")), 1);
     cJSON_Delete(o);
+
+    /* the daily payout by itself: bergen's date was never closed by hand;
+     * two days later on the report clock it is closed, with its payout */
+    snprintf(path, sizeof path, "/report/v2/ledgers/7234567/funds/dates/%s", day);
+    api pb;
+    login(&pb, e.url, "nordkaffe-partner", "234567");
+    o = get(&pb, path, 200);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tryLater")));
+    cJSON_Delete(o);
+    const char *pay_b[] = { "--store", "bergen", NULL };
+    free(kvr_pay(&e, "42.00", 0, pay_b));
+    free(kvf_http(&e, "POST", "/sim/v1/report/config", "{\"clockOffsetS\":172800,\"closeDelayS\":0,\"pageSize\":100}", &st));
+    assert_int_equal(st, 204);
+    o = get(&pb, path, 200);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "tryLater")));
+    int payout = 0;
+    cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "items"))
+        if (!strcmp(cJSON_GetObjectItemCaseSensitive(x, "entryType")->valuestring, "payout-scheduled")) {
+            payout = 1;
+            /* 42.00 - 1.75 % fee (0.74) */
+            assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(x, "amount")->valuedouble, -4126);
+        }
+    assert_true(payout);
+    cJSON_Delete(o);
     kvr_day_free(&d);
     kvf_stop(&e);
 }
