@@ -287,6 +287,7 @@ static void test_report__bad_input(void **state)
         { { "report", "day", "--x" }, 2, "--x goes with --print" },
         { { "report", "week" }, 2, "unknown report" },
         { { "report", "day", "--bogus" }, 2, "unknown option" },
+        { { "report", "day", "--date", "2999-01-01", "--close" }, 2, "has not come" },
         { { "report", "sample" }, 2, "-o FILE" },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {

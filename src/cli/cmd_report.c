@@ -231,6 +231,12 @@ static int cmd_day(int argc, char **argv, const kv_cli *cli)
         return kv_usage_error("report", "--x goes with --print (an X report on paper)");
     if (a.printer && !a.print)
         return kv_usage_error("report", "--printer goes with --print");
+    if ((a.close || a.print) && !a.x && a.date) {
+        char today[11];
+        kv_report_today(today);
+        if (strcmp(a.date, today) > 0)
+            return kv_usage_error("report", "--date %s: a day that has not come cannot be closed", a.date);
+    }
     if ((a.close || a.print) && a.csv)
         return kv_usage_error("report", "--csv is for the figures; --close/--print answer in text or --json");
     kv_bo bo;
