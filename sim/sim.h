@@ -62,7 +62,7 @@
  *       (both optional: every sales unit, today): close the ledger date now
  *       (fees-retained and payout-scheduled entries)
  *   POST   /sim/v1/report/entries        {"action":"add","msn","entryType",
- *       "reference","amount"} | {"action":"drop"|"amount","reference",
+ *       "reference","amount"[,"date"]} | {"action":"drop"|"amount","reference",
  *       "entryType","amount"}: a transaction kvitt did not make, one Vipps
  *       lacks, or another amount (see docs/simulator.md)
  *

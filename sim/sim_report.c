@@ -582,7 +582,7 @@ void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, i
                     do_close(s, R, c[i].msn, date, now);
         }
     } else if (!strcmp(what, "entries")) {
-        /* {"action":"add","msn","entryType","reference","amount"} |
+        /* {"action":"add","msn","entryType","reference","amount"[,"date"]} |
          * {"action":"amount"|"drop","reference","entryType","amount"} */
         const char *act = jstr(b, "action"), *ref = jstr(b, "reference"), *type = jstr(b, "entryType");
         const cJSON *am = cJSON_GetObjectItemCaseSensitive(b, "amount");
@@ -592,10 +592,11 @@ void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, i
             const char *msn = jstr(b, "msn");
             char psp[40];
             snprintf(psp, sizeof psp, "%llu", 8000000000ULL + (unsigned long long)R->seq);
-            if (!msn || !cJSON_IsNumber(am))
+            const char *date = jstr(b, "date"); /* a ledger date of its own (even a closed one) */
+            if (!msn || !cJSON_IsNumber(am) || (date && !valid_date(date)))
                 ok = 0;
             else
-                ok = add_entry(R, msn, 0, type, psp, ref, "NOK", (long long)am->valuedouble, now, NULL) != NULL;
+                ok = add_entry(R, msn, 0, type, psp, ref, "NOK", (long long)am->valuedouble, now, date) != NULL;
         } else {
             int hit = 0;
             for (size_t i = 0; i < R->n; i++) {

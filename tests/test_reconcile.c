@@ -197,6 +197,17 @@ static void test_reconcile__each_mismatch_reported_exactly(void **state)
         cJSON_ArrayForEach(x, list(o, names[k]))
             assert_string_not_equal(str(x, "reference"), bref);
     cJSON_Delete(o);
+    /* CSV: a reference from the API with a comma and a quote stays one field */
+    snprintf(js, sizeof js, "{\"action\":\"add\",\"msn\":\"123456\",\"entryType\":\"capture\","
+             "\"reference\":\"ODD,\\\"REF\\u0007\",\"amount\":100,\"date\":\"%s\"}", day);
+    control(&e, "entries", js);
+    const char *ca[] = { "reconcile", "--date", day, "--store", "oslo", "--csv", NULL };
+    kvt_result r;
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, ca), 0);
+    assert_int_equal(r.status, 1);
+    if (!strstr(r.out, ",vipps_only,oslo,\"ODD,\"\"REF?\",capture,"))
+        fail_msg("CSV: %s", r.out);
+    kvt_result_free(&r);
     /* bergen alone: open, exit 6 */
     o = reconcile(&e, day, 6, "--store=bergen");
     assert_string_equal(str(o, "status"), "open");

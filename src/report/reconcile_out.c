@@ -7,6 +7,30 @@
 #include "src/report/reconcile_int.h"
 #include "src/report/report_int.h"
 
+/* A field from the Report API as one CSV field: quoted when it holds a
+ * comma, quote or line break; control characters become '?'. */
+static void csv_field(FILE *f, const char *v)
+{
+    int quote = strpbrk(v, ",\"\r\n") != NULL;
+    if (quote)
+        fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"')
+            fputs("\"\"", f);
+        else
+            fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+    }
+    if (quote)
+        fputc('"', f);
+}
+
+/* The same for a terminal: control characters become '?'. */
+static void text_field(FILE *f, const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
+}
+
 static const char *verdict(const kv_recon *r)
 {
     if (r->n[KV_RECON_VIPPS_ONLY] || r->n[KV_RECON_JOURNAL_ONLY] || r->n[KV_RECON_AMOUNT_DIFFERS])
@@ -82,10 +106,12 @@ int kv_recon_write_csv(FILE *f, const kv_recon *r)
             const kv_recon_row *x = &r->rows[k][i];
             kv__report_money(a, x->vipps_amount);
             kv__report_money(b, x->journal_amount);
-            /* references are [A-Za-z0-9-] (ePayment rules), store ids config names: no quoting */
-            fprintf(f, "%s,%s,%s,%s,%s,%s,%s,%s\n", r->date, kv_recon_kind_name((kv_recon_kind)k), x->store,
-                    x->reference, x->type, x->psp_reference, k == KV_RECON_JOURNAL_ONLY ? "" : a,
-                    k == KV_RECON_VIPPS_ONLY ? "" : b);
+            /* store ids are config names; references come from the API too */
+            fprintf(f, "%s,%s,%s,", r->date, kv_recon_kind_name((kv_recon_kind)k), x->store);
+            csv_field(f, x->reference);
+            fprintf(f, ",%s,", x->type);
+            csv_field(f, x->psp_reference);
+            fprintf(f, ",%s,%s\n", k == KV_RECON_JOURNAL_ONLY ? "" : a, k == KV_RECON_VIPPS_ONLY ? "" : b);
         }
     for (size_t i = 0; i < r->nl; i++) {
         const kv_recon_ledger_sum *s = &r->L[i];
@@ -134,9 +160,13 @@ int kv_recon_write_text(FILE *f, const kv_recon *r)
             const kv_recon_row *x = &r->rows[k][i];
             kv__report_money(a, x->vipps_amount);
             kv__report_money(b, x->journal_amount);
-            fprintf(f, "  %s %s %s", x->store, x->type, x->reference);
-            if (x->psp_reference[0])
-                fprintf(f, " (psp %s)", x->psp_reference);
+            fprintf(f, "  %s %s ", x->store, x->type);
+            text_field(f, x->reference);
+            if (x->psp_reference[0]) {
+                fputs(" (psp ", f);
+                text_field(f, x->psp_reference);
+                fputc(')', f);
+            }
             if (k != KV_RECON_JOURNAL_ONLY)
                 fprintf(f, " Vipps %s", a);
             if (k != KV_RECON_VIPPS_ONLY)
