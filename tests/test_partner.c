@@ -42,6 +42,8 @@ static void test_partner__sales_units_and_capabilities(void **state)
     cJSON *u0 = cJSON_GetArrayItem(units, 0), *u1 = cJSON_GetArrayItem(units, 1);
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(u0, "msn")->valuestring, "123456");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(u0, "status")->valuestring, "ACTIVE");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(u0, "name")->valuestring, "Kvitt Kaffe Oslo");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(u0, "store_id")->valuestring, "kvitt-kaffe-oslo");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(u0, "partial_capture")));
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(u0, "skip_landing_page")));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(u1, "msn")->valuestring, "234567");

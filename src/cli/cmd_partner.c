@@ -1,5 +1,6 @@
 /* cmd_partner.c - `kvitt partner`: a POS partner's merchants into the
  * configuration (Management API, partner keys) and the sign-up link. */
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,20 +148,33 @@ static int sales_units(kv_bo *bo, const pargs *a)
         }
     }
     if (a->json) {
-        printf("{\"org\":\"%s\",\"sales_units\":[", a->org);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "org", a->org);
+        cJSON *arr = cJSON_AddArrayToObject(o, "sales_units");
         for (size_t i = 0; i < n; i++) {
             char id[64];
             kv_partner_store_id(id, &u[i]);
-            /* msn and capture type are ASCII from the API; names are printed
-             * by the text form only (no JSON escaping needed here) */
-            printf("%s{\"msn\":\"%s\",\"store_id\":\"%s\",\"status\":\"%s\",\"capture_type\":\"%s\","
-                   "\"partial_capture\":%s,\"skip_landing_page\":%s,\"payment_allowed\":%s}",
-                   i ? "," : "", u[i].msn, id, u[i].status, u[i].capture_type,
-                   u[i].partial_capture > 0 ? "true" : u[i].partial_capture == 0 ? "false" : "null",
-                   u[i].skip_landing_page > 0 ? "true" : u[i].skip_landing_page == 0 ? "false" : "null",
-                   u[i].payment_allowed > 0 ? "true" : u[i].payment_allowed == 0 ? "false" : "null");
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "msn", u[i].msn);
+            cJSON_AddStringToObject(x, "name", u[i].name);
+            cJSON_AddStringToObject(x, "store_id", id);
+            cJSON_AddStringToObject(x, "status", u[i].status);
+            cJSON_AddStringToObject(x, "capture_type", u[i].capture_type);
+            const int v[3] = { u[i].partial_capture, u[i].skip_landing_page, u[i].payment_allowed };
+            static const char *const k[3] = { "partial_capture", "skip_landing_page", "payment_allowed" };
+            for (int q = 0; q < 3; q++) {
+                if (v[q] < 0)
+                    cJSON_AddNullToObject(x, k[q]);
+                else
+                    cJSON_AddBoolToObject(x, k[q], v[q]);
+            }
+            cJSON_AddItemToArray(arr, x);
         }
-        printf("]}\n");
+        char *t = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (t)
+            printf("%s\n", t);
+        free(t);
     } else if (!a->write || strcmp(a->write, "-") != 0) {
         printf("%-8s %-30s %-12s %-16s %-8s %s\n", "MSN", "NAME", "STATUS", "CAPTURE", "PARTIAL", "SKIP-LANDING");
         for (size_t i = 0; i < n; i++)

@@ -20,7 +20,8 @@ static const char report_schema[] =
     " entry_type TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL, ledger_date TEXT NOT NULL,"
     " time TEXT NOT NULL, recipient TEXT NOT NULL,"
     " UNIQUE(ledger_id, topic, entry_type, psp_reference, time));"
-    "CREATE INDEX IF NOT EXISTS ledger_entries_date ON ledger_entries(ledger_id, topic, ledger_date);";
+    "CREATE INDEX IF NOT EXISTS ledger_entries_date ON ledger_entries(ledger_id, topic, ledger_date);"
+    "CREATE INDEX IF NOT EXISTS operations_answered ON operations(answered_at);";
 
 /* Prepare sql after making sure the tables exist.  Lock held by caller. */
 static sqlite3_stmt *prep(kv_journal *j, const char *sql)
@@ -133,8 +134,8 @@ kv_journal_status kv_journal_each_money_op(kv_journal *j, int64_t from, int64_t 
                               " o.answered_at, p.store_id, p.till_id, p.msn, p.currency, p.psp_reference"
                               " FROM operations o JOIN payments p ON p.reference = o.reference"
                               " WHERE o.result = 'ok' AND o.kind IN ('capture', 'refund')"
-                              " AND (CASE WHEN o.answered_at > 0 THEN o.answered_at ELSE o.created_at END) >= ?1"
-                              " AND (CASE WHEN o.answered_at > 0 THEN o.answered_at ELSE o.created_at END) < ?2"
+                              " AND ((o.answered_at >= ?1 AND o.answered_at < ?2)"
+                              "      OR (o.answered_at = 0 AND o.created_at >= ?1 AND o.created_at < ?2))"
                               " ORDER BY o.id");
     if (s) {
         sqlite3_bind_int64(s, 1, from);
