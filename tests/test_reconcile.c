@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -293,6 +294,34 @@ static void test_reconcile__feed_resumes_after_kill_9(void **state)
     kvf_stop(&e);
 }
 
+static void test_reconcile__feed_follow_keeps_up_until_sigterm(void **state)
+{
+    (void)state;
+    kvf_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    assert_int_equal(kvf_start(&e, "recon-follow", sim), 0);
+    const char *argv[] = { "kvitt", "--config", e.conf, "reconcile", "feed", "--store", "oslo", "--follow",
+                           "--interval", "1", "--json", NULL };
+    char *log = kvt_path("%s/follow.log", e.dir);
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    assert_non_null(p);
+    char *first = kvt_proc_readline(p, 30000); /* the first read: nothing yet */
+    assert_non_null(first);
+    assert_non_null(strstr(first, "\"added\":0"));
+    free(first);
+    /* a sale while it follows: its capture and fee arrive by themselves */
+    free(kvr_pay(&e, "10.00", 0, NULL));
+    int64_t got = 0;
+    for (int i = 0; i < 600 && (got = journal_entries(&e)) < 2; i++)
+        usleep(50000);
+    assert_int_equal(got, 2);
+    int st = kvt_proc_stop(p, SIGTERM);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    free(log);
+    kvf_stop(&e);
+}
+
 static void test_reconcile__wrong_keys_and_bad_input(void **state)
 {
     (void)state;
@@ -303,6 +332,9 @@ static void test_reconcile__wrong_keys_and_bad_input(void **state)
         { { "reconcile", "--store", "nowhere" }, 2, "--store nowhere" },
         { { "reconcile", "--json", "--csv" }, 2, "exclude" },
         { { "reconcile", "feed", "--date", "2026-01-01" }, 2, "feed takes" },
+        { { "reconcile", "--follow" }, 2, "are for `kvitt reconcile feed`" },
+        { { "reconcile", "feed", "--interval", "5" }, 2, "--interval goes with --follow" },
+        { { "reconcile", "feed", "--follow", "--interval", "0" }, 2, "--interval: seconds" },
         { { "reconcile", "--bogus" }, 2, "unknown option" },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -332,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_reconcile__a_day_all_matched_after_the_date_closes),
         cmocka_unit_test(test_reconcile__each_mismatch_reported_exactly),
         cmocka_unit_test(test_reconcile__feed_resumes_after_kill_9),
+        cmocka_unit_test(test_reconcile__feed_follow_keeps_up_until_sigterm),
         cmocka_unit_test(test_reconcile__wrong_keys_and_bad_input),
     };
     return cmocka_run_group_tests_name("reconcile", tests, NULL, NULL);

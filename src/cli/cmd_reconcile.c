@@ -1,10 +1,12 @@
 /* cmd_reconcile.c - `kvitt reconcile`: what Vipps MobilePay paid out
  * against what kvitt sold, per transaction, from the Report API. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "src/cli/backoffice.h"
 #include "src/cli/cli.h"
@@ -14,7 +16,7 @@
 
 static const char usage[] =
     "usage: kvitt reconcile [--date YYYY-MM-DD] [--store ID]... [--from-feed] [--json | --csv]\n"
-    "       kvitt reconcile feed [--store ID]... [--json]\n"
+    "       kvitt reconcile feed [--store ID]... [--follow [--interval S]] [--json]\n"
     "\n"
     "Match every capture and refund of a ledger date in the Vipps MobilePay Report\n"
     "API (funds entries, per transaction) against the journal, and list: matched,\n"
@@ -31,6 +33,10 @@ static const char usage[] =
     "feed: read the Report API feed of every store's ledger (funds and fees) from\n"
     "the journaled cursor to its end; each page is journaled with its cursor, so a\n"
     "restart continues where it stopped.\n"
+    "  --follow        keep following: read the feed again every --interval\n"
+    "                  seconds until interrupted (SIGINT/SIGTERM)\n"
+    "  --interval S    seconds between two reads with --follow (default 60, at\n"
+    "                  least 1: the Report API asks not to poll more often)\n"
     "Exit 0 everything matched, 1 something did not match, 2 bad input,\n"
     "3 configuration or keys refused, 5 Report API unreachable, 6 the date is open.\n";
 
@@ -40,8 +46,18 @@ typedef struct rargs {
     const char *date;
     const char *stores[MAX_STORES];
     int n_stores;
-    int from_feed, json, csv;
+    int from_feed, json, csv, follow, interval;
 } rargs;
+
+/* The one piece of process-wide state: a signal handler can only reach a
+ * static.  It lives in the program, not in a library. */
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
 
 static int exit_for(kv_recon_status st)
 {
@@ -86,6 +102,8 @@ static int parse(int argc, char **argv, rargs *a, int feed)
         { "from-feed", no_argument, NULL, 'f' },
         { "json", no_argument, NULL, 'j' },
         { "csv", no_argument, NULL, 'c' },
+        { "follow", no_argument, NULL, 'F' },
+        { "interval", required_argument, NULL, 'i' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -103,6 +121,15 @@ static int parse(int argc, char **argv, rargs *a, int feed)
         case 'f': a->from_feed = 1; break;
         case 'j': a->json = 1; break;
         case 'c': a->csv = 1; break;
+        case 'F': a->follow = 1; break;
+        case 'i': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 86400)
+                return kv_usage_error("reconcile", "--interval: seconds 1..86400, got '%s'", optarg);
+            a->interval = (int)v;
+            break;
+        }
         case 'h': fputs(usage, stdout); return -1;
         case ':': return kv_usage_error("reconcile", "%s needs a value", argv[optind - 1]);
         default: return kv_usage_error("reconcile", "unknown option '%s' (see --help)", argv[optind - 1]);
@@ -116,7 +143,11 @@ static int parse(int argc, char **argv, rargs *a, int feed)
     if (a->json && a->csv)
         return kv_usage_error("reconcile", "--json and --csv exclude each other");
     if (feed && (a->date || a->from_feed || a->csv))
-        return kv_usage_error("reconcile", "feed takes --store and --json only");
+        return kv_usage_error("reconcile", "feed takes --store, --follow, --interval and --json only");
+    if (!feed && (a->follow || a->interval))
+        return kv_usage_error("reconcile", "--follow and --interval are for `kvitt reconcile feed`");
+    if (a->interval && !a->follow)
+        return kv_usage_error("reconcile", "--interval goes with --follow");
     return 0;
 }
 
@@ -133,18 +164,35 @@ static int cmd_feed(int argc, char **argv, const kv_cli *cli)
     kv_recon_ledger L[MAX_STORES];
     size_t n = 0;
     rc = ledgers(&bo, &a, L, &n);
-    if (!rc) {
+    if (!rc && a.follow) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    while (!rc) {
         size_t added = 0, pages = 0;
         char err[1024] = "";
         kv_recon_status st = kv_recon_feed(bo.j, L, n, &added, &pages, err, sizeof err);
         if (st) {
             kv_err("reconcile", "%s%s%s", kv_recon_strerror(st), err[0] ? ": " : "", err);
-            rc = exit_for(st);
+            /* following: a Report API that is away for a while is waited for */
+            if (!a.follow || st != KV_RECON_E_SERVICE)
+                rc = exit_for(st);
         } else if (a.json) {
             printf("{\"ledgers\":%zu,\"pages\":%zu,\"added\":%zu}\n", n, pages, added);
         } else {
             printf("feed: %zu ledgers, %zu pages read, %zu new entries journaled\n", n, pages, added);
         }
+        fflush(stdout);
+        if (!a.follow)
+            break;
+        for (int i = 0; i < (a.interval ? a.interval : 60) * 10 && !stop_flag; i++)
+            usleep(100000);
+        if (stop_flag)
+            break;
     }
     free_ledgers(L, n);
     kv_bo_close(&bo);
