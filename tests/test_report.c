@@ -307,6 +307,61 @@ static void test_report__bad_input(void **state)
     kvf_stop(&e);
 }
 
+/* Eight processes close eight days of one till at the same time: eight
+ * different numbers, 1..8 (the journal's write transaction + UNIQUE). */
+static void test_report__z_numbers_never_repeat_under_concurrency(void **state)
+{
+    (void)state;
+    kvf_env e;
+    assert_int_equal(kvf_start(&e, "report-race", NULL), 0);
+    enum { N = 8 };
+    kvt_proc *p[N];
+    char dates[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(dates[i], sizeof dates[i], "2026-03-%02d", i + 1);
+        const char *argv[] = { "kvitt", "--config", e.conf, "report", "day", "--close", "--date", dates[i],
+                               "--json", NULL };
+        p[i] = kvt_spawn(argv, NULL, NULL);
+        assert_non_null(p[i]);
+    }
+    int seen[N + 1] = { 0 };
+    for (int i = 0; i < N; i++) {
+        char *line = kvt_proc_readline(p[i], 60000);
+        if (!line)
+            fail_msg("process %d gave no answer", i);
+        char *z = kvf_json(line, "z_number");
+        int n = z ? atoi(z) : 0;
+        if (n < 1 || n > N || seen[n]++)
+            fail_msg("Z number %d twice or out of 1..%d: %s", n, N, line);
+        free(z);
+        free(line);
+        assert_int_equal(kvt_proc_stop(p[i], 0), 0);
+    }
+    /* and eight closing the same day: one closes it (number 9), the
+     * others find it closed with the same number */
+    for (int i = 0; i < N; i++) {
+        const char *argv[] = { "kvitt", "--config", e.conf, "report", "day", "--close", "--date", "2026-04-01",
+                               "--json", NULL };
+        p[i] = kvt_spawn(argv, NULL, NULL);
+        assert_non_null(p[i]);
+    }
+    int fresh = 0;
+    for (int i = 0; i < N; i++) {
+        char *line = kvt_proc_readline(p[i], 60000);
+        if (!line)
+            fail_msg("process %d gave no answer", i);
+        char *z = kvf_json(line, "z_number"), *before = kvf_json(line, "closed_before");
+        assert_string_equal(z, "9");
+        fresh += strcmp(before, "false") == 0;
+        free(z);
+        free(before);
+        free(line);
+        assert_int_equal(kvt_proc_stop(p[i], 0), 0);
+    }
+    assert_int_equal(fresh, 1);
+    kvf_stop(&e);
+}
+
 /* Every option `kvitt CMD --help` prints is in man/kvitt-CMD.1.scd. */
 static void test_report__every_help_option_in_the_man_pages(void **state)
 {
@@ -348,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_report__day_x_then_z_copy_and_numbers),
         cmocka_unit_test(test_report__printer_failure_keeps_the_number_and_the_original),
         cmocka_unit_test(test_report__bad_input),
+        cmocka_unit_test(test_report__z_numbers_never_repeat_under_concurrency),
         cmocka_unit_test(test_report__every_help_option_in_the_man_pages),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
