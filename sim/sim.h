@@ -4,8 +4,11 @@
  * One kv_sim handle is one HTTP server (libmicrohttpd, a thread per
  * connection) with its own state: sales units and credentials, access
  * tokens, ePayment payments, eCom orders, one-time QR codes, Order
- * Management receipts, webhook registrations and a delivery queue.  There
- * is no global state: several simulators can run in one process.
+ * Management receipts, webhook registrations and a delivery queue, the
+ * Report API's ledgers (entries made from the payments' captures and
+ * refunds, payouts) and the Management API's sales units and product
+ * orders.  There is no global state: several simulators can run in one
+ * process.
  *
  * Faithful to ../shared/docs/vipps-api.md (paths, status codes, headers,
  * body shapes, states, aggregate amounts, event log, RFC 7807 and eCom
