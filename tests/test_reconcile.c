@@ -344,6 +344,19 @@ static void test_reconcile__wrong_keys_and_bad_input(void **state)
             fail_msg("case %zu: exit %d '%s'", i, r.status, r.err);
         kvt_result_free(&r);
     }
+    /* the Report API answering 503 every time: unreachable, exit 5 (after
+     * the client's retries), nothing reported as a mismatch */
+    assert_int_equal(kvf_fault(&e, "{\"path\":\"/report/v2/ledgers/*\",\"action\":\"status\","
+                                   "\"status\":503,\"count\":50}"), 0);
+    const char *u[] = { "reconcile", "--store", "oslo", "--date", "2026-01-01", NULL };
+    kvt_result r0;
+    assert_int_equal(kvf_kvitt(&e, &r0, NULL, u), 0);
+    if (r0.status != 5 || !strstr(r0.err, "unreachable"))
+        fail_msg("exit %d '%s'", r0.status, r0.err);
+    assert_int_equal(r0.outlen, 0);
+    kvt_result_free(&r0);
+    long fst = 0;
+    free(kvf_http(&e, "DELETE", "/sim/v1/faults", NULL, &fst));
     /* a wrong client secret for oslo: exit 3, the store named, no secret shown */
     char *sec = kvt_path("%s/kvitt.secrets", e.dir);
     kvr_replace_in_file(sec, "b3NsbyBzaW11bGF0b3Igc2VjcmV0IC0gbm90IHJlYWw=", "WRONGWRONGWRONG");
