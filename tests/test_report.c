@@ -232,6 +232,17 @@ static void test_report__day_x_then_z_copy_and_numbers(void **state)
     assert_string_equal(zn, "1");
     free(zn);
     free(out);
+    /* a till closed without a payment still shows in the X report, with its Z */
+    out = run_ok(&e, xa, 0);
+    o = cJSON_Parse(out);
+    tills = cJSON_GetObjectItemCaseSensitive(o, "tills");
+    assert_int_equal(cJSON_GetArraySize(tills), 2);
+    g = cJSON_GetArrayItem(tills, 1);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(g, "till")->valuestring, "till-2");
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(g, "z_number")->valuedouble, 1);
+    expect_fig(g, "sales", 0, "0.00");
+    cJSON_Delete(o);
+    free(out);
     kvr_day_free(&day);
     kvf_stop(&e);
 }

@@ -245,6 +245,31 @@ kv_journal_status kv_journal_z_close(kv_journal *j, const char *store, const cha
     return st;
 }
 
+kv_journal_status kv_journal_z_each(kv_journal *j, const char *day, kv_journal_z_fn fn, void *user)
+{
+    if (!j || !day || !fn)
+        return KV_J_E_ARG;
+    kv__journal_lock(j);
+    kv_journal_status st = KV_J_E_SQL;
+    sqlite3_stmt *s = prep(j, "SELECT store_id, till_id, z_number FROM z_reports WHERE day = ?"
+                              " ORDER BY store_id, till_id");
+    if (s) {
+        bt(s, 1, day);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            char store[64], till[64];
+            col(store, sizeof store, s, 0);
+            col(till, sizeof till, s, 1);
+            if (fn(user, store, till, sqlite3_column_int64(s, 2)))
+                break;
+        }
+        st = rc == SQLITE_ROW || rc == SQLITE_DONE ? KV_J_OK : KV_J_E_SQL;
+        sqlite3_finalize(s);
+    }
+    kv__journal_unlock(j);
+    return st;
+}
+
 kv_journal_status kv_journal_z_printed(kv_journal *j, const char *store, const char *till, const char *day)
 {
     if (!j || !store || !till || !day)

@@ -48,6 +48,10 @@ kv_journal_status kv_journal_each_money_op(kv_journal *j, int64_t from, int64_t 
 kv_journal_status kv_journal_z_get(kv_journal *j, const char *store, const char *till, const char *day,
                                    int64_t *z_number, int64_t *closed_at, int *printed, char **figures);
 
+/* Call fn(user, store, till, z_number) for every till closed on day. */
+typedef int (*kv_journal_z_fn)(void *user, const char *store, const char *till, int64_t z_number);
+kv_journal_status kv_journal_z_each(kv_journal *j, const char *day, kv_journal_z_fn fn, void *user);
+
 /* Count one print of a closed day (the first is the original, every later
  * one is a COPY).  KV_J_E_NOT_FOUND when the day is not closed. */
 kv_journal_status kv_journal_z_printed(kv_journal *j, const char *store, const char *till, const char *day);

@@ -219,6 +219,19 @@ static int on_money(void *user, const kv_journal_money_row *m)
     return 0;
 }
 
+static int on_closed(void *user, const char *store, const char *till, int64_t z)
+{
+    kv_report *r = user;
+    (void)z; /* read with the figures below */
+    if (!wanted(r, store, till))
+        return 0;
+    if (!kv__report_group(r, store, till, NULL)) {
+        r->nomem = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static void add_fig(kv_report_figure *a, const kv_report_figure *b)
 {
     a->count += b->count;
@@ -288,6 +301,12 @@ kv_report_status kv_report_day(kv_report **out, kv_journal *j, const kv_report_q
     if (js == KV_J_OK && !r->nomem)
         js = kv_journal_each_money_op(j, from, to, on_money, r);
     if (js != KV_J_OK || r->nomem) {
+        kv_report_status st = r->nomem ? KV_REPORT_E_NOMEM : KV_REPORT_E_JOURNAL;
+        kv_report_free(r);
+        return st;
+    }
+    /* tills closed that day without a payment still show, with their Z */
+    if (kv_journal_z_each(j, r->date, on_closed, r) != KV_J_OK || r->nomem) {
         kv_report_status st = r->nomem ? KV_REPORT_E_NOMEM : KV_REPORT_E_JOURNAL;
         kv_report_free(r);
         return st;
