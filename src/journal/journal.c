@@ -1091,3 +1091,26 @@ kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_
     pthread_mutex_unlock(&j->mu);
     return st;
 }
+
+/* ---- back office (src/journal/journal_report.c): the handle's database
+ * and lock for the report tables (see journal_int.h) ---- */
+
+sqlite3 *kv__journal_db(kv_journal *j)
+{
+    return j ? j->db : NULL;
+}
+
+void kv__journal_lock(kv_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+}
+
+void kv__journal_unlock(kv_journal *j)
+{
+    pthread_mutex_unlock(&j->mu);
+}
+
+int kv__journal_in_batch(const kv_journal *j)
+{
+    return j->batch > 0;
+}

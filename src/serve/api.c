@@ -18,6 +18,7 @@
 #include "drivers/status.h"
 #include "drivers/transport.h"
 #include "src/serve/serve_int.h"
+#include "src/serve/api_reports.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -1311,6 +1312,13 @@ void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
     if (!strcmp(path, "/v1/orders")) {
         if (get)
             get_orders(s, r, t);
+        else
+            kv_http_reply_error(r, 405, "method_not_allowed", "use GET");
+        return;
+    }
+    if (!strcmp(path, "/v1/reports/day")) {
+        if (get)
+            kv__api_reports_day(s, r, t);
         else
             kv_http_reply_error(r, 405, "method_not_allowed", "use GET");
         return;
