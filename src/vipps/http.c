@@ -307,7 +307,7 @@ kv_vipps_status kv_vipps_client_create(kv_vipps_client **out,
     c->max_attempts = o->max_attempts ? o->max_attempts : 4;
     c->backoff_base = o->backoff_base_ms > 0 ? o->backoff_base_ms : 200;
     c->backoff_max = o->backoff_max_ms > 0 ? o->backoff_max_ms : 2000;
-    c->retry_after_max = o->retry_after_max_s > 0 ? o->retry_after_max_s : 10;
+    c->retry_after_max = o->retry_after_max_s > 0 ? o->retry_after_max_s : 0;
     c->token_margin = o->token_margin_s;
     c->rng = o->jitter_seed ? o->jitter_seed
         : (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)c;
@@ -619,15 +619,38 @@ static long backoff(kv_vipps_client *c, int retry_no)
                             : 0);
 }
 
-/* Wait before the retry after attempt: the server's Retry-After
- * (retry_after_s seconds, capped at retry_after_max; < 0 when it sent
- * none), else the backoff.  Returns 0 when out of time (see wait_retry). */
+/* Wait before the retry after attempt.  Without a Retry-After: the
+ * backoff.  With one: the server's value exactly as asked (never shorter;
+ * at least the backoff), bounded only by what is left of the call's
+ * deadline and the caller's retry_after_max_s (0: no other bound; a longer ask ends the call).  When the
+ * wait would pass the deadline nothing is slept: the error on the handle
+ * says so and 0 is returned (the caller ends the call with the 429/503). */
 static int wait_retry_after(kv_vipps_client *c, int attempt, long retry_after_s)
 {
     long d = backoff(c, attempt);
-    if (retry_after_s >= 0)
-        d = (retry_after_s > c->retry_after_max ? c->retry_after_max : retry_after_s) * 1000L;
-    return wait_retry(c, d);
+    if (retry_after_s < 0)
+        return wait_retry(c, d);
+    long left = remaining_ms(c);
+    long ask = retry_after_s > 86400 ? 86400L * 1000 : retry_after_s * 1000L;
+    if (ask > d)
+        d = ask;
+    int capped = c->retry_after_max > 0 && retry_after_s > c->retry_after_max;
+    if (capped || left < d + 100) {
+        size_t n = strlen(c->err.log);
+        if (capped)
+            snprintf(c->err.log + n, sizeof c->err.log - n,
+                     "; the service asked to retry after Retry-After %ld s, longer than this "
+                     "client waits (%ld s): not retried, try again later", retry_after_s,
+                     c->retry_after_max);
+        else
+            snprintf(c->err.log + n, sizeof c->err.log - n,
+                     "; the service asked to retry after Retry-After %ld s, more than the %ld ms "
+                     "left of this call: not retried, try again later", retry_after_s, left);
+        c->err.retry_after_s = retry_after_s;
+        return 0;
+    }
+    sleep_ms(d);
+    return 1;
 }
 
 static struct curl_slist *add_hdr(struct curl_slist *l, int *bad,

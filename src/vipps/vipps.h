@@ -219,7 +219,11 @@ typedef struct kv_vipps_opts {
     long backoff_base_ms;        /* first retry delay before jitter, default
                                     200 */
     long backoff_max_ms;         /* cap of one delay, default 2000 */
-    long retry_after_max_s;      /* cap for a Retry-After, default 10 */
+    long retry_after_max_s;      /* longest Retry-After this client waits;
+                                    a longer one ends the call at once with
+                                    the 429/503 (never retried sooner than
+                                    asked).  0 (default): only the call's
+                                    deadline (total_timeout_ms) bounds it */
     long token_margin_s;         /* refresh this long before expires_on;
                                     default: min(60, lifetime/10) */
     unsigned int jitter_seed;    /* 0: seeded from time and address */
