@@ -215,12 +215,116 @@ static void test_vipps_trust__retry_after_past_the_deadline_fails_at_once(void *
     kv_sim_destroy(s);
 }
 
+/* Every string in a JSON tree is free of C0/DEL, C1 and bidi characters;
+ * returns the number of strings looked at. */
+static int clean_strings(const cJSON *j)
+{
+    int n = 0;
+    if (cJSON_IsString(j)) {
+        const unsigned char *p = (const unsigned char *)j->valuestring;
+        for (; *p; p++) {
+            if (*p < 0x20 || *p == 0x7f)
+                fail_msg("control byte 0x%02x in \"%s\"", *p, j->valuestring);
+            if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+                fail_msg("C1 character in \"%s\"", j->valuestring);
+            if (p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+                                 (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
+                fail_msg("bidi character in \"%s\"", j->valuestring);
+        }
+        return 1;
+    }
+    for (const cJSON *c = j ? j->child : NULL; c; c = c->next)
+        n += clean_strings(c);
+    return n;
+}
+
+/* The request bodies the simulator recorded for "METHOD path-prefix". */
+static int recorded(const char *file, const char *method, const char *prefix, cJSON **out, int max)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(file, &buf, &len), 0);
+    int n = 0;
+    for (char *save = NULL, *l = strtok_r((char *)buf, "\n", &save); l && n < max;
+         l = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(l);
+        const cJSON *m = cJSON_GetObjectItem(o, "method"), *p = cJSON_GetObjectItem(o, "path");
+        const cJSON *rq = cJSON_GetObjectItem(o, "request");
+        if (cJSON_IsString(m) && cJSON_IsString(p) && cJSON_IsString(rq) &&
+            !strcmp(m->valuestring, method) && !strncmp(p->valuestring, prefix, strlen(prefix)))
+            out[n++] = cJSON_Parse(rq->valuestring);
+        cJSON_Delete(o);
+    }
+    free(buf);
+    return n;
+}
+
+static void test_vipps_trust__text_sent_to_vipps_is_cleaned(void **state)
+{
+    (void)state;
+    char *rec = kvt_path("%s/trust-record.jsonl", kvt_tmpdir());
+    kv_sim *s = start_sim(rec);
+    attempts a = { .n = 0 };
+    kv_vipps_client *c = client(s, 8000, 0, &a);
+    /* ESC, tab, RIGHT-TO-LEFT OVERRIDE, NEL (C1), LF, LRI ... PDI, BEL. */
+    const char *desc = "Kaffe\x1b[2J\t\xe2\x80\xae" "evil\xc2\x85\nkake";
+    kv_vipps_order_line line = {
+        .id = "sku\x01-1", .name = "Te\xe2\x81\xa6x\xe2\x81\xa9\x07 \xc3\xa6\xc3\xb8",
+        .total_amount = 4900, .total_amount_excl_tax = 3920, .total_tax_amount = 980,
+        .tax_rate = 2500, .unit_price = 4900, .quantity = "1",
+    };
+    kv_vipps_receipt rc = { .lines = &line, .n_lines = 1, .currency = "NOK",
+                            .pos_id = "till\x1b-1", .receipt_number = "R\xe2\x80\xad" "42" };
+    kv_vipps_create_req rq = {
+        .reference = "OSL-text-0001", .amount = 4900, .currency = "NOK",
+        .flow = KV_VIPPS_FLOW_QR, .qr_format = KV_VIPPS_QR_TEXT,
+        .description = desc, .receipt = &rc, .idempotency_key = "OSL-text-0001-create",
+    };
+    kv_vipps_created out;
+    kv_vipps_status st = kv_vipps_create(&out, c, &rq);
+    if (st)
+        printf("create: %s\n", kv_vipps_last_error(c)->log);
+    assert_int_equal(st, KV_VIPPS_OK);
+    st = kv_vipps_om_add_receipt(c, "OSL-text-0003", &rc);
+    if (st)
+        printf("receipt: %s\n", kv_vipps_last_error(c)->log);
+    assert_int_equal(st, KV_VIPPS_OK);
+
+    cJSON *bodies[8];
+    int n = recorded(rec, "POST", "/epayment/v1/payments", bodies, 8);
+    assert_int_equal(n, 1);
+    assert_true(clean_strings(bodies[0]) >= 8);
+    const cJSON *d = cJSON_GetObjectItem(bodies[0], "paymentDescription");
+    assert_true(cJSON_IsString(d));
+    assert_string_equal(d->valuestring, "Kaffe[2J evil kake");
+    const cJSON *l0 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(bodies[0],
+                                         "receipt"), "orderLines"), 0);
+    assert_string_equal(cJSON_GetObjectItem(l0, "name")->valuestring, "Tex \xc3\xa6\xc3\xb8");
+    assert_string_equal(cJSON_GetObjectItem(l0, "id")->valuestring, "sku-1");
+    cJSON_Delete(bodies[0]);
+    n = recorded(rec, "POST", "/order-management/", bodies, 8);
+    assert_int_equal(n, 1);
+    assert_true(clean_strings(bodies[0]) >= 4);
+    cJSON_Delete(bodies[0]);
+    free(rec);
+    /* A description that is nothing but control characters is refused
+     * before anything is sent. */
+    rq.reference = "OSL-text-0002";
+    rq.idempotency_key = "OSL-text-0002-create";
+    rq.description = "\x1b\x1b\xe2\x80\xae\x07";
+    rq.receipt = NULL;
+    assert_int_equal(kv_vipps_create(&out, c, &rq), KV_VIPPS_E_INVALID);
+    kv_vipps_client_destroy(c);
+    kv_sim_destroy(s);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vipps_trust__retry_after_is_honoured_not_capped),
         cmocka_unit_test(test_vipps_trust__retry_after_past_the_deadline_fails_at_once),
+        cmocka_unit_test(test_vipps_trust__text_sent_to_vipps_is_cleaned),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -26,38 +26,47 @@ const char *kv_jsoncheck_strerror(kv_jsoncheck_status st)
     return "unknown jsoncheck status";
 }
 
-/* Length of the valid UTF-8 sequence at p (no overlongs, no surrogates,
- * at most U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+size_t kv_jsoncheck_utf8(const char *s, size_t avail, uint32_t *cp)
 {
+    const unsigned char *p = (const unsigned char *)s;
+    if (!avail)
+        return 0;
     unsigned char b = p[0];
     size_t n;
-    uint32_t cp;
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xc2 && b <= 0xdf) {
+    uint32_t v;
+    if (b < 0x80) {
+        v = b;
+        n = 1;
+    } else if (b >= 0xc2 && b <= 0xdf) {
         n = 2;
-        cp = b & 0x1f;
+        v = b & 0x1f;
     } else if (b >= 0xe0 && b <= 0xef) {
         n = 3;
-        cp = b & 0x0f;
+        v = b & 0x0f;
     } else if (b >= 0xf0 && b <= 0xf4) {
         n = 4;
-        cp = b & 0x07;
+        v = b & 0x07;
     } else {
         return 0;
     }
-    if ((size_t)(end - p) < n)
+    if (avail < n)
         return 0;
     for (size_t i = 1; i < n; i++) {
         if ((p[i] & 0xc0) != 0x80)
             return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
+        v = (v << 6) | (p[i] & 0x3f);
     }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
+    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) ||
+        (v >= 0xd800 && v <= 0xdfff))
         return 0;
+    if (cp)
+        *cp = v;
     return n;
+}
+
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    return kv_jsoncheck_utf8((const char *)p, (size_t)(end - p), NULL);
 }
 
 kv_jsoncheck_status kv_jsoncheck_text(const char *s, size_t len, int allow_tab, size_t *offset)

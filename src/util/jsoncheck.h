@@ -27,6 +27,7 @@
 #define KV_UTIL_JSONCHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define KV_JSONCHECK_MAX_DEPTH 64
 #define KV_JSONCHECK_MAX_MEMBERS 4096
@@ -68,5 +69,10 @@ kv_jsoncheck_status kv_jsoncheck(const char *text, size_t len,
  * (may be NULL) gets the position of the first bad byte. */
 kv_jsoncheck_status kv_jsoncheck_text(const char *s, size_t len, int allow_tab,
                                       size_t *offset);
+
+/* Decode one UTF-8 sequence from s (avail bytes): its length (1-4) with
+ * the code point in *cp (may be NULL), or 0 when it is not valid UTF-8
+ * (overlong, surrogate, above U+10FFFF, cut short). */
+size_t kv_jsoncheck_utf8(const char *s, size_t avail, uint32_t *cp);
 
 #endif
