@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,45 @@ static void test_input__config_value_with_control_byte_exits_3_naming_the_key(vo
     free(conf);
 }
 
+static unsigned mode_of(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (unsigned)(sb.st_mode & 07777) : 07777;
+}
+
+/* The journal holds the daemon's webhook secrets: `kvitt serve` creates
+ * it 0600 (and its -wal) and refuses to start on a readable one. */
+static void test_input__daemon_journal_is_private_and_a_readable_one_refused(void **state)
+{
+    (void)state;
+    kvt_serve_env *e = env_new("journal");
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, "j1",
+                                   "{\"amount\":\"12.50\"}"), 0);
+    assert_int_equal(r.status, 201);
+    kvt_http_free(&r);
+    char *db = kvt_path("%s/kvitt-journal.db", e->dir);
+    char *wal = kvt_path("%s/kvitt-journal.db-wal", e->dir);
+    printf("journal %04o, wal %04o\n", mode_of(db), mode_of(wal));
+    assert_int_equal(mode_of(db), 0600);
+    assert_int_equal(mode_of(wal), 0600);
+    kvt_serve_stop(e, SIGTERM);
+    assert_int_equal(chmod(db, 0644), 0);
+    assert_int_equal(kvt_serve_start(e, NULL), -1);
+    kvt_proc_stop(e->serve, SIGTERM);
+    e->serve = NULL;
+    unsigned char *log = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e->serve_log, &log, &len), 0);
+    printf("%s", (char *)log);
+    assert_non_null(strstr((char *)log, "chmod 600"));
+    free(log);
+    assert_int_equal(chmod(db, 0600), 0);
+    assert_int_equal(kvt_serve_start(e, NULL), 0);
+    free(db);
+    free(wal);
+}
+
 static void check(const char *json, kv_jsoncheck_status want, const char *path)
 {
     kv_jsoncheck_where w;
@@ -219,6 +259,8 @@ int main(void)
         cmocka_unit_test_teardown(test_input__daemon_refuses_out_of_range_and_control_queries,
                                   cleanup),
         cmocka_unit_test(test_input__config_value_with_control_byte_exits_3_naming_the_key),
+        cmocka_unit_test_teardown(test_input__daemon_journal_is_private_and_a_readable_one_refused,
+                                  cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
