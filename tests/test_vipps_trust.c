@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "sim/sim.h"
@@ -318,6 +319,103 @@ static void test_vipps_trust__text_sent_to_vipps_is_cleaned(void **state)
     kv_sim_destroy(s);
 }
 
+/* The access tokens the simulator issued, from its --record file. */
+static int issued_tokens(const char *rec, char tokens[][2048], int max)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(rec, &buf, &len), 0);
+    int n = 0;
+    for (char *save = NULL, *l = strtok_r((char *)buf, "\n", &save); l && n < max;
+         l = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(l);
+        const cJSON *p = cJSON_GetObjectItem(o, "path"), *rs = cJSON_GetObjectItem(o, "response");
+        if (cJSON_IsString(p) && !strcmp(p->valuestring, "/accesstoken/get") && cJSON_IsString(rs)) {
+            cJSON *t = cJSON_Parse(rs->valuestring);
+            const cJSON *at = cJSON_GetObjectItem(t, "access_token");
+            if (cJSON_IsString(at))
+                snprintf(tokens[n++], 2048, "%s", at->valuestring);
+            cJSON_Delete(t);
+        }
+        cJSON_Delete(o);
+    }
+    free(buf);
+    return n;
+}
+
+static unsigned file_mode(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (unsigned)(sb.st_mode & 07777) : 07777;
+}
+
+static void test_vipps_trust__wire_trace_has_the_calls_and_no_secret(void **state)
+{
+    (void)state;
+    char *rec = kvt_path("%s/trace-record.jsonl", kvt_tmpdir());
+    char *trace = kvt_path("%s/client.trace", kvt_tmpdir());
+    kv_sim *s = start_sim(rec);
+    const kv_sim_cred *cr = oslo();
+    const char *ph = kv_sim_known_phones();
+    char phone[32];
+    snprintf(phone, sizeof phone, "%.*s", (int)strcspn(ph, ","), ph);
+    kv_vipps_opts o = KV_VIPPS_OPTS_INIT;
+    o.environment = kv_sim_url(s);
+    o.client_id = cr->client_id;
+    o.client_secret = cr->client_secret;
+    o.subscription_key = cr->subscription_key;
+    o.msn = cr->msn;
+    o.trace_path = trace;
+    kv_vipps_client *c = NULL;
+    char err[300];
+    mode_t old = umask(022);
+    assert_int_equal(kv_vipps_client_create(&c, &o, err, sizeof err), KV_VIPPS_OK);
+    umask(old);
+    kv_vipps_create_req rq = {
+        .reference = "OSL-trace-0001", .amount = 4900, .currency = "NOK",
+        .flow = KV_VIPPS_FLOW_PUSH, .phone = phone, .description = "Kvitt Kaffe",
+        .idempotency_key = "OSL-trace-0001-create",
+    };
+    kv_vipps_created out;
+    assert_int_equal(kv_vipps_create(&out, c, &rq), KV_VIPPS_OK);
+    assert_int_equal(kv_vipps_test_approve(c, "OSL-trace-0001", phone), KV_VIPPS_OK);
+    kv_vipps_modification m;
+    assert_int_equal(kv_vipps_capture(&m, c, "OSL-trace-0001", 4900, "NOK", "OSL-trace-0001-cap"),
+                     KV_VIPPS_OK);
+    /* An error answer is traced too. */
+    kv_vipps_payment p;
+    assert_int_equal(kv_vipps_get(&p, c, "OSL-trace-none"), KV_VIPPS_E_NOT_FOUND);
+    kv_vipps_client_destroy(c);
+    kv_sim_destroy(s);
+
+    assert_int_equal(file_mode(trace), 0600);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(trace, &buf, &len), 0);
+    const char *t = (const char *)buf;
+    assert_non_null(strstr(t, "POST /accesstoken/get"));
+    assert_non_null(strstr(t, "> POST /epayment/v1/payments HTTP/1.1"));
+    assert_non_null(strstr(t, "/epayment/v1/test/payments/OSL-trace-0001/approve"));
+    assert_non_null(strstr(t, "/epayment/v1/payments/OSL-trace-0001/capture"));
+    assert_non_null(strstr(t, "--- HTTP 201 in "));
+    assert_non_null(strstr(t, "--- HTTP 404 in "));
+    assert_non_null(strstr(t, "Idempotency-Key: OSL-trace-0001-create"));
+    assert_non_null(strstr(t, "Authorization: [redacted]"));
+    assert_non_null(strstr(t, "\"paymentDescription\":\"Kvitt Kaffe\""));
+    /* No secret, in any form the client sent or received it. */
+    assert_null(strstr(t, cr->client_secret));
+    assert_null(strstr(t, cr->subscription_key));
+    assert_null(strstr(t, phone));
+    static char tokens[8][2048];
+    int nt = issued_tokens(rec, tokens, 8);
+    assert_true(nt >= 1);
+    for (int i = 0; i < nt; i++)
+        assert_null(strstr(t, tokens[i]));
+    free(buf);
+    free(trace);
+    free(rec);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -325,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_vipps_trust__retry_after_is_honoured_not_capped),
         cmocka_unit_test(test_vipps_trust__retry_after_past_the_deadline_fails_at_once),
         cmocka_unit_test(test_vipps_trust__text_sent_to_vipps_is_cleaned),
+        cmocka_unit_test(test_vipps_trust__wire_trace_has_the_calls_and_no_secret),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

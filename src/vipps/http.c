@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TEST_URL "https://apitest.vipps.no"
 #define PROD_URL "https://api.vipps.no"
@@ -144,6 +145,7 @@ struct kv_vipps_client {
     const char *cur_phone;  /* phone in the current request (redaction) */
     kv_vipps_error err;
     kv_vipps_stats stats;
+    int trace_fd;           /* wire trace file (trace.c), -1 when off */
 };
 
 static time_t now_s(const kv_vipps_client *c)
@@ -278,6 +280,16 @@ kv_vipps_status kv_vipps_client_create(kv_vipps_client **out,
         free(host);
         return KV_VIPPS_E_NOMEM;
     }
+    c->trace_fd = -1;
+    if (o->trace_path && *o->trace_path) {
+        char terr[300];
+        c->trace_fd = kv__trace_open(o->trace_path, terr, sizeof terr);
+        if (c->trace_fd < 0) {
+            free(host);
+            free(c);
+            FAIL(KV_VIPPS_E_INVALID, terr);
+        }
+    }
     c->host = host;
     c->loopback = loop;
     c->is_test = test || loop;
@@ -353,6 +365,8 @@ void kv_vipps_client_destroy(kv_vipps_client *c)
         return;
     if (c->curl)
         curl_easy_cleanup(c->curl);
+    if (c->trace_fd >= 0)
+        close(c->trace_fd);
     free(c->base);
     free(c->host);
     free_secret(c->client_id);
@@ -396,7 +410,7 @@ kv_vipps_error *kv__err(kv_vipps_client *c) { return &c->err; }
 
 /* ---------- logging ---------- */
 
-static void redact(const kv_vipps_client *c, char *s)
+void kv__redact(const kv_vipps_client *c, char *s)
 {
     kv_vipps__mask_json(s);
     kv_vipps__mask_str(s, c->client_secret);
@@ -417,7 +431,7 @@ static void vlog(kv_vipps_client *c, kv_vipps_log_level lvl, const char *fmt,
     for (char *p = s; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    redact(c, s);
+    kv__redact(c, s);
     c->log(lvl, s, c->log_payload);
     free(s);
 }
@@ -441,7 +455,7 @@ void kv__set_error(kv_vipps_client *c, kv_vipps_api api,
     va_start(ap, fmt);
     vsnprintf(c->err.log, sizeof c->err.log, fmt, ap);
     va_end(ap);
-    redact(c, c->err.log);
+    kv__redact(c, c->err.log);
     snprintf(c->err.cashier, sizeof c->err.cashier, "%s",
              kv_vipps_cashier_text(api, cls, 0, c->lang));
 }
@@ -709,9 +723,13 @@ static CURLcode perform(kv_vipps_client *c, const char *method,
         s->buf[0] = '\0';
     s->retry_after = -1;
     c->stats.http_requests++;
+    kv_tracebuf tb;
+    kv__trace_attach(h, c->trace_fd >= 0 ? &tb : NULL);
     CURLcode rc = curl_easy_perform(h);
     long st = 0, nconn = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+    if (c->trace_fd >= 0)
+        kv__trace_write(c, c->trace_fd, &tb, h, method, url, rc, st);
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
     c->stats.connects += (unsigned long)nconn;
     *status = rc == CURLE_OK ? st : 0;

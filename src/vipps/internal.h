@@ -74,6 +74,27 @@ const char *kv__msn(const kv_vipps_client *c);
 kv_vipps_lang kv__lang(const kv_vipps_client *c);
 kv_vipps_error *kv__err(kv_vipps_client *c);
 
+/* Mask secrets, the token, the request's phone number and JSON values of
+ * secret keys in s, in place (what every log line passes). */
+void kv__redact(const kv_vipps_client *c, char *s);
+
+/* ---- wire trace (trace.c) ---- */
+typedef struct kv_tracebuf {
+    char *buf;
+    size_t len, cap;
+    size_t out_seen, in_seen;   /* body bytes seen per direction */
+    int failed;                 /* out of memory: the record is lost */
+} kv_tracebuf;
+/* Open (create 0600, or tighten to 0600) the trace file for appending;
+ * the descriptor, or -1 with the reason in err. */
+int kv__trace_open(const char *path, char *err, size_t errlen);
+/* Capture the next exchange on h into t (t NULL: stop capturing). */
+void kv__trace_attach(CURL *h, kv_tracebuf *t);
+/* Write one redacted record for the exchange just performed on h and
+ * free t's buffer. */
+void kv__trace_write(kv_vipps_client *c, int fd, kv_tracebuf *t, CURL *h, const char *method,
+                     const char *url, CURLcode rc, long status);
+
 /* Percent-encode a path segment into dst (RFC 3986 unreserved kept). */
 int kv__path_seg(char *dst, size_t n, const char *seg);
 

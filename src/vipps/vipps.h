@@ -234,6 +234,12 @@ typedef struct kv_vipps_opts {
                                     INFO) */
     kv_vipps_clock_fn clock;     /* optional (tests); default time() */
     void *clock_payload;
+    const char *trace_path;      /* optional: append a redacted wire trace
+                                    (method, URL, headers, bodies, status,
+                                    time) of every exchange to this file,
+                                    created/kept mode 0600; for support
+                                    cases.  Secret header values, secrets,
+                                    tokens and phone numbers are masked. */
 } kv_vipps_opts;
 
 #define KV_VIPPS_OPTS_INIT { .version = KV_VIPPS_OPTS_VERSION, \
