@@ -239,8 +239,10 @@ static int clean_strings(const cJSON *j)
     return n;
 }
 
-/* The request bodies the simulator recorded for "METHOD path-prefix". */
-static int recorded(const char *file, const char *method, const char *prefix, cJSON **out, int max)
+/* The request (or response) bodies the simulator recorded for "METHOD
+ * path-prefix", parsed. */
+static int recorded_field(const char *file, const char *method, const char *prefix,
+                          const char *field, cJSON **out, int max)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
@@ -250,7 +252,7 @@ static int recorded(const char *file, const char *method, const char *prefix, cJ
          l = strtok_r(NULL, "\n", &save)) {
         cJSON *o = cJSON_Parse(l);
         const cJSON *m = cJSON_GetObjectItem(o, "method"), *p = cJSON_GetObjectItem(o, "path");
-        const cJSON *rq = cJSON_GetObjectItem(o, "request");
+        const cJSON *rq = cJSON_GetObjectItem(o, field);
         if (cJSON_IsString(m) && cJSON_IsString(p) && cJSON_IsString(rq) &&
             !strcmp(m->valuestring, method) && !strncmp(p->valuestring, prefix, strlen(prefix)))
             out[n++] = cJSON_Parse(rq->valuestring);
@@ -258,6 +260,11 @@ static int recorded(const char *file, const char *method, const char *prefix, cJ
     }
     free(buf);
     return n;
+}
+
+static int recorded(const char *file, const char *method, const char *prefix, cJSON **out, int max)
+{
+    return recorded_field(file, method, prefix, "request", out, max);
 }
 
 static void test_vipps_trust__text_sent_to_vipps_is_cleaned(void **state)
@@ -322,24 +329,15 @@ static void test_vipps_trust__text_sent_to_vipps_is_cleaned(void **state)
 /* The access tokens the simulator issued, from its --record file. */
 static int issued_tokens(const char *rec, char tokens[][2048], int max)
 {
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(kvt_read_file(rec, &buf, &len), 0);
+    cJSON *ans[8];
+    int m = recorded_field(rec, "POST", "/accesstoken/get", "response", ans, max < 8 ? max : 8);
     int n = 0;
-    for (char *save = NULL, *l = strtok_r((char *)buf, "\n", &save); l && n < max;
-         l = strtok_r(NULL, "\n", &save)) {
-        cJSON *o = cJSON_Parse(l);
-        const cJSON *p = cJSON_GetObjectItem(o, "path"), *rs = cJSON_GetObjectItem(o, "response");
-        if (cJSON_IsString(p) && !strcmp(p->valuestring, "/accesstoken/get") && cJSON_IsString(rs)) {
-            cJSON *t = cJSON_Parse(rs->valuestring);
-            const cJSON *at = cJSON_GetObjectItem(t, "access_token");
-            if (cJSON_IsString(at))
-                snprintf(tokens[n++], 2048, "%s", at->valuestring);
-            cJSON_Delete(t);
-        }
-        cJSON_Delete(o);
+    for (int i = 0; i < m; i++) {
+        const cJSON *at = cJSON_GetObjectItem(ans[i], "access_token");
+        if (cJSON_IsString(at))
+            snprintf(tokens[n++], 2048, "%s", at->valuestring);
+        cJSON_Delete(ans[i]);
     }
-    free(buf);
     return n;
 }
 
