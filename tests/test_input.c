@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sim/sim.h"
 #include "src/util/jsoncheck.h"
 #include "tests/lib/kvtserve.h"
 
@@ -169,6 +170,42 @@ static void test_input__config_value_with_control_byte_exits_3_naming_the_key(vo
     free(conf);
 }
 
+/* `kvitt pay --items FILE` refuses what cJSON would have let through. */
+static void test_input__pay_items_refuses_nul_and_duplicate_keys_exit_2(void **state)
+{
+    (void)state;
+    char *dir = kvt_path("%s/items", kvt_tmpdir());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char *conf = kvt_path("%s/kvitt.conf", dir);
+    /* A closed port: validation happens before anything is sent. */
+    assert_int_equal(kv_sim_write_config_url("http://127.0.0.1:9", conf), KV_SIM_OK);
+    char *items = kvt_path("%s/items.json", dir);
+    static const struct { const char *json, *field, *what; } cases[] = {
+        { "[{\"name\":\"Kaffe\",\"quantity\":1,\"unit_price\":\"5.00\",\"vat_rate\":25},"
+          "{\"name\":\"Te\\u0000x\",\"quantity\":1,\"unit_price\":\"5.00\",\"vat_rate\":25}]",
+          "items[1].name", "NUL" },
+        { "[{\"name\":\"Kaffe\",\"name\":\"Gratis\",\"quantity\":1,\"unit_price\":\"10.00\","
+          "\"vat_rate\":25}]", "items[0].name", "twice" },
+        { "[{\"name\":\"Kaffe\",\"quantity\":1e999,\"unit_price\":\"10.00\",\"vat_rate\":25}]",
+          "items[0].quantity", "range" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(kvt_write_file(items, cases[i].json, strlen(cases[i].json)), 0);
+        const char *argv[] = { "kvitt", "--config", conf, "pay", "--amount", "10.00", "--items",
+                               items, NULL };
+        kvt_result r;
+        assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+        printf("exit %d: %s", r.status, r.err);
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, cases[i].field));
+        assert_non_null(strstr(r.err, cases[i].what));
+        kvt_result_free(&r);
+    }
+    free(items);
+    free(conf);
+    free(dir);
+}
+
 static unsigned mode_of(const char *path)
 {
     struct stat sb;
@@ -259,6 +296,7 @@ int main(void)
         cmocka_unit_test_teardown(test_input__daemon_refuses_out_of_range_and_control_queries,
                                   cleanup),
         cmocka_unit_test(test_input__config_value_with_control_byte_exits_3_naming_the_key),
+        cmocka_unit_test(test_input__pay_items_refuses_nul_and_duplicate_keys_exit_2),
         cmocka_unit_test_teardown(test_input__daemon_journal_is_private_and_a_readable_one_refused,
                                   cleanup),
     };
