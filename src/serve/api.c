@@ -604,8 +604,10 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     const char *code;
     int hs = flow_http(st, &code);
     const char *msg = res->cashier[0] ? res->cashier : kv_flow_strerror(st);
+    char why[900];
+    kv__serve_err_fields(why, sizeof why, res);
     kv_slog_write(&s->log, KV_LOG_WARNING, "payment.start_failed till=%s reference=%s "
-                  "result=\"%s\" detail=\"%s\"", t->id, ref, kv_flow_strerror(st), res->detail);
+                  "result=\"%s\"%s", t->id, ref, kv_flow_strerror(st), why);
     kv__hub_push(s, ref, "result", res->payment.reference[0]
                  ? kv_pay_state_name(res->payment.state) : "UNKNOWN", -1, msg);
     kv__hub_final(s, ref);
@@ -1034,9 +1036,12 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
     } else {
         st = kv_flow_reprint(s->flow, res, ref);
     }
+    char why[900] = "";
+    if (st != KV_FLOW_OK)
+        kv__serve_err_fields(why, sizeof why, res);
     kv_slog_write(&s->log, st == KV_FLOW_OK ? KV_LOG_INFO : KV_LOG_WARNING,
-                  "payment.%s till=%s store=%s origin=%s reference=%s amount=%lld result=\"%s\"",
-                  action, t->id, t->store, origin, ref, (long long)amount, kv_flow_strerror(st));
+                  "payment.%s till=%s store=%s origin=%s reference=%s amount=%lld result=\"%s\"%s",
+                  action, t->id, t->store, origin, ref, (long long)amount, kv_flow_strerror(st), why);
     if (st == KV_FLOW_OK) {
         if (res->payment.reference[0])
             kv__hub_push(s, ref, "state", kv_pay_state_name(res->payment.state), -1, action);
