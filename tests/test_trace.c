@@ -171,6 +171,29 @@ static void test_trace__daemon_log_line_carries_status_code_and_trace_id(void **
     assert_null(strstr(line, "trace_id= "));
     assert_null(strstr((char *)log + 0, "4799999999"));
     free(log);
+
+    /* `kvitt --trace FILE serve`: the daemon's payment calls are traced. */
+    char *trace = kvt_path("%s/serve.trace", e->dir);
+    char *tlog = kvt_path("%s/serve-trace.log", e->dir);
+    const char *argv[] = { "kvitt", "--trace", trace, "serve", "--config", e->conf, "--listen",
+                           "127.0.0.1:0", NULL };
+    kvt_proc *p = kvt_spawn(argv, NULL, tlog);
+    char *url = kvt_proc_readline(p, 15000);
+    assert_non_null(url);
+    snprintf(e->url, sizeof e->url, "%s", url);
+    free(url);
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, "t2",
+                                   "{\"amount\":\"20.00\",\"phone\":\"4799999999\"}"), 0);
+    kvt_http_free(&r);
+    kvt_proc_stop(p, SIGTERM);
+    unsigned char *tb = NULL;
+    assert_int_equal(kvt_read_file(trace, &tb, &len), 0);
+    assert_non_null(strstr((char *)tb, "> POST /epayment/v1/payments HTTP/1.1"));
+    assert_non_null(strstr((char *)tb, "--- HTTP 400 in "));
+    assert_null(strstr((char *)tb, "4799999999"));
+    free(tb);
+    free(trace);
+    free(tlog);
     kvt_serve_teardown(e);
     free(e);
 }

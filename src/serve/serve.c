@@ -585,6 +585,7 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
         goto fail;
 
     kv_flow_options fo = KV_FLOW_OPTIONS_INIT;
+    fo.trace_path = o->trace_path;
     fo.on_event = on_flow_event;
     fo.event_user = s;
     kv_flow_status fs = kv_flow_open(&s->flow, cfg, &fo, err, errlen);
