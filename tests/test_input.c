@@ -80,6 +80,18 @@ static void test_input__daemon_refuses_nul_duplicates_controls_and_big_numbers(v
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.body, "amount"));
     kvt_http_free(&r);
+    /* An eCom callback: its orderId used to be cut at \u0000 and match the URL. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/callbacks/v2/payments/OSL-cb-000001", e->url);
+    const char *cbh[] = { "Authorization: cb-token-0123456789", "Content-Type: application/json",
+                          NULL };
+    static const char cb[] = "{\"merchantSerialNumber\":\"123456\",\"orderId\":"
+        "\"OSL-cb-000001\\u0000evil\",\"transactionInfo\":{\"amount\":100,\"status\":\"RESERVED\","
+        "\"transactionId\":\"1\",\"timeStamp\":\"2026-01-01T00:00:00Z\"}}";
+    assert_int_equal(kvt_http(&r, "POST", url, cbh, cb, sizeof cb - 1, 10000), 0);
+    printf("callback -> %ld %s\n", r.status, r.body);
+    assert_int_equal(r.status, 400);
+    kvt_http_free(&r);
     /* Nothing reached the payment service. */
     assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), 0);
     /* A clean body still works. */

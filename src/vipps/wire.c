@@ -7,6 +7,7 @@
  * lenient elsewhere (unknown fields are ignored; the service adds fields).
  */
 #include "src/vipps/wire.h"
+#include "src/util/jsoncheck.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -773,6 +774,9 @@ out:
 kv_vipps_status kv_vipps_webhook_parse(kv_vipps_webhook_event *out,
                                        const void *body, size_t len)
 {
+    /* Strict first: cJSON would cut a reference at \u0000. */
+    if (!body || kv_jsoncheck(body, len, NULL) != KV_JSONCHECK_OK)
+        return KV_VIPPS_E_PARSE;
     cJSON *o = parse_n(body, len);
     kv_vipps_webhook_event e;
     kv_vipps_status st = KV_VIPPS_E_PARSE;
