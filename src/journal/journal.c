@@ -186,14 +186,13 @@ kv_journal_status kv_journal_check_private(const char *path, char *err, size_t e
         if (private_file(f, err, errlen) < 0)
             return KV_J_E_OPEN;
     }
-    /* Create the database file 0600 (whatever the umask) before SQLite
-     * does; SQLite gives the -wal and -shm files the database's mode. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd >= 0) {
-        if (fstat(fd, &sb) == 0 && sb.st_size == 0 && (sb.st_mode & 077))
-            fchmod(fd, 0600);
+    /* Create the database file 0600 before SQLite does (SQLite gives the
+     * -wal and -shm files the database's mode).  Only when it is absent
+     * (O_EXCL): opening and closing a file this process already has open
+     * through SQLite would drop SQLite's POSIX locks on it. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0)
         close(fd);
-    }
     return KV_J_OK;
 }
 
