@@ -73,6 +73,13 @@ static void test_input__daemon_refuses_nul_duplicates_controls_and_big_numbers(v
             "\"unit_price\":\"10.00\",\"vat_rate\":25},{\"name\":\"Te\\u0000x\",\"quantity\":1,"
             "\"unit_price\":\"0.00\",\"vat_rate\":25}]}", "\"items[1].name\"");
     refused(e, "k8", "{\"amount\":\"10.00\",\"phone\":\"4791\xff" "2345\"}", "\"phone\"");
+    /* cJSON reads 01 as 1 and would read on past the strict check. */
+    kvt_http_resp r0;
+    assert_int_equal(kvt_serve_req(&r0, e, "POST", "/v1/payments", KVT_TOK_OSLO, "k8b",
+                                   "{\"amountMinor\":01000,\"text\":\"Kaffe\\u0000 evil\"}"), 0);
+    assert_int_equal(r0.status, 400);
+    assert_non_null(strstr(r0.body, "not valid JSON"));
+    kvt_http_free(&r0);
     /* A refund body goes through the same check. */
     kvt_http_resp r;
     assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments/OSL-nonexistent-1/refund",
@@ -200,6 +207,9 @@ static void test_input__pay_items_refuses_nul_and_duplicate_keys_exit_2(void **s
           "\"vat_rate\":25}]", "items[0].name", "twice" },
         { "[{\"name\":\"Kaffe\",\"quantity\":1e999,\"unit_price\":\"10.00\",\"vat_rate\":25}]",
           "items[0].quantity", "range" },
+        /* cJSON reads 01 as 1 and would then see the name cut at \u0000. */
+        { "[{\"quantity\":01,\"name\":\"Kaffe\\u0000x\",\"unit_price\":\"10.00\",\"vat_rate\":25}]",
+          "items", "not a JSON array" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(kvt_write_file(items, cases[i].json, strlen(cases[i].json)), 0);

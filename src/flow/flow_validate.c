@@ -75,7 +75,12 @@ int kv__flow_parse_items(parsed_items *it, const char *json, char *err, size_t e
     /* cJSON cuts a name at \u0000 and keeps one of two equal keys. */
     kv_jsoncheck_where w;
     kv_jsoncheck_status js = kv_jsoncheck(json, strlen(json), &w);
-    if (js != KV_JSONCHECK_OK && js != KV_JSONCHECK_E_SYNTAX) {
+    if (js == KV_JSONCHECK_E_SYNTAX || js == KV_JSONCHECK_E_TRAILING) {
+        setmsg(err, errlen, "items: not a JSON array of {\"name\",\"quantity\",\"unit_price\",\"vat_rate\"} "
+               "(error near byte %zu)", w.offset);
+        return -1;
+    }
+    if (js != KV_JSONCHECK_OK) {
         setmsg(err, errlen, "items%s: %s", w.path[0] == '[' ? w.path : "", kv_jsoncheck_strerror(js));
         return -1;
     }

@@ -239,11 +239,22 @@ cJSON *kv_http_body_json(kv_http_req *r)
         return NULL;
     }
     /* Strict pass first: cJSON cuts strings at \u0000, keeps duplicate
-     * keys and turns 1e999 into infinity; syntax errors are left to the
-     * messages below. */
+     * keys and turns 1e999 into infinity. */
     kv_jsoncheck_where w;
     kv_jsoncheck_status cs = kv_jsoncheck(r->body, r->len, &w);
-    if (cs != KV_JSONCHECK_OK && cs != KV_JSONCHECK_E_SYNTAX && cs != KV_JSONCHECK_E_TRAILING) {
+    /* A syntax error is refused here too: cJSON accepts some (01, a
+     * trailing comma) and would then read past what was checked. */
+    if (cs == KV_JSONCHECK_E_SYNTAX) {
+        kv_http_reply_error(r, 400, "bad_json",
+                            "the request body is not valid JSON (error near byte %zu)", w.offset);
+        return NULL;
+    }
+    if (cs == KV_JSONCHECK_E_TRAILING) {
+        kv_http_reply_error(r, 400, "bad_json",
+                            "the request body has data after the JSON value (byte %zu)", w.offset);
+        return NULL;
+    }
+    if (cs != KV_JSONCHECK_OK) {
         kv_http_reply_error(r, 400, "invalid_request", "field \"%s\": %s (byte %zu); nothing was done",
                             w.path, kv_jsoncheck_strerror(cs), w.offset);
         return NULL;
