@@ -198,12 +198,56 @@ static void test_trace__daemon_log_line_carries_status_code_and_trace_id(void **
     free(e);
 }
 
+/* A poll answered 429 with a Retry-After longer than the payment has left
+ * is not slept on: the till gives up at the payment's deadline (the next
+ * exchange after the 429 is the cancel, not the same GET again). */
+static void test_trace__retry_after_never_outlasts_the_payment(void **state)
+{
+    (void)state;
+    kvf_env e;
+    char *record = kvt_path("%s/ra-record.jsonl", kvt_tmpdir());
+    const char *sim[] = { "--record", record, NULL };
+    assert_int_equal(kvf_start(&e, "ra", sim), 0);
+    assert_int_equal(kvf_fault(&e, "{\"method\":\"GET\",\"path\":\"/epayment/v1/payments/OSL-ra-pay-0001\","
+                                   "\"count\":1,\"action\":\"status\",\"status\":429,\"retryAfter\":8}"), 0);
+    kvt_result r;
+    const char *args[] = { "pay", "--amount", "20.00", "--reference", "OSL-ra-pay-0001",
+                           "--timeout", "3", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, args), 0);
+    printf("exit %d: %s", r.status, r.err);
+    assert_true(r.status != 0);
+    kvt_result_free(&r);
+    kvf_stop(&e);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(record, &buf, &len), 0);
+    int seen429 = 0, checked = 0;
+    for (char *save = NULL, *l = strtok_r((char *)buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(l);
+        const cJSON *m = cJSON_GetObjectItem(o, "method"), *p = cJSON_GetObjectItem(o, "path");
+        const cJSON *st = cJSON_GetObjectItem(o, "status");
+        if (seen429 && !checked) {
+            printf("after the 429: %s %s\n", m->valuestring, p->valuestring);
+            assert_string_equal(m->valuestring, "POST");
+            assert_string_equal(p->valuestring, "/epayment/v1/payments/OSL-ra-pay-0001/cancel");
+            checked = 1;
+        }
+        if (cJSON_IsNumber(st) && st->valueint == 429)
+            seen429 = 1;
+        cJSON_Delete(o);
+    }
+    assert_true(checked);
+    free(buf);
+    free(record);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace__pay_with_trace_writes_the_calls_without_secrets),
         cmocka_unit_test(test_trace__verbose_error_names_status_code_and_trace_id),
         cmocka_unit_test(test_trace__daemon_log_line_carries_status_code_and_trace_id),
+        cmocka_unit_test(test_trace__retry_after_never_outlasts_the_payment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,6 +130,7 @@ struct kv_vipps_client {
     kv_vipps_lang lang;
     long connect_ms, total_ms, backoff_base, backoff_max, retry_after_max;
     double deadline;        /* monotonic ms: end of the current call */
+    double outer_deadline;  /* monotonic ms set by kv_vipps_set_deadline_in, 0 none */
     long token_margin;
     int max_attempts;
     unsigned int rng;
@@ -602,6 +603,19 @@ static double mono_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+void kv_vipps_set_deadline_in(kv_vipps_client *c, long ms)
+{
+    c->outer_deadline = ms == 0 ? 0 : mono_ms() + (double)(ms < 0 ? 1 : ms);
+}
+
+/* Start a call's budget: total_timeout_ms, cut by the outer deadline. */
+static void budget_start(kv_vipps_client *c)
+{
+    c->deadline = mono_ms() + (double)c->total_ms;
+    if (c->outer_deadline > 0 && c->outer_deadline < c->deadline)
+        c->deadline = c->outer_deadline;
+}
+
 /* Milliseconds left of the current call's budget. */
 static long remaining_ms(const kv_vipps_client *c)
 {
@@ -952,7 +966,7 @@ static kv_vipps_status ensure_token(kv_vipps_client *c)
 
 kv_vipps_status kv_vipps_token_warm(kv_vipps_client *c)
 {
-    c->deadline = mono_ms() + (double)c->total_ms;
+    budget_start(c);
     return ensure_token(c);
 }
 
@@ -996,7 +1010,7 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
     memset(r, 0, sizeof *r);
     r->retry_after_s = -1;
     memset(&c->err, 0, sizeof c->err);
-    c->deadline = mono_ms() + (double)c->total_ms;
+    budget_start(c);
     c->cur_phone = rq->phone;
     char what[600];
     snprintf(what, sizeof what, "%s %s", rq->method, rq->path);

@@ -266,6 +266,14 @@ const char *kv_vipps_base_url(const kv_vipps_client *c);
  * allowed), else 0. */
 int kv_vipps_is_test(const kv_vipps_client *c);
 
+/* Bound every following call on this client by an outer deadline (the
+ * payment's): a call's budget ends at the earlier of its own
+ * (total_timeout_ms) and `ms` milliseconds from now, so a Retry-After or a
+ * backoff never sleeps past it (the call ends with its error instead).
+ * ms == 0 removes the bound; ms < 0 means it has already passed (calls get
+ * the minimum budget). */
+void kv_vipps_set_deadline_in(kv_vipps_client *c, long ms);
+
 /* Counters for tests and benchmarks (since create). */
 typedef struct kv_vipps_stats {
     unsigned long http_requests;   /* HTTP attempts sent, incl. retries */
