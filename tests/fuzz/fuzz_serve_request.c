@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static kv_serve *g_serve;
 static kv_config *g_cfg;
+static char g_dir[64];
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+/* The daemon's scratch folder goes when the run ends (the daemon itself
+ * keeps running until the process exits, like the simulator's target). */
+static void cleanup(void)
+{
+    if (g_dir[0])
+        nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 #define TOK_OSLO "fuzz-oslo-token-0123456789abcdef"
 #define TOK_BERGEN "fuzz-bergen-token-0123456789abcdef"
@@ -60,6 +76,8 @@ static void setup(void)
     char *d = mkdtemp(dir);
     if (!d) d = mkdtemp(dir2);
     if (!d) abort();
+    snprintf(g_dir, sizeof g_dir, "%s", d);
+    atexit(cleanup);
     char conf[256];
     snprintf(conf, sizeof conf, "%s/kvitt.conf", d);
     if (kv_sim_write_config_url("http://127.0.0.1:9", conf) != KV_SIM_OK) abort();
