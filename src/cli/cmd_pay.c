@@ -14,7 +14,8 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: kvitt pay --amount 149.00 [--currency NOK] [--store ID] [--phone MSISDN]\n"
         "                 [--items FILE.json] [--text TEXT] [--printer URI] [--timeout S]\n"
-        "                 [--reference REF] [--show-qr] [--no-recover] [--json]\n\n"
+        "                 [--reference REF] [--show-qr] [--qr-style ansi|light|dark]\n"
+        "                 [--no-recover] [--json]\n\n"
         "Create a payment, print its QR slip, wait for the customer, capture and print\n"
         "the receipt.  Unfinished payments from earlier runs are recovered first.\n\n"
         "  --amount X      amount with at most two decimals (at least 1.00 NOK)\n"
@@ -27,6 +28,9 @@ static void usage(FILE *f)
         "  --printer URI   print on this printer instead of the store's\n"
         "  --timeout S     give up (cancel) after S seconds (default payment_timeout_s)\n"
         "  --show-qr       also draw the QR code in the terminal (stderr)\n"
+        "  --qr-style S    ansi (default: black on white with colour codes, for any\n"
+        "                  terminal), light (dark blocks, no colour codes) or dark\n"
+        "                  (light blocks, for a light-on-dark terminal without colours)\n"
         "  --json          print one JSON result object on stdout\n\n"
         "exit codes: 0 paid, 1 not paid, 2 bad input, 3 configuration, 4 printer failure\n"
         "before the QR was shown, 5 payment service unreachable, 6 outcome unknown\n"
@@ -46,6 +50,7 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         { "timeout", required_argument, NULL, 'T' },
         { "reference", required_argument, NULL, 'r' },
         { "show-qr", no_argument, NULL, 'q' },
+        { "qr-style", required_argument, NULL, 'Q' },
         { "no-recover", no_argument, NULL, 'n' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
@@ -54,7 +59,8 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
     kv_pay_request req = { 0 };
     const char *items_path = NULL;
     int json = 0, show_qr = 0, no_recover = 0, c;
-    while ((c = getopt_long(argc, argv, "a:C:s:p:i:t:P:T:r:qnjh", opts, NULL)) != -1) {
+    kv_termqr_style qr_style = KV_TERMQR_ANSI;
+    while ((c = getopt_long(argc, argv, "a:C:s:p:i:t:P:T:r:qQ:njh", opts, NULL)) != -1) {
         switch (c) {
         case 'a': req.amount = optarg; break;
         case 'C': req.currency = optarg; break;
@@ -73,10 +79,14 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         }
         case 'r': req.reference = optarg; break;
         case 'q': show_qr = 1; break;
+        case 'Q':
+            if (kv_termqr_style_parse(optarg, &qr_style) != 0)
+                return kv_usage_error("pay", "--qr-style wants ansi, light or dark, got '%s'", optarg);
+            break;
         case 'n': no_recover = 1; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: usage(stderr); return KV_EXIT_USAGE;
+        default: return kv_bad_option("pay", argc, argv);
         }
     }
     if (optind < argc)
@@ -129,7 +139,7 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
     if (st == KV_FLOW_OK && r.payment.state == KV_PAY_WAITING) {
         if (show_qr && r.payment.qr_url[0]) {
             fprintf(stderr, "\nScan to pay %s:\n", r.payment.reference);
-            kv_termqr_print(stderr, r.payment.qr_url);
+            kv_termqr_print_style(stderr, r.payment.qr_url, qr_style);
             fprintf(stderr, "%s\n\n", r.payment.qr_url);
         }
         char slip[1024];

@@ -23,7 +23,7 @@ int kv_cmd_recover(int argc, char **argv, const kv_cli *cli)
                    "one may already have been printed).  Never captures or refunds twice.\n"
                    "exit codes: 0 all final, 6 some still unknown, 3 configuration.\n");
             return KV_EXIT_OK;
-        default: return kv_usage_error("recover", "unknown option");
+        default: return kv_bad_option("recover", argc, argv);
         }
     }
     if (optind < argc)

@@ -56,7 +56,7 @@ int kv_cmd_serve(int argc, char **argv, const kv_cli *cli)
         case 't': token = optarg; break;
         case 'v': verbose++; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("serve", "unknown option");
+        default: return kv_bad_option("serve", argc, argv);
         }
     }
     if (optind < argc)

@@ -199,7 +199,7 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
         case O_RECORD: o.record_path = optarg; break;
         case O_PARENT: with_parent = 1; break;
         case O_HELP: usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("sim", "unknown option");
+        default: return kv_bad_option("sim", argc, argv);
         }
     }
     if (optind < argc) return kv_usage_error("sim", "unexpected argument '%s'", argv[optind]);

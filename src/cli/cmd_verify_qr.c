@@ -61,7 +61,7 @@ int kv_cmd_verify_qr(int argc, char **argv, const kv_cli *cli)
                 return kv_usage_error("verify-qr", "unknown profile '%s'", optarg);
             break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("verify-qr", "bad option");
+        default: return kv_bad_option("verify-qr", argc, argv);
         }
     }
     if (optind != argc - 1)

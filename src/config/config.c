@@ -149,6 +149,14 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
                path, strerror(errno));
         return KV_C_E_IO;
     }
+    struct stat dsb;
+    if (fstat(fileno(fp), &dsb) == 0 && S_ISDIR(dsb.st_mode)) {
+        /* fopen() opens a folder for reading; its first read fails. */
+        fclose(fp);
+        seterr(err, errlen, "%s: is a directory, not a configuration file; fix: name the file, "
+               "e.g. %s/kvitt.conf", path, path);
+        return KV_C_E_IO;
+    }
     char *line = NULL;
     size_t linecap = 0;
     ssize_t got;
