@@ -9,6 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export KVITT_BIN="$root/$build/kvitt" KVITT_SRCDIR="$root"
 [ -d "$root/../shared" ] && { KVITT_SHARED=$(cd "$root/../shared" && pwd); export KVITT_SHARED; }
 # bench_reconcile: a day of 10,000 payments reconciled (KVITT_BENCH_N to change).
+# bench_sticker: sticker check-in -> the payment request at the simulator (20 ms latency; target one round trip + 5 ms).
 status=0
 for b in "$root/$build"/tests/bench_* "$root"/tests/bench_*.sh; do
     [ -f "$b" ] || continue

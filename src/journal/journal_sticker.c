@@ -291,6 +291,31 @@ kv_journal_status kv_journal_checkin_take(kv_journal *j, kv_checkin_row *out, co
     return usable ? KV_J_OK : KV_J_E_NOT_FOUND;
 }
 
+int kv_journal_checkin_held(kv_journal *j, const char *key)
+{
+    if (!j || !key)
+        return 0;
+    if (enter(j)) {
+        fail(j);
+        return 0;
+    }
+    sqlite3_stmt *s = NULL;
+    int held = 0;
+    if (sqlite3_prepare_v2(j->db, "SELECT 1 FROM sticker_checkins WHERE key = ? AND state = 'held'", -1,
+                           &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+        held = sqlite3_step(s) == SQLITE_ROW;
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return held;
+}
+
+kv_journal_status kv_journal_checkin_retire(kv_journal *j, const char *key)
+{
+    return change(j, "UPDATE sticker_checkins SET state = 'used', token = '' WHERE key = ?", key);
+}
+
 /* ---- waiting amounts ---- */
 
 #define WCOLS "reference, till, sticker, state, request, created_ms, expires_ms"

@@ -63,6 +63,12 @@ kv_journal_status kv_journal_checkin_put(kv_journal *j, const kv_checkin_row *r)
 kv_journal_status kv_journal_checkin_take(kv_journal *j, kv_checkin_row *out, const char *sticker,
                                           const char *msn, int64_t now_ms);
 
+/* 1 when the check-in of key is still held (not used, replaced or
+ * expired). */
+int kv_journal_checkin_held(kv_journal *j, const char *key);
+/* The check-in of key is used: its token is forgotten. */
+kv_journal_status kv_journal_checkin_retire(kv_journal *j, const char *key);
+
 typedef struct kv_wait_row {
     char reference[64];
     char till[64];

@@ -17,6 +17,7 @@
  * Locking: st->mu serialises matching (a check-in and an amount of the same
  * till arriving together meet exactly once). */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,16 +296,25 @@ void kv__sticker_checkin(kv_serve *s, kv_http_req *r, const char *body, size_t l
     ci.hold_until_ms = now + k->hold_s * 1000;
     cJSON_Delete(o);
     pthread_mutex_lock(&k->mu);
-    /* journaled first: a restart between here and the create finds it */
-    kv_journal_status pjs = kv_journal_checkin_put(jr(s), &ci);
+    /* the check-in and the till's waiting amount in one transaction, on
+     * disk before the create leaves: a restart in between finds both */
+    kv_wait_row w;
+    kv_journal_status pjs = kv_journal_batch_begin(jr(s)), wjs = KV_J_E_NOT_FOUND;
+    if (pjs == KV_J_OK) {
+        pjs = kv_journal_checkin_put(jr(s), &ci);
+        if (pjs == KV_J_OK || pjs == KV_J_E_EXISTS)
+            wjs = kv_journal_wait_for_till(jr(s), &w, sr.till, now);
+        int ok = (pjs == KV_J_OK || pjs == KV_J_E_EXISTS) && (wjs == KV_J_OK || wjs == KV_J_E_NOT_FOUND);
+        if (kv_journal_batch_end(jr(s), ok) != KV_J_OK || !ok)
+            pjs = KV_J_E_SQL;
+    }
     if (pjs != KV_J_OK && pjs != KV_J_E_EXISTS) {
         pthread_mutex_unlock(&k->mu);
         memset(&ci, 0, sizeof ci);
         kv_http_reply_error(r, 503, "journal", "the check-in could not be journaled; retry");
         return;
     }
-    kv_wait_row w;
-    if (kv_journal_wait_for_till(jr(s), &w, sr.till, now) != KV_J_OK) {
+    if (wjs != KV_J_OK) {
         pthread_mutex_unlock(&k->mu);
         memset(&ci, 0, sizeof ci);
         kv_slog_write(&s->log, KV_LOG_INFO, "sticker.checkin_%s till=%s sticker=%s hold_s=%ld",
@@ -313,17 +323,20 @@ void kv__sticker_checkin(kv_serve *s, kv_http_req *r, const char *body, size_t l
         return;
     }
     crash_point("sticker-checkin");
-    kv_checkin_row use;
-    kv_journal_status js = kv_journal_checkin_take(jr(s), &use, sr.id, sr.msn, now);
-    kv_slog_write(&s->log, KV_LOG_INFO, "sticker.matched till=%s sticker=%s reference=%s "
-                  "order=amount-first", sr.till, sr.id, w.reference);
-    if (js == KV_J_OK)
-        start_wait(s, &w, use.token);
+    /* A repeated delivery starts the amount only while its check-in is
+     * still held (the first delivery crashed before the create). */
+    int held = pjs == KV_J_OK || kv_journal_checkin_held(jr(s), ci.key);
+    if (held) {
+        kv_slog_write(&s->log, KV_LOG_INFO, "sticker.matched till=%s sticker=%s reference=%s "
+                      "order=amount-first", sr.till, sr.id, w.reference);
+        start_wait(s, &w, ci.token);
+        kv_journal_checkin_retire(jr(s), ci.key);
+    }
     pthread_mutex_unlock(&k->mu);
     memset(&ci, 0, sizeof ci);
-    memset(&use, 0, sizeof use);
-    kv__hub_webhook(s, w.reference, "user.checked-in.v1");
-    reply(r, NULL);
+    if (held)
+        kv__hub_webhook(s, w.reference, "user.checked-in.v1");
+    reply(r, held ? NULL : "repeated delivery");
 }
 
 /* ---- at start: waiting amounts that met their check-in before a crash ---- */
@@ -342,7 +355,13 @@ void kv__sticker_recover(kv_serve *s)
         free(res);
         pthread_mutex_lock(&k->mu);
         if (known) {
-            /* the create was journaled by the flow: its recovery owns it */
+            /* the create was journaled by the flow: its recovery owns it,
+             * and the check-in it used is spent */
+            kv_sticker_row sr;
+            kv_checkin_row ci;
+            if (kv_journal_sticker_get(jr(s), &sr, v[i].sticker, NULL, NULL) == KV_J_OK &&
+                kv_journal_checkin_take(jr(s), &ci, sr.id, sr.msn, INT64_MAX) == KV_J_OK)
+                memset(&ci, 0, sizeof ci);
             kv_journal_wait_set_state(jr(s), v[i].reference, "started");
         } else if (now >= v[i].expires_ms) {
             kv_journal_wait_set_state(jr(s), v[i].reference, "expired");
