@@ -225,7 +225,11 @@ kv_journal_status kv_journal_checkin_put(kv_journal *j, const kv_checkin_row *r)
     char sql[200];
     snprintf(sql, sizeof sql, "DELETE FROM sticker_checkins WHERE received_ms < %lld",
              (long long)(r->received_ms - 86400000LL));
+    char sql2[200];
+    snprintf(sql2, sizeof sql2, "UPDATE sticker_checkins SET state = 'expired', token = '' WHERE"
+             " state = 'held' AND hold_until_ms <= %lld", (long long)r->received_ms);
     if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(j->db, sql2, NULL, NULL, NULL) != SQLITE_OK ||
         exec2(j, "UPDATE sticker_checkins SET state = 'replaced', token = '' WHERE sticker = ?1 AND"
               " msn = ?2 AND state = 'held'", r->sticker, r->msn) < 0)
         return fail(j);
