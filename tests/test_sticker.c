@@ -549,6 +549,7 @@ static void test_sticker__personal_qr_and_no_secret_in_log_or_journal(void **sta
     assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", KVT_TOK_OSLO, idk(),
                                    "{\"amountMinor\":2500,\"personalQr\":\"https://qr.vipps.no/p/feedface\"}"), 0);
     assert_true(h.status >= 400);
+    assert_non_null(strstr(h.body, "QR-kode ble ikke godtatt")); /* the store speaks nb */
     kvt_http_free(&h);
 
     /* the real one: a push, paid, the receipt printed */

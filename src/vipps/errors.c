@@ -65,8 +65,15 @@ static const char *pick(kv_vipps_lang l, const char *en, const char *nb,
 const char *kv_vipps_cashier_text(kv_vipps_api api, kv_vipps_err_class cls,
                                   int code, kv_vipps_lang l)
 {
-    (void)api;
-    (void)code;
+    /* the customer's code (personal QR 4060, a sticker's customerToken
+     * 4050) is not accepted: usually expired, the customer can show or
+     * scan again */
+    if (api == KV_VIPPS_API_EPAYMENT && (code == 4050 || code == 4060))
+        return pick(l,
+            "The customer's QR was not accepted (expired?). Ask the customer to show or scan it again.",
+            "Kundens QR-kode ble ikke godtatt (utl\xc3\xb8pt?). Be kunden vise eller skanne den p\xc3\xa5 nytt.",
+            "Kundens QR-kode blev ikke godtaget (udl\xc3\xb8" "bet?). Bed kunden vise eller scanne den igen.",
+            "Asiakkaan QR-koodia ei hyv\xc3\xa4ksytty (vanhentunut?). Pyyd\xc3\xa4 n\xc3\xa4ytt\xc3\xa4m\xc3\xa4\xc3\xa4n tai skannaamaan se uudelleen.");
     switch (cls) {
     case KV_VIPPS_ERR_CUSTOMER:
         return pick(l,
