@@ -1584,6 +1584,146 @@ static void test_sim__cli_args(void **state)
     kvt_result_free(&r);
 }
 
+/* doc §5.2/§5.3: merchant-callback QR (create/update, get, list, image,
+ * delete), the scan control endpoint's customerToken (15 minutes, single
+ * use, bound to the MSN), personal QR codes, the exchange endpoints, and
+ * the ePayment create's 4050 / 4060 for a bad one. */
+static void test_sim__merchant_callback_qr_and_customer_tokens(void **state)
+{
+    (void)state;
+    const char *U = g_sim.url;
+    api a, b;
+    login(&a, U, "oslo", NULL);
+    login(&b, U, "bergen", NULL);
+    resp r;
+    callh(&r, U, &a, "PUT", "/qr/v1/merchant-callback/kvitt-till-9", "Content-Type: application/json",
+          "{\"locationDescription\":\"Kasse 9\"}");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    callh(&r, U, &a, "PUT", "/qr/v1/merchant-callback/kvitt-till-9", "Content-Type: application/json",
+          "{\"locationDescription\":\"This text is far longer than thirty-six characters\"}");
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    callh(&r, U, &a, "PUT", "/qr/v1/merchant-callback/bad%20id", "Content-Type: application/json",
+          "{\"locationDescription\":\"x\"}");
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    call(&r, U, &a, "GET", "/qr/v1/merchant-callback/kvitt-till-9?QrImageFormat=PNG&QrImageSize=300", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "merchantSerialNumber"), "123456");
+    assert_string_equal(jstr(r.json, "locationDescription"), "Kasse 9");
+    char content[256], img[512];
+    snprintf(content, sizeof content, "%s", jstr(r.json, "qrContent"));
+    snprintf(img, sizeof img, "%s", jstr(r.json, "qrImageUrl"));
+    resp_free(&r);
+    assert_true(!strncmp(content, "https://qr.vipps.no/", 20));
+    http(&r, U, "GET", img + strlen(U), NULL, NULL);
+    assert_int_equal(r.status, 200);
+    int w = 0;
+    char *text = scan_png((unsigned char *)r.body, r.len, &w);
+    assert_int_equal(w, 300);
+    assert_non_null(text);
+    assert_string_equal(text, content);
+    free(text);
+    resp_free(&r);
+    /* another MSN does not see it; the list has it */
+    call(&r, U, &b, "GET", "/qr/v1/merchant-callback/kvitt-till-9", NULL, NULL);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    call(&r, U, &a, "GET", "/qr/v1/merchant-callback", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(cJSON_GetArraySize(r.json), 1);
+    resp_free(&r);
+
+    /* a scan: a token for MSN 123456, usable once */
+    http(&r, U, "POST", "/sim/v1/stickers/kvitt-till-9/scan", NULL, "{\"phone\":\"4791234567\"}");
+    assert_int_equal(r.status, 200);
+    char tok[128], ext[256];
+    snprintf(tok, sizeof tok, "%s", jstr(r.json, "customerToken"));
+    resp_free(&r);
+    snprintf(ext, sizeof ext, "{\"customer\":{\"customerToken\":\"%s\"},\"requestedData\":[\"MSISDN\"]}", tok);
+    callh(&r, U, &a, "POST", "/qr/v1/exchange/customer", "Content-Type: application/json", ext);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "msisdn"), "4791234567");
+    resp_free(&r);
+    callh(&r, U, &b, "POST", "/qr/v1/exchange/customer", "Content-Type: application/json", ext);
+    assert_int_equal(r.status, 400); /* bound to the MSN */
+    resp_free(&r);
+    snprintf(ext, sizeof ext, "\"customer\":{\"customerToken\":\"%s\"}", tok);
+    char *cb = create_body("BGO-token-0001", 14900, "PUSH_MESSAGE", ext);
+    call(&r, U, &b, "POST", "/epayment/v1/payments", "BGO-token-0001-c", cb);
+    free(cb);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(errcode(&r), "4050");
+    resp_free(&r);
+    cb = create_body("OSL-token-0001", 14900, "PUSH_MESSAGE", ext);
+    call(&r, U, &a, "POST", "/epayment/v1/payments", "OSL-token-0001-c", cb);
+    free(cb);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    cb = create_body("OSL-token-0002", 14900, "PUSH_MESSAGE", ext);
+    call(&r, U, &a, "POST", "/epayment/v1/payments", "OSL-token-0002-c", cb);
+    free(cb);
+    assert_int_equal(r.status, 400); /* single use */
+    assert_string_equal(errcode(&r), "4050");
+    resp_free(&r);
+    /* an expired one (validSeconds 0) */
+    http(&r, U, "POST", "/sim/v1/stickers/kvitt-till-9/scan", NULL, "{\"validSeconds\":0}");
+    assert_int_equal(r.status, 200);
+    snprintf(ext, sizeof ext, "\"customer\":{\"customerToken\":\"%s\"}", jstr(r.json, "customerToken"));
+    resp_free(&r);
+    cb = create_body("OSL-token-0003", 14900, "PUSH_MESSAGE", ext);
+    call(&r, U, &a, "POST", "/epayment/v1/payments", "OSL-token-0003-c", cb);
+    free(cb);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(errcode(&r), "4050");
+    resp_free(&r);
+
+    /* personal QR: exchange and create; a made-up one is 4060 */
+    http(&r, U, "POST", "/sim/v1/personal-qr", NULL, "{\"phone\":\"4748059470\"}");
+    assert_int_equal(r.status, 200);
+    char pq[128];
+    snprintf(pq, sizeof pq, "%s", jstr(r.json, "qrCode"));
+    resp_free(&r);
+    snprintf(ext, sizeof ext, "{\"qrCode\":\"%s\"}", pq);
+    callh(&r, U, &a, "POST", "/qr/v1/exchange", "Content-Type: application/json", ext);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "msisdn"), "4748059470");
+    assert_string_equal(jstr(r.json, "version"), "2.0");
+    resp_free(&r);
+    callh(&r, U, &a, "POST", "/qr/v1/exchange", "Content-Type: application/json",
+          "{\"qrCode\":\"https://qr.vipps.no/p/nope\"}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(r.json, "extraDetails"));
+    resp_free(&r);
+    snprintf(ext, sizeof ext, "\"customer\":{\"personalQr\":\"%s\"}", pq);
+    cb = create_body("OSL-pqr-0001", 14900, "PUSH_MESSAGE", ext);
+    call(&r, U, &a, "POST", "/epayment/v1/payments", "OSL-pqr-0001-c", cb);
+    free(cb);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    cb = create_body("OSL-pqr-0002", 14900, "PUSH_MESSAGE", "\"customer\":{\"personalQr\":\"https://qr.vipps.no/p/nope\"}");
+    call(&r, U, &a, "POST", "/epayment/v1/payments", "OSL-pqr-0002-c", cb);
+    free(cb);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(errcode(&r), "4060");
+    resp_free(&r);
+
+    /* delete: gone, its image too, a scan finds nothing */
+    call(&r, U, &a, "DELETE", "/qr/v1/merchant-callback/kvitt-till-9", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    call(&r, U, &a, "DELETE", "/qr/v1/merchant-callback/kvitt-till-9", NULL, NULL);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    http(&r, U, "GET", img + strlen(U), NULL, NULL);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    http(&r, U, "POST", "/sim/v1/stickers/kvitt-till-9/scan", NULL, "{}");
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1606,6 +1746,7 @@ int main(void)
         cmocka_unit_test(test_sim__fail_rate_and_latency),
         cmocka_unit_test(test_sim__write_config),
         cmocka_unit_test(test_sim__cli_args),
+        cmocka_unit_test(test_sim__merchant_callback_qr_and_customer_tokens),
     };
     return cmocka_run_group_tests_name("sim", tests, setup, teardown);
 }
