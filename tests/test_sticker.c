@@ -342,9 +342,18 @@ static void test_sticker__amount_first_and_scan_first_two_tills(void **state)
     long st;
     char *a = sticker_pay(e, KVT_TOK_OSLO, 3100, &st);
     assert_int_equal(st, 202);
-    char *w = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "WAITING_FOR_SCAN", 5000);
+    char *w = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "AWAITING_SCAN", 5000);
     assert_non_null(w);
     free(w);
+    /* the event feed knows it too (tills long-poll it) */
+    char evp[200];
+    snprintf(evp, sizeof evp, "/v1/payments/%s/events?after=0", a);
+    assert_int_equal(kvt_serve_req(&h, e, "GET", evp, KVT_TOK_OSLO, NULL, NULL), 0);
+    assert_int_equal(h.status, 200);
+    if (!strstr(h.body, "AWAITING_SCAN"))
+        printf("events: %s\n", h.body);
+    assert_non_null(strstr(h.body, "AWAITING_SCAN"));
+    kvt_http_free(&h);
     assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0);
     free(scan(e, "t-oslo", NULL));
     wait_checkins(e, 1);
@@ -379,14 +388,14 @@ static void test_sticker__amount_first_and_scan_first_two_tills(void **state)
     assert_non_null(w);
     assert_true(amount_of(w) == 5300);
     free(w);
-    w = kvt_serve_wait_state(e, KVT_TOK_OSLO, c1, "WAITING_FOR_SCAN", 2000);
+    w = kvt_serve_wait_state(e, KVT_TOK_OSLO, c1, "AWAITING_SCAN", 2000);
     assert_non_null(w);
     free(w);
     /* a till cannot see the other till's waiting amount */
     char path[200];
     snprintf(path, sizeof path, "/v1/payments/%s", c1);
     assert_int_equal(kvt_serve_req(&h, e, "GET", path, TOK_OSLO2, NULL, NULL), 0);
-    assert_true(h.status != 200 || !strstr(h.body, "WAITING_FOR_SCAN"));
+    assert_true(h.status != 200 || !strstr(h.body, "AWAITING_SCAN"));
     kvt_http_free(&h);
     free(scan(e, "t-oslo", NULL));
     wait_checkins(e, 4);

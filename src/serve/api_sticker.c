@@ -3,7 +3,7 @@
  * HMAC-verified by hooks.c) meet in either order, per till:
  *
  *   amount first:  the amount is journaled as the till's waiting amount
- *                  (202, state WAITING_FOR_SCAN); the check-in starts it.
+ *                  (202, state AWAITING_SCAN); the check-in starts it.
  *   check-in first: the check-in is journaled and held [serve]
  *                  sticker_hold_s (default 60, at most 840: the token lives
  *                  15 minutes); the till's next sticker payment uses it.
@@ -201,12 +201,15 @@ int kv__sticker_begin(kv_serve *s, const kv_till *t, kv_pay_request *pr, int64_t
         return 503;
     }
     cJSON_AddStringToObject(o, "reference", w.reference);
-    cJSON_AddStringToObject(o, "state", "WAITING_FOR_SCAN");
+    cJSON_AddStringToObject(o, "state", "AWAITING_SCAN");
     cJSON_AddStringToObject(o, "flow", "sticker");
     cJSON_AddStringToObject(o, "merchantQrId", sr.id);
     cJSON_AddNumberToObject(o, "amountMinor", (double)minor);
     cJSON_AddNumberToObject(o, "secondsLeft", timeout);
     *reply = o;
+    /* the event feed shows the wait; the flow's events follow the scan */
+    kv__hub_set_store(s, w.reference, t->store);
+    kv__hub_push(s, w.reference, "state", "AWAITING_SCAN", timeout, "scan the sticker");
     kv_slog_write(&s->log, KV_LOG_INFO, "sticker.waiting till=%s sticker=%s reference=%s amount=%lld",
                   t->id, sr.id, w.reference, (long long)minor);
     return 202;
@@ -225,13 +228,15 @@ int kv__sticker_describe(kv_serve *s, const kv_till *t, const char *ref, cJSON *
     if (!strcmp(w.state, "waiting") && now >= w.expires_ms) {
         kv_journal_wait_set_state(jr(s), ref, "expired");
         snprintf(w.state, sizeof w.state, "expired");
+        kv__hub_push(s, ref, "result", "NOT_PAID", -1, "nobody scanned the sticker in time");
+        kv__hub_final(s, ref);
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "reference", w.reference);
     cJSON_AddStringToObject(o, "flow", "sticker");
     cJSON_AddStringToObject(o, "merchantQrId", w.sticker);
     if (!strcmp(w.state, "waiting")) {
-        cJSON_AddStringToObject(o, "state", "WAITING_FOR_SCAN");
+        cJSON_AddStringToObject(o, "state", "AWAITING_SCAN");
         cJSON_AddNumberToObject(o, "secondsLeft", (double)((w.expires_ms - now) / 1000));
     } else {
         cJSON_AddStringToObject(o, "state", "NOT_PAID");
