@@ -421,6 +421,26 @@ static void test_sticker__amount_first_and_scan_first_two_tills(void **state)
                                    "{\"amountMinor\":1000,\"flow\":\"bogus\"}"), 0);
     assert_int_equal(h.status, 400);
     kvt_http_free(&h);
+    /* the till cancels a sticker payment nobody scanned: NOT_PAID, and a
+     * later scan does not start it */
+    char *d = sticker_pay(e, KVT_TOK_OSLO, 6600, &st);
+    assert_int_equal(st, 202);
+    char cp[200];
+    snprintf(cp, sizeof cp, "/v1/payments/%s/cancel", d);
+    assert_int_equal(kvt_serve_req(&h, e, "POST", cp, KVT_TOK_OSLO, idk(), NULL), 0);
+    if (h.status != 200)
+        printf("cancel: %ld %s\n", h.status, h.body);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.body, "NOT_PAID"));
+    kvt_http_free(&h);
+    free(scan(e, "t-oslo", NULL));
+    wait_checkins(e, 5);
+    w = kvt_serve_wait_state(e, KVT_TOK_OSLO, d, "NOT_PAID", 2000);
+    assert_non_null(w);
+    assert_non_null(strstr(w, "cancelled"));
+    free(w);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 4);
+    free(d);
     free(a);
     free(b);
     free(c1);

@@ -975,6 +975,12 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
         if (ps)
             snprintf(origin, sizeof origin, "%s", ps->id);
     }
+    cJSON *so = NULL;
+    if (!origin[0] && !is_refund && !strcmp(action, "cancel") && kv__sticker_cancel(s, t, ref, &so)) {
+        kv_http_reply_json(r, 200, so); /* a sticker payment nobody scanned yet */
+        free(res);
+        return;
+    }
     if (!origin[0]) {
         if (gs == KV_FLOW_E_NOT_FOUND || gs == KV_FLOW_OK)
             kv_http_reply_error(r, 404, "not_found", "no payment with this reference");

@@ -249,6 +249,24 @@ int kv__sticker_describe(kv_serve *s, const kv_till *t, const char *ref, cJSON *
     return 1;
 }
 
+int kv__sticker_cancel(kv_serve *s, const kv_till *t, const char *ref, cJSON **reply)
+{
+    struct kv_stk *k = stk(s);
+    kv_wait_row w;
+    if (!k)
+        return 0;
+    pthread_mutex_lock(&k->mu); /* not while a check-in starts it */
+    int ok = kv_journal_wait_get(jr(s), &w, ref) == KV_J_OK && !strcmp(w.till, t->id) &&
+             !strcmp(w.state, "waiting") && kv_journal_wait_set_state(jr(s), ref, "cancelled") == KV_J_OK;
+    pthread_mutex_unlock(&k->mu);
+    if (!ok)
+        return 0;
+    kv__hub_push(s, ref, "result", "NOT_PAID", -1, "cancelled at the till");
+    kv__hub_final(s, ref);
+    kv_slog_write(&s->log, KV_LOG_INFO, "sticker.cancelled till=%s reference=%s", t->id, ref);
+    return kv__sticker_describe(s, t, ref, reply);
+}
+
 /* ---- the check-in webhook ---- */
 
 int kv__sticker_is_checkin(const char *body, size_t len)

@@ -140,6 +140,10 @@ struct cJSON;
 int kv__sticker_begin(kv_serve *s, const kv_till *t, kv_pay_request *pr, int64_t minor, char *tok,
                       size_t toklen, struct cJSON **reply);
 int kv__sticker_describe(kv_serve *s, const kv_till *t, const char *ref, struct cJSON **reply);
+/* POST /v1/payments/REF/cancel of a sticker payment still waiting for the
+ * scan: 1 with *reply (it is cancelled); 0 when there is none (the flow's
+ * cancel applies). */
+int kv__sticker_cancel(kv_serve *s, const kv_till *t, const char *ref, struct cJSON **reply);
 int kv__sticker_is_checkin(const char *body, size_t len);
 void kv__sticker_checkin(kv_serve *s, kv_http_req *r, const char *body, size_t len);
 void kv__sticker_recover(kv_serve *s);
