@@ -325,6 +325,22 @@ def drive(base, secrets, chk):
     run("POST", "/ecomm/v2/payments", h, json.dumps(ecom2), 400)
     run("GET", "/ecomm/v2/payments/CT-no-such-order/details", h, None, 404)
 
+    # QR API: the merchant-callback QR (kvitt sticker), a scan's customerToken,
+    # a personal QR, the exchange endpoints (the /sim/ calls are not checked)
+    run("PUT", "/qr/v1/merchant-callback/CT-stk-1", h, json.dumps({"locationDescription": "Kasse 1"}), 200)
+    run("GET", "/qr/v1/merchant-callback/CT-stk-1?QrImageFormat=PNG&QrImageSize=400", h, None, 200)
+    run("GET", "/qr/v1/merchant-callback", h, None, 200)
+    run("GET", "/qr/v1/merchant-callback/CT-no-such-qr", h, None, 404)
+    st, sc = run("POST", "/sim/v1/stickers/CT-stk-1/scan", {}, json.dumps({"phone": "4791234567"}), 200)
+    run("POST", "/qr/v1/exchange/customer", h,
+        json.dumps({"customer": {"customerToken": sc["customerToken"]}, "requestedData": ["MSISDN"]}), 200)
+    create("CT-epay-0004", 4900, "PUSH_MESSAGE", {"customer": {"customerToken": sc["customerToken"]}})
+    st, pq = run("POST", "/sim/v1/personal-qr", {}, json.dumps({"phone": "4791234567"}), 200)
+    run("POST", "/qr/v1/exchange", h, json.dumps({"qrCode": pq["qrCode"], "requestedData": ["MSISDN"]}), 200)
+    run("POST", "/qr/v1/exchange", h, json.dumps({"qrCode": "https://qr.vipps.no/p/nope"}), 400)
+    create("CT-epay-0005", 4900, "PUSH_MESSAGE", {"customer": {"personalQr": pq["qrCode"]}})
+    run("DELETE", "/qr/v1/merchant-callback/CT-stk-1", h, None, 200)
+
     # Order Management
     run("POST", "/order-management/v2/ECOM/receipts/CT-epay-0002", h, json.dumps(receipt), 201)
     run("POST", "/order-management/v2/ECOM/receipts/CT-epay-0002", h, json.dumps(receipt), 409)
