@@ -27,7 +27,10 @@
 #include "escpos/profile.h"
 #include "src/journal/journal_sticker.h"
 #include "src/doc/sticker.h"
+#include "sim/sim.h"
+#include "src/config/config.h"
 #include "src/serve/auth.h"
+#include "src/serve/serve.h"
 #include "tests/lib/kvtserve.h"
 
 #define TOK_OSLO2 "tok-oslo-second-till-0123456789ab"
@@ -665,6 +668,41 @@ static void test_sticker__personal_qr_and_no_secret_in_log_or_journal(void **sta
     env_free(e);
 }
 
+/* [serve] sticker_hold_s and [till ID] flow are checked at start. */
+static void test_sticker__config_keys_are_checked(void **state)
+{
+    (void)state;
+    const char *tails[] = { "flow = bogus\n", "\n[serve]\nsticker_hold_s = 900\n",
+                            "flow = sticker\n\n[serve]\nsticker_hold_s = 30\n" };
+    const char *want[] = { "flow", "sticker_hold_s", NULL };
+    for (int i = 0; i < 3; i++) {
+        char *path = kvt_path("%s/cfgcheck-%d.conf", kvt_tmpdir(), i);
+        assert_int_equal(kv_sim_write_config_url("http://127.0.0.1:9", path), KV_SIM_OK);
+        unsigned char *d = NULL;
+        size_t n = 0;
+        assert_int_equal(kvt_read_file(path, &d, &n), 0);
+        size_t tl = strlen(tails[i]);
+        d = realloc(d, n + tl);
+        memcpy(d + n, tails[i], tl); /* the file ends with [till till-1] */
+        assert_int_equal(kvt_write_file(path, d, n + tl), 0);
+        free(d);
+        kv_config *cfg = NULL;
+        char err[512] = "";
+        assert_int_equal(kv_config_load(&cfg, path, err, sizeof err), KV_C_OK);
+        kv_serve_status st = kv_serve_check_config(cfg, err, sizeof err);
+        if (want[i]) {
+            assert_int_equal(st, KV_SERVE_E_CONFIG);
+            assert_non_null(strstr(err, want[i]));
+        } else {
+            if (st != KV_SERVE_OK)
+                printf("%s\n", err);
+            assert_int_equal(st, KV_SERVE_OK);
+        }
+        kv_config_free(cfg);
+        free(path);
+    }
+}
+
 static void test_sticker__pay_sticker_without_daemon_exits_3(void **state)
 {
     (void)state;
@@ -680,6 +718,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sticker__placard_bytes_follow_the_command_reference),
         cmocka_unit_test(test_sticker__pay_sticker_without_daemon_exits_3),
+        cmocka_unit_test(test_sticker__config_keys_are_checked),
         cmocka_unit_test_teardown(test_sticker__create_prints_a_placard_that_scans_to_the_sticker, cleanup),
         cmocka_unit_test_teardown(test_sticker__amount_first_and_scan_first_two_tills, cleanup),
         cmocka_unit_test_teardown(test_sticker__held_checkin_expires_and_unknown_sticker_is_ignored, cleanup),

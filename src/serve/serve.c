@@ -110,7 +110,7 @@ static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err
                 if (!known(serve_keys, k)) {
                     snprintf(err, errlen, "%s:%d: [serve] %s: unknown key; use one of listen, "
                              "webhook_url, webhook_max_skew_s, callback_auth_token, max_body, "
-                             "shutdown_grace_s, events_max_wait_s, log_level",
+                             "shutdown_grace_s, events_max_wait_s, log_level, sticker_hold_s",
                              path, kv_config_line(cfg, sec, k), k);
                     return KV_SERVE_E_CONFIG;
                 }
@@ -123,9 +123,15 @@ static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err
         for (size_t j = 0; (k = kv_config_key_at(cfg, sec, j)); j++)
             if (!known(till_keys, k)) {
                 snprintf(err, errlen, "%s:%d: [%s] %s: unknown key; use store, token_sha256, "
-                         "chain_refund or printer", path, kv_config_line(cfg, sec, k), sec, k);
+                         "chain_refund, printer or flow", path, kv_config_line(cfg, sec, k), sec, k);
                 return KV_SERVE_E_CONFIG;
             }
+        const char *fl = kv_config_get(cfg, sec, "flow");
+        if (fl && strcmp(fl, "sticker") && strcmp(fl, "qr")) {
+            snprintf(err, errlen, "%s:%d: [%s] flow: '%s'; use sticker (the customer scans the till's "
+                     "sticker, docs/in-store-flows.md) or qr", path, kv_config_line(cfg, sec, "flow"), sec, fl);
+            return KV_SERVE_E_CONFIG;
+        }
         const char *store = kv_config_get(cfg, sec, "store");
         const char *hash = kv_config_get(cfg, sec, "token_sha256");
         const char *cr = kv_config_get(cfg, sec, "chain_refund");
@@ -181,7 +187,8 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
         (parse_long(cfg, "serve", "max_body", 1024, 16L << 20, 65536, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "shutdown_grace_s", 0, 3600, 10, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen) < 0 ||
-         parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0))
+         parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "sticker_hold_s", 1, 840, 60, &v, err, errlen) < 0))
         st = KV_SERVE_E_CONFIG;
     const char *ll = kv_config_get(cfg, "serve", "log_level");
     if (st == KV_SERVE_OK && ll && strcmp(ll, "info") && strcmp(ll, "debug") &&
