@@ -318,6 +318,16 @@ static void test_sticker__create_prints_a_placard_that_scans_to_the_sticker(void
     r = run(dargv);
     assert_int_equal(r.status, 1); /* no such sticker */
     kvt_result_free(&r);
+    /* a printer that is not there: exit 4, the QR exists (reprint later) */
+    const char *fargv[] = { "kvitt", "--config", e->conf, "sticker", "create", "--till", "t-oslo2",
+                            "--printer", "tcp://127.0.0.1:1", NULL };
+    r = run(fargv);
+    assert_int_equal(r.status, 4);
+    kvt_result_free(&r);
+    r = run(sargv);
+    assert_non_null(strstr(r.out, "kvitt-t-oslo2"));
+    assert_non_null(strstr(r.out, "not printed"));
+    kvt_result_free(&r);
     /* bad input */
     const char *bargv[] = { "kvitt", "--config", e->conf, "sticker", "create", "--till", "t oslo", NULL };
     r = run(bargv);
