@@ -488,6 +488,21 @@ static void test_sticker__held_checkin_expires_and_unknown_sticker_is_ignored(vo
     free(fin);
     assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
 
+    /* a check-in without a valid signature is refused before anything
+     * else: nothing held, nothing created */
+    char hook[200];
+    snprintf(hook, sizeof hook, "%s/webhooks/vipps", e->url);
+    const char *badh[] = { "x-ms-date: Wed, 02 Dec 2026 10:00:00 GMT", "x-ms-content-sha256: AAAA",
+                           "Authorization: HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=AAAA",
+                           "Content-Type: application/json", NULL };
+    const char *forged = "{\"msn\":\"123456\",\"merchantQrId\":\"kvitt-t-oslo\",\"customerToken\":\"ct-forged\"}";
+    kvt_http_resp h;
+    assert_int_equal(kvt_http(&h, "POST", hook, badh, forged, strlen(forged), 10000), 0);
+    assert_int_equal(h.status, 401);
+    kvt_http_free(&h);
+    usleep(200000);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
+
     /* a sticker kvitt does not know (made at the simulator by someone
      * else): answered 2xx, logged, nothing created */
     const char *pargv[] = { "kvitt", "--config", e->conf, "sticker", "create", "--till", "t-bergen", NULL };
