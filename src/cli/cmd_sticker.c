@@ -159,7 +159,7 @@ int kv_cmd_sticker(int argc, char **argv, const kv_cli *cli)
         }
     }
     if (optind >= argc)
-        return kv_usage_error("sticker", "say create, list, delete or reprint");
+        return kv_usage_error("sticker", "say create, list, delete, reprint or placard");
     const char *verb = argv[optind];
     if (optind + 1 < argc)
         return kv_usage_error("sticker", "unexpected argument '%s'", argv[optind + 1]);
@@ -172,7 +172,7 @@ int kv_cmd_sticker(int argc, char **argv, const kv_cli *cli)
     int create = !strcmp(verb, "create"), list = !strcmp(verb, "list"),
         del = !strcmp(verb, "delete"), reprint = !strcmp(verb, "reprint");
     if (!create && !list && !del && !reprint)
-        return kv_usage_error("sticker", "'%s' is not create, list, delete or reprint", verb);
+        return kv_usage_error("sticker", "'%s' is not create, list, delete, reprint or placard", verb);
     if (!list && !till)
         return kv_usage_error("sticker", "%s needs --till ID", verb);
     if (location && !create)
