@@ -113,6 +113,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB_TEST) $(LIBS_ALL)
 
 tests-build: $(KVITT) $(TESTS)
 
+# The benchmarks' sync counter (LD_PRELOAD shim; never part of kvitt).
+SYNCCOUNT := $(BUILD)/tests/synccount.so
+$(SYNCCOUNT): tests/preload/synccount.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -fPIC -shared -o $@ $< -ldl -lpthread
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- dependencies --------------------------------------------------------
@@ -132,7 +138,7 @@ test-san:
 	@sh tests/run.sh build/san sanitizers
 
 # ---- benchmarks (figures, never pass/fail on time) -----------------------
-bench: deps $(KVITT) $(BENCHES)
+bench: deps $(KVITT) $(BENCHES) $(SYNCCOUNT)
 	@sh tests/bench.sh $(BUILD)
 
 # ---- golden files: the only way to change fixtures/ ----------------------

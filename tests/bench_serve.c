@@ -4,7 +4,11 @@
  *
  * Prints: payments per second; p50/p99 from the till's request to the QR
  * slip bytes at the printer; p99 from the webhook reaching the daemon to
- * the receipt bytes at the printer; the daemon's RSS; and the invariant
+ * the receipt bytes at the printer; the daemon's RSS; its CPU time per
+ * payment, most threads, context switches per payment (all threads, whole
+ * life, from wait4), fsync/fdatasync calls per payment (counted by the
+ * LD_PRELOAD shim build/tests/synccount.so when it is built) and journal
+ * commits per payment (from the daemon's stop line); and the invariant
  * check that no payment was lost or doubled (the tills' 201s, the journal,
  * the simulator's creates and captures, and the printed jobs must agree).
  *
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -286,6 +291,56 @@ static long rss_kb(pid_t pid, const char *field)
     return v;
 }
 
+/* utime + stime of a process in ms (all threads, dead ones included). */
+static double cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* fdatasync + fsync calls counted by the preload shim (0 without it). */
+static uint64_t syncs_counted(const char *path)
+{
+    uint64_t c[2] = { 0, 0 };
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (f) {
+        if (fread(c, sizeof c, 1, f) != 1)
+            c[0] = c[1] = 0;
+        fclose(f);
+    }
+    return c[0] + c[1];
+}
+
+/* A "key=<number>" field of the last line of a log that has marker. */
+static long log_field(const char *path, const char *marker, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strstr(line, marker))
+            continue;
+        for (char *p = line; (p = strstr(p, key)); p += kl)
+            if ((p == line || p[-1] == ' ') && p[kl] == '=')
+                v = atol(p + kl + 1);
+    }
+    if (f)
+        fclose(f);
+    return v;
+}
+
 int main(void)
 {
     const char *e;
@@ -370,7 +425,19 @@ int main(void)
     free(text);
     char *slog = kvt_path("%s/serve.log", dir);
     const char *vargv[] = { "kvitt", "serve", "--config", conf, NULL };
-    kvt_proc *serve = kvt_spawn(vargv, NULL, slog);
+    /* the sync counter sits next to the kvitt binary's tests/ folder */
+    const char *bin = getenv("KVITT_BIN");
+    char *shim = bin ? kvt_path("%.*s/tests/synccount.so",
+                                (int)(strrchr(bin, '/') ? strrchr(bin, '/') - bin : 0), bin)
+                     : NULL;
+    char *syncfile = kvt_path("%s/syncs.bin", dir);
+    char *env_pre = NULL, *env_cnt = NULL;
+    if (shim && access(shim, R_OK) == 0) {
+        env_pre = kvt_path("LD_PRELOAD=%s", shim);
+        env_cnt = kvt_path("KVITT_SYNCCOUNT=%s", syncfile);
+    }
+    const char *venv[] = { env_pre, env_cnt, NULL };
+    kvt_proc *serve = kvt_spawn(vargv, env_pre ? venv : NULL, slog);
     char *line = serve ? kvt_proc_readline(serve, 20000) : NULL;
     if (!line) {
         fprintf(stderr, "bench_serve: kvitt serve did not start (%s)\n", slog);
@@ -394,17 +461,24 @@ int main(void)
            "journal %s\n", ntills, secs, nprinters, jpath);
     fflush(stdout);
     int64_t t0 = now_us();
+    double cpu0 = cpu_ms(spid);
+    uint64_t syncs0 = syncs_counted(env_pre ? syncfile : NULL);
     for (int i = 0; i < ntills; i++)
         pthread_create(&tills[i].thread, NULL, till_main, &tills[i]);
-    long rss_peak_sample = 0;
+    long rss_peak_sample = 0, threads_max = 0;
     for (int s = 0; s < secs; s++) {
         sleep(1);
         long r = rss_kb(spid, "VmRSS:");
         if (r > rss_peak_sample)
             rss_peak_sample = r;
+        r = rss_kb(spid, "Threads:");
+        if (r > threads_max)
+            threads_max = r;
     }
     g_stop = 1;
     int64_t t_stop = now_us();
+    double cpu1 = cpu_ms(spid);
+    uint64_t syncs1 = syncs_counted(env_pre ? syncfile : NULL);
     for (int i = 0; i < ntills; i++)
         pthread_join(tills[i].thread, NULL);
     int64_t t_end = now_us();
@@ -535,6 +609,15 @@ int main(void)
            pct(rcpt, nr, 0.50), pct(rcpt, nr, 0.99), nr, no_webhook);
     printf("daemon RSS                         idle %ld kB, max sampled %ld kB, peak (VmHWM) "
            "%ld kB, end %ld kB\n", rss_idle, rss_peak_sample, hwm, rss_end);
+    double npay = done_seen ? (double)done_seen : 1.0;
+    printf("daemon CPU per payment             %.2f ms  (%.0f ms CPU over the run / %zu)\n",
+           (cpu1 - cpu0) / npay, cpu1 - cpu0, done_seen);
+    printf("daemon threads                     max sampled %ld\n", threads_max);
+    if (env_pre)
+        printf("fsync + fdatasync per payment      %.2f  (%llu over the run)\n",
+               (double)(syncs1 - syncs0) / npay, (unsigned long long)(syncs1 - syncs0));
+    else
+        printf("fsync + fdatasync per payment      n/a (build %s)\n", shim ? shim : "synccount.so");
     printf("printer jobs                       %zu (unmatched %d)\n", njobs, unknown_jobs);
     printf("journal                            %zu payments, %zu DONE, %zu captured != amount, "
            "%zu not known to any till\n", j_total, j_done, j_capt_bad, j_missing);
@@ -551,7 +634,19 @@ int main(void)
     printf("\n");
     fflush(stdout);
 
-    kvt_proc_stop(serve, SIGTERM);
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    kvt_proc_stop_usage(serve, SIGTERM, &ru);
+    printf("daemon context switches            %.1f per payment  (%ld over its life, all threads)\n",
+           (double)(ru.ru_nvcsw + ru.ru_nivcsw) / npay, ru.ru_nvcsw + ru.ru_nivcsw);
+    long units = log_field(slog, "serve.stopped", "journal_units");
+    long commits = log_field(slog, "serve.stopped", "journal_commits");
+    if (units >= 0 && commits >= 0)
+        printf("journal commits                    %.2f per payment  (%ld write units in %ld "
+               "commits over its life)\n", (double)commits / npay, units, commits);
+    else
+        printf("journal commits                    n/a (the daemon does not report them)\n");
+    fflush(stdout);
     for (int i = 0; i < nprinters; i++) {
         kvt_proc_stop(printers[i], SIGTERM);
         free(puri[i]);
@@ -570,6 +665,10 @@ int main(void)
     free(g_idx);
     free(jpath);
     free(slog);
+    free(shim);
+    free(syncfile);
+    free(env_pre);
+    free(env_cnt);
     free(simlog);
     free(simurl);
     free(conf);

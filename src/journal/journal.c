@@ -2,16 +2,43 @@
 #include "src/journal/journal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
+/* Prepared statements are kept for the life of the handle, keyed by the
+ * address of their SQL text (every statement is a literal at one place). */
+#define STMT_CACHE 64
+/* Longest a finished commit waits for writers still queued for the lock
+ * to join its transaction (group commit). */
+#define GC_MAX_WAIT_MS 2
+#define FAILED_RING 8
+
 struct kv_journal {
     sqlite3 *db;
     pthread_mutex_t mu;       /* recursive: a batch holder calls the others */
+    pthread_cond_t done_cv;   /* broadcast when a shared transaction is resolved */
+    pthread_cond_t lead_cv;   /* signalled to the committer when the queue drains */
     int batch;                /* > 0 inside kv_journal_batch_begin/end */
+    /* Group commit: every write is a SAVEPOINT unit inside one shared
+     * transaction; the first caller that waits for it commits it (one
+     * COMMIT, one WAL sync) once no other writer is queued for the lock,
+     * and every unit in it is acknowledged together. */
+    int64_t tx_gen;           /* generation of the open shared transaction, 0 none */
+    int64_t last_gen;
+    int64_t resolved_gen;     /* every generation <= this is committed or failed */
+    int64_t failed[FAILED_RING]; /* recent generations whose COMMIT failed */
+    unsigned nfailed;
+    int64_t tx_opened_ms;
+    int tx_units;             /* released units in the open transaction */
+    int tx_leader;            /* a caller is committing the open transaction */
+    atomic_int entering;      /* writers queued for mu */
+    kv_journal_stats stats;
+    struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
+    size_t ncache;
     char errmsg[256];
 };
 
@@ -146,6 +173,12 @@ kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err,
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&j->mu, &ma);
     pthread_mutexattr_destroy(&ma);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->done_cv, &ca);
+    pthread_cond_init(&j->lead_cv, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (err)
@@ -176,10 +209,26 @@ void kv_journal_close(kv_journal *j)
 {
     if (!j)
         return;
-    if (j->db)
+    for (size_t i = 0; i < j->ncache; i++)
+        sqlite3_finalize(j->cache[i].st);
+    if (j->db) {
+        if (j->tx_gen)
+            sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
         sqlite3_close_v2(j->db);
+    }
     pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->done_cv);
+    pthread_cond_destroy(&j->lead_cv);
     free(j);
+}
+
+void kv_journal_stats_get(kv_journal *j, kv_journal_stats *out)
+{
+    if (!j || !out)
+        return;
+    pthread_mutex_lock(&j->mu);
+    *out = j->stats;
+    pthread_mutex_unlock(&j->mu);
 }
 
 const char *kv_journal_errmsg(kv_journal *j)
@@ -187,14 +236,38 @@ const char *kv_journal_errmsg(kv_journal *j)
     return j ? j->errmsg : "";
 }
 
+/* The prepared statement for sql (a literal: the cache is keyed by its
+ * address), reset and unbound by done() after use.  j->mu held. */
 static sqlite3_stmt *prep(kv_journal *j, const char *sql)
 {
+    for (size_t i = 0; i < j->ncache; i++)
+        if (j->cache[i].sql == sql)
+            return j->cache[i].st;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(j->db, sql, -1, j->ncache < STMT_CACHE ? SQLITE_PREPARE_PERSISTENT : 0,
+                           &st, NULL) != SQLITE_OK) {
         set_err(j);
         return NULL;
     }
+    if (j->ncache < STMT_CACHE) {
+        j->cache[j->ncache].sql = sql;
+        j->cache[j->ncache++].st = st;
+    }
     return st;
+}
+
+/* Finish with a statement from prep(): reset it for the next use (or
+ * finalize it when the cache was full). */
+static void done(kv_journal *j, sqlite3_stmt *st)
+{
+    for (size_t i = 0; i < j->ncache; i++) {
+        if (j->cache[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    }
+    sqlite3_finalize(st);
 }
 
 static void bt(sqlite3_stmt *s, int i, const char *v)
@@ -208,39 +281,160 @@ static void col_str(char *dst, size_t len, sqlite3_stmt *s, int i)
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
+/* Run a statement without results through the cache (sql is a literal). */
 static kv_journal_status exec_simple(kv_journal *j, const char *sql)
 {
-    if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        set_err(j);
+    sqlite3_stmt *st = prep(j, sql);
+    if (!st)
         return KV_J_E_SQL;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        set_err(j);
+    done(j, st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? KV_J_OK : KV_J_E_SQL;
+}
+
+static void wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* Commit the open shared transaction (j->mu held): one COMMIT, one sync,
+ * for every unit in it.  A failed COMMIT rolls all of them back and
+ * every waiter of the generation gets KV_J_E_SQL. */
+static void commit_shared(kv_journal *j)
+{
+    int64_t g = j->tx_gen;
+    if (exec_simple(j, "COMMIT") != KV_J_OK) {
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        j->failed[j->nfailed++ % FAILED_RING] = g;
+    } else {
+        j->stats.commits++;
+        j->stats.units += (uint64_t)j->tx_units;
     }
+    j->tx_gen = 0;
+    j->tx_units = 0;
+    j->tx_leader = 0;
+    j->resolved_gen = g;
+    pthread_cond_broadcast(&j->done_cv);
+}
+
+/* Start a write unit (j->mu held, outside a batch): join the open shared
+ * transaction or open one, then a savepoint for this unit alone. */
+static kv_journal_status unit_begin(kv_journal *j)
+{
+    if (!j->tx_gen) {
+        kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+        if (st)
+            return st;
+        j->tx_gen = ++j->last_gen;
+        j->tx_opened_ms = now_ms();
+        j->tx_units = 0;
+    }
+    kv_journal_status st = exec_simple(j, "SAVEPOINT unit");
+    if (st && j->tx_units == 0) {
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        j->resolved_gen = j->tx_gen;
+        j->tx_gen = 0;
+    }
+    return st;
+}
+
+/* Wait until generation g is resolved (j->mu held exactly once); commit it
+ * when this caller is the first to wait and no other writer is queued for
+ * the lock (or GC_MAX_WAIT_MS have passed since the transaction opened). */
+static kv_journal_status wait_durable(kv_journal *j, int64_t g)
+{
+    while (j->resolved_gen < g) {
+        if (j->tx_gen == g && !j->tx_leader) {
+            j->tx_leader = 1;
+            for (;;) {
+                int64_t waited = now_ms() - j->tx_opened_ms;
+                if (atomic_load(&j->entering) == 0 || waited >= GC_MAX_WAIT_MS)
+                    break;
+                wait_ms(&j->lead_cv, &j->mu, GC_MAX_WAIT_MS - (int)waited);
+            }
+            commit_shared(j);
+            break;
+        }
+        pthread_cond_wait(&j->done_cv, &j->mu);
+    }
+    for (unsigned i = 0; i < FAILED_RING && i < j->nfailed; i++)
+        if (j->failed[i] == g)
+            return KV_J_E_SQL;
     return KV_J_OK;
 }
 
-/* BEGIN/COMMIT/ROLLBACK that become no-ops inside a batch. */
-static kv_journal_status tx_begin(kv_journal *j)
+/* End a write unit (j->mu held, outside a batch).  ok: keep its changes
+ * and, when wrote, wait until they are durable; else undo them.  A
+ * transaction left without units is closed at once. */
+static kv_journal_status unit_end(kv_journal *j, int ok, int wrote)
 {
-    return j->batch ? KV_J_OK : exec_simple(j, "BEGIN IMMEDIATE");
+    kv_journal_status st = KV_J_OK;
+    if (ok) {
+        st = exec_simple(j, "RELEASE unit");
+        if (st == KV_J_OK && wrote)
+            j->tx_units++;
+    }
+    if (!ok || st) {
+        exec_simple(j, "ROLLBACK TO unit");
+        exec_simple(j, "RELEASE unit");
+    }
+    if (j->tx_units == 0 && !j->tx_leader) {
+        /* nothing of this transaction is waiting to be committed */
+        exec_simple(j, "COMMIT");
+        j->resolved_gen = j->tx_gen;
+        j->tx_gen = 0;
+        return ok ? st : KV_J_OK;
+    }
+    if (atomic_load(&j->entering) == 0)
+        pthread_cond_signal(&j->lead_cv);
+    if (ok && st == KV_J_OK && wrote)
+        st = wait_durable(j, j->tx_gen);
+    return st;
 }
 
-static kv_journal_status tx_commit(kv_journal *j)
+/* Take the lock for a write (counted as queued while waiting for it, so a
+ * committer lets it join the transaction) and begin its unit unless a
+ * batch of this thread is open. */
+static kv_journal_status w_begin(kv_journal *j)
 {
-    return j->batch ? KV_J_OK : exec_simple(j, "COMMIT");
+    atomic_fetch_add(&j->entering, 1);
+    pthread_mutex_lock(&j->mu);
+    atomic_fetch_sub(&j->entering, 1);
+    kv_journal_status st = j->batch ? KV_J_OK : unit_begin(j);
+    if (st)
+        pthread_mutex_unlock(&j->mu);
+    return st;
 }
 
-static void tx_rollback(kv_journal *j)
+/* End the write begun by w_begin with its status st (KV_J_OK keeps it)
+ * and release the lock.  Inside a batch, the batch decides. */
+static kv_journal_status w_end(kv_journal *j, kv_journal_status st, int wrote)
 {
-    if (!j->batch)
-        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!j->batch) {
+        kv_journal_status e = unit_end(j, st == KV_J_OK, wrote);
+        if (st == KV_J_OK)
+            st = e;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
 }
 
 kv_journal_status kv_journal_batch_begin(kv_journal *j)
 {
     if (!j)
         return KV_J_E_ARG;
+    atomic_fetch_add(&j->entering, 1);
     pthread_mutex_lock(&j->mu);
+    atomic_fetch_sub(&j->entering, 1);
     if (j->batch++ == 0) {
-        kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
+        kv_journal_status st = unit_begin(j);
         if (st) {
             j->batch = 0;
             pthread_mutex_unlock(&j->mu);
@@ -255,12 +449,8 @@ kv_journal_status kv_journal_batch_end(kv_journal *j, int commit)
     if (!j || j->batch <= 0)
         return KV_J_E_ARG;
     kv_journal_status st = KV_J_OK;
-    if (--j->batch == 0) {
-        if (commit)
-            st = exec_simple(j, "COMMIT");
-        if (!commit || st)
-            sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-    }
+    if (--j->batch == 0)
+        st = unit_end(j, commit, 1);
     pthread_mutex_unlock(&j->mu);
     return st;
 }
@@ -277,7 +467,7 @@ static kv_journal_status add_transition(kv_journal *j, const char *ref, const ch
     bt(s, 4, note);
     sqlite3_bind_int64(s, 5, now_ms());
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(j, s);
     if (rc != SQLITE_DONE) {
         set_err(j);
         return KV_J_E_SQL;
@@ -289,10 +479,9 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
 {
     if (!j || !p || !p->reference[0])
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = tx_begin(j);
+    kv_journal_status st = w_begin(j);
     if (st)
-        goto out;
+        return st;
     sqlite3_stmt *s = prep(j, "INSERT INTO payments(reference, store_id, msn, till_id, flow, currency, amount,"
                               " captured, refunded, state, api_state, psp_reference, reason, description, items_json,"
                               " qr_url, created_at, updated_at, expires_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -321,7 +510,7 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
     sqlite3_bind_int64(s, 18, now);
     sqlite3_bind_int64(s, 19, p->expires_at);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(j, s);
     if (rc == SQLITE_CONSTRAINT) {
         st = KV_J_E_EXISTS;
         goto rollback;
@@ -334,15 +523,8 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
     st = add_transition(j, p->reference, "", kv_pay_state_name(p->state), "journaled");
     if (st)
         goto rollback;
-    st = tx_commit(j);
-    if (st)
-        goto rollback;
-    goto out;
 rollback:
-    tx_rollback(j);
-out:
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 #define PAY_COLS "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state," \
@@ -391,7 +573,7 @@ static kv_journal_status get_locked(kv_journal *j, kv_payment *out, const char *
         set_err(j);
         st = KV_J_E_SQL;
     }
-    sqlite3_finalize(s);
+    done(j, s);
     return st;
 }
 
@@ -412,10 +594,9 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
 {
     if (!j || !p)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = tx_begin(j);
+    kv_journal_status st = w_begin(j);
     if (st)
-        goto out;
+        return st;
     kv_payment old;
     st = get_locked(j, &old, p->reference);
     if (st)
@@ -437,7 +618,7 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
     sqlite3_bind_int64(s, 9, now_ms() / 1000);
     bt(s, 10, p->reference);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(j, s);
     if (rc != SQLITE_DONE) {
         set_err(j);
         st = KV_J_E_SQL;
@@ -448,15 +629,8 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
         if (st)
             goto rollback;
     }
-    st = tx_commit(j);
-    if (st)
-        goto rollback;
-    goto out;
 rollback:
-    tx_rollback(j);
-out:
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 static kv_op_result parse_result(const char *s)
@@ -556,7 +730,7 @@ static kv_journal_status collect_rows(kv_journal *j, void **out, size_t *n, sqli
         set_err(j);
         st = KV_J_E_SQL;
     }
-    sqlite3_finalize(s);
+    done(j, s);
     if (st) {
         free(v);
         return st;
@@ -583,7 +757,7 @@ static kv_journal_status op_last_locked(kv_journal *j, kv_journal_op *out, const
         set_err(j);
         st = KV_J_E_SQL;
     }
-    sqlite3_finalize(s);
+    done(j, s);
     return st;
 }
 
@@ -592,17 +766,16 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
 {
     if (!j || !out || !reference || !*reference)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
     kv_journal_op last, op;
-    kv_journal_status st = tx_begin(j);
+    kv_journal_status st = w_begin(j);
     if (st)
-        goto out;
+        return st;
+    int wrote = 0;
     st = op_last_locked(j, &last, reference, kind);
     if (st == KV_J_OK && last.result == KV_OPR_PENDING && last.amount == amount) {
         /* an unanswered attempt: retry it with the same key */
         op = last;
-        tx_commit(j);
-        goto done;
+        goto reuse;
     }
     if (st != KV_J_OK && st != KV_J_E_NOT_FOUND)
         goto rollback;
@@ -632,33 +805,30 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
     sqlite3_bind_int64(s, 5, amount);
     sqlite3_bind_int64(s, 6, op.created_at);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(j, s);
     if (rc != SQLITE_DONE) {
         set_err(j);
         st = KV_J_E_SQL;
         goto rollback;
     }
     op.id = sqlite3_last_insert_rowid(j->db);
-    st = tx_commit(j);
-    if (st)
-        goto rollback;
-done:
-    st = KV_J_OK;
-    *out = op;
-    goto out;
-rollback:
-    tx_rollback(j);
-out:
-    pthread_mutex_unlock(&j->mu);
+    wrote = 1;
+reuse:
+    st = w_end(j, KV_J_OK, wrote);
+    if (st == KV_J_OK)
+        *out = op;
     return st;
+rollback:
+    return w_end(j, st, 0);
 }
 
 kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_result res)
 {
     if (!j)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "UPDATE operations SET result=?, answered_at=? WHERE id=?");
     if (!s) {
         st = KV_J_E_SQL;
@@ -672,10 +842,9 @@ kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_resul
         } else if (sqlite3_changes(j->db) == 0) {
             st = KV_J_E_NOT_FOUND;
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 kv_journal_status kv_journal_op_last(kv_journal *j, kv_journal_op *out, const char *reference, kv_op_kind kind)
@@ -727,7 +896,7 @@ int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, i
             bt(s, 3, result_name((kv_op_result)result));
         if (sqlite3_step(s) == SQLITE_ROW)
             n = sqlite3_column_int(s, 0);
-        sqlite3_finalize(s);
+        done(j, s);
     }
     pthread_mutex_unlock(&j->mu);
     return n;
@@ -738,8 +907,9 @@ kv_journal_status kv_journal_job_add(kv_journal *j, int64_t *id, const char *ref
 {
     if (!j || !id || !reference)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "INSERT INTO print_jobs(reference, doc, state, copy, printer, created_at, updated_at)"
                               " VALUES(?,?,'queued',?,?,?,?)");
     if (!s) {
@@ -758,18 +928,18 @@ kv_journal_status kv_journal_job_add(kv_journal *j, int64_t *id, const char *ref
         } else {
             *id = sqlite3_last_insert_rowid(j->db);
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 kv_journal_status kv_journal_job_set(kv_journal *j, int64_t id, kv_pj_state state, const char *detail)
 {
     if (!j)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "UPDATE print_jobs SET state=?, detail=?, updated_at=? WHERE id=?");
     if (!s) {
         st = KV_J_E_SQL;
@@ -784,10 +954,9 @@ kv_journal_status kv_journal_job_set(kv_journal *j, int64_t id, kv_pj_state stat
         } else if (sqlite3_changes(j->db) == 0) {
             st = KV_J_E_NOT_FOUND;
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 static kv_pj_state parse_pj(const char *s)
@@ -842,7 +1011,7 @@ kv_journal_status kv_journal_job_last(kv_journal *j, kv_print_job *out, const ch
             set_err(j);
             st = KV_J_E_SQL;
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
     pthread_mutex_unlock(&j->mu);
     return st;
@@ -852,8 +1021,9 @@ kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, con
 {
     if (!j || !reference || !name)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "INSERT INTO webhook_events(reference, name, body, received_ms) VALUES(?,?,?,?)");
     if (!s) {
         st = KV_J_E_SQL;
@@ -866,10 +1036,9 @@ kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, con
             set_err(j);
             st = KV_J_E_SQL;
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 int kv_journal_event_count(kv_journal *j, const char *reference)
@@ -883,7 +1052,7 @@ int kv_journal_event_count(kv_journal *j, const char *reference)
         bt(s, 1, reference);
         if (sqlite3_step(s) == SQLITE_ROW)
             n = sqlite3_column_int(s, 0);
-        sqlite3_finalize(s);
+        done(j, s);
     }
     pthread_mutex_unlock(&j->mu);
     return n;

@@ -671,9 +671,12 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
     int left = s->workers + s->recovering + (s->requests > 0);
     int workers = s->workers;
     pthread_mutex_unlock(&s->mu);
+    kv_journal_stats js = { 0, 0 };
+    kv_journal_stats_get(kv_flow_journal(s->flow), &js);
     if (left > 0) {
-        kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=%d "
-                      "note=\"journaled; resumed at the next start\"", workers);
+        kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=%d journal_units=%llu "
+                      "journal_commits=%llu note=\"journaled; resumed at the next start\"", workers,
+                      (unsigned long long)js.units, (unsigned long long)js.commits);
         return left;
     }
     if (s->recover_joinable) {
@@ -682,7 +685,8 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
     }
     kv_http_stop(s->http);
     s->http = NULL;
-    kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=0");
+    kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=0 journal_units=%llu "
+                  "journal_commits=%llu", (unsigned long long)js.units, (unsigned long long)js.commits);
     return 0;
 }
 
