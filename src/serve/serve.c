@@ -37,7 +37,7 @@ int64_t kv__serve_now_ms(void)
 
 static const char *const serve_keys[] = {
     "listen", "webhook_url", "webhook_max_skew_s", "callback_auth_token", "max_body",
-    "shutdown_grace_s", "events_max_wait_s", "log_level", NULL
+    "shutdown_grace_s", "events_max_wait_s", "log_level", "threads", "payment_threads", NULL
 };
 static const char *const till_keys[] = { "store", "token_sha256", "chain_refund", "printer", NULL };
 
@@ -94,7 +94,8 @@ static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err
                 if (!known(serve_keys, k)) {
                     snprintf(err, errlen, "%s:%d: [serve] %s: unknown key; use one of listen, "
                              "webhook_url, webhook_max_skew_s, callback_auth_token, max_body, "
-                             "shutdown_grace_s, events_max_wait_s, log_level",
+                             "shutdown_grace_s, events_max_wait_s, log_level, threads, "
+                             "payment_threads",
                              path, kv_config_line(cfg, sec, k), k);
                     return KV_SERVE_E_CONFIG;
                 }
@@ -165,6 +166,8 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
         (parse_long(cfg, "serve", "max_body", 1024, 16L << 20, 65536, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "shutdown_grace_s", 0, 3600, 10, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "threads", 1, 256, 16, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "payment_threads", 1, 256, 8, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0))
         st = KV_SERVE_E_CONFIG;
     const char *ll = kv_config_get(cfg, "serve", "log_level");
@@ -209,7 +212,7 @@ static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
         for (size_t b = 0; b < KV_HUB_BUCKETS; b++) {
             for (kv_hub **pp = &s->hubs[b]; *pp;) {
                 kv_hub *h = *pp;
-                if (h->final && !h->worker && now - h->final_at_ms > KV_HUB_LINGER_MS) {
+                if (h->final && !h->worker && !h->subs && now - h->final_at_ms > KV_HUB_LINGER_MS) {
                     *pp = h->next;
                     free(h);
                 } else {
@@ -227,6 +230,11 @@ static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
     h->next = s->hubs[b];
     s->hubs[b] = h;
     return h;
+}
+
+kv_hub *kv__hub_get(kv_serve *s, const char *ref)
+{
+    return hub_get(s, ref, 1);
 }
 
 static void hub_push_locked(kv_hub *h, const char *type, const char *state, int secs,
@@ -251,8 +259,8 @@ void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *st
     kv_hub *h = hub_get(s, ref, 1);
     if (h)
         hub_push_locked(h, type, state, seconds_left, message);
-    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    kv__hub_wake(s, ref);
 }
 
 void kv__hub_final(kv_serve *s, const char *ref)
@@ -263,8 +271,8 @@ void kv__hub_final(kv_serve *s, const char *ref)
         h->final = 1;
         h->final_at_ms = kv__serve_now_ms();
     }
-    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    kv__hub_wake(s, ref);
 }
 
 void kv__hub_set_store(kv_serve *s, const char *ref, const char *store)
@@ -285,8 +293,8 @@ void kv__hub_webhook(kv_serve *s, const char *ref, const char *name)
         if (!h->ticked && !h->final)
             h->early = 1;
     }
-    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    kv__hub_wake(s, ref);
 }
 
 /* The flow's progress callback: feed the hub (never calls back into the flow). */
@@ -365,6 +373,7 @@ static void *waiter_main(void *arg)
     s->workers--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    kv__hub_wake(s, w->ref);
     free(res);
     free(w);
     return NULL;
@@ -551,6 +560,10 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     s->shutdown_grace_s = (int)v;
     parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen);
     s->events_max_wait_s = (int)v;
+    parse_long(cfg, "serve", "threads", 1, 256, 16, &v, err, errlen);
+    s->http_threads = (int)v;
+    parse_long(cfg, "serve", "payment_threads", 1, 256, 8, &v, err, errlen);
+    s->payment_threads = (int)v;
     parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen);
     s->webhook_skew_s = v;
     const char *wu = kv_config_get(cfg, "serve", "webhook_url");
@@ -592,6 +605,12 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     ho.handler = handle;
     ho.payload = s;
     ho.log = &s->log;
+    ho.threads = (unsigned)s->http_threads;
+    if (kv__timer_start(s) != 0) {
+        snprintf(err, errlen, "cannot start the timer thread");
+        st = KV_SERVE_E_NOMEM;
+        goto fail;
+    }
     kv_http_status hs = kv_http_start(&s->http, &ho, err, errlen);
     if (hs != KV_HTTP_OK) {
         st = hs == KV_HTTP_E_NOMEM ? KV_SERVE_E_NOMEM
@@ -620,6 +639,7 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     return KV_SERVE_OK;
 fail:
     kv_http_stop(s->http);
+    kv__timer_free(s);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);
@@ -657,7 +677,10 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
     deadline_after(&dl, grace_ms > 0 ? grace_ms : 1);
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
-    pthread_cond_broadcast(&s->cv); /* long-polls and event streams end */
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    kv__hub_wake_all(s); /* long-polls answer, event streams end: one wake each */
+    pthread_mutex_lock(&s->mu);
     /* Requests in flight (a payment start waits for its slip) finish. */
     while (s->requests > 0) {
         if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
@@ -685,6 +708,7 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
     }
     kv_http_stop(s->http);
     s->http = NULL;
+    kv__timer_stop(s);
     kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=0 journal_units=%llu "
                   "journal_commits=%llu", (unsigned long long)js.units, (unsigned long long)js.commits);
     return 0;
@@ -695,6 +719,7 @@ void kv_serve_close(kv_serve *s)
     if (!s)
         return;
     kv_http_stop(s->http);
+    kv__timer_free(s);
     if (s->recover_joinable)
         pthread_join(s->recover_thread, NULL);
     kv_sdb_close(s->sdb);

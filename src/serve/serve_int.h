@@ -30,9 +30,27 @@ typedef struct kv_hub_ev {
     char message[120];
 } kv_hub_ev;
 
+struct kv_hub;
+
+/* A suspended connection (event stream or long-poll) subscribed to one
+ * payment's feed; embedded in the stream's state (api.c). */
+typedef struct kv_sub {
+    struct kv_sub *next;
+    struct kv_hub *hub;       /* NULL once unsubscribed */
+    kv_http_stream *st;       /* borrowed from the stream's owner */
+} kv_sub;
+
+/* A deadline: wake st at due_ms (CLOCK_REALTIME ms). */
+typedef struct kv_timer {
+    int64_t due_ms;
+    kv_http_stream *st;       /* one reference held by the heap */
+} kv_timer;
+
 /* The feed of one payment. */
 typedef struct kv_hub {
     struct kv_hub *next;
+    kv_sub *subs;             /* streams and long-polls waiting on this feed */
+    uint64_t wakeups;         /* stream wakes caused by this feed (tests) */
     char ref[64];
     char store[64];           /* the payment's store once known ("" before) */
     kv_hub_ev ev[KV_HUB_KEEP];
@@ -67,8 +85,21 @@ struct kv_serve {
     int shutdown_grace_s;
     int events_max_wait_s;
 
+    int http_threads;         /* [serve] threads: HTTP handler pool */
+    int payment_threads;      /* [serve] payment_threads: waiting payments' pool */
+
+    /* timers (wake.c): one thread, a heap of deadlines */
+    pthread_mutex_t timer_mu;
+    pthread_cond_t timer_cv;
+    kv_timer *timers;
+    size_t ntimers, captimers;
+    int timer_stop, timer_inited, timer_joinable;
+    pthread_t timer_thread;
+
     pthread_mutex_t mu;       /* guards everything below */
-    pthread_cond_t cv;        /* broadcast on every hub change */
+    pthread_cond_t cv;        /* broadcast when a worker, a request or an
+                                 in-flight key ends (not on feed changes:
+                                 those wake the feed's subscribers only) */
     kv_hub *hubs[KV_HUB_BUCKETS]; /* hash table by reference */
     int64_t pruned_at_ms;
     kv_inflight *inflight;
@@ -111,6 +142,20 @@ void kv__hub_set_store(kv_serve *s, const char *ref, const char *store);
  * payment's worker is not waiting yet, remember to wake it at its first
  * tick (kv_flow_notify only wakes a waiter that exists). */
 void kv__hub_webhook(kv_serve *s, const char *ref, const char *name);
+
+/* Feed subscribers and timers (wake.c).  kv__hub_get (serve.c) finds or
+ * creates a feed, s->mu held. */
+kv_hub *kv__hub_get(kv_serve *s, const char *ref);
+void kv__hub_subscribe(kv_serve *s, const char *ref, kv_sub *sub);
+void kv__hub_unsubscribe(kv_serve *s, kv_sub *sub);
+/* Wake the subscribers of ref's feed (s->mu NOT held). */
+void kv__hub_wake(kv_serve *s, const char *ref);
+/* Wake every subscriber once (shutdown). */
+void kv__hub_wake_all(kv_serve *s);
+int kv__timer_start(kv_serve *s);
+void kv__timer_add(kv_serve *s, int64_t due_ms, kv_http_stream *st);
+void kv__timer_stop(kv_serve *s);
+void kv__timer_free(kv_serve *s);
 
 /* Start a worker thread that runs kv_flow_wait on ref (serve.c), with
  * timeout_s (0 = the configured payment timeout).  Returns
