@@ -1,0 +1,170 @@
+/*
+ * flow_int.h - internals shared by the flow's files.  Not a public header.
+ *
+ *   flow_core.c      open/close, per-reference locks, journal helpers
+ *   flow_validate.c  amounts, items, request validation, references
+ *   flow_print.c     slip / receipt / not-paid slip to the printer
+ *   flow_api.c       one API surface over ePayment and eCom
+ *   flow_pay.c       start a payment; finish, not paid, give up
+ *   flow_wait.c      waiting: waiters, notify, abort, webhooks
+ *   flow_recover.c   kvitt recover
+ *   flow_ops.c       capture, cancel, status, refund, reprint, find
+ *
+ * Locking: f->mu guards the waiter list and the per-reference lock list.
+ * Every operation that changes a payment holds that payment's reference
+ * lock for its whole duration, so two threads (or a wait and a cancel)
+ * never move the same payment's money at once.  The journal serialises its
+ * own calls; the vipps client is created per operation (one per thread),
+ * sharing the token/DNS/TLS cache of the flow.
+ *
+ * Functions named kv__flow_* need the caller to hold the payment's
+ * reference lock when they change a payment (finish_sale, not_paid,
+ * give_up_locked, save).
+ */
+#ifndef KV_FLOW_FLOW_INT_H
+#define KV_FLOW_FLOW_INT_H
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "escpos/encoder.h"
+#include "src/doc/receipt.h"
+#include "src/doc/slip.h"
+#include "src/flow/flow.h"
+#include "src/vipps/vipps.h"
+
+typedef struct waiter {
+    char ref[64];
+    int notified;
+    int authorized;          /* a verified webhook said AUTHORIZED */
+    int abort;
+    struct waiter *next;
+} waiter;
+
+typedef struct reflock {
+    char ref[64];
+    int fd;                  /* holds the cross-process lock; -1 none */
+    struct reflock *next;
+} reflock;
+
+struct kv_flow {
+    const kv_config *cfg;
+    kv_journal *j;
+    kv_flow_options opts;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    waiter *waiters;
+    reflock *locks;
+    kv_vipps_shared *shared;
+    char crash_at[32];
+    char lockpath[1100];     /* <journal>.lock: per-reference byte locks */
+};
+
+#define MAX_ITEMS 64
+
+typedef struct parsed_items {
+    cJSON *root;
+    kv_doc_item items[MAX_ITEMS];
+    size_t n;
+} parsed_items;
+
+/* A validated payment request. */
+typedef struct vreq {
+    const kv_store *store;
+    int64_t amount;
+    char currency[4];
+    char phone[16];
+    char text[101];
+    char reference[64];
+    char printer[256];
+    char till[64];
+    int timeout_s;
+} vreq;
+
+/* Where an operation keeps its copy of the reference and the result it
+ * fills when the caller passed out == NULL (see kv__flow_op_begin). */
+typedef struct op_args {
+    char ref[64];
+    kv_flow_result dummy;
+} op_args;
+
+static inline void setmsg(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline void setmsg(char *dst, size_t len, const char *fmt, ...)
+{
+    if (!dst || !len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, len, fmt, ap);
+    va_end(ap);
+}
+
+/* Copy with truncation (the destination is always terminated). */
+static inline void scpy(char *dst, size_t len, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= len)
+        n = len - 1;
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+/* flow_core.c */
+kv_flow_result *kv__flow_op_begin(op_args *a, kv_flow_result *out, const char **reference);
+void kv__flow_crash_point(kv_flow *f, const char *step);
+void kv__flow_emit(kv_flow *f, kv_flow_event_kind kind, const char *ref, kv_pay_state st, int secs,
+                   const char *msg);
+/* 0 locked, -1 busy (try only), -2 out of memory */
+int kv__flow_lock_ref(kv_flow *f, const char *ref, int try);
+void kv__flow_unlock_ref(kv_flow *f, const char *ref);
+kv_lang kv__flow_store_lang(const kv_store *s);
+void kv__flow_time_text(char *buf, size_t len, int64_t t);
+void kv__flow_fill(kv_flow *f, kv_flow_result *out, const char *ref);
+kv_flow_status kv__flow_jfail(kv_flow_result *out, const char *what);
+kv_flow_status kv__flow_save(kv_flow *f, kv_payment *p, kv_pay_state st, const char *note);
+kv_flow_status kv__flow_client_for(kv_flow *f, kv_vipps_client **out, const kv_store *s, kv_flow_result *res);
+void kv__flow_api_msg(kv_flow_result *out, kv_vipps_client *c, const char *what);
+const kv_store *kv__flow_store_of(kv_flow *f, const kv_payment *p);
+
+/* flow_validate.c */
+int kv__flow_parse_items(parsed_items *it, const char *json, char *err, size_t errlen);
+kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req, char *err, size_t errlen);
+int kv__flow_qr_px(const kv_store *s);
+void kv__flow_make_reference(char *buf, size_t len, const kv_store *s);
+
+/* flow_print.c */
+int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind doc, int copy, const char *uri,
+                         const uint8_t *bytes, size_t len, char *path, size_t pathlen, char *msg, size_t msglen);
+void kv__flow_doc_printer(kv_flow *f, const kv_payment *p, const kv_store *s, char *uri, size_t len);
+kv_escpos *kv__flow_new_encoder(const kv_store *s);
+int kv__flow_print_slip(kv_flow *f, int64_t jid, const kv_payment *p, const kv_store *s, const char *uri,
+                        kv_flow_result *out);
+int kv__flow_print_receipt(kv_flow *f, const kv_payment *p, int copy, const char *uri, kv_flow_result *out);
+int kv__flow_print_not_paid(kv_flow *f, const kv_payment *p, kv_not_paid_reason why, const char *text,
+                            int copy, kv_flow_result *out);
+
+/* flow_api.c */
+int kv__flow_is_ecom(const kv_payment *p);
+kv_vipps_status kv__flow_api_get(kv_vipps_client *c, const kv_payment *p, const char *ref, kv_vipps_payment *g);
+kv_vipps_status kv__flow_api_capture(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
+                                     kv_vipps_modification *mod);
+kv_vipps_status kv__flow_api_refund(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
+                                    kv_vipps_modification *mod);
+kv_vipps_status kv__flow_api_cancel(kv_vipps_client *c, const kv_payment *p, int transaction_only, const char *key,
+                                    kv_vipps_modification *mod);
+kv_not_paid_reason kv__flow_reason_of(kv_vipps_state s);
+void kv__flow_absorb(kv_payment *p, const kv_vipps_payment *vp);
+
+/* flow_pay.c */
+kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p, int copy, kv_flow_result *out);
+kv_flow_status kv__flow_not_paid(kv_flow *f, kv_payment *p, kv_vipps_state vs, kv_flow_result *out);
+kv_flow_status kv__flow_give_up_locked(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_flow_result *out);
+
+#endif
