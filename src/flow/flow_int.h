@@ -10,7 +10,7 @@
  *   flow_recover.c   kvitt recover
  *   flow_ops.c       capture, cancel, status, refund, reprint, find
  *
- * Locking: f->mu guards the waiter list and the per-reference lock list.
+ * Locking: f->mu guards the waiter table and the per-reference lock list.
  * Every operation that changes a payment holds that payment's reference
  * lock for its whole duration, so two threads (or a wait and a cancel)
  * never move the same payment's money at once.  The journal serialises its
@@ -40,13 +40,30 @@
 #include "src/flow/flow.h"
 #include "src/vipps/vipps.h"
 
-typedef struct waiter {
+/* A wait for the customer (flow_wait.c): a kv_flow_waiter.  Found by
+ * reference in f->waiters (hashed); a notify or abort for the reference
+ * touches that waiter alone: its wake function (event loops) or its own
+ * condition variable (kv_flow_wait). */
+#define KV_FLOW_WAIT_BUCKETS 256
+struct kv_flow_waiter {
     char ref[64];
     int notified;
     int authorized;          /* a verified webhook said AUTHORIZED */
     int abort;
-    struct waiter *next;
-} waiter;
+    uint64_t wakeups;        /* times a notify/abort woke this waiter */
+    kv_flow_wake_fn wake;    /* event loop owner, or NULL: cv */
+    void *wake_user;
+    pthread_cond_t cv;       /* kv_flow_wait's own sleep */
+    struct kv_flow_waiter *next; /* hash bucket */
+    /* the wait's progress (kv_flow_waiter_step) */
+    kv_flow *f;
+    kv_payment p;
+    const kv_store *s;
+    kv_vipps_client *c;
+    int64_t deadline, next_poll, next_tick;
+    int first, locked, registered;
+};
+typedef struct kv_flow_waiter waiter;
 
 typedef struct reflock {
     char ref[64];
@@ -59,8 +76,8 @@ struct kv_flow {
     kv_journal *j;
     kv_flow_options opts;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    waiter *waiters;
+    pthread_cond_t cv;       /* reference locks only */
+    waiter *waiters[KV_FLOW_WAIT_BUCKETS];
     reflock *locks;
     kv_vipps_shared *shared;
     char crash_at[32];
