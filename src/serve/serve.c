@@ -341,30 +341,10 @@ static void on_flow_event(void *user, const kv_flow_event *ev)
 
 /* ---- payment workers -------------------------------------------------- */
 
-struct waiter {
-    kv_serve *s;
-    char ref[64];
-    int timeout_s;
-};
-
-static void *waiter_main(void *arg)
+void kv__hub_worker_done(kv_serve *s, const char *ref)
 {
-    struct waiter *w = arg;
-    kv_serve *s = w->s;
-    kv_flow_result *res = calloc(1, sizeof *res);
-    kv_flow_status st = res ? kv_flow_wait(s->flow, res, w->ref, w->timeout_s) : KV_FLOW_E_NOMEM;
-    const char *state = res && res->payment.reference[0] ? kv_pay_state_name(res->payment.state)
-                                                         : "UNKNOWN";
-    char msg[300];
-    snprintf(msg, sizeof msg, "%s%s", kv_flow_strerror(st),
-             res && res->receipt_queued ? "; receipt queued for reprint" : "");
-    kv__hub_push(s, w->ref, "result", state, -1, msg);
-    kv_slog_write(&s->log, st == KV_FLOW_OK || st == KV_FLOW_E_NOT_PAID ? KV_LOG_INFO
-                                                                        : KV_LOG_WARNING,
-                  "payment.finished reference=%s state=%s result=\"%s\"%s", w->ref, state,
-                  kv_flow_strerror(st), res && res->receipt_queued ? " receipt=queued" : "");
     pthread_mutex_lock(&s->mu);
-    kv_hub *h = hub_get(s, w->ref, 1);
+    kv_hub *h = hub_get(s, ref, 1);
     if (h) {
         h->worker = 0;
         h->final = 1;
@@ -373,25 +353,15 @@ static void *waiter_main(void *arg)
     s->workers--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    kv__hub_wake(s, w->ref);
-    free(res);
-    free(w);
-    return NULL;
+    kv__hub_wake(s, ref);
 }
 
 int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
 {
-    struct waiter *w = calloc(1, sizeof *w);
-    if (!w)
-        return -1;
-    w->s = s;
-    w->timeout_s = timeout_s;
-    snprintf(w->ref, sizeof w->ref, "%s", ref);
     pthread_mutex_lock(&s->mu);
     kv_hub *h = hub_get(s, ref, 1);
     if (!h || h->worker) {
         pthread_mutex_unlock(&s->mu);
-        free(w);
         return -1;
     }
     h->worker = 1;
@@ -399,22 +369,14 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
     h->ticked = 0;
     s->workers++;
     pthread_mutex_unlock(&s->mu);
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&at, 512 * 1024);
-    pthread_t t;
-    int rc = pthread_create(&t, &at, waiter_main, w);
-    pthread_attr_destroy(&at);
-    if (rc != 0) {
+    if (kv__engine_add(s, ref, timeout_s) != 0) {
         pthread_mutex_lock(&s->mu);
         h->worker = 0;
         s->workers--;
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
-        free(w);
-        kv_slog_write(&s->log, KV_LOG_ERR, "payment.worker_failed reference=%s error=\"%s\"",
-                      ref, strerror(rc));
+        kv_slog_write(&s->log, KV_LOG_ERR, "payment.worker_failed reference=%s error=\"out of memory\"",
+                      ref);
         return -1;
     }
     return 0;
@@ -606,8 +568,8 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     ho.payload = s;
     ho.log = &s->log;
     ho.threads = (unsigned)s->http_threads;
-    if (kv__timer_start(s) != 0) {
-        snprintf(err, errlen, "cannot start the timer thread");
+    if (kv__timer_start(s) != 0 || kv__engine_start(s) != 0) {
+        snprintf(err, errlen, "cannot start the timer or payment threads");
         st = KV_SERVE_E_NOMEM;
         goto fail;
     }
@@ -639,6 +601,7 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     return KV_SERVE_OK;
 fail:
     kv_http_stop(s->http);
+    kv__engine_stop(s);
     kv__timer_free(s);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
@@ -708,6 +671,7 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
     }
     kv_http_stop(s->http);
     s->http = NULL;
+    kv__engine_stop(s);
     kv__timer_stop(s);
     kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=0 journal_units=%llu "
                   "journal_commits=%llu", (unsigned long long)js.units, (unsigned long long)js.commits);
@@ -719,9 +683,10 @@ void kv_serve_close(kv_serve *s)
     if (!s)
         return;
     kv_http_stop(s->http);
-    kv__timer_free(s);
     if (s->recover_joinable)
         pthread_join(s->recover_thread, NULL);
+    kv__engine_stop(s);
+    kv__timer_free(s);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);

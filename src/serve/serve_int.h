@@ -31,6 +31,7 @@ typedef struct kv_hub_ev {
 } kv_hub_ev;
 
 struct kv_hub;
+typedef struct kv_pw kv_pw;
 
 /* A suspended connection (event stream or long-poll) subscribed to one
  * payment's feed; embedded in the stream's state (api.c). */
@@ -96,6 +97,17 @@ struct kv_serve {
     int timer_stop, timer_inited, timer_joinable;
     pthread_t timer_thread;
 
+    /* waiting payments (engine.c): steps on payment_threads threads */
+    pthread_mutex_t emu;
+    pthread_cond_t ecv;       /* work queued */
+    pthread_cond_t etcv;      /* a new earliest due time (for the timing thread) */
+    struct kv_pw *eqhead, *eqtail;
+    struct kv_pw **eheap;
+    size_t neheap, capeheap;
+    pthread_t *ethreads;
+    int nethreads, estop, etiming, einited;
+    uint64_t esteps, ewakes;
+
     pthread_mutex_t mu;       /* guards everything below */
     pthread_cond_t cv;        /* broadcast when a worker, a request or an
                                  in-flight key ends (not on feed changes:
@@ -157,7 +169,17 @@ void kv__timer_add(kv_serve *s, int64_t due_ms, kv_http_stream *st);
 void kv__timer_stop(kv_serve *s);
 void kv__timer_free(kv_serve *s);
 
-/* Start a worker thread that runs kv_flow_wait on ref (serve.c), with
+/* Waiting payments (engine.c).  kv__engine_add queues a wait on ref
+ * (timeout_s 0 = the configured one); kv__engine_stop joins the pool and
+ * closes the waits left (they stay WAITING in the journal). */
+int kv__engine_start(kv_serve *s);
+int kv__engine_add(kv_serve *s, const char *ref, int timeout_s);
+void kv__engine_stop(kv_serve *s);
+void kv__engine_stats(kv_serve *s, uint64_t *steps, uint64_t *wakes);
+/* A payment's wait ended: its feed is final and no worker holds it. */
+void kv__hub_worker_done(kv_serve *s, const char *ref);
+
+/* Start waiting on ref (a step on the payment pool, no thread), with
  * timeout_s (0 = the configured payment timeout).  Returns
  * 0, or -1 when a worker already waits on it or the thread failed. */
 int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s);

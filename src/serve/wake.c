@@ -6,6 +6,7 @@
  * long-poll, an event stream's keep-alive) sit in one timer heap served by
  * one thread that sleeps until the earliest of them.  Shutdown wakes every
  * subscriber once. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
