@@ -166,8 +166,8 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
         (parse_long(cfg, "serve", "max_body", 1024, 16L << 20, 65536, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "shutdown_grace_s", 0, 3600, 10, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen) < 0 ||
-         parse_long(cfg, "serve", "threads", 1, 256, 16, &v, err, errlen) < 0 ||
-         parse_long(cfg, "serve", "payment_threads", 1, 256, 8, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "threads", 1, 256, 12, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "payment_threads", 1, 256, 16, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0))
         st = KV_SERVE_E_CONFIG;
     const char *ll = kv_config_get(cfg, "serve", "log_level");
@@ -522,9 +522,9 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     s->shutdown_grace_s = (int)v;
     parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen);
     s->events_max_wait_s = (int)v;
-    parse_long(cfg, "serve", "threads", 1, 256, 16, &v, err, errlen);
+    parse_long(cfg, "serve", "threads", 1, 256, 12, &v, err, errlen);
     s->http_threads = (int)v;
-    parse_long(cfg, "serve", "payment_threads", 1, 256, 8, &v, err, errlen);
+    parse_long(cfg, "serve", "payment_threads", 1, 256, 16, &v, err, errlen);
     s->payment_threads = (int)v;
     parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen);
     s->webhook_skew_s = v;

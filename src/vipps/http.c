@@ -915,6 +915,11 @@ kv_vipps_status kv_vipps_token_warm(kv_vipps_client *c)
     return ensure_token(c);
 }
 
+int kv_vipps_token_cached(kv_vipps_client *c)
+{
+    return token_from_cache(c);
+}
+
 /* ---------- the call ---------- */
 
 static struct curl_slist *api_headers(kv_vipps_client *c, const kv_req *rq,
