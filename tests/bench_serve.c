@@ -13,7 +13,12 @@
  * the simulator's creates and captures, and the printed jobs must agree).
  *
  * Environment: KVITT_BENCH_TILLS (default 200), KVITT_BENCH_SECONDS
- * (default 60), KVITT_BENCH_PRINTERS (default 4), KVITT_BENCH_JOURNAL (a
+ * (default 60), KVITT_BENCH_PRINTERS (default 4), KVITT_BENCH_STREAMS (open
+ * event streams held during the run, default 0: they watch
+ * KVITT_BENCH_STREAMS / 100 payments of the simulator's magic amount 2.01,
+ * which stay "processing", and the figure is the delay from a change in
+ * their feed (the event's atMs) to its bytes at the stream's socket),
+ * KVITT_BENCH_JOURNAL (a
  * path for the journal database instead of the scratch folder, e.g. on
  * /dev/shm to see the daemon without the disk's fsync cost).  Figures only: it never
  * fails on time; it exits 1 only when the invariant is broken or the
@@ -24,8 +29,12 @@
  * closes, so this is the moment the last byte arrived).  The webhook time
  * is the daemon's own timestamp of the event in the payment's feed; all
  * clocks are the same machine's CLOCK_REALTIME. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +63,7 @@ typedef struct pay_rec {
     int final_done;         /* the till saw DONE */
     int jobs;               /* printed jobs naming this reference */
     int capture_keys;       /* distinct capture idempotency keys at the simulator */
+    int observer;           /* a payment watched by the event streams (never paid) */
 } pay_rec;
 
 typedef struct till {
@@ -66,6 +76,7 @@ typedef struct till {
 } till;
 
 static char g_url[128];
+static int g_port;
 static volatile int g_stop;
 
 static int64_t now_us(void)
@@ -291,6 +302,75 @@ static long rss_kb(pid_t pid, const char *field)
     return v;
 }
 
+/* ---- event streams held during the run ---- */
+
+typedef struct streams {
+    int n;
+    int *fds;
+    int64_t *opened_ms;
+    int64_t *lat_us;          /* change -> bytes, per event seen after the open */
+    size_t nlat, caplat;
+    size_t ended;             /* streams the daemon closed during the run */
+    pthread_t thread;
+} streams;
+
+static int stream_open(const char *ref, const char *token)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET /v1/payments/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Authorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n", ref, token);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *streams_main(void *arg)
+{
+    streams *st = arg;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    for (int i = 0; i < st->n; i++) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+        epoll_ctl(ep, EPOLL_CTL_ADD, st->fds[i], &ev);
+    }
+    struct epoll_event evs[256];
+    char buf[16384];
+    while (!g_stop) {
+        int k = epoll_wait(ep, evs, 256, 200);
+        int64_t now = now_us();
+        for (int e = 0; e < k; e++) {
+            int i = (int)evs[e].data.u32;
+            ssize_t r = read(st->fds[i], buf, sizeof buf - 1);
+            if (r <= 0) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, st->fds[i], NULL);
+                close(st->fds[i]);
+                st->fds[i] = -1;
+                st->ended++;
+                continue;
+            }
+            buf[r] = '\0';
+            for (char *p = buf; (p = strstr(p, "\"atMs\":")); p += 7) {
+                int64_t at = (int64_t)strtod(p + 7, NULL);
+                if (at < st->opened_ms[i] + 1)
+                    continue; /* history sent at the open */
+                if (st->nlat == st->caplat) {
+                    st->caplat = st->caplat ? st->caplat * 2 : 4096;
+                    st->lat_us = realloc(st->lat_us, st->caplat * sizeof *st->lat_us);
+                }
+                st->lat_us[st->nlat++] = now - at * 1000;
+            }
+        }
+    }
+    close(ep);
+    return NULL;
+}
+
 /* utime + stime of a process in ms (all threads, dead ones included). */
 static double cpu_ms(pid_t pid)
 {
@@ -347,6 +427,8 @@ int main(void)
     int ntills = (e = getenv("KVITT_BENCH_TILLS")) ? atoi(e) : 200;
     int secs = (e = getenv("KVITT_BENCH_SECONDS")) ? atoi(e) : 60;
     int nprinters = (e = getenv("KVITT_BENCH_PRINTERS")) ? atoi(e) : 4;
+    int nstreams = (e = getenv("KVITT_BENCH_STREAMS")) ? atoi(e) : 0;
+    int nobs = nstreams > 0 ? (nstreams + 99) / 100 : 0;
     if (ntills < 1 || secs < 1 || nprinters < 1) {
         fprintf(stderr, "bench_serve: bad KVITT_BENCH_* values\n");
         return 2;
@@ -391,6 +473,7 @@ int main(void)
     char *text = malloc(cap);
     int port = kvt_free_port();
     snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
+    g_port = port;
     const char *jenv = getenv("KVITT_BENCH_JOURNAL");
     char *jpath = jenv && *jenv ? strdup(jenv) : kvt_path("%s/kvitt-journal.db", dir);
     if (jenv && *jenv) {
@@ -409,7 +492,7 @@ int main(void)
         }
     }
     size_t off = (size_t)snprintf(text, cap, "%s\n[serve]\nlisten = 127.0.0.1:%d\n"
-                                  "log_level = notice\nevents_max_wait_s = 30\n\n", base, port);
+                                  "log_level = notice\nevents_max_wait_s = 30\nshutdown_grace_s = 2\n\n", base, port);
     free(base);
     till *tills = calloc((size_t)ntills, sizeof *tills);
     for (int i = 0; i < ntills; i++) {
@@ -457,6 +540,50 @@ int main(void)
     pid_t spid = kvt_proc_pid(serve);
     long rss_idle = rss_kb(spid, "VmRSS:");
 
+    /* Event streams: observer payments (magic amount 2.01: the customer
+     * stays "processing") watched by nstreams open streams. */
+    pay_rec *obs = calloc((size_t)nobs + 1, sizeof *obs);
+    streams sst = { 0 };
+    if (nstreams > 0) {
+        CURL *c = curl_easy_init();
+        struct buf out = { NULL, 0 };
+        char auth[128], url[256];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tills[0].token);
+        snprintf(url, sizeof url, "%s/v1/payments", g_url);
+        for (int i = 0; i < nobs; i++) {
+            char key[96];
+            snprintf(key, sizeof key, "Idempotency-Key: bench-observer-%d", i);
+            struct curl_slist *hp = curl_slist_append(NULL, auth);
+            hp = curl_slist_append(hp, key);
+            hp = curl_slist_append(hp, "Content-Type: application/json");
+            long code = req(c, "POST", url, hp, "{\"amount\":\"2.01\"}", &out);
+            curl_slist_free_all(hp);
+            cJSON *j = code == 201 ? cJSON_Parse(out.p) : NULL;
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
+            if (!cJSON_IsString(r)) {
+                fprintf(stderr, "bench_serve: observer payment answered %ld\n", code);
+                return 1;
+            }
+            snprintf(obs[i].ref, sizeof obs[i].ref, "%s", r->valuestring);
+            obs[i].observer = 1;
+            cJSON_Delete(j);
+        }
+        free(out.p);
+        curl_easy_cleanup(c);
+        sst.n = nstreams;
+        sst.fds = calloc((size_t)nstreams, sizeof *sst.fds);
+        sst.opened_ms = calloc((size_t)nstreams, sizeof *sst.opened_ms);
+        for (int i = 0; i < nstreams; i++) {
+            sst.opened_ms[i] = now_us() / 1000;
+            sst.fds[i] = stream_open(obs[i % nobs].ref, tills[0].token);
+            if (sst.fds[i] < 0) {
+                fprintf(stderr, "bench_serve: event stream %d did not open\n", i);
+                return 1;
+            }
+        }
+        pthread_create(&sst.thread, NULL, streams_main, &sst);
+    }
+
     printf("bench_serve: %d tills, %d s, %d vprinters, sim latency 20 ms, auto approve, "
            "journal %s\n", ntills, secs, nprinters, jpath);
     fflush(stdout);
@@ -482,6 +609,8 @@ int main(void)
     for (int i = 0; i < ntills; i++)
         pthread_join(tills[i].thread, NULL);
     int64_t t_end = now_us();
+    if (nstreams > 0)
+        pthread_join(sst.thread, NULL);
     long hwm = rss_kb(spid, "VmHWM:");
     long rss_end = rss_kb(spid, "VmRSS:");
 
@@ -493,7 +622,7 @@ int main(void)
         errors += tills[i].errors;
     }
     g_idx_cap = 1;
-    while (g_idx_cap < total * 2 + 16)
+    while (g_idx_cap < (total + (size_t)nobs) * 2 + 16)
         g_idx_cap <<= 1;
     g_idx = calloc(g_idx_cap, sizeof *g_idx);
     size_t done_seen = 0;
@@ -502,6 +631,8 @@ int main(void)
             idx_add(&tills[i].recs[k]);
             done_seen += tills[i].recs[k].final_done;
         }
+    for (int i = 0; i < nobs; i++)
+        idx_add(&obs[i]);
     usleep(500000); /* the last jobs are filed when their connections close */
     int unknown_jobs = 0;
     size_t njobs = 0;
@@ -533,13 +664,16 @@ int main(void)
         kv_payment *rows = NULL;
         size_t n = 0;
         if (kv_journal_find(jr, &rows, &n, &q) == KV_J_OK) {
-            j_total = n;
             for (size_t i = 0; i < n; i++) {
+                pay_rec *pr = idx_find(rows[i].reference, strlen(rows[i].reference));
+                if (pr && pr->observer)
+                    continue; /* watched by the streams, never paid */
+                j_total++;
                 if (rows[i].state == KV_PAY_DONE)
                     j_done++;
                 if (rows[i].captured != rows[i].amount)
                     j_capt_bad++;
-                if (!idx_find(rows[i].reference, strlen(rows[i].reference)))
+                if (!pr)
                     j_missing++; /* journaled but no till got it */
             }
             free(rows);
@@ -555,7 +689,7 @@ int main(void)
         cJSON *js = cJSON_Parse(hr.body);
         const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(js, "requests");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(reqs, "POST /epayment/v1/payments");
-        sim_creates = cJSON_IsNumber(c) ? (size_t)c->valuedouble : 0;
+        sim_creates = cJSON_IsNumber(c) ? (size_t)c->valuedouble - (size_t)nobs : 0;
         const cJSON *k;
         cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(js, "idempotencyKeys")) {
             const cJSON *path = cJSON_GetObjectItemCaseSensitive(k, "path");
@@ -574,7 +708,7 @@ int main(void)
     }
     kvt_http_free(&hr);
     for (size_t i = 0; i < g_idx_cap; i++)
-        if (g_idx[i] && g_idx[i]->capture_keys != 1)
+        if (g_idx[i] && !g_idx[i]->observer && g_idx[i]->capture_keys != 1)
             sim_double++; /* captured twice, or never */
 
     /* ---- figures ---- */
@@ -613,6 +747,11 @@ int main(void)
     printf("daemon CPU per payment             %.2f ms  (%.0f ms CPU over the run / %zu)\n",
            (cpu1 - cpu0) / npay, cpu1 - cpu0, done_seen);
     printf("daemon threads                     max sampled %ld\n", threads_max);
+    if (nstreams > 0)
+        printf("event streams                      %d open on %d payments, %zu events after the "
+               "open: change -> bytes p50 %.1f ms  p99 %.1f ms  max %.1f ms; %zu streams ended\n",
+               nstreams, nobs, sst.nlat, pct(sst.lat_us, sst.nlat, 0.50),
+               pct(sst.lat_us, sst.nlat, 0.99), pct(sst.lat_us, sst.nlat, 1.0), sst.ended);
     if (env_pre)
         printf("fsync + fdatasync per payment      %.2f  (%llu over the run)\n",
                (double)(syncs1 - syncs0) / npay, (unsigned long long)(syncs1 - syncs0));
@@ -663,6 +802,13 @@ int main(void)
     free(rcpt);
     free(resp);
     free(g_idx);
+    for (int i = 0; i < sst.n; i++)
+        if (sst.fds[i] >= 0)
+            close(sst.fds[i]);
+    free(sst.fds);
+    free(sst.opened_ms);
+    free(sst.lat_us);
+    free(obs);
     free(jpath);
     free(slog);
     free(shim);

@@ -275,7 +275,7 @@ kv_http_stream *kv_http_reply_stream(kv_http_req *r, int status, const char *cty
     st->cls = cls;
     st->free_cls = free_cls;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, stream_read, st, stream_free);
     if (!resp) {
         if (free_cls)
             free_cls(cls);
@@ -596,6 +596,10 @@ kv_http_status kv_http_start(kv_http **out, const kv_http_options *o, char *err,
                             MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, h->o.idle_timeout_s,
                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
+                            /* headers and read buffer of a connection (bodies are
+                             * copied out as they come): small, there may be
+                             * thousands of open event streams */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_END);
     if (!h->d) {

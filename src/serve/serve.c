@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ int64_t kv__serve_now_ms(void)
 
 static const char *const serve_keys[] = {
     "listen", "webhook_url", "webhook_max_skew_s", "callback_auth_token", "max_body",
-    "shutdown_grace_s", "events_max_wait_s", "log_level", "threads", "payment_threads", NULL
+    "shutdown_grace_s", "events_max_wait_s", "log_level", "threads", "payment_threads", "max_connections", NULL
 };
 static const char *const till_keys[] = { "store", "token_sha256", "chain_refund", "printer", NULL };
 
@@ -95,7 +96,7 @@ static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err
                     snprintf(err, errlen, "%s:%d: [serve] %s: unknown key; use one of listen, "
                              "webhook_url, webhook_max_skew_s, callback_auth_token, max_body, "
                              "shutdown_grace_s, events_max_wait_s, log_level, threads, "
-                             "payment_threads",
+                             "payment_threads, max_connections",
                              path, kv_config_line(cfg, sec, k), k);
                     return KV_SERVE_E_CONFIG;
                 }
@@ -168,6 +169,7 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
          parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "threads", 1, 256, 12, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "payment_threads", 1, 256, 16, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "max_connections", 16, 1000000, 8192, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0))
         st = KV_SERVE_E_CONFIG;
     const char *ll = kv_config_get(cfg, "serve", "log_level");
@@ -568,6 +570,16 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     ho.payload = s;
     ho.log = &s->log;
     ho.threads = (unsigned)s->http_threads;
+    parse_long(cfg, "serve", "max_connections", 16, 1000000, 8192, &v, err, errlen);
+    ho.max_connections = (unsigned)v;
+    /* every open event stream is a socket: let the process have the
+     * descriptors its connection limit needs (up to the hard limit) */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)v + 256) {
+        rlim_t want = (rlim_t)v + 256;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || want < rl.rlim_max ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (kv__timer_start(s) != 0 || kv__engine_start(s) != 0) {
         snprintf(err, errlen, "cannot start the timer or payment threads");
         st = KV_SERVE_E_NOMEM;
