@@ -84,6 +84,7 @@ int kv_flowcli_open(kv_flowcli *fc, const char *cmd, const kv_cli *cli, int json
     fo.on_event = progress;
     fo.event_user = fc;
     fo.stop = &stop_flag;
+    fo.prefetch_token = strcmp(cmd, "pay") == 0; /* the token before the journal */
     kv_flow_status fs = kv_flow_open(&fc->flow, fc->cfg, &fo, err, sizeof err);
     if (fs != KV_FLOW_OK) {
         kv_err(cmd, "%s", err[0] ? err : kv_flow_strerror(fs));

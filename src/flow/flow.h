@@ -99,9 +99,14 @@ typedef struct kv_flow_options {
      * CLI's "recover at every start" is done by the caller explicitly;
      * see kv_flow_recover). Reserved; keep 0. */
     int reserved;
+    /* (version 2) 1: kv_flow_open starts fetching the default store's
+     * access token on a thread before it opens the journal, so a cold
+     * `kvitt pay` has it when its create leaves (the token call moves no
+     * money).  The first kv_flow_start joins it. */
+    int prefetch_token;
 } kv_flow_options;
-#define KV_FLOW_OPTIONS_VERSION 1
-#define KV_FLOW_OPTIONS_INIT { KV_FLOW_OPTIONS_VERSION, NULL, NULL, NULL, 0 }
+#define KV_FLOW_OPTIONS_VERSION 2
+#define KV_FLOW_OPTIONS_INIT { KV_FLOW_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0 }
 
 typedef struct kv_flow kv_flow;
 

@@ -80,6 +80,9 @@ struct kv_flow {
     waiter *waiters[KV_FLOW_WAIT_BUCKETS];
     reflock *locks;
     kv_vipps_shared *shared;
+    pthread_t prefetch;      /* opts.prefetch_token: the token fetch */
+    kv_vipps_client *prefetch_client;
+    int prefetching;         /* the thread runs or is not joined yet (f->mu) */
     char crash_at[32];
     char lockpath[1100];     /* <journal>.lock: per-reference byte locks */
 };
@@ -134,6 +137,8 @@ static inline void scpy(char *dst, size_t len, const char *src)
 }
 
 /* flow_core.c */
+/* Join the token prefetch of kv_flow_open, when there is one. */
+void kv__flow_prefetch_join(kv_flow *f);
 kv_flow_result *kv__flow_op_begin(op_args *a, kv_flow_result *out, const char **reference);
 void kv__flow_crash_point(kv_flow *f, const char *step);
 void kv__flow_emit(kv_flow *f, kv_flow_event_kind kind, const char *ref, kv_pay_state st, int secs,

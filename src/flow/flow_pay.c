@@ -253,7 +253,9 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
      * call moves no money, and the two waits overlap.  Until the join the
      * client belongs to that thread alone. */
     pthread_t warm;
-    int warming = !kv_vipps_token_cached(c) && pthread_create(&warm, NULL, warm_token, c) == 0;
+    /* kv_flow_open may already be fetching this store's token */
+    int prefetched = f->prefetching && v.store == kv_config_store(f->cfg, NULL);
+    int warming = !prefetched && !kv_vipps_token_cached(c) && pthread_create(&warm, NULL, warm_token, c) == 0;
     /* the payment row and its create key in one transaction (one fsync):
      * both are on disk before the create request leaves */
     kv_journal_op op;
@@ -268,6 +270,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     }
     if (warming)
         pthread_join(warm, NULL);
+    kv__flow_prefetch_join(f); /* kv_flow_open's token fetch: now in the shared cache */
     if (js) {
         kv__flow_unlock_ref(f, p.reference);
         kv_vipps_client_destroy(c);
