@@ -224,10 +224,82 @@ static void test_serve_scale__sigterm_with_1000_waits_and_1000_streams(void **st
     kvt_serve_teardown(&x);
 }
 
+/* `kvitt pay` with [kvitt] serve_url hands the payment to the daemon: the
+ * daemon creates, prints and finishes it; the CLI reports it like a local
+ * payment.  A serve_token written into the file itself is refused. */
+static void test_serve_scale__kvitt_pay_handed_to_the_daemon(void **state)
+{
+    (void)state;
+    kvt_serve_env x;
+    kvt_serve_opts o = { 0 };
+    o.vprinter = 1;
+    o.sim_args[0] = "--auto";
+    o.sim_args[1] = "approve";
+    o.sim_args[2] = "--approve-after";
+    o.sim_args[3] = "0";
+    if (kvt_serve_setup(&x, "handoff", &o) < 0) {
+        kvt_serve_teardown(&x);
+        fail_msg("fixture did not start");
+    }
+    unsigned char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(x.conf, &text, &len), 0);
+    char *kv = strstr((char *)text, "[kvitt]\n");
+    assert_non_null(kv);
+    size_t head = (size_t)(kv - (char *)text) + 8;
+    char *conf = kvt_path("%.*sserve_url = %s/\nserve_token = env:KVITT_TILL_TOKEN\n%s", (int)head,
+                          (char *)text, x.url, (char *)text + head);
+    assert_int_equal(kvt_write_file(x.conf, conf, strlen(conf)), 0);
+    const char *env[] = { "KVITT_TILL_TOKEN=" KVT_TOK_OSLO, NULL };
+    const char *argv[] = { "kvitt", "--config", x.conf, "pay", "--amount", "21.00", "--json", NULL };
+    kvt_result r;
+    assert_int_equal(kvt_run(&r, NULL, env, 120, argv), 0);
+    if (r.status != 0)
+        printf("kvitt pay: %s\n%s\n", r.out ? r.out : "", r.err ? r.err : "");
+    assert_int_equal(r.status, 0);
+    char *ref = kvt_json_str(r.out, "reference");
+    char *st = kvt_json_str(r.out, "state");
+    assert_non_null(ref);
+    assert_string_equal(st, "DONE");
+    kvt_result_free(&r);
+    /* the daemon did it: its log names the payment, created by till t-oslo */
+    unsigned char *log = NULL;
+    assert_int_equal(kvt_read_file(x.serve_log, &log, &len), 0);
+    char want[200];
+    snprintf(want, sizeof want, "reference=%s", ref);
+    assert_non_null(strstr((char *)log, want));
+    assert_non_null(strstr((char *)log, "payment.created till=t-oslo"));
+    free(log);
+    char *body = kvt_serve_wait_state(&x, KVT_TOK_OSLO, ref, "DONE", 10000);
+    assert_non_null(body);
+    free(body);
+    /* without the variable: a configuration error naming it (exit 3) */
+    assert_int_equal(kvt_run(&r, NULL, NULL, 60, argv), 0);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "KVITT_TILL_TOKEN"));
+    kvt_result_free(&r);
+    /* a token in the file itself is refused, and never echoed */
+    char *bad = kvt_path("%.*sserve_url = %s\nserve_token = " KVT_TOK_OSLO "\n%s", (int)head,
+                         (char *)text, x.url, (char *)text + head);
+    assert_int_equal(kvt_write_file(x.conf, bad, strlen(bad)), 0);
+    assert_int_equal(kvt_run(&r, NULL, env, 60, argv), 0);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.err, "serve_token = env:"));
+    assert_null(strstr(r.err, KVT_TOK_OSLO));
+    kvt_result_free(&r);
+    free(bad);
+    free(conf);
+    free(text);
+    free(ref);
+    free(st);
+    kvt_serve_teardown(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serve_scale__sigterm_with_1000_waits_and_1000_streams),
+        cmocka_unit_test(test_serve_scale__kvitt_pay_handed_to_the_daemon),
     };
     return cmocka_run_group_tests_name("serve_scale", tests, NULL, NULL);
 }
