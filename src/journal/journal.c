@@ -38,6 +38,7 @@ struct kv_journal {
     atomic_int entering;      /* writers queued for mu */
     pthread_t last_writer;    /* thread of the last write unit */
     int64_t multi_ms;         /* last time a unit came from another thread */
+    unsigned batch_avg16;     /* units per COMMIT lately, x16 (moving average) */
     kv_journal_stats stats;
     struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
     size_t ncache;
@@ -318,6 +319,7 @@ static void commit_shared(kv_journal *j)
     } else {
         j->stats.commits++;
         j->stats.units += (uint64_t)j->tx_units;
+        j->batch_avg16 = (j->batch_avg16 * 7 + (unsigned)j->tx_units * 16) / 8;
     }
     j->tx_gen = 0;
     j->tx_units = 0;
@@ -360,11 +362,12 @@ static kv_journal_status wait_durable(kv_journal *j, int64_t g)
     while (j->resolved_gen < g) {
         if (j->tx_gen == g && !j->tx_leader) {
             j->tx_leader = 1;
-            /* Several threads writing lately (a busy daemon): hold the
-             * COMMIT until GC_MAX_WAIT_MS after the transaction opened, so
-             * the units of other payments share its sync.  One thread
-             * alone (the CLI) commits as soon as no writer is queued. */
-            int busy = now_ms() - j->multi_ms < 100;
+            /* Several threads writing lately and commits shared lately (a
+             * busy daemon): hold the COMMIT until GC_MAX_WAIT_MS after the
+             * transaction opened, so the units of other payments share its
+             * sync.  Otherwise (the CLI, one payment at a time) commit as
+             * soon as no writer is queued. */
+            int busy = now_ms() - j->multi_ms < 100 && j->batch_avg16 > 20;
             for (;;) {
                 int64_t waited = now_ms() - j->tx_opened_ms;
                 if (waited >= GC_MAX_WAIT_MS || (!busy && atomic_load(&j->entering) == 0))
