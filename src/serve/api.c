@@ -702,7 +702,7 @@ static int collect(kv_serve *s, const char *ref, int after, cJSON *arr, int *las
     kv_hub *h = kv__hub_find(s, ref);
     if (h) {
         for (int q = after + 1 > h->first_seq ? after + 1 : h->first_seq; q < h->next_seq; q++) {
-            cJSON *e = event_json(&h->ev[q % KV_HUB_KEEP]);
+            cJSON *e = event_json(kv__hub_ev(h, q));
             if (e)
                 cJSON_AddItemToArray(arr, e);
             *last = q;
