@@ -262,14 +262,14 @@ static int org_ok(const char *org)
 int kv_cmd_partner(int argc, char **argv, const kv_cli *cli)
 {
     if (argc < 2)
-        return kv_usage_error("partner", "what? sales-units or signup (see --help)");
+        return kv_usage_error("partner", "what? sales-units or signup");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, stdout);
         return KV_EXIT_OK;
     }
     int units = !strcmp(argv[1], "sales-units");
     if (!units && strcmp(argv[1], "signup"))
-        return kv_usage_error("partner", "unknown '%s': sales-units or signup (see --help)", argv[1]);
+        return kv_usage_error("partner", "unknown '%s': sales-units or signup", argv[1]);
     static const struct option opts[] = {
         { "org", required_argument, NULL, 'o' },
         { "credentials", required_argument, NULL, 'k' },
@@ -309,7 +309,7 @@ int kv_cmd_partner(int argc, char **argv, const kv_cli *cli)
         case 'j': a.json = 1; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         case ':': return kv_usage_error("partner", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("partner", "unknown option '%s' (see --help)", argv[optind - 1]);
+        default: return kv_bad_option("partner", argc, argv);
         }
     }
     if (optind < argc)
@@ -327,8 +327,13 @@ int kv_cmd_partner(int argc, char **argv, const kv_cli *cli)
         return kv_usage_error("partner", "--language: nb, da, fi, sv or en");
     if (a.currency && strcmp(a.currency, "NOK") && strcmp(a.currency, "DKK") && strcmp(a.currency, "EUR"))
         return kv_usage_error("partner", "--currency: NOK, DKK or EUR");
-    if (a.chain && (!*a.chain || strchr(a.chain, '\n')))
-        return kv_usage_error("partner", "--chain: one line of text");
+    if (a.chain && (!*a.chain || kv_has_control(a.chain)))
+        return kv_usage_error("partner", "--chain: one line of text without control characters");
+    if (a.name && (!*a.name || strlen(a.name) > 30 || kv_has_control(a.name)))
+        return kv_usage_error("partner", "--name: 1-30 characters without control characters");
+    if (a.product && strcmp(a.product, "VIPPS_I_KASSA") && strcmp(a.product, "VIPPS_PA_NETT") &&
+        strcmp(a.product, "VIPPS_CHECKOUT") && strcmp(a.product, "VIPPS_LOGG_INN"))
+        return kv_usage_error("partner", "--product: VIPPS_I_KASSA, VIPPS_PA_NETT, VIPPS_CHECKOUT or VIPPS_LOGG_INN");
     if (a.printer && !a.print)
         return kv_usage_error("partner", "--printer goes with --print");
     kv_bo bo;

@@ -72,7 +72,7 @@ static int test_rule(int argc, char **argv, const kv_cli *cli)
             break;
         case 'x': max = optarg; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("proxy", "bad option");
+        default: return kv_bad_option("proxy", argc, argv);
         }
     }
     if (optind != argc - 1)
@@ -167,7 +167,7 @@ int kv_cmd_proxy(int argc, char **argv, const kv_cli *cli)
         switch (c) {
         case 'n': recover = 0; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("proxy", "bad option");
+        default: return kv_bad_option("proxy", argc, argv);
         }
     }
     if (optind != argc - 1)

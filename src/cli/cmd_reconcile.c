@@ -116,6 +116,8 @@ static int parse(int argc, char **argv, rargs *a, int feed)
         case 's':
             if (a->n_stores == MAX_STORES)
                 return kv_usage_error("reconcile", "at most %d --store", MAX_STORES);
+            if (kv_has_control(optarg))
+                return kv_usage_error("reconcile", "--store: control characters are not allowed");
             a->stores[a->n_stores++] = optarg;
             break;
         case 'f': a->from_feed = 1; break;
@@ -132,7 +134,7 @@ static int parse(int argc, char **argv, rargs *a, int feed)
         }
         case 'h': fputs(usage, stdout); return -1;
         case ':': return kv_usage_error("reconcile", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("reconcile", "unknown option '%s' (see --help)", argv[optind - 1]);
+        default: return kv_bad_option("reconcile", argc, argv);
         }
     }
     if (optind < argc)

@@ -80,7 +80,7 @@ static int cmd_sample(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         case ':': return kv_usage_error("report", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("report", "unknown option '%s' (see --help)", argv[optind - 1]);
+        default: return kv_bad_option("report", argc, argv);
         }
     }
     if (optind < argc)
@@ -217,11 +217,14 @@ static int cmd_day(int argc, char **argv, const kv_cli *cli)
         case 'c': a.csv = 1; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         case ':': return kv_usage_error("report", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("report", "unknown option '%s' (see --help)", argv[optind - 1]);
+        default: return kv_bad_option("report", argc, argv);
         }
     }
     if (optind < argc)
         return kv_usage_error("report", "unexpected argument '%s'", argv[optind]);
+    if (kv_has_control(a.store) || kv_has_control(a.till))
+        return kv_usage_error("report", "%s: control characters are not allowed",
+                              kv_has_control(a.store) ? "--store" : "--till");
     int64_t from, to;
     if (a.date && kv_report_day_bounds(a.date, &from, &to))
         return kv_usage_error("report", "--date: a date YYYY-MM-DD, got '%s'", a.date);
@@ -281,7 +284,7 @@ static int cmd_day(int argc, char **argv, const kv_cli *cli)
 int kv_cmd_report(int argc, char **argv, const kv_cli *cli)
 {
     if (argc < 2)
-        return kv_usage_error("report", "which report? day or sample (see --help)");
+        return kv_usage_error("report", "which report? day or sample");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, stdout);
         return KV_EXIT_OK;
@@ -290,5 +293,5 @@ int kv_cmd_report(int argc, char **argv, const kv_cli *cli)
         return cmd_day(argc - 1, argv + 1, cli);
     if (strcmp(argv[1], "sample") == 0)
         return cmd_sample(argc - 1, argv + 1);
-    return kv_usage_error("report", "unknown report '%s': day or sample (see --help)", argv[1]);
+    return kv_usage_error("report", "unknown report '%s': day or sample", argv[1]);
 }
