@@ -135,13 +135,32 @@ static void test_config_check__shop_example(void **state)
     free(sec);
 }
 
+/* A count of the occurrences of needle in hay. */
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
 static void test_config_check__chain_example(void **state)
 {
     (void)state;
     char *conf = example("chain.conf"), *sec = example("chain.secrets.example");
-    char *filled = fill_placeholders(sec);
-    char *path = install(conf, filled, 0600);
     kvt_result r;
+    /* As shipped: bergen and trondheim share [credentials bergen]; each of
+     * its placeholders is one problem, named once, and the count says so
+     * (journal folder fine, 2 key sets x 3 placeholders = 6). */
+    char *path = install(conf, sec, 0600);
+    check(path, 3, &r);
+    assert_int_equal(count(r.out, "[credentials bergen] client_id is still"), 1);
+    assert_int_equal(count(r.out, "[credentials partner] client_id is still"), 1);
+    assert_non_null(strstr(r.out, "6 problems found"));
+    kvt_result_free(&r);
+    free(path);
+    char *filled = fill_placeholders(sec);
+    path = install(conf, filled, 0600);
     check(path, 0, &r);
     /* three stores, one in each refund pattern */
     assert_non_null(strstr(r.out, "store oslo: "));
@@ -203,6 +222,19 @@ static void test_config_check__problems(void **state)
     assert_int_equal(r.status, 3);
     assert_non_null(strstr(r.out, "is a directory"));
     kvt_result_free(&r);
+    /* --config names a folder everybody may write (like /tmp): the folder
+     * is named as the problem, and no chmod of the folder is advised. */
+    char *shared = kvt_path("%s/shared-tmp", kvt_tmpdir());
+    assert_int_equal(mkdir(shared, 0755), 0);
+    assert_int_equal(chmod(shared, 01777), 0);
+    argv[4] = shared;
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.out, "is a directory"));
+    if (strstr(r.out, "chmod"))
+        fail_msg("advises a chmod of a folder:\n%s", r.out);
+    kvt_result_free(&r);
+    free(shared);
     free(moved);
     free(conf2);
     free(path);

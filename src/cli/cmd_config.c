@@ -198,7 +198,13 @@ static void check_stores(report *r, const kv_config *cfg)
         if (s->printer[0])
             found(r, "  printer %s, profile %s", s->printer, s->profile[0] ? s->profile : "generic-80");
         check_printer(r, where, s->printer, s->profile);
-        check_credentials(r, s, cr);
+        /* a key set shared by stores is checked (and its problems
+         * counted) once, at its first store */
+        size_t first = 0;
+        while (first < i && strcmp(kv_config_store_at(cfg, first)->credentials, s->credentials) != 0)
+            first++;
+        if (first == i)
+            check_credentials(r, s, cr);
         if (s->chain[0]) {
             char pat[160];
             pattern_of(pat, sizeof pat, cfg, s);
@@ -256,7 +262,7 @@ static int run_check(const char *path, int quiet)
 {
     report r = { 0, quiet };
     struct stat sb;
-    if (stat(path, &sb) == 0 && (sb.st_mode & 002))
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 002))
         problem(&r, "%s can be changed by every user (mode %04o); fix: chmod 644 %s", path,
                 (unsigned)(sb.st_mode & 07777), path);
     kv_config *cfg = NULL;
