@@ -145,6 +145,10 @@ static void test_badinput__bad_values(void **state)
         { { "proxy", "test-rule", "/", "--match", "^VIPPS +{amount}$", NULL }, 2, "directory", NULL },
         { { "proxy", "test-rule", rule, "--match", "^VIPPS +{amount}$", "--max-amount", "1e9", NULL }, 2, "--max-amount", NULL },
         { { "proxy", "test-rule", rule, "--match", "(", NULL }, 2, "--match", NULL },
+        /* the limit and format of --match only: with --proxy alone they would be ignored */
+        { { "proxy", "test-rule", rule, "--proxy", "till-1", "--max-amount", "1.00", NULL }, 2, "--max-amount", NULL },
+        { { "proxy", "test-rule", rule, "--proxy", "till-1", "--amount-format", "point", NULL }, 2, "--amount-format",
+          NULL },
         { { "partner", "sales-units", "--org", "12345678", NULL }, 2, "--org", NULL },
         { { "partner", "sales-units", "--org", "1234567890123456789012345678901234567890123", NULL }, 2, "--org", NULL },
         /* checked before any call: the sim is not running, a call would give 5 */
@@ -154,6 +158,29 @@ static void test_badinput__bad_values(void **state)
     };
     run_cases(cases, sizeof cases / sizeof cases[0]);
     free(rule);
+}
+
+/* test-rule with --match and no --max-amount applies the proxy's default
+ * limit (100000.00, docs/proxy.md): a job the proxy would refuse is not
+ * reported as a payment. */
+static void test_badinput__test_rule_default_limit_is_the_proxys(void **state)
+{
+    (void)state;
+    char *job = kvt_path("%s/big.bin", kvt_tmpdir());
+    static const char text[] = "KVITTERING\nVIPPS   150000,00\n\x1dV\x42";
+    assert_int_equal(kvt_write_file(job, text, sizeof text), 0); /* GS V 66 0: cut */
+    const bad_case cases[] = {
+        { { "proxy", "test-rule", job, "--match", "^VIPPS +{amount}$", NULL }, 2, "", NULL },
+    };
+    run_cases(cases, 1);
+    kvt_result r;
+    const char *ok[] = { "kvitt", "proxy", "test-rule", job, "--match", "^VIPPS +{amount}$", "--max-amount",
+                         "200000.00", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, ok), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "payment: 150000,00"));
+    kvt_result_free(&r);
+    free(job);
 }
 
 /* Control bytes in arguments: refused where the text goes on paper, into
@@ -181,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_badinput__unknown_options_are_named),
         cmocka_unit_test(test_badinput__bad_values),
+        cmocka_unit_test(test_badinput__test_rule_default_limit_is_the_proxys),
         cmocka_unit_test(test_badinput__control_bytes),
     };
     return cmocka_run_group_tests_name("cli_badinput", tests, setup, teardown);
