@@ -198,6 +198,9 @@ static void test_badinput__control_bytes(void **state)
           2, "--chain", NULL },
         { { "partner", "sales-units", "--org", "92360901\a", NULL }, 2, "--org", NULL },
         { { "certify", "--run-id", "a\033b", NULL }, 2, "--run-id", NULL },
+        /* an empty --config is a mistake, not "the default file" */
+        { { "config", "check", "--config", "", NULL }, 2, "--config", "/etc/kvitt" },
+        { { "report", "day", "--config=", NULL }, 2, "--config", "/etc/kvitt" },
         { { "proxy", "till\0331", NULL }, 3, "[proxy till", NULL },
     };
     run_cases(cases, sizeof cases / sizeof cases[0]);

@@ -222,6 +222,15 @@ static void test_config_check__problems(void **state)
     assert_int_equal(r.status, 3);
     assert_non_null(strstr(r.out, "is a directory"));
     kvt_result_free(&r);
+    /* A value with an escape sequence is named without sending it to the
+     * terminal raw. */
+    char *esc = set_key(conf2, "environment", "test\033[2J");
+    assert_int_equal(kvt_write_file(path, esc, strlen(esc)), 0);
+    check(path, 3, &r);
+    assert_non_null(strstr(r.out, "environment"));
+    assert_null(strchr(r.out, '\033'));
+    kvt_result_free(&r);
+    free(esc);
     /* --config names a folder everybody may write (like /tmp): the folder
      * is named as the problem, and no chmod of the folder is advised. */
     char *shared = kvt_path("%s/shared-tmp", kvt_tmpdir());

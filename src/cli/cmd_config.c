@@ -37,6 +37,18 @@ typedef struct {
     int quiet;
 } report;
 
+/* One line on stdout; a control byte of a value from the file (an escape
+ * sequence, a bell) is shown as '?' instead of acting on the terminal. */
+static void line(const char *lead, const char *fmt, va_list ap)
+{
+    char buf[2048];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    for (unsigned char *p = (unsigned char *)buf; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    printf("%s%s\n", lead, buf);
+}
+
 static void found(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void found(report *r, const char *fmt, ...)
 {
@@ -44,20 +56,17 @@ static void found(report *r, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    line("", fmt, ap);
     va_end(ap);
-    putchar('\n');
 }
 
 static void problem(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(report *r, const char *fmt, ...)
 {
     va_list ap;
-    fputs("problem: ", stdout);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    line("problem: ", fmt, ap);
     va_end(ap);
-    putchar('\n');
     r->problems++;
 }
 
@@ -269,8 +278,8 @@ static int run_check(const char *path, int quiet)
     char err[1024] = "";
     if (kv_config_load(&cfg, path, err, sizeof err) != KV_C_OK) {
         problem(&r, "%s", err);
-        printf("%s: the configuration cannot be loaded; fix the problem above and run "
-               "`kvitt config check` again\n", path);
+        found(&(report){ 0, 0 }, "%s: the configuration cannot be loaded; fix the problem above and run "
+              "`kvitt config check` again", path);
         return KV_EXIT_CONFIG;
     }
     const kv_config_main *m = kv_config_main_get(cfg);
@@ -284,7 +293,7 @@ static int run_check(const char *path, int quiet)
     check_tills(&r, cfg);
     kv_config_free(cfg);
     if (r.problems) {
-        printf("%d problem%s found in %s\n", r.problems, r.problems == 1 ? "" : "s", path);
+        found(&(report){ 0, 0 }, "%d problem%s found in %s", r.problems, r.problems == 1 ? "" : "s", path);
         return KV_EXIT_CONFIG;
     }
     found(&r, "no problem found");

@@ -71,10 +71,12 @@ static int take_config(int *argc, char **argv, kv_cli *cli)
             break;
         }
         if (strcmp(a, "--config") == 0) {
-            if (i + 1 >= *argc)
+            if (i + 1 >= *argc || !argv[i + 1][0])
                 return -1;
             cli->config_path = argv[++i];
         } else if (strncmp(a, "--config=", 9) == 0) {
+            if (!a[9])
+                return -1; /* an empty name is a mistake, not "the default" */
             cli->config_path = a + 9;
         } else {
             argv[out++] = argv[i];
@@ -194,7 +196,13 @@ int main(int argc, char **argv)
     /* '+' stops at the first non-option: the subcommand name. */
     while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': cli.config_path = optarg; break;
+        case 'c':
+            if (!*optarg) {
+                fprintf(stderr, "kvitt: option '--config' needs a FILE, not an empty name\n");
+                return KV_EXIT_USAGE;
+            }
+            cli.config_path = optarg;
+            break;
         case 'v': cli.verbose++; break;
         case 'q': cli.quiet = 1; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
@@ -226,7 +234,7 @@ int main(int argc, char **argv)
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
             if (take_config(&sub_argc, sub_argv, &cli) != 0) {
-                fprintf(stderr, "kvitt %s: option '--config' needs a value (see 'kvitt %s --help')\n",
+                fprintf(stderr, "kvitt %s: option '--config' needs a FILE (see 'kvitt %s --help')\n",
                         name, name);
                 return KV_EXIT_USAGE;
             }
