@@ -158,6 +158,12 @@ static void test_report__day_x_then_z_copy_and_numbers(void **state)
     assert_non_null(strstr(out, row));
     snprintf(row, sizeof row, "%s,oslo,till-1,,vat_15.00,,10.43\n", today);
     assert_non_null(strstr(out, row));
+    /* the base of each VAT line too: a bookkeeper books the sales per rate */
+    snprintf(row, sizeof row, "%s,oslo,till-1,,gross_15.00,,80.00\n", today);
+    if (!strstr(out, row))
+        fail_msg("no '%s' in:\n%s", row, out);
+    snprintf(row, sizeof row, "%s,oslo,till-1,,gross_without_items,,", today);
+    assert_non_null(strstr(out, row));
     free(out);
 
     /* the Z report: closes the day with number 1 and prints the original */
