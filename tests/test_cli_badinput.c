@@ -141,6 +141,10 @@ static void test_badinput__bad_values(void **state)
         { { "certify", "--amount", "0.001", NULL }, 2, "--amount", NULL },
         { { "certify", "--timeout", "-1", NULL }, 2, "--timeout", NULL },
         { { "certify", "--out", "/nonexistent", NULL }, 2, "/nonexistent", NULL },
+        /* a --store the configuration does not have: bad input, as in report and reconcile */
+        { { "certify", "--store", "nowhere", NULL }, 2, "--store nowhere", NULL },
+        { { "report", "day", "--store", "nowhere", NULL }, 2, "--store nowhere", NULL },
+        { { "reconcile", "--store", "nowhere", NULL }, 2, "--store nowhere", NULL },
         { { "proxy", "test-rule", "/nonexistent.bin", "--match", "^VIPPS +{amount}$", NULL }, 2, "/nonexistent.bin", NULL },
         { { "proxy", "test-rule", "/", "--match", "^VIPPS +{amount}$", NULL }, 2, "directory", NULL },
         { { "proxy", "test-rule", rule, "--match", "^VIPPS +{amount}$", "--max-amount", "1e9", NULL }, 2, "--max-amount", NULL },
