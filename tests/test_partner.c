@@ -140,6 +140,26 @@ static void test_partner__write_config_is_loaded_by_the_config_loader(void **sta
     if (r.status != 0)
         fail_msg("exit %d: %s", r.status, r.err);
     kvt_result_free(&r);
+    /* --write-config never overwrites a file: not the fragment written
+     * before, and above all not the live configuration (a chain operator
+     * who names kvitt.conf would lose [kvitt], the tills and the rest) */
+    const char *files[] = { frag, e.conf };
+    for (int i = 0; i < 2; i++) {
+        unsigned char *before, *after;
+        size_t bl, al;
+        assert_int_equal(kvt_read_file(files[i], &before, &bl), 0);
+        const char *again[] = { "partner", "sales-units", "--org", "923609016", "--credentials",
+                                "nordkaffe-partner", "--write-config", files[i], NULL };
+        r = run(&e, again);
+        if (r.status != 2 || !strstr(r.err, "exists"))
+            fail_msg("--write-config %s over an existing file: exit %d: %s", files[i], r.status, r.err);
+        kvt_result_free(&r);
+        assert_int_equal(kvt_read_file(files[i], &after, &al), 0);
+        assert_int_equal(al, bl);
+        assert_memory_equal(after, before, bl);
+        free(before);
+        free(after);
+    }
     free(text);
     free(merged);
     free(cb);

@@ -1,10 +1,12 @@
 /* cmd_partner.c - `kvitt partner`: a POS partner's merchants into the
  * configuration (Management API, partner keys) and the sign-up link. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "escpos/encoder.h"
 #include "escpos/profile.h"
@@ -30,8 +32,9 @@ static const char usage[] =
     "  --credentials NAME  the [credentials NAME] with the partner keys (default:\n"
     "                      the first store's credentials that are partner keys)\n"
     "  --store ID          call with this store's MSN and credentials\n"
-    "  --write-config FILE write a [store ...] section per sales unit to FILE\n"
-    "                      (- for standard output); nothing secret is written\n"
+    "  --write-config FILE write a [store ...] section per sales unit to a new FILE\n"
+    "                      (never overwritten; - for standard output); nothing\n"
+    "                      secret is written\n"
     "  --language L        language of the written stores (default nb)\n"
     "  --currency C        currency of the written stores (default NOK)\n"
     "  --chain NAME        chain of the written stores\n"
@@ -123,8 +126,14 @@ static int sales_units(kv_bo *bo, const pargs *a)
         }
     }
     if (a->write) {
-        FILE *f = kv_open_out("partner", a->write);
+        /* a new file only ("x"): the name given may be the live kvitt.conf */
+        FILE *f = strcmp(a->write, "-") == 0 ? stdout : fopen(a->write, "wx");
         if (!f) {
+            if (errno == EEXIST)
+                kv_err("partner", "--write-config %s: the file exists and is not overwritten; name a new file "
+                       "and add its [store] sections to the configuration yourself", a->write);
+            else
+                kv_err("partner", "cannot write %s: %s", a->write, strerror(errno));
             rc = KV_EXIT_USAGE;
             goto out;
         }
@@ -330,12 +339,16 @@ int kv_cmd_partner(int argc, char **argv, const kv_cli *cli)
     if (a.chain && (!*a.chain || kv_has_control(a.chain)))
         return kv_usage_error("partner", "--chain: one line of text without control characters");
     if (a.name && (!*a.name || strlen(a.name) > 30 || kv_has_control(a.name)))
-        return kv_usage_error("partner", "--name: 1-30 characters without control characters");
+        return kv_usage_error("partner", "--name: the sales unit name is 1-30 characters without control characters");
     if (a.product && strcmp(a.product, "VIPPS_I_KASSA") && strcmp(a.product, "VIPPS_PA_NETT") &&
         strcmp(a.product, "VIPPS_CHECKOUT") && strcmp(a.product, "VIPPS_LOGG_INN"))
         return kv_usage_error("partner", "--product: VIPPS_I_KASSA, VIPPS_PA_NETT, VIPPS_CHECKOUT or VIPPS_LOGG_INN");
     if (a.printer && !a.print)
         return kv_usage_error("partner", "--printer goes with --print");
+    struct stat wst;
+    if (a.write && strcmp(a.write, "-") != 0 && lstat(a.write, &wst) == 0)
+        return kv_usage_error("partner", "--write-config %s: the file exists and is not overwritten; name a new "
+                              "file and add its [store] sections to the configuration yourself", a.write);
     kv_bo bo;
     int rc = kv_bo_open(&bo, "partner", cli, 0);
     if (rc)
