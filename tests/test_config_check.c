@@ -253,6 +253,50 @@ static void test_config_check__problems(void **state)
     free(conf);
 }
 
+/* [proxy NAME] sections (docs/proxy.md) are checked too: one that works is
+ * listed, one with a wrong listen address or rule is a problem, named. */
+static void test_config_check__proxy_sections(void **state)
+{
+    (void)state;
+    char *conf = example("shop.conf"), *sec0 = example("shop.secrets.example");
+    char *sec = fill_placeholders(sec0);
+    static const char good[] = "\n[proxy till-1]\nlisten = tcp://127.0.0.1:9100\nprinter = tcp://192.168.1.50:9100\n"
+                               "store = shop\nmatch = ^VIPPS +{amount}$\nmax_amount = 20000.00\n";
+    struct {
+        const char *from, *to, *want;
+        int code;
+    } cases[] = {
+        { NULL, NULL, "proxy till-1: listen tcp://127.0.0.1:9100", 0 },
+        { "listen = tcp://127.0.0.1:9100", "listen = udp://127.0.0.1:9100", "listen", 3 },
+        { "match = ^VIPPS +{amount}$", "match = ^VIPPS +$", "match", 3 },
+        { "printer = tcp://192.168.1.50:9100", "printer = usb://zz", "[proxy till-1]: printer = usb://zz", 3 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = malloc(strlen(conf) + sizeof good + 64);
+        strcpy(text, conf);
+        strcat(text, good);
+        if (cases[i].from) {
+            char *at = strstr(text, cases[i].from);
+            assert_non_null(at);
+            char *rest = strdup(at + strlen(cases[i].from));
+            strcpy(at, cases[i].to);
+            strcat(at, rest);
+            free(rest);
+        }
+        char *path = install(text, sec, 0600);
+        kvt_result r;
+        check(path, cases[i].code, &r);
+        if (!strstr(r.out, cases[i].want))
+            fail_msg("case %zu: '%s' missing in:\n%s", i, cases[i].want, r.out);
+        kvt_result_free(&r);
+        free(path);
+        free(text);
+    }
+    free(sec);
+    free(sec0);
+    free(conf);
+}
+
 /* Every option of `kvitt config --help` is in its man page. */
 static void test_config_check__man_page_lists_every_option(void **state)
 {
@@ -283,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_config_check__shop_example),
         cmocka_unit_test(test_config_check__chain_example),
         cmocka_unit_test(test_config_check__problems),
+        cmocka_unit_test(test_config_check__proxy_sections),
         cmocka_unit_test(test_config_check__man_page_lists_every_option),
     };
     return cmocka_run_group_tests_name("config_check", tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include "escpos/profile.h"
 #include "src/cli/cli.h"
 #include "src/config/config.h"
+#include "src/proxy/proxy.h"
 #include "src/serve/serve.h"
 
 static const char usage_text[] =
@@ -21,9 +22,10 @@ static const char usage_text[] =
     "\n"
     "Load the configuration and its secrets file and check them: every store\n"
     "(MSN, currency, credentials present and filled in, refund pattern of its\n"
-    "chain), every till, every printer URI and profile, the journal's folder and\n"
-    "the secrets file's permissions.  Prints what it found, then each problem with\n"
-    "its fix.  Nothing is printed on paper and no payment service is called.\n"
+    "chain), every till and [proxy NAME], every printer URI and profile, the\n"
+    "journal's folder and the secrets file's permissions.  Prints what it found,\n"
+    "then each problem with its fix.  Nothing is printed on paper and no payment\n"
+    "service is called.\n"
     "\n"
     "  --config FILE  the configuration (default: $KVITT_CONFIG, else\n"
     "                 /etc/kvitt/kvitt.conf)\n"
@@ -267,6 +269,33 @@ static void check_tills(report *r, const kv_config *cfg)
         problem(r, "%s", err);
 }
 
+/* [proxy NAME] sections (docs/proxy.md): read as `kvitt proxy NAME` reads
+ * them (no port is opened), and the real printer's URI checked. */
+static void check_proxies(report *r, const kv_config *cfg)
+{
+    const char *sec;
+    for (size_t i = 0; (sec = kv_config_section_at(cfg, i)) != NULL; i++) {
+        if (strncmp(sec, "proxy ", 6) != 0)
+            continue;
+        const char *listen = kv_config_get(cfg, sec, "listen");
+        const char *printer = kv_config_get(cfg, sec, "printer");
+        const char *store = kv_config_get(cfg, sec, "store");
+        found(r, "proxy %s: listen %s, printer %s, store %s", sec + 6, listen ? listen : "?",
+              printer ? printer : "the store's", store ? store : "the default");
+        char err[1024] = "";
+        kv_proxy *px = NULL;
+        if (kv_proxy_create(&px, cfg, sec + 6, NULL, err, sizeof err) != KV_PROXY_OK)
+            problem(r, "%s", err);
+        kv_proxy_destroy(px);
+        if (printer) {
+            char where[96];
+            snprintf(where, sizeof where, "[%s]", sec);
+            const kv_store *s = kv_config_store(cfg, store);
+            check_printer(r, where, printer, s ? s->profile : NULL);
+        }
+    }
+}
+
 static int run_check(const char *path, int quiet)
 {
     report r = { 0, quiet };
@@ -291,6 +320,7 @@ static int run_check(const char *path, int quiet)
     check_paths(&r, cfg);
     check_stores(&r, cfg);
     check_tills(&r, cfg);
+    check_proxies(&r, cfg);
     kv_config_free(cfg);
     if (r.problems) {
         found(&(report){ 0, 0 }, "%d problem%s found in %s", r.problems, r.problems == 1 ? "" : "s", path);
