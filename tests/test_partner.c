@@ -193,6 +193,25 @@ static void test_partner__signup_link_and_qr_on_paper(void **state)
         fail_msg("verify-qr exit %d: %s %s", r.status, r.out, r.err);
     assert_non_null(strstr(r.out, url));
     kvt_result_free(&r);
+    /* --json stays JSON when the printer's folder has a quote and a
+     * backslash in its name */
+    char *dir = kvt_path("%s/pr\"nt\\er", e.dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char *uri = kvt_path("virtual:%s", dir);
+    const char *q[] = { "partner", "signup", "--org", "923609016", "--credentials", "nordkaffe-partner", "--print",
+                        "--printer", uri, "--json", NULL };
+    r = run(&e, q);
+    assert_int_equal(r.status, 0);
+    cJSON *o = cJSON_Parse(r.out);
+    if (!o)
+        fail_msg("not JSON: %s", r.out);
+    cJSON *jb = cJSON_GetObjectItemCaseSensitive(o, "job");
+    assert_true(cJSON_IsString(jb) && strncmp(jb->valuestring, dir, strlen(dir)) == 0);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "printed")));
+    cJSON_Delete(o);
+    kvt_result_free(&r);
+    free(uri);
+    free(dir);
     free(url);
     free(job);
     free(id);

@@ -248,10 +248,21 @@ static int signup(kv_bo *bo, const pargs *a)
     } else {
         if (a->print)
             rc = print_sheet(bo, a, url, job, sizeof job);
-        if (a->json)
-            printf("{\"org\":\"%s\",\"order_id\":\"%s\",\"url\":\"%s\",\"printed\":%s,\"job\":\"%s\"}\n", a->org, id,
-                   url, a->print && rc == KV_EXIT_OK ? "true" : "false", job);
-        else
+        if (a->json) {
+            /* cJSON: the id and the link come from the API, the job's path
+             * from the printer URI */
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "org", a->org);
+            cJSON_AddStringToObject(o, "order_id", id);
+            cJSON_AddStringToObject(o, "url", url);
+            cJSON_AddBoolToObject(o, "printed", a->print && rc == KV_EXIT_OK);
+            cJSON_AddStringToObject(o, "job", job);
+            char *text = cJSON_PrintUnformatted(o);
+            if (text)
+                puts(text);
+            cJSON_free(text);
+            cJSON_Delete(o);
+        } else
             printf("order %s for %s: %s\n", id, a->org, url);
     }
     kv_vipps_client_destroy(c);
