@@ -222,6 +222,27 @@ static void test_config_check__problems(void **state)
     assert_int_equal(r.status, 3);
     assert_non_null(strstr(r.out, "is a directory"));
     kvt_result_free(&r);
+    /* The journal names a folder (a shop wrote the folder, not the file):
+     * named as such, with the file to write instead; never "chmod" the
+     * folder.  The back-office commands say the same. */
+    char *jdir = kvt_path("%s/jfolder", kvt_tmpdir());
+    assert_int_equal(mkdir(jdir, 01777), 0);
+    assert_int_equal(chmod(jdir, 01777), 0);
+    char *injdir = set_key(conf2, "journal", jdir);
+    assert_int_equal(kvt_write_file(path, injdir, strlen(injdir)), 0);
+    check(path, 3, &r);
+    assert_non_null(strstr(r.out, "is a folder"));
+    if (strstr(r.out, "chmod"))
+        fail_msg("advises a chmod of the journal's folder:\n%s", r.out);
+    kvt_result_free(&r);
+    const char *rd[] = { "kvitt", "--config", path, "report", "day", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, rd), 0);
+    assert_int_equal(r.status, 3);
+    if (!strstr(r.err, "is a folder"))
+        fail_msg("report day with the journal a folder: %s", r.err);
+    kvt_result_free(&r);
+    free(injdir);
+    free(jdir);
     /* A value with an escape sequence is named without sending it to the
      * terminal raw. */
     char *esc = set_key(conf2, "environment", "test\033[2J");

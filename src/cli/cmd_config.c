@@ -132,7 +132,10 @@ static void check_paths(report *r, const kv_config *cfg)
         snprintf(dir, sizeof dir, ".");
     struct stat sb;
     found(r, "journal: %s", m->journal);
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    if (stat(m->journal, &sb) == 0 && S_ISDIR(sb.st_mode))
+        problem(r, "journal = %s is a folder, not the journal's file; fix: journal = %s/journal.db",
+                m->journal, m->journal);
+    else if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         problem(r, "journal = %s: the folder %s does not exist; fix: install -d -m 0700 %s "
                 "(owned by the user kvitt runs as)", m->journal, dir, dir);
     else if (access(dir, W_OK | X_OK) != 0)
