@@ -136,6 +136,8 @@ static void test_badinput__bad_values(void **state)
         { { "report", "day", "--date", "1234567890123456789012345678901234567890123", NULL }, 2, "--date", NULL },
         { { "report", "sample", "-o", "/nonexistent/z.bin", NULL }, 2, "/nonexistent/z.bin", NULL },
         { { "reconcile", "--date", "2026-13-45", NULL }, 2, "2026-13-45", NULL },
+        /* a ledger date still to come is a typo, not "open, try again later" (6) */
+        { { "reconcile", "--date", "2099-01-01", NULL }, 2, "2099-01-01", NULL },
         { { "reconcile", "feed", "--follow", "--interval", "0", NULL }, 2, "--interval", NULL },
         { { "certify", "--amount", "12,345.00", NULL }, 2, "--amount", NULL },
         { { "certify", "--amount", "0.001", NULL }, 2, "--amount", NULL },

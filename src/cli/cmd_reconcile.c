@@ -142,6 +142,16 @@ static int parse(int argc, char **argv, rargs *a, int feed)
     int64_t f, t;
     if (a->date && kv_report_day_bounds(a->date, &f, &t))
         return kv_usage_error("reconcile", "--date: a date YYYY-MM-DD, got '%s'", a->date);
+    if (a->date) {
+        /* tomorrow is still "open" (the ledger's day may start before this
+         * machine's: another time zone, a cut-off); a date beyond it is a typo */
+        char today[11];
+        kv_report_today(today);
+        int64_t tf, tt;
+        if (kv_report_day_bounds(today, &tf, &tt) == 0 && f > tt + 1)
+            return kv_usage_error("reconcile", "--date %s: a ledger date still to come (today is %s)", a->date,
+                                  today);
+    }
     if (a->json && a->csv)
         return kv_usage_error("reconcile", "--json and --csv exclude each other");
     if (feed && (a->date || a->from_feed || a->csv))
