@@ -126,6 +126,9 @@ static void test_config_check__shop_example(void **state)
     assert_non_null(strstr(r.out, "store shop: "));
     assert_non_null(strstr(r.out, "printer usb://04b8:0202, profile epson-tm-t88"));
     assert_non_null(strstr(r.out, "till till-1: store shop"));
+    /* the example's token hash matches no token: a note says so (the till
+     * would get 401), the configuration itself is fine */
+    assert_non_null(strstr(r.out, "note: [till till-1] token_sha256 is still the example's"));
     assert_non_null(strstr(r.out, "no problem found"));
     assert_null(strstr(r.out, "made-up-test-value")); /* secrets are never shown */
     kvt_result_free(&r);
@@ -168,6 +171,7 @@ static void test_config_check__chain_example(void **state)
     assert_non_null(strstr(r.out, "refunded with its own credentials"));
     assert_non_null(strstr(r.out, "refunded with one MSN with store bergen"));
     assert_non_null(strstr(r.out, "till trondheim-1: store trondheim, may refund for the chain"));
+    assert_int_equal(count(r.out, "token_sha256 is still the example's"), 3);
     kvt_result_free(&r);
     free(path);
     free(filled);

@@ -256,6 +256,14 @@ static void check_tills(report *r, const kv_config *cfg)
         const char *chain = kv_config_get(cfg, sec, "chain_refund");
         found(r, "till %s: store %s%s%s%s", sec + 5, store ? store : "?", printer ? ", printer " : "",
               printer ? printer : "", chain && strcmp(chain, "true") == 0 ? ", may refund for the chain" : "");
+        /* etc/shop.conf and etc/chain.conf ship token_sha256 values that
+         * match no token: N9799261...20c3, N = 1, 2, 3.  Left in, the till
+         * gets 401; the configuration itself is fine, so it is a note. */
+        static const char example_tail[] = "9799261f2ba5f227279fea29056dd6e4ac11175ac97cb03ea37851ccde220c3";
+        const char *hash = kv_config_get(cfg, sec, "token_sha256");
+        if (hash && strlen(hash) == 64 && strcmp(hash + 1, example_tail) == 0)
+            found(r, "  note: [%s] token_sha256 is still the example's and matches no token; fix: make the "
+                  "till's token and its hash (docs/shop-setup.md, 6)", sec);
         if (printer) {
             char where[96];
             snprintf(where, sizeof where, "[%s]", sec);
