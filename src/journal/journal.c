@@ -1,5 +1,6 @@
 /* journal.c - SQLite journal of payments, money operations and print jobs. */
 #include "src/journal/journal.h"
+#include "src/journal/journal_pg.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -39,6 +40,7 @@ struct kv_journal {
     pthread_t last_writer;    /* thread of the last write unit */
     int64_t multi_ms;         /* last time a unit came from another thread */
     kv_journal_stats stats;
+    kv_jpg *pg;               /* the PostgreSQL backend, when opened with a DSN */
     struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
     size_t ncache;
     char errmsg[256];
@@ -54,6 +56,7 @@ const char *kv_journal_strerror(kv_journal_status st)
     case KV_J_E_EXISTS: return "the reference is already in the journal";
     case KV_J_E_NOMEM: return "out of memory";
     case KV_J_E_ARG: return "bad argument";
+    case KV_J_E_CONN: return "the journal database cannot be reached";
     }
     return "unknown journal status";
 }
@@ -181,6 +184,15 @@ kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err,
     pthread_cond_init(&j->done_cv, &ca);
     pthread_cond_init(&j->lead_cv, &ca);
     pthread_condattr_destroy(&ca);
+    if (kv_pg_is_dsn(path)) {
+        kv_journal_status pst = kv_jpg_open(&j->pg, path, err, errlen);
+        if (pst) {
+            kv_journal_close(j);
+            return pst;
+        }
+        *out = j;
+        return KV_J_OK;
+    }
     int rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (err)
@@ -211,6 +223,7 @@ void kv_journal_close(kv_journal *j)
 {
     if (!j)
         return;
+    kv_jpg_close(j->pg);
     for (size_t i = 0; i < j->ncache; i++)
         sqlite3_finalize(j->cache[i].st);
     if (j->db) {
@@ -228,6 +241,8 @@ void kv_journal_stats_get(kv_journal *j, kv_journal_stats *out)
 {
     if (!j || !out)
         return;
+    if (j->pg)
+        { kv_jpg_stats_get(j->pg, out); return; }
     pthread_mutex_lock(&j->mu);
     *out = j->stats;
     pthread_mutex_unlock(&j->mu);
@@ -235,7 +250,7 @@ void kv_journal_stats_get(kv_journal *j, kv_journal_stats *out)
 
 const char *kv_journal_errmsg(kv_journal *j)
 {
-    return j ? j->errmsg : "";
+    return !j ? "" : j->pg ? kv_jpg_errmsg(j->pg) : j->errmsg;
 }
 
 /* The prepared statement for sql (a literal: the cache is keyed by its
@@ -442,6 +457,8 @@ kv_journal_status kv_journal_batch_begin(kv_journal *j)
 {
     if (!j)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_batch_begin(j->pg);
     atomic_fetch_add(&j->entering, 1);
     pthread_mutex_lock(&j->mu);
     atomic_fetch_sub(&j->entering, 1);
@@ -458,6 +475,8 @@ kv_journal_status kv_journal_batch_begin(kv_journal *j)
 
 kv_journal_status kv_journal_batch_end(kv_journal *j, int commit)
 {
+    if (j && j->pg)
+        return kv_jpg_batch_end(j->pg, commit);
     if (!j || j->batch <= 0)
         return KV_J_E_ARG;
     kv_journal_status st = KV_J_OK;
@@ -491,6 +510,8 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
 {
     if (!j || !p || !p->reference[0])
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_add_payment(j->pg, p);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -593,6 +614,8 @@ kv_journal_status kv_journal_get_payment(kv_journal *j, kv_payment *out, const c
 {
     if (!j || !out || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_get_payment(j->pg, out, reference);
     kv_payment tmp;
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = get_locked(j, &tmp, reference);
@@ -606,6 +629,8 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
 {
     if (!j || !p)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_update_payment(j->pg, p, note);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -778,6 +803,8 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
 {
     if (!j || !out || !reference || !*reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_op_begin(j->pg, out, reference, kind, amount);
     kv_journal_op last, op;
     kv_journal_status st = w_begin(j);
     if (st)
@@ -838,6 +865,8 @@ kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_resul
 {
     if (!j)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_op_finish(j->pg, op_id, res);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -863,6 +892,8 @@ kv_journal_status kv_journal_op_last(kv_journal *j, kv_journal_op *out, const ch
 {
     if (!j || !out || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_op_last(j->pg, out, reference, kind);
     kv_journal_op tmp;
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = op_last_locked(j, &tmp, reference, kind);
@@ -876,6 +907,8 @@ kv_journal_status kv_journal_ops_pending(kv_journal *j, kv_journal_op **out, siz
 {
     if (!j || !out || !n)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_ops_pending(j->pg, out, n, kind);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_E_SQL;
     void *v = NULL;
@@ -897,6 +930,8 @@ int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, i
 {
     if (!j || !reference)
         return -1;
+    if (j->pg)
+        return kv_jpg_op_count(j->pg, reference, kind, result);
     pthread_mutex_lock(&j->mu);
     int n = -1;
     sqlite3_stmt *s = prep(j, result < 0 ? "SELECT count(*) FROM operations WHERE reference=? AND kind=?"
@@ -919,6 +954,8 @@ kv_journal_status kv_journal_job_add(kv_journal *j, int64_t *id, const char *ref
 {
     if (!j || !id || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_job_add(j->pg, id, reference, doc, copy, printer);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -949,6 +986,8 @@ kv_journal_status kv_journal_job_set(kv_journal *j, int64_t id, kv_pj_state stat
 {
     if (!j)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_job_set(j->pg, id, state, detail);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -991,6 +1030,8 @@ kv_journal_status kv_journal_job_last(kv_journal *j, kv_print_job *out, const ch
 {
     if (!j || !out || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_job_last(j->pg, out, reference, doc);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_OK;
     sqlite3_stmt *s = prep(j, "SELECT id, reference, doc, state, copy, printer, detail, created_at, updated_at"
@@ -1033,6 +1074,8 @@ kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, con
 {
     if (!j || !reference || !name)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_add_event(j->pg, reference, name, body);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -1057,6 +1100,8 @@ int kv_journal_event_count(kv_journal *j, const char *reference)
 {
     if (!j || !reference)
         return -1;
+    if (j->pg)
+        return kv_jpg_event_count(j->pg, reference);
     pthread_mutex_lock(&j->mu);
     int n = -1;
     sqlite3_stmt *s = prep(j, "SELECT count(*) FROM webhook_events WHERE reference=?");
@@ -1074,6 +1119,8 @@ kv_journal_status kv_journal_transitions(kv_journal *j, kv_transition **out, siz
 {
     if (!j || !out || !n || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_transitions(j->pg, out, n, reference);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_E_SQL;
     void *v = NULL;
@@ -1098,6 +1145,8 @@ kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, co
     kv_journal_query dq = { 0 };
     if (!q)
         q = &dq;
+    if (j->pg)
+        return kv_jpg_find(j->pg, out, n, q);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_E_SQL;
     void *v = NULL;
@@ -1120,4 +1169,34 @@ kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, co
         *n = cnt;
     }
     return st;
+}
+
+int kv_journal_is_shared(kv_journal *j)
+{
+    return j && j->pg;
+}
+
+kv_journal_status kv_journal_ping(kv_journal *j)
+{
+    if (!j)
+        return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_ping(j->pg);
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = exec_simple(j, "SELECT 1");
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+kv_journal_status kv_journal_lock_ref(kv_journal *j, const char *reference, int try)
+{
+    if (!j || !reference)
+        return KV_J_E_ARG;
+    return j->pg ? kv_jpg_lock_ref(j->pg, reference, try) : KV_J_OK;
+}
+
+void kv_journal_unlock_ref(kv_journal *j, const char *reference)
+{
+    if (j && j->pg && reference)
+        kv_jpg_unlock_ref(j->pg, reference);
 }
