@@ -40,7 +40,7 @@ static void test_journal_pg__reconnects_after_server_restart(void **state)
     kv_payment p = pay("RS-0000000001", "oslo", 100);
     assert_int_equal(kv_journal_add_payment(j, &p), KV_J_OK);
     assert_int_equal(kv_journal_ping(j), KV_J_OK);
-    kill(kvpg_pid(g_pg), SIGKILL);
+    kvpg_crash(g_pg);
     kv_payment q = pay("RS-0000000002", "oslo", 200);
     kv_journal_status st = kv_journal_add_payment(j, &q);
     assert_int_equal(st, KV_J_E_CONN);

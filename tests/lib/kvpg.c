@@ -43,6 +43,7 @@ static int run_as(kvpg *pg, const char *const argv[], const char *logpath, int w
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0)
             dup2(nul, 0);
+        setsid(); /* its own process group: a crash kills every backend */
         if (pg->drop && (setgroups(0, NULL) || setgid(pg->gid) || setuid(pg->uid)))
             _exit(126);
         setenv("LC_ALL", "C", 1);
@@ -198,7 +199,7 @@ static void halt(kvpg *pg, int sig)
 {
     if (pg->pid <= 0)
         return;
-    kill(pg->pid, sig);
+    kill(sig == SIGKILL ? -pg->pid : pg->pid, sig);
     int st;
     for (int i = 0; i < 600; i++) {
         if (waitpid(pg->pid, &st, WNOHANG) == pg->pid) {
@@ -211,6 +212,11 @@ static void halt(kvpg *pg, int sig)
     kill(pg->pid, SIGKILL);
     waitpid(pg->pid, &st, 0);
     pg->pid = 0;
+}
+
+void kvpg_crash(kvpg *pg)
+{
+    halt(pg, SIGKILL);
 }
 
 int kvpg_restart(kvpg *pg, int fast)

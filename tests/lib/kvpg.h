@@ -37,6 +37,10 @@ int kvpg_sql(kvpg *pg, const char *name, const char *sql);
 /* The server's process id (for a kill -9 of the database). */
 pid_t kvpg_pid(kvpg *pg);
 
+/* Crash the server: SIGKILL to the postmaster and every backend (its own
+ * process group).  kvpg_restart(pg, 0) starts it again. */
+void kvpg_crash(kvpg *pg);
+
 /* Stop the server (immediate: fast = 0 kills it with SIGKILL, as a crash
  * would) and start it again on the same folder; 0 once it answers. */
 int kvpg_restart(kvpg *pg, int fast);
