@@ -68,6 +68,7 @@ typedef struct kv_flow_waiter waiter;
 typedef struct reflock {
     char ref[64];
     int fd;                  /* holds the cross-process lock; -1 none */
+    int shared;              /* 1: an advisory lock in the shared (PostgreSQL) journal */
     struct reflock *next;
 } reflock;
 

@@ -76,10 +76,10 @@ static kv_journal_status fail_status(kv_jpg *p, PGresult *r)
  * unless a batch (whose transaction died with it) is open. */
 static kv_journal_status ensure(kv_jpg *p)
 {
-    if (p->c && PQstatus(p->c) == CONNECTION_OK)
-        return KV_J_OK;
     if (p->batch)
-        return KV_J_E_CONN;
+        return p->c && PQstatus(p->c) == CONNECTION_OK ? KV_J_OK : KV_J_E_CONN;
+    if (kv_pg_alive(p->c))
+        return KV_J_OK;
     if (p->c)
         PQfinish(p->c);
     char err[512];
@@ -756,7 +756,7 @@ static char *ref_key(const char *ref, char *buf, size_t len)
 /* Try the lock on the lock session (p->lmu held): 1 taken, 0 busy, -1 error. */
 static int try_lock(kv_jpg *p, const char *key)
 {
-    if (!p->lc || PQstatus(p->lc) != CONNECTION_OK) {
+    if (!kv_pg_alive(p->lc)) {
         /* a new session: the locks of the lost one are gone already */
         if (p->lc)
             PQfinish(p->lc);

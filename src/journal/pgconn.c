@@ -1,6 +1,7 @@
 /* pgconn.c - connecting to PostgreSQL and versioned schema migrations. */
 #include "src/journal/pgconn.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,22 @@ PGconn *kv_pg_connect(const char *dsn, char *err, size_t errlen)
     /* quiet NOTICEs (CREATE ... IF NOT EXISTS) instead of stderr */
     PQsetNoticeProcessor(c, NULL, NULL);
     return c;
+}
+
+int kv_pg_alive(PGconn *c)
+{
+    if (!c || PQstatus(c) != CONNECTION_OK)
+        return 0;
+    struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+    if (pfd.fd < 0)
+        return 0;
+    /* input while idle: a NOTIFY, or the end of the connection (a dying
+     * backend sends its FATAL message first, then closes: read until the
+     * socket is quiet) */
+    for (int i = 0; i < 16 && poll(&pfd, 1, 0) > 0; i++)
+        if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK)
+            return 0;
+    return 1;
 }
 
 int kv_pg_conn_lost(PGconn *c, const PGresult *r)

@@ -45,6 +45,12 @@ typedef struct kv_pg_schema {
 int kv_pg_migrate(PGconn *c, const kv_pg_schema *s, int apply, int *from, int *to,
                   char *err, size_t errlen);
 
+/* 1 when the idle connection c is usable: its status is OK and the
+ * server has not closed it meanwhile (a restart or crash leaves the socket
+ * readable at EOF, which PQstatus alone does not notice until a query
+ * fails).  Pending NOTIFYs are consumed (PQnotifies still returns them). */
+int kv_pg_alive(PGconn *c);
+
 /* 1 when the result failed because the connection is gone (or c is bad). */
 int kv_pg_conn_lost(PGconn *c, const PGresult *r);
 

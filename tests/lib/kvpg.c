@@ -43,7 +43,7 @@ static int run_as(kvpg *pg, const char *const argv[], const char *logpath, int w
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0)
             dup2(nul, 0);
-        setsid(); /* its own process group: a crash kills every backend */
+        setsid(); /* its own process group, apart from the test's */
         if (pg->drop && (setgroups(0, NULL) || setgid(pg->gid) || setuid(pg->uid)))
             _exit(126);
         setenv("LC_ALL", "C", 1);
@@ -246,4 +246,68 @@ void kvpg_stop(kvpg *pg)
     if (system(cmd) != 0)
         fprintf(stderr, "kvpg: could not remove %s\n", pg->dir);
     free(pg);
+}
+
+/* ---- the end-to-end suites on PostgreSQL ---- */
+
+/* One server per test process (a test helper; the library has no globals). */
+static kvpg *g_suite_pg;
+static pid_t g_suite_owner;
+
+static void suite_pg_stop(void)
+{
+    if (g_suite_pg && getpid() == g_suite_owner)
+        kvpg_stop(g_suite_pg);
+    g_suite_pg = NULL;
+}
+
+static kvpg *suite_pg(char *why, size_t len)
+{
+    if (!g_suite_pg) {
+        g_suite_pg = kvpg_start(why, len);
+        if (g_suite_pg) {
+            g_suite_owner = getpid();
+            atexit(suite_pg_stop);
+        }
+    }
+    return g_suite_pg;
+}
+
+kvpg *kvpg_test_server(void)
+{
+    return g_suite_pg;
+}
+
+char *kvpg_test_journal(const char *name)
+{
+    const char *mode = getenv("KVITT_TEST_JOURNAL");
+    if (!mode || strcmp(mode, "pg") != 0)
+        return NULL;
+    char why[512] = "";
+    kvpg *pg = suite_pg(why, sizeof why);
+    if (!pg) {
+        fprintf(stderr, "kvpg: %s\n", why);
+        abort();
+    }
+    /* a database name from the fixture name: [a-z0-9_], at most 60 */
+    char db[64];
+    size_t n = 0;
+    for (const char *c = name; *c && n < 60; c++)
+        db[n++] = (*c >= 'A' && *c <= 'Z') ? (char)(*c + 32)
+                : ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')) ? *c : '_';
+    db[n] = '\0';
+    return kvpg_database(pg, n ? db : "kvitt");
+}
+
+int kvpg_run_suite(const char *suite, int (*suite_main)(void))
+{
+    setenv("KVITT_TEST_JOURNAL", "pg", 1);
+    char why[512] = "";
+    if (!suite_pg(why, sizeof why)) {
+        printf("SKIP: %s on PostgreSQL: %s\n", suite, why);
+        return 0;
+    }
+    int rc = suite_main();
+    suite_pg_stop();
+    return rc;
 }

@@ -37,8 +37,10 @@ int kvpg_sql(kvpg *pg, const char *name, const char *sql);
 /* The server's process id (for a kill -9 of the database). */
 pid_t kvpg_pid(kvpg *pg);
 
-/* Crash the server: SIGKILL to the postmaster and every backend (its own
- * process group).  kvpg_restart(pg, 0) starts it again. */
+/* Crash the server: SIGKILL to its process group (the postmaster and its
+ * helpers; each backend runs in a session of its own, notices the
+ * postmaster's death, sends its client a FATAL error and exits).
+ * kvpg_restart(pg, 0) starts it again. */
 void kvpg_crash(kvpg *pg);
 
 /* Stop the server (immediate: fast = 0 kills it with SIGKILL, as a crash
@@ -47,5 +49,23 @@ int kvpg_restart(kvpg *pg, int fast);
 
 /* Stop the server and remove its folder; NULL is a no-op. */
 void kvpg_stop(kvpg *pg);
+
+/* ---- the end-to-end suites on PostgreSQL ----
+ * With KVITT_TEST_JOURNAL=pg in the environment the fixtures (kvflow.c,
+ * kvtserve.c) put every configuration's journal into a fresh database of
+ * one server per test process (started on first use, stopped at exit). */
+
+/* The DSN of a fresh database for the fixture name when the suite runs on
+ * PostgreSQL (malloc'd), NULL when it runs on SQLite.  Fails the test when
+ * the server cannot be had. */
+char *kvpg_test_journal(const char *name);
+
+/* The server of kvpg_test_journal (NULL before its first use). */
+kvpg *kvpg_test_server(void);
+
+/* main() of a suite's _pg twin: sets KVITT_TEST_JOURNAL=pg, starts the
+ * server (printing "SKIP:" and returning 0 when PostgreSQL is not
+ * installed), runs suite_main and stops the server. */
+int kvpg_run_suite(const char *suite, int (*suite_main)(void));
 
 #endif
