@@ -85,8 +85,8 @@ static int tcp_open(kv_transport **out, const char *uri, int timeout_ms,
     hints.ai_socktype = SOCK_STREAM;
     int gai = getaddrinfo(u.host, port, &hints, &res);
     if (gai) {
-        snprintf(err, errlen, "printer host '%s' not found (%s): check the address in the "
-                 "printer URI and the network cable", u.host, gai_strerror(gai));
+        snprintf(err, errlen, "host not found (%s): check the address in the printer URI "
+                 "and the network cable", gai_strerror(gai));
         return KV_T_E_NOT_FOUND;
     }
     int fd = -1, e = 0;
@@ -102,18 +102,16 @@ static int tcp_open(kv_transport **out, const char *uri, int timeout_ms,
     freeaddrinfo(res);
     if (fd < 0) {
         if (e == ETIMEDOUT) {
-            snprintf(err, errlen, "printer %s port %u did not answer within %d ms: is it "
-                     "switched on and on the same network?", u.host, u.port, timeout_ms);
+            snprintf(err, errlen, "no answer within %d ms: is the printer switched on and "
+                     "on the same network?", timeout_ms);
             return KV_T_E_TIMEOUT;
         }
         if (e == ECONNREFUSED) {
-            snprintf(err, errlen, "printer %s refused the connection on port %u: wrong "
-                     "port, or another till is printing right now (try again)",
-                     u.host, u.port);
+            snprintf(err, errlen, "connection refused: wrong port, or another till is "
+                     "printing (try again)");
             return KV_T_E_BUSY;
         }
-        snprintf(err, errlen, "cannot reach printer %s port %u: %s", u.host, u.port,
-                 strerror(e));
+        snprintf(err, errlen, "cannot connect: %s", strerror(e));
         return KV_T_E_NOT_FOUND;
     }
     int one = 1;

@@ -112,7 +112,8 @@ typedef struct kv_transport_options {
     int open_timeout_ms;  /* connect / open; <= 0 means 3000 */
     int io_timeout_ms;    /* default write/read timeout; <= 0 means 10000 */
     char *errbuf;         /* optional: on open failure the cause (with the
-                             cure) is written here, NUL-terminated */
+                             cure) is written here, NUL-terminated; it does
+                             not repeat the URI: the caller names the printer */
     size_t errlen;        /* size of errbuf */
 } kv_transport_options;
 

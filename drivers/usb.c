@@ -391,15 +391,14 @@ static int usb_open(kv_transport **out, const char *uri, int timeout_ms, char *e
 
     int r = libusb_init(&u->ctx);
     if (r != 0) {
-        setmsg(err, errlen, "%s: libusb cannot start (%s): is /dev/bus/usb available?",
-               uri, libusb_error_name(r));
+        setmsg(err, errlen, "libusb cannot start (%s): is /dev/bus/usb available?", libusb_error_name(r));
         free(u);
         return KV_T_E_IO;
     }
     libusb_device **list = NULL;
     ssize_t n = libusb_get_device_list(u->ctx, &list);
     if (n < 0) {
-        setmsg(err, errlen, "%s: cannot list USB devices (%s)", uri, libusb_error_name((int)n));
+        setmsg(err, errlen, "cannot list USB devices (%s)", libusb_error_name((int)n));
         libusb_exit(u->ctx);
         free(u);
         return KV_T_E_IO;
@@ -447,30 +446,26 @@ static int usb_open(kv_transport **out, const char *uri, int timeout_ms, char *e
         libusb_exit(u->ctx);
         free(u);
         if (first_err == LIBUSB_ERROR_ACCESS) {
-            setmsg(err, errlen, "%s: %s", uri, CURE_ACCESS);
+            setmsg(err, errlen, "%s", CURE_ACCESS);
             return KV_T_E_ACCESS;
         }
         if (first_err == LIBUSB_ERROR_BUSY) {
-            setmsg(err, errlen, "%s: %s", uri, CURE_BUSY);
+            setmsg(err, errlen, "%s", CURE_BUSY);
             return KV_T_E_BUSY;
         }
         if (first_err) {
-            setmsg(err, errlen, "%s: cannot open the USB device (%s)", uri,
-                   libusb_error_name(first_err));
+            setmsg(err, errlen, "cannot open the USB device (%s)", libusb_error_name(first_err));
             return map_err(first_err);
         }
         if (matched_id < 0)
-            setmsg(err, errlen, "%s: the device has no printer-class interface (07/01/01 or 02); "
-                   "a vendor-specific or virtual-COM firmware needs serial:// or lp:// instead",
-                   uri);
+            setmsg(err, errlen, "the device has no printer-class interface (07/01/01 or 02); "
+                   "a vendor-specific or virtual-COM firmware needs serial:// or lp:// instead");
         else if (tg.serial[0] && matched_id)
-            setmsg(err, errlen, "%s: no printer with serial number '%s'; attached printers: %s",
-                   uri, tg.serial, attached);
+            setmsg(err, errlen, "no printer with serial number '%s'; attached printers: %s", tg.serial, attached);
         else if (tg.any)
-            setmsg(err, errlen, "%s: no USB printer found; attached: %s", uri, attached);
+            setmsg(err, errlen, "no USB printer found; attached: %s", attached);
         else
-            setmsg(err, errlen, "%s: printer %04x:%04x not found; attached printers: %s",
-                   uri, tg.vid, tg.pid, attached);
+            setmsg(err, errlen, "printer %04x:%04x not found; attached printers: %s", tg.vid, tg.pid, attached);
         return KV_T_E_NOT_FOUND;
     }
     libusb_free_device_list(list, 1);
@@ -488,13 +483,13 @@ static int usb_open(kv_transport **out, const char *uri, int timeout_ms, char *e
     r = libusb_claim_interface(u->dev, u->iface);
     if (r != 0) {
         if (r == LIBUSB_ERROR_BUSY)
-            setmsg(err, errlen, "%s: %s", uri, CURE_BUSY);
+            setmsg(err, errlen, "%s", CURE_BUSY);
         else if (r == LIBUSB_ERROR_ACCESS)
-            setmsg(err, errlen, "%s: %s", uri, CURE_ACCESS);
+            setmsg(err, errlen, "%s", CURE_ACCESS);
         else if (r == LIBUSB_ERROR_NO_DEVICE)
-            setmsg(err, errlen, "%s: the printer was unplugged while opening it", uri);
+            setmsg(err, errlen, "the printer was unplugged while opening it");
         else
-            setmsg(err, errlen, "%s: cannot claim interface %d (%s)", uri, u->iface,
+            setmsg(err, errlen, "cannot claim interface %d (%s)", u->iface,
                    libusb_error_name(r));
         libusb_close(u->dev);
         libusb_exit(u->ctx);
@@ -505,8 +500,7 @@ static int usb_open(kv_transport **out, const char *uri, int timeout_ms, char *e
     if (u->alt != 0) {
         r = libusb_set_interface_alt_setting(u->dev, u->iface, u->alt);
         if (r != 0) {
-            setmsg(err, errlen, "%s: cannot select alternate setting %d of interface %d (%s)",
-                   uri, u->alt, u->iface, libusb_error_name(r));
+            setmsg(err, errlen, "cannot select alternate setting %d of interface %d (%s)", u->alt, u->iface, libusb_error_name(r));
             libusb_release_interface(u->dev, u->iface);
             libusb_close(u->dev);
             libusb_exit(u->ctx);

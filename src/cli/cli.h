@@ -27,7 +27,8 @@ enum kv_exit {
     KV_EXIT_UNKNOWN = 6    /* outcome unknown, journaled: run `kvitt recover` */
 };
 
-/* Global options, parsed before the subcommand name. Borrowed, read-only. */
+/* Global options: before the subcommand name; --config also after it.
+ * Borrowed, read-only. */
 typedef struct kv_cli {
     const char *config_path; /* --config FILE, else $KVITT_CONFIG, else NULL */
     int verbose;             /* -v count */
@@ -38,6 +39,11 @@ typedef struct kv_cli {
  * command can write `return kv_usage_error("slip", "...")`. */
 int kv_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* After getopt_long() returned '?' (main.c sets opterr = 0): print one line
+ * "kvitt <cmd>: unknown option '--x' (see 'kvitt <cmd> --help')" (or that
+ * the option needs a value) and return KV_EXIT_USAGE. */
+int kv_bad_option(const char *cmd, int argc, char **argv);
 
 /* Print "kvitt <cmd>: <message>" on stderr. */
 void kv_err(const char *cmd, const char *fmt, ...)

@@ -47,7 +47,7 @@ int kv_cmd_dump(int argc, char **argv, const kv_cli *cli)
                 return kv_usage_error("dump", "unknown profile '%s'", optarg);
             break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("dump", "bad option");
+        default: return kv_bad_option("dump", argc, argv);
         }
     }
     if (optind != argc - 1)

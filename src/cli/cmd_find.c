@@ -43,7 +43,7 @@ int kv_cmd_find(int argc, char **argv, const kv_cli *cli)
             printf("usage: kvitt find [--reference R | --store S | --since DATE] [--unfinished] [--limit N] [--json]\n\n"
                    "Search the journal, newest first.\n");
             return KV_EXIT_OK;
-        default: return kv_usage_error("find", "unknown option (see --help)");
+        default: return kv_bad_option("find", argc, argv);
         }
     }
     if (optind < argc)

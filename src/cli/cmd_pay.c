@@ -13,22 +13,30 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: kvitt pay --amount 149.00 [--currency NOK] [--store ID] [--phone MSISDN]\n"
+        "usage: kvitt pay --amount 149.00 [--currency NOK] [--store ID] [--phone MSISDN [--not-present]]\n"
         "                 [--items FILE.json] [--text TEXT] [--printer URI] [--timeout S]\n"
-        "                 [--reference REF] [--show-qr] [--no-recover] [--json]\n\n"
+        "                 [--reference REF] [--show-qr] [--qr-style ansi|light|dark]\n"
+        "                 [--no-recover] [--json]\n\n"
         "Create a payment, print its QR slip, wait for the customer, capture and print\n"
         "the receipt.  Unfinished payments from earlier runs are recovered first.\n\n"
         "  --amount X      amount with at most two decimals (at least 1.00 NOK)\n"
         "  --currency C    NOK, DKK or EUR; must be the store's currency\n"
         "  --store ID      a [store ID] of the configuration (default: default_store)\n"
         "  --phone MSISDN  send a push to this number instead of a QR (e.g. 4791234567)\n"
+        "  --not-present   the customer is not at the till (with --phone and --items:\n"
+        "                  the receipt in the app is mandatory then)\n"
         "  --items FILE    JSON array of {\"name\",\"quantity\",\"unit_price\",\"vat_rate\"};\n"
         "                  their sum must equal the amount (\"-\" reads stdin)\n"
         "  --text TEXT     payment description shown in the app (3-100 characters)\n"
         "  --printer URI   print on this printer instead of the store's\n"
         "  --timeout S     give up (cancel) after S seconds (default payment_timeout_s)\n"
         "  --show-qr       also draw the QR code in the terminal (stderr)\n"
+        "  --qr-style S    ansi (default: black on white with colour codes, for any\n"
+        "                  terminal), light (dark blocks, no colour codes) or dark\n"
+        "                  (light blocks, for a light-on-dark terminal without colours)\n"
         "  --json          print one JSON result object on stdout\n\n"
+        "The slip's QR follows the store's qr_source: image (the default) prints Vipps'\n"
+        "own QR; text makes kvitt draw it, which needs Vipps' approval (warned on stderr).\n\n"
         "exit codes: 0 paid, 1 not paid, 2 bad input, 3 configuration, 4 printer failure\n"
         "before the QR was shown, 5 payment service unreachable, 6 outcome unknown\n"
         "(journaled; run 'kvitt recover').\n");
@@ -46,7 +54,9 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         { "printer", required_argument, NULL, 'P' },
         { "timeout", required_argument, NULL, 'T' },
         { "reference", required_argument, NULL, 'r' },
+        { "not-present", no_argument, NULL, 'N' },
         { "show-qr", no_argument, NULL, 'q' },
+        { "qr-style", required_argument, NULL, 'Q' },
         { "no-recover", no_argument, NULL, 'n' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
@@ -55,7 +65,8 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
     kv_pay_request req = { 0 };
     const char *items_path = NULL;
     int json = 0, show_qr = 0, no_recover = 0, c;
-    while ((c = getopt_long(argc, argv, "a:C:s:p:i:t:P:T:r:qnjh", opts, NULL)) != -1) {
+    kv_termqr_style qr_style = KV_TERMQR_ANSI;
+    while ((c = getopt_long(argc, argv, "a:C:s:p:i:t:P:T:r:NqQ:njh", opts, NULL)) != -1) {
         switch (c) {
         case 'a': req.amount = optarg; break;
         case 'C': req.currency = optarg; break;
@@ -73,11 +84,16 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
             break;
         }
         case 'r': req.reference = optarg; break;
+        case 'N': req.not_present = 1; break;
         case 'q': show_qr = 1; break;
+        case 'Q':
+            if (kv_termqr_style_parse(optarg, &qr_style) != 0)
+                return kv_usage_error("pay", "--qr-style wants ansi, light or dark, got '%s'", optarg);
+            break;
         case 'n': no_recover = 1; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: usage(stderr); return KV_EXIT_USAGE;
+        default: return kv_bad_option("pay", argc, argv);
         }
     }
     if (optind < argc)
@@ -116,6 +132,10 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         free(items);
         return rc;
     }
+    const kv_store *qs = kv_config_store(fc.cfg, req.store_id);
+    if (qs && qs->qr_source == KV_QR_TEXT && qs->flow != KV_FLOW_PUSH && !req.phone)
+        fprintf(stderr, "kvitt pay: warning: [store %s] qr_source = text: kvitt draws the QR itself; a "
+                "self-drawn QR needs Vipps' approval (qr_source = image prints Vipps' own QR)\n", qs->id);
     char err[512];
     kv_flow_status st = kv_flow_validate(fc.flow, &req, err, sizeof err);
     if (st != KV_FLOW_OK) {
@@ -136,7 +156,7 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
     if (st == KV_FLOW_OK && r.payment.state == KV_PAY_WAITING) {
         if (show_qr && r.payment.qr_url[0]) {
             fprintf(stderr, "\nScan to pay %s:\n", r.payment.reference);
-            kv_termqr_print(stderr, r.payment.qr_url);
+            kv_termqr_print_style(stderr, r.payment.qr_url, qr_style);
             fprintf(stderr, "%s\n\n", r.payment.qr_url);
         }
         char slip[1024];

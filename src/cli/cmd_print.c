@@ -96,7 +96,7 @@ int kv_cmd_print(int argc, char **argv, const kv_cli *cli)
                 return kv_usage_error("print", "--status-timeout-ms needs 1..3600000");
             break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("print", "see kvitt print --help");
+        default: return kv_bad_option("print", argc, argv);
         }
     }
     if (optind + 1 != argc)
@@ -124,8 +124,8 @@ int kv_cmd_print(int argc, char **argv, const kv_cli *cli)
     kv_transport *t = NULL;
     int st = kv_transport_open(&t, uri, &to);
     if (st) {
-        kv_err("print", "%s: %s; nothing printed (0 of %zu bytes)",
-               kv_transport_strerror(st), err, len);
+        kv_err("print", "printer %s: %s: %s; nothing printed (0 of %zu bytes)",
+               uri, kv_transport_strerror(st), err, len);
         free(buf);
         return st == KV_T_E_URI ? KV_EXIT_USAGE : KV_EXIT_PRINTER;
     }

@@ -120,7 +120,7 @@ int kv_cmd_printers(int argc, char **argv, const kv_cli *cli)
             break;
         }
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("printers", "unknown option");
+        default: return kv_bad_option("printers", argc, argv);
         }
     }
     if (optind < argc)

@@ -43,7 +43,7 @@ int kv_cmd_profiles(int argc, char **argv, const kv_cli *cli)
         switch (c) {
         case 'j': json = 1; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("profiles", "unknown option '%s'", argv[optind - 1]);
+        default: return kv_bad_option("profiles", argc, argv);
         }
     }
     if (optind < argc)

@@ -60,7 +60,7 @@ int kv_cmd_render(int argc, char **argv, const kv_cli *cli)
         case 'A': ro.font_a = optarg; break;
         case 'B': ro.font_b = optarg; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("render", "bad option");
+        default: return kv_bad_option("render", argc, argv);
         }
     }
     if (optind != argc - 1)

@@ -61,7 +61,7 @@ int kv_cmd_sample_receipt(int argc, char **argv, const kv_cli *cli)
         case 'o': out = optarg; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         case ':': return kv_usage_error("sample-receipt", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("sample-receipt", "unknown option '%s'", argv[optind - 1]);
+        default: return kv_bad_option("sample-receipt", argc, argv);
         }
     }
     if (optind < argc)

@@ -28,7 +28,9 @@ static void usage(FILE *f)
         "stdout is the base URL, e.g. http://127.0.0.1:40123.\n\n"
         "  --listen HOST:PORT     address to listen on (default 127.0.0.1:0 = a free port)\n"
         "  --write-config FILE    write a kvitt configuration (+ secrets, printers,\n"
-        "                         journal beside it) that uses this simulator\n"
+        "                         journal beside it) that uses this simulator: stores\n"
+        "                         with qr_source = image, a [till till-1] for `kvitt\n"
+        "                         serve` (its token is in the secrets file)\n"
         "  --auto MODE            what the customer does with a new payment (default none)\n"
         "  --approve-after S      seconds before the --auto action (default 3)\n"
         "  --latency-ms N         delay every API reply by N ms\n"
@@ -199,7 +201,7 @@ int kv_cmd_sim(int argc, char **argv, const kv_cli *cli)
         case O_RECORD: o.record_path = optarg; break;
         case O_PARENT: with_parent = 1; break;
         case O_HELP: usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("sim", "unknown option");
+        default: return kv_bad_option("sim", argc, argv);
         }
     }
     if (optind < argc) return kv_usage_error("sim", "unexpected argument '%s'", argv[optind]);

@@ -94,7 +94,7 @@ int kv_cmd_slip(int argc, char **argv, const kv_cli *cli)
         case 'o': out = optarg; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         case ':': return kv_usage_error("slip", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("slip", "unknown option '%s'", argv[optind - 1]);
+        default: return kv_bad_option("slip", argc, argv);
         }
     }
     if (optind < argc)

@@ -80,7 +80,7 @@ int kv_cmd_vprinter(int argc, char **argv, const kv_cli *cli)
         case 'c': o.control_path = optarg; break;
         case 'g': o.png = 1; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("vprinter", "see kvitt vprinter --help");
+        default: return kv_bad_option("vprinter", argc, argv);
         }
     }
     if (optind < argc)

@@ -78,7 +78,7 @@ int kv_cmd_webhooks(int argc, char **argv, const kv_cli *cli)
         case 's': store = optarg; break;
         case 'i': id = optarg; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("webhooks", "unknown option");
+        default: return kv_bad_option("webhooks", argc, argv);
         }
     }
     if (optind >= argc)

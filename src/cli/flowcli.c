@@ -3,6 +3,7 @@
 #include "src/cli/flowcli.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -23,6 +24,11 @@ static void on_signal(int sig)
 int kv_flowcli_interrupted(void)
 {
     return stop_flag != 0;
+}
+
+const volatile sig_atomic_t *kv_flowcli_stop_flag(void)
+{
+    return &stop_flag;
 }
 
 static void progress(void *user, const kv_flow_event *ev)
@@ -112,6 +118,30 @@ static void money(char *b, size_t n, int64_t v)
     kv_flow_format_amount(b, n, v);
 }
 
+/* The flow keeps the first KV_REASON_KEPT bytes of a long reason.  Show a
+ * reason that reached that size cut after its last whole word, with an
+ * ellipsis, unless the full text (detail) shows that it ended there:
+ * never stop in the middle of a word. */
+#define KV_REASON_KEPT 120
+static void fit_reason(char *out, size_t n, const char *reason, const char *detail)
+{
+    size_t rl = strlen(reason);
+    int prefix = detail && strncmp(detail, reason, rl) == 0;
+    if (rl < KV_REASON_KEPT || (prefix && (detail[rl] == '\0' || detail[rl] == ';'))) {
+        snprintf(out, n, "%s", reason);
+        return;
+    }
+    size_t end = rl;
+    if (!prefix || isalnum((unsigned char)detail[rl])) /* the cut may fall inside a word */
+        while (end > 0 && reason[end - 1] != ' ')
+            end--;
+    while (end > 0 && strchr(" ,;:(-", reason[end - 1]))
+        end--;
+    if (end == 0) /* one long word: keep it as it is */
+        end = rl;
+    snprintf(out, n, "%.*s\xe2\x80\xa6", (int)end, reason);
+}
+
 static cJSON *payment_json(const kv_payment *p)
 {
     char a[32];
@@ -167,8 +197,11 @@ int kv_flowcli_result(kv_flowcli *fc, kv_flow_status st, const kv_flow_result *r
             money(a, sizeof a, r->payment.refunded);
             printf(" refunded %s", a);
         }
-        if (r->payment.reason[0])
-            printf(" (%s)", r->payment.reason);
+        if (r->payment.reason[0]) {
+            char why[sizeof r->payment.reason + 8];
+            fit_reason(why, sizeof why, r->payment.reason, r->detail);
+            printf(" (%s)", why);
+        }
         printf("\n");
         if (r->slip_path[0])
             printf("slip: %s\n", r->slip_path);
@@ -240,7 +273,7 @@ int kv_flowcli_ref_command(int argc, char **argv, const kv_cli *cli, const char 
         case 'h':
             fputs(usage, stdout);
             return KV_EXIT_OK;
-        default: return kv_usage_error(cmd, "unknown option (see --help)");
+        default: return kv_bad_option(cmd, argc, argv);
         }
     }
     if (optind < argc)

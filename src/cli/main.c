@@ -36,6 +36,55 @@ static void usage(FILE *f)
     fprintf(f, "\n'kvitt <command> --help' describes one command.\n");
 }
 
+int kv_bad_option(const char *cmd, int argc, char **argv)
+{
+    /* getopt has just returned '?': argv[optind - 1] is the element it
+     * stopped at (a short option in a cluster may leave optind on it). */
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (strncmp(arg, "--", 2) == 0) {
+        int n = (int)strcspn(arg, "=");
+        if (optopt == 0)
+            fprintf(stderr, "kvitt %s: unknown option '%.*s'", cmd, n, arg);
+        else
+            fprintf(stderr, "kvitt %s: option '%.*s' %s", cmd, n, arg,
+                    arg[n] ? "takes no value" : "needs a value");
+    } else if (optopt > 0 && optopt < 127 && optopt != '?') {
+        fprintf(stderr, "kvitt %s: option '-%c' is unknown or needs a value", cmd, optopt);
+    } else {
+        fprintf(stderr, "kvitt %s: bad option '%s'", cmd, arg);
+    }
+    fprintf(stderr, " (see 'kvitt %s --help')\n", cmd);
+    return KV_EXIT_USAGE;
+}
+
+/* Take --config FILE / --config=FILE out of a subcommand's arguments (up to
+ * a "--"), so the global option works after the command name as well. The
+ * last one given wins.  Returns 0, or -1 when --config lacks its FILE. */
+static int take_config(int *argc, char **argv, kv_cli *cli)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (strcmp(a, "--config") == 0) {
+            if (i + 1 >= *argc)
+                return -1;
+            cli->config_path = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            cli->config_path = a + 9;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
 int kv_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
@@ -123,6 +172,7 @@ int main(int argc, char **argv)
     };
     int c;
     cli.config_path = getenv("KVITT_CONFIG");
+    opterr = 0; /* wrong options are reported in one line (kv_bad_option) */
     /* '+' stops at the first non-option: the subcommand name. */
     while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
         switch (c) {
@@ -131,7 +181,9 @@ int main(int argc, char **argv)
         case 'q': cli.quiet = 1; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
         case 'V': return kv_cmd_version(0, NULL, &cli);
-        default: usage(stderr); return KV_EXIT_USAGE;
+        default:
+            fprintf(stderr, "kvitt: bad option '%s' (see 'kvitt help')\n", argv[optind - 1]);
+            return KV_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
@@ -139,14 +191,27 @@ int main(int argc, char **argv)
         return KV_EXIT_USAGE;
     }
     const char *name = argv[optind];
+    char help_opt[] = "--help", *help_argv[3] = { NULL, help_opt, NULL };
     if (strcmp(name, "help") == 0) {
-        usage(stdout);
-        return KV_EXIT_OK;
+        if (optind + 1 >= argc) {
+            usage(stdout);
+            return KV_EXIT_OK;
+        }
+        /* kvitt help CMD is kvitt CMD --help (and man kvitt-CMD). */
+        name = help_argv[0] = argv[optind + 1];
+        argv = help_argv;
+        argc = 2;
+        optind = 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
+            if (take_config(&sub_argc, sub_argv, &cli) != 0) {
+                fprintf(stderr, "kvitt %s: option '--config' needs a value (see 'kvitt %s --help')\n",
+                        name, name);
+                return KV_EXIT_USAGE;
+            }
             optind = 1; /* let the subcommand run getopt afresh */
             return commands[i].fn(sub_argc, sub_argv, &cli);
         }

@@ -255,7 +255,7 @@ int kv_flow_waiter_step(kv_flow_waiter *w, kv_flow_result *out, kv_flow_status *
         if (g.state == KV_VIPPS_STATE_AUTHORIZED)
             return finished(w, out, kv__flow_finish_sale(f, w->c, &w->p, 0, out), stp);
         if (kv_vipps_state_final(g.state))
-            return finished(w, out, kv__flow_not_paid(f, &w->p, g.state, out), stp);
+            return finished(w, out, kv__flow_not_paid(f, w->c, &w->p, g.state, out), stp);
         w->next_poll = now_ms() + interval;
     }
 }
@@ -346,9 +346,18 @@ kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const c
         return KV_FLOW_E_INPUT;
     if (kv_journal_add_event(f->j, reference, event_name, body ? body : "") != KV_J_OK)
         return KV_FLOW_E_JOURNAL;
-    /* ePayment's AUTHORIZED event, eCom's RESERVED callback status. */
+    /* ePayment's AUTHORIZED event, eCom's RESERVED callback status.  An
+     * event that says "success": false (a declined authorization) moves
+     * nothing: it only wakes the waiter, which reads the payment. */
     int authorized = !strcmp(event_name, "AUTHORIZED") || !strcmp(event_name, "ecom.RESERVED") ||
                      !strcmp(event_name, "ecom.RESERVE");
+    if (authorized && body && *body) {
+        cJSON *o = cJSON_Parse(body);
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(o, "success");
+        if (!o || (ok && !cJSON_IsTrue(ok)))
+            authorized = 0;
+        cJSON_Delete(o);
+    }
     pthread_mutex_lock(&f->mu);
     for_ref(f, reference, authorized ? set_authorized : set_notified);
     pthread_mutex_unlock(&f->mu);

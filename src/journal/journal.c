@@ -1,6 +1,5 @@
 /* journal.c - SQLite journal of payments, money operations and print jobs. */
 #include "src/journal/journal.h"
-#include "src/journal/journal_pg.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,41 +9,8 @@
 #include <string.h>
 #include <sys/time.h>
 
-/* Prepared statements are kept for the life of the handle, keyed by the
- * address of their SQL text (every statement is a literal at one place). */
-#define STMT_CACHE 64
-/* Longest a finished commit waits for writers still queued for the lock
- * to join its transaction (group commit). */
-#define GC_MAX_WAIT_MS 2
-#define FAILED_RING 8
-
-struct kv_journal {
-    sqlite3 *db;
-    pthread_mutex_t mu;       /* recursive: a batch holder calls the others */
-    pthread_cond_t done_cv;   /* broadcast when a shared transaction is resolved */
-    pthread_cond_t lead_cv;   /* signalled to the committer when the queue drains */
-    int batch;                /* > 0 inside kv_journal_batch_begin/end */
-    /* Group commit: every write is a SAVEPOINT unit inside one shared
-     * transaction; the first caller that waits for it commits it (one
-     * COMMIT, one WAL sync) once no other writer is queued for the lock,
-     * and every unit in it is acknowledged together. */
-    int64_t tx_gen;           /* generation of the open shared transaction, 0 none */
-    int64_t last_gen;
-    int64_t resolved_gen;     /* every generation <= this is committed or failed */
-    int64_t failed[FAILED_RING]; /* recent generations whose COMMIT failed */
-    unsigned nfailed;
-    int64_t tx_opened_ms;
-    int tx_units;             /* released units in the open transaction */
-    int tx_leader;            /* a caller is committing the open transaction */
-    atomic_int entering;      /* writers queued for mu */
-    pthread_t last_writer;    /* thread of the last write unit */
-    int64_t multi_ms;         /* last time a unit came from another thread */
-    kv_journal_stats stats;
-    kv_jpg *pg;               /* the PostgreSQL backend, when opened with a DSN */
-    struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
-    size_t ncache;
-    char errmsg[256];
-};
+#include "src/journal/journal_int.h"
+#include "src/journal/journal_pg.h"
 
 const char *kv_journal_strerror(kv_journal_status st)
 {
@@ -159,7 +125,12 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS webhook_events ("
     " id INTEGER PRIMARY KEY, reference TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,"
     " received_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS webhook_ref ON webhook_events(reference);";
+    "CREATE INDEX IF NOT EXISTS webhook_ref ON webhook_events(reference);"
+    /* Order Management receipt outbox (flow): one row per payment */
+    "CREATE TABLE IF NOT EXISTS om_outbox ("
+    " reference TEXT PRIMARY KEY, store_id TEXT NOT NULL, state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+    " detail TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);";
 
 static void set_err(kv_journal *j)
 {
@@ -333,6 +304,7 @@ static void commit_shared(kv_journal *j)
     } else {
         j->stats.commits++;
         j->stats.units += (uint64_t)j->tx_units;
+        j->batch_avg16 = (j->batch_avg16 * 7 + (unsigned)j->tx_units * 16) / 8;
     }
     j->tx_gen = 0;
     j->tx_units = 0;
@@ -375,11 +347,12 @@ static kv_journal_status wait_durable(kv_journal *j, int64_t g)
     while (j->resolved_gen < g) {
         if (j->tx_gen == g && !j->tx_leader) {
             j->tx_leader = 1;
-            /* Several threads writing lately (a busy daemon): hold the
-             * COMMIT until GC_MAX_WAIT_MS after the transaction opened, so
-             * the units of other payments share its sync.  One thread
-             * alone (the CLI) commits as soon as no writer is queued. */
-            int busy = now_ms() - j->multi_ms < 100;
+            /* Several threads writing lately and commits shared lately (a
+             * busy daemon): hold the COMMIT until GC_MAX_WAIT_MS after the
+             * transaction opened, so the units of other payments share its
+             * sync.  Otherwise (the CLI, one payment at a time) commit as
+             * soon as no writer is queued. */
+            int busy = now_ms() - j->multi_ms < 100 && j->batch_avg16 > 20;
             for (;;) {
                 int64_t waited = now_ms() - j->tx_opened_ms;
                 if (waited >= GC_MAX_WAIT_MS || (!busy && atomic_load(&j->entering) == 0))
@@ -471,6 +444,26 @@ kv_journal_status kv_journal_batch_begin(kv_journal *j)
         }
     }
     return KV_J_OK;
+}
+
+kv_journal_status kv__journal_w_begin(kv_journal *j)
+{
+    return w_begin(j);
+}
+
+kv_journal_status kv__journal_w_end(kv_journal *j, kv_journal_status st, int wrote)
+{
+    return w_end(j, st, wrote);
+}
+
+sqlite3_stmt *kv__journal_prep(kv_journal *j, const char *sql)
+{
+    return prep(j, sql);
+}
+
+void kv__journal_done(kv_journal *j, sqlite3_stmt *st)
+{
+    done(j, st);
 }
 
 kv_journal_status kv_journal_batch_end(kv_journal *j, int commit)
@@ -798,6 +791,31 @@ static kv_journal_status op_last_locked(kv_journal *j, kv_journal_op *out, const
     return st;
 }
 
+/* ---- idempotency keys (flow) ------------------------------------- */
+
+/* The key of an operation: "<reference>-<kind>-<seq>", at most 50
+ * characters (the API's limit).  A reference too long for that keeps its
+ * head and gets a 48-bit FNV-1a hash of the whole reference instead of
+ * its tail, so two long references that share their first 40 characters
+ * still get different keys (cutting them made the keys collide). */
+static void make_idem_key(char *out, size_t len, const char *reference, kv_op_kind kind, int seq)
+{
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "-%s-%d", kv_op_kind_name(kind), seq);
+    int room = 50 - (int)strlen(suffix);
+    int n = (int)strlen(reference);
+    if (n <= room) {
+        snprintf(out, len, "%s%s", reference, suffix);
+        return;
+    }
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)reference; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    char tag[16];
+    snprintf(tag, sizeof tag, "-%012llx", (unsigned long long)(h & 0xffffffffffffULL));
+    snprintf(out, len, "%.*s%s%s", room - (int)strlen(tag), reference, tag, suffix);
+}
+
 kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const char *reference,
                                       kv_op_kind kind, int64_t amount)
 {
@@ -825,12 +843,7 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
     op.result = KV_OPR_PENDING;
     op.created_at = now_ms() / 1000;
     snprintf(op.reference, sizeof op.reference, "%s", reference);
-    {
-        char suffix[32];
-        snprintf(suffix, sizeof suffix, "-%s-%d", kv_op_kind_name(kind), op.seq);
-        int room = 50 - (int)strlen(suffix);
-        snprintf(op.idem_key, sizeof op.idem_key, "%.*s%s", room, reference, suffix);
-    }
+    make_idem_key(op.idem_key, sizeof op.idem_key, reference, kind, op.seq);
     sqlite3_stmt *s = prep(j, "INSERT INTO operations(reference, kind, seq, idem_key, amount, result, created_at)"
                               " VALUES(?,?,?,?,?,'pending',?)");
     if (!s) {
@@ -1169,6 +1182,145 @@ kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, co
         *n = cnt;
     }
     return st;
+}
+
+/* ---- Order Management receipt outbox (flow) ------------------------ */
+
+static const char *const om_state_names[] = { "pending", "delivered", "skipped" };
+
+const char *kv_om_state_name(kv_om_state st)
+{
+    return (unsigned)st <= KV_OM_SKIPPED ? om_state_names[st] : "pending";
+}
+
+static void read_om_row(void *dst, sqlite3_stmt *s)
+{
+    kv_om_entry *o = dst;
+    memset(o, 0, sizeof *o);
+    col_str(o->reference, sizeof o->reference, s, 0);
+    col_str(o->store_id, sizeof o->store_id, s, 1);
+    char st[16];
+    col_str(st, sizeof st, s, 2);
+    o->state = !strcmp(st, "delivered") ? KV_OM_DELIVERED : !strcmp(st, "skipped") ? KV_OM_SKIPPED : KV_OM_PENDING;
+    o->attempts = sqlite3_column_int(s, 3);
+    o->next_at = sqlite3_column_int64(s, 4);
+    col_str(o->detail, sizeof o->detail, s, 5);
+}
+
+#define OM_COLS "reference, store_id, state, attempts, next_at, detail"
+
+/* Step a bound INSERT/UPDATE (j->mu held) and release it: KV_J_OK, or
+ * KV_J_E_SQL with the error recorded, or KV_J_E_NOT_FOUND when need_row
+ * and no row changed. */
+static kv_journal_status om_step(kv_journal *j, sqlite3_stmt *s, int need_row)
+{
+    kv_journal_status st = KV_J_OK;
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+    } else if (need_row && sqlite3_changes(j->db) == 0) {
+        st = KV_J_E_NOT_FOUND;
+    }
+    done(j, s);
+    return st;
+}
+
+kv_journal_status kv_journal_om_add(kv_journal *j, const char *reference, const char *store_id)
+{
+    if (!j || !reference || !store_id)
+        return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_om_add(j->pg, reference, store_id);
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
+    sqlite3_stmt *s = prep(j, "INSERT OR IGNORE INTO om_outbox(reference, store_id, state, created_at, updated_at)"
+                              " VALUES(?,?,'pending',?,?)");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        int64_t now = now_ms() / 1000;
+        bt(s, 1, reference);
+        bt(s, 2, store_id);
+        sqlite3_bind_int64(s, 3, now);
+        sqlite3_bind_int64(s, 4, now);
+        st = om_step(j, s, 0);
+    }
+    return w_end(j, st, 1);
+}
+
+kv_journal_status kv_journal_om_get(kv_journal *j, kv_om_entry *out, const char *reference)
+{
+    if (!j || !out || !reference)
+        return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_om_get(j->pg, out, reference);
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_E_SQL;
+    void *v = NULL;
+    size_t n = 0;
+    sqlite3_stmt *s = prep(j, "SELECT " OM_COLS " FROM om_outbox WHERE reference=?");
+    if (s) {
+        bt(s, 1, reference);
+        st = collect_rows(j, &v, &n, s, sizeof(kv_om_entry), read_om_row);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (st == KV_J_OK && n == 0)
+        st = KV_J_E_NOT_FOUND;
+    if (st == KV_J_OK)
+        *out = *(kv_om_entry *)v;
+    free(v);
+    return st;
+}
+
+kv_journal_status kv_journal_om_due(kv_journal *j, int64_t now, kv_om_entry **out, size_t *n)
+{
+    if (!j || !out || !n)
+        return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_om_due(j->pg, now, out, n);
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_E_SQL;
+    void *v = NULL;
+    size_t cnt = 0;
+    sqlite3_stmt *s = prep(j, "SELECT " OM_COLS " FROM om_outbox WHERE state='pending' AND next_at<=?"
+                              " ORDER BY created_at, reference");
+    if (s) {
+        sqlite3_bind_int64(s, 1, now);
+        st = collect_rows(j, &v, &cnt, s, sizeof(kv_om_entry), read_om_row);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (st == KV_J_OK) {
+        *out = v;
+        *n = cnt;
+    }
+    return st;
+}
+
+kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_state state, int attempts,
+                                    int64_t next_at, const char *detail)
+{
+    if (!j || !reference)
+        return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_om_set(j->pg, reference, state, attempts, next_at, detail);
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
+    sqlite3_stmt *s = prep(j, "UPDATE om_outbox SET state=?, attempts=?, next_at=?, detail=?, updated_at=?"
+                              " WHERE reference=?");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        bt(s, 1, kv_om_state_name(state));
+        sqlite3_bind_int(s, 2, attempts);
+        sqlite3_bind_int64(s, 3, next_at);
+        bt(s, 4, detail ? detail : "");
+        sqlite3_bind_int64(s, 5, now_ms() / 1000);
+        bt(s, 6, reference);
+        st = om_step(j, s, 1);
+    }
+    return w_end(j, st, 1);
 }
 
 int kv_journal_is_shared(kv_journal *j)

@@ -741,6 +741,77 @@ kv_journal_status kv_jpg_find(kv_jpg *p, kv_payment **out, size_t *n, const kv_j
                    read_payment_row);
 }
 
+/* ---- Order Management receipt outbox ---- */
+
+#define OM_COLS "reference, store_id, state, attempts, next_at, detail"
+
+static void read_om_row(void *dst, const PGresult *r, int i)
+{
+    kv_om_entry *o = dst;
+    memset(o, 0, sizeof *o);
+    col(o->reference, sizeof o->reference, r, i, 0);
+    col(o->store_id, sizeof o->store_id, r, i, 1);
+    const char *st = PQgetvalue(r, i, 2);
+    o->state = !strcmp(st, "delivered") ? KV_OM_DELIVERED : !strcmp(st, "skipped") ? KV_OM_SKIPPED
+             : KV_OM_PENDING;
+    o->attempts = (int)kv_pg_i64(r, i, 3);
+    o->next_at = kv_pg_i64(r, i, 4);
+    col(o->detail, sizeof o->detail, r, i, 5);
+}
+
+kv_journal_status kv_jpg_om_add(kv_jpg *p, const char *reference, const char *store_id)
+{
+    kv_journal_status st = w_begin(p);
+    if (st)
+        return st;
+    params pv = { .n = 0 };
+    ps(&pv, reference);
+    ps(&pv, store_id);
+    pi(&pv, now_ms() / 1000);
+    st = q(p, NULL, "INSERT INTO om_outbox(reference, store_id, state, created_at, updated_at)"
+                    " VALUES($1,$2,'pending',$3,$3) ON CONFLICT (reference) DO NOTHING", &pv);
+    return w_end(p, st);
+}
+
+kv_journal_status kv_jpg_om_get(kv_jpg *p, kv_om_entry *out, const char *reference)
+{
+    params pv = { .n = 0 };
+    ps(&pv, reference);
+    kv_om_entry *v = NULL;
+    size_t n = 0;
+    kv_journal_status st = collect(p, (void **)&v, &n, "SELECT " OM_COLS " FROM om_outbox WHERE reference=$1",
+                                   &pv, sizeof(kv_om_entry), read_om_row);
+    if (st == KV_J_OK && n == 0)
+        st = KV_J_E_NOT_FOUND;
+    if (st == KV_J_OK)
+        *out = v[0];
+    free(v);
+    return st;
+}
+
+kv_journal_status kv_jpg_om_due(kv_jpg *p, int64_t now, kv_om_entry **out, size_t *n)
+{
+    params pv = { .n = 0 };
+    pi(&pv, now);
+    return collect(p, (void **)out, n, "SELECT " OM_COLS " FROM om_outbox WHERE state='pending'"
+                   " AND next_at <= $1::bigint ORDER BY created_at, reference", &pv, sizeof(kv_om_entry),
+                   read_om_row);
+}
+
+kv_journal_status kv_jpg_om_set(kv_jpg *p, const char *reference, kv_om_state state, int attempts,
+                                int64_t next_at, const char *detail)
+{
+    params pv = { .n = 0 };
+    ps(&pv, kv_om_state_name(state));
+    pi(&pv, attempts);
+    pi(&pv, next_at);
+    ps(&pv, detail);
+    pi(&pv, now_ms() / 1000);
+    ps(&pv, reference);
+    return update_one(p, "UPDATE om_outbox SET state=$1, attempts=$2, next_at=$3, detail=$4, updated_at=$5"
+                         " WHERE reference=$6", &pv);
+}
+
 /* ---- per-reference locks across instances ---- */
 
 /* The advisory lock key of a reference (FNV-1a, 31 bits). */

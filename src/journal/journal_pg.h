@@ -50,6 +50,11 @@ kv_journal_status kv_jpg_add_event(kv_jpg *p, const char *reference, const char 
 int kv_jpg_event_count(kv_jpg *p, const char *reference);
 kv_journal_status kv_jpg_transitions(kv_jpg *p, kv_transition **out, size_t *n, const char *reference);
 kv_journal_status kv_jpg_find(kv_jpg *p, kv_payment **out, size_t *n, const kv_journal_query *q);
+kv_journal_status kv_jpg_om_add(kv_jpg *p, const char *reference, const char *store_id);
+kv_journal_status kv_jpg_om_get(kv_jpg *p, kv_om_entry *out, const char *reference);
+kv_journal_status kv_jpg_om_due(kv_jpg *p, int64_t now, kv_om_entry **out, size_t *n);
+kv_journal_status kv_jpg_om_set(kv_jpg *p, const char *reference, kv_om_state state, int attempts,
+                                int64_t next_at, const char *detail);
 kv_journal_status kv_jpg_ping(kv_jpg *p);
 kv_journal_status kv_jpg_lock_ref(kv_jpg *p, const char *reference, int try);
 void kv_jpg_unlock_ref(kv_jpg *p, const char *reference);

@@ -34,6 +34,12 @@ static const char *const steps[] = {
     " id BIGSERIAL PRIMARY KEY, reference TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,"
     " received_ms BIGINT NOT NULL);"
     "CREATE INDEX webhook_ref ON webhook_events(reference);",
+    /* 2: the Order Management receipt outbox */
+    "CREATE TABLE om_outbox ("
+    " reference TEXT PRIMARY KEY, store_id TEXT NOT NULL, state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_at BIGINT NOT NULL DEFAULT 0,"
+    " detail TEXT NOT NULL DEFAULT '', created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+    "CREATE INDEX om_outbox_due ON om_outbox(next_at) WHERE state = 'pending';",
 };
 
 const kv_pg_schema kv_jpg_schema = { "journal", steps, (int)(sizeof steps / sizeof steps[0]) };

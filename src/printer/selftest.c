@@ -4,14 +4,44 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Print text as lines of at most cols characters, broken between words (a
+ * word longer than a line is cut).  Counts UTF-8 characters, not bytes. */
+static void put_wrapped(kv_escpos *e, const char *text, unsigned cols)
+{
+    char buf[256];
+    while (*text) {
+        size_t i = 0, chars = 0, brk = 0;
+        while (text[i] && chars < cols) {
+            if (text[i] == ' ')
+                brk = i;
+            i++;
+            while (((unsigned char)text[i] & 0xC0) == 0x80)
+                i++;
+            chars++;
+        }
+        size_t take = i, skip = i;
+        if (text[i] && text[i] != ' ' && brk > 0) /* the line ends inside a word */
+            take = skip = brk;
+        if (take >= sizeof buf)
+            take = sizeof buf - 1;
+        memcpy(buf, text, take);
+        buf[take] = 0;
+        kv_escpos_line(e, buf);
+        text += skip;
+        while (*text == ' ')
+            text++;
+    }
+}
+
 kv_escpos_status kv_selftest_page_write(kv_escpos *e, const char *status_line)
 {
     const kv_profile *p = kv_escpos_profile(e);
+    const unsigned cols = p->columns_a ? p->columns_a : 32;
     char line[160];
     kv_style big = KV_STYLE_INIT;
     kv_style normal = KV_STYLE_INIT;
     big.bold = true;
-    big.width = big.height = 2;
+    big.width = big.height = strlen("kvitt selftest") * 2 <= cols ? 2 : 1;
 
     kv_escpos_init(e);
     kv_escpos_align(e, KV_ALIGN_CENTER);
@@ -19,19 +49,19 @@ kv_escpos_status kv_selftest_page_write(kv_escpos *e, const char *status_line)
     kv_escpos_line(e, "kvitt selftest");
     kv_escpos_style(e, &normal);
     kv_escpos_align(e, KV_ALIGN_LEFT);
+    /* Laid out for this profile: every line fits its columns. */
     snprintf(line, sizeof line, "Profile: %s", p->name);
-    kv_escpos_line(e, line);
-    kv_escpos_line(e, p->description);
+    put_wrapped(e, line, cols);
+    put_wrapped(e, p->description, cols);
     snprintf(line, sizeof line, "%u mm paper, %u dots, %u dpi, %u columns",
-             (unsigned)p->paper_mm, (unsigned)p->dots, (unsigned)p->dpi,
-             (unsigned)p->columns_a);
-    kv_escpos_line(e, line);
+             (unsigned)p->paper_mm, (unsigned)p->dots, (unsigned)p->dpi, cols);
+    put_wrapped(e, line, cols);
     if (status_line) {
         snprintf(line, sizeof line, "Status: %s", status_line);
-        kv_escpos_line(e, line);
+        put_wrapped(e, line, cols);
     }
     snprintf(line, sizeof line, "Code page %s:", kv_codepage_name(kv_escpos_codepage(e)));
-    kv_escpos_line(e, line);
+    put_wrapped(e, line, cols);
     kv_escpos_line(e, "  \xc3\xa6\xc3\xb8\xc3\xa5 \xc3\x86\xc3\x98\xc3\x85 \xe2\x82\xac"); /* æøå ÆØÅ € */
     kv_escpos_line(e, "  Bl\xc3\xa5" "b\xc3\xa6rsyltet\xc3\xb8y 149,00 kr");
     kv_escpos_newline(e);
@@ -43,7 +73,7 @@ kv_escpos_status kv_selftest_page_write(kv_escpos *e, const char *status_line)
         kv_barcode_options bo = KV_BARCODE_OPTIONS_INIT;
         kv_escpos_barcode(e, KV_BARCODE_CODE128, "KVITT-0123", &bo);
     } else {
-        kv_escpos_line(e, "(no barcodes on this profile)");
+        put_wrapped(e, "(no barcodes on this profile)", cols);
     }
     kv_escpos_align(e, KV_ALIGN_LEFT);
     kv_escpos_line(e, "End of test page.");

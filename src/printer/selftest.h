@@ -6,7 +6,9 @@
  * printer reported before printing, a code-page sample with æøå ÆØÅ €
  * (letters the profile's code page lacks print as '?', which is the
  * point of the sample), a QR code, a CODE128 barcode (when the profile has
- * barcodes), and a cut (when it has a cutter).
+ * barcodes), and a cut (when it has a cutter).  It is laid out for the
+ * encoder's profile: every text line fits the profile's font-A columns
+ * (long lines are broken between words), so nothing wraps on paper.
  */
 #ifndef KV_PRINTER_SELFTEST_H
 #define KV_PRINTER_SELFTEST_H

@@ -216,6 +216,7 @@ static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
                 kv_hub *h = *pp;
                 if (h->final && !h->worker && !h->subs && now - h->final_at_ms > KV_HUB_LINGER_MS) {
                     *pp = h->next;
+                    free(h->ev);
                     free(h);
                 } else {
                     pp = &h->next;
@@ -242,9 +243,23 @@ kv_hub *kv__hub_get(kv_serve *s, const char *ref)
 static void hub_push_locked(kv_hub *h, const char *type, const char *state, int secs,
                             const char *msg)
 {
-    if (h->next_seq - h->first_seq >= KV_HUB_KEEP)
+    if (h->next_seq - h->first_seq >= h->cap && h->cap < KV_HUB_KEEP) {
+        /* grow the ring, keeping every event at seq % cap */
+        int nc = h->cap ? h->cap * 2 : 8;
+        kv_hub_ev *nv = calloc((size_t)nc, sizeof *nv);
+        if (nv) {
+            for (int q = h->first_seq; q < h->next_seq; q++)
+                nv[q % nc] = h->ev[q % h->cap];
+            free(h->ev);
+            h->ev = nv;
+            h->cap = nc;
+        }
+    }
+    if (!h->cap)
+        return; /* out of memory: the event is dropped, the state stays in the journal */
+    if (h->next_seq - h->first_seq >= h->cap)
         h->first_seq++;
-    kv_hub_ev *e = &h->ev[h->next_seq % KV_HUB_KEEP];
+    kv_hub_ev *e = &h->ev[h->next_seq % h->cap];
     memset(e, 0, sizeof *e);
     e->seq = h->next_seq++;
     e->at_ms = kv__serve_now_ms();
@@ -641,6 +656,13 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     snprintf(s->url, sizeof s->url, "http://%s:%u", host, kv_http_port(s->http));
     kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.listening url=%s tills=%zu", s->url,
                   kv_auth_count(s->auth));
+    for (size_t i = 0; i < kv_config_store_count(cfg); i++) {
+        const kv_store *qs = kv_config_store_at(cfg, i);
+        if (qs->qr_source == KV_QR_TEXT && qs->flow != KV_FLOW_PUSH)
+            kv_slog_write(&s->log, KV_LOG_WARNING, "config.qr_source store=%s value=text warning=\"kvitt "
+                          "draws the QR itself: a self-drawn QR needs Vipps' approval; qr_source = image "
+                          "prints Vipps' own QR\"", qs->id);
+    }
     if (!o->no_recover) {
         s->recovering = 1;
         if (pthread_create(&s->recover_thread, NULL, recover_main, s) == 0) {
@@ -747,6 +769,7 @@ void kv_serve_close(kv_serve *s)
         while (s->hubs[b]) {
             kv_hub *h = s->hubs[b];
             s->hubs[b] = h->next;
+            free(h->ev);
             free(h);
         }
     }

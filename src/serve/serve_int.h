@@ -54,7 +54,9 @@ typedef struct kv_hub {
     uint64_t wakeups;         /* stream wakes caused by this feed (tests) */
     char ref[64];
     char store[64];           /* the payment's store once known ("" before) */
-    kv_hub_ev ev[KV_HUB_KEEP];
+    kv_hub_ev *ev;            /* ring of cap slots (grows to KV_HUB_KEEP): a
+                                 finished payment's feed stays small */
+    int cap;
     int first_seq, next_seq;  /* ev holds seq first_seq .. next_seq-1 */
     int final;                /* the worker finished (or the state is final) */
     int64_t final_at_ms;
@@ -144,6 +146,11 @@ int64_t kv__serve_now_ms(void);
  * returns NULL when the payment has no feed; the others take s->mu
  * themselves. */
 kv_hub *kv__hub_find(kv_serve *s, const char *ref);
+/* Event seq of a feed (first_seq <= seq < next_seq; s->mu held). */
+static inline const kv_hub_ev *kv__hub_ev(const kv_hub *h, int seq)
+{
+    return &h->ev[seq % h->cap];
+}
 void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
                   int seconds_left, const char *message);
 void kv__hub_final(kv_serve *s, const char *ref);
