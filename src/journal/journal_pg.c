@@ -396,6 +396,14 @@ kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const 
     if (st == KV_J_OK && old->state != pay->state)
         st = add_transition(p, pay->reference, kv_pay_state_name(old->state), kv_pay_state_name(pay->state),
                             note);
+    if (st == KV_J_OK && old->state != pay->state) {
+        /* the other instances' event feeds (delivered at COMMIT) */
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s %s", pay->reference, kv_pay_state_name(pay->state));
+        params nv = { .n = 0 };
+        ps(&nv, msg);
+        st = q(p, NULL, "SELECT pg_notify('kvitt_changes', $1)", &nv);
+    }
     free(old);
     return w_end(p, st);
 }
@@ -835,6 +843,10 @@ static int try_lock(kv_jpg *p, const char *key)
         p->lc = kv_pg_connect(p->dsn, err, sizeof err);
         if (!p->lc)
             return -1;
+        /* the server drops this session (and its leases) soon after this
+         * machine vanishes, not after the kernel's two hours */
+        PQclear(PQexec(p->lc, "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2;"
+                              " SET tcp_keepalives_count = 2"));
     }
     char space[16];
     snprintf(space, sizeof space, "%d", REF_LOCK_SPACE);

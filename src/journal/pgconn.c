@@ -62,8 +62,11 @@ static void copy_msg(char *dst, size_t len, const char *msg)
 PGconn *kv_pg_connect(const char *dsn, char *err, size_t errlen)
 {
     /* earlier keywords are defaults: the expanded dsn overrides them */
-    const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-    const char *const vals[] = { "5", "kvitt", dsn, NULL };
+    /* keepalives: a server (or a peer instance's machine) that vanished is
+     * noticed within seconds, not after the kernel's two hours */
+    const char *const keys[] = { "connect_timeout", "application_name", "keepalives", "keepalives_idle",
+                                 "keepalives_interval", "keepalives_count", "dbname", NULL };
+    const char *const vals[] = { "5", "kvitt", "1", "5", "2", "2", dsn, NULL };
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c) {
         if (err)

@@ -585,6 +585,15 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         idem_reply(s, r, &ic, 201, o);
         goto out;
     }
+    if (st == KV_FLOW_E_INPUT && kv_flow_status_get(s->flow, res, ref, 0) == KV_FLOW_OK) {
+        /* the reference is this claim's own: another instance of the chain
+         * resumed the same claim and journaled it first (a till's retry
+         * reached both) -- the same payment, one answer */
+        kv_slog_write(&s->log, KV_LOG_INFO, "idem.joined till=%s reference=%s state=%s", t->id, ref,
+                      kv_pay_state_name(res->payment.state));
+        idem_reply(s, r, &ic, 201, payment_json(s, &res->payment));
+        goto out;
+    }
     const char *code;
     int hs = flow_http(st, &code);
     const char *msg = res->cashier[0] ? res->cashier : kv_flow_strerror(st);

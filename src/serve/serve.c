@@ -373,6 +373,17 @@ void kv__hub_worker_done(kv_serve *s, const char *ref)
     kv__hub_wake(s, ref);
 }
 
+void kv__hub_worker_gone(kv_serve *s, const char *ref)
+{
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = hub_get(s, ref, 0);
+    if (h)
+        h->worker = 0;
+    s->workers--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
 {
     pthread_mutex_lock(&s->mu);
@@ -663,6 +674,8 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
                           "draws the QR itself: a self-drawn QR needs Vipps' approval; qr_source = image "
                           "prints Vipps' own QR\"", qs->id);
     }
+    if (kv__chain_start(s) != 0)
+        kv_slog_write(&s->log, KV_LOG_ERR, "chain.not_started error=\"no thread\"");
     if (!o->no_recover) {
         s->recovering = 1;
         if (pthread_create(&s->recover_thread, NULL, recover_main, s) == 0) {
@@ -744,6 +757,7 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
         pthread_join(s->recover_thread, NULL);
         s->recover_joinable = 0;
     }
+    kv__chain_stop(s);
     kv_http_stop(s->http);
     s->http = NULL;
     kv__engine_stop(s);
@@ -760,6 +774,7 @@ void kv_serve_close(kv_serve *s)
     kv_http_stop(s->http);
     if (s->recover_joinable)
         pthread_join(s->recover_thread, NULL);
+    kv__chain_stop(s);
     kv__engine_stop(s);
     kv__timer_free(s);
     kv_sdb_close(s->sdb);
