@@ -40,6 +40,12 @@ static const char *const steps[] = {
     " attempts INTEGER NOT NULL DEFAULT 0, next_at BIGINT NOT NULL DEFAULT 0,"
     " detail TEXT NOT NULL DEFAULT '', created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
     "CREATE INDEX om_outbox_due ON om_outbox(next_at) WHERE state = 'pending';",
+    /* 3: `kvitt journal migrate` markers: which rows of which SQLite file
+     * were copied (resumable, never twice) */
+    "CREATE TABLE kvitt_migrated ("
+    " source TEXT NOT NULL, tbl TEXT NOT NULL, src_id BIGINT NOT NULL, key TEXT,"
+    " PRIMARY KEY (source, tbl, src_id));"
+    "CREATE INDEX kvitt_migrated_key ON kvitt_migrated(source, tbl, key);",
 };
 
 const kv_pg_schema kv_jpg_schema = { "journal", steps, (int)(sizeof steps / sizeof steps[0]) };
