@@ -257,7 +257,11 @@ static pay_rec *idx_find(const char *s, size_t n)
     return NULL;
 }
 
-/* References look like PFX-YYMMDDhhmmss-xxxxxxxxxx (serve.c new_reference). */
+/* References look like PFX-<date and time>-xxxxxxxxxx (serve.c
+ * new_reference); g_reflen is their length, taken from the first one a
+ * till got (the date part's width has changed once). */
+static size_t g_reflen = 27;
+
 static void scan_job(const char *path, int64_t mtime_us, int *unknown_jobs)
 {
     unsigned char *b = NULL;
@@ -265,10 +269,10 @@ static void scan_job(const char *path, int64_t mtime_us, int *unknown_jobs)
     if (kvt_read_file(path, &b, &len) < 0)
         return;
     pay_rec *seen = NULL;
-    for (size_t i = 0; i + 27 <= len && !seen; i++) {
-        if (b[i + 3] != '-' || b[i + 16] != '-')
+    for (size_t i = 0; i + g_reflen <= len && !seen; i++) {
+        if (b[i + 3] != '-' || b[i + g_reflen - 11] != '-')
             continue;
-        pay_rec *p = idx_find((const char *)b + i, 27);
+        pay_rec *p = idx_find((const char *)b + i, g_reflen);
         if (p)
             seen = p;
     }
@@ -633,6 +637,11 @@ int main(void)
         }
     for (int i = 0; i < nobs; i++)
         idx_add(&obs[i]);
+    for (int i = 0; i < ntills; i++)
+        if (tills[i].n) {
+            g_reflen = strlen(tills[i].recs[0].ref);
+            break;
+        }
     usleep(500000); /* the last jobs are filed when their connections close */
     int unknown_jobs = 0;
     size_t njobs = 0;
@@ -697,9 +706,9 @@ int main(void)
                 continue;
             const char *ps = path->valuestring;
             size_t pl = strlen(ps);
-            if (pl > 8 + 27 && !strcmp(ps + pl - 8, "/capture")) {
+            if (pl > 8 + g_reflen && !strcmp(ps + pl - 8, "/capture")) {
                 sim_capture_keys++;
-                pay_rec *p = idx_find(ps + pl - 8 - 27, 27);
+                pay_rec *p = idx_find(ps + pl - 8 - g_reflen, g_reflen);
                 if (p)
                     p->capture_keys++;
             }

@@ -1,5 +1,6 @@
-/* journal_int.h - internal: the journal handle, shared by journal.c and
- * journal_proxy.c (the proxy's held jobs).  Not installed. */
+/* journal_int.h - internal: the journal handle, shared by journal.c,
+ * journal_tx.c (statement cache, group commit) and journal_proxy.c (the
+ * proxy's held jobs).  Not installed. */
 #ifndef KV_JOURNAL_INT_H
 #define KV_JOURNAL_INT_H
 
@@ -47,13 +48,17 @@ struct kv_journal {
     char errmsg[256];
 };
 
-/* journal.c: a write unit (group commit) for the other journal files:
+/* journal.c: the time in unix ms; record the handle's SQLite error. */
+int64_t kv__journal_now_ms(void);
+void kv__journal_set_err(kv_journal *j);
+
+/* journal_tx.c: a write unit (group commit) for the journal files:
  * w_begin takes the lock and opens the unit (on error the lock is
  * released); w_end ends it with st (KV_J_OK keeps it and waits until it
  * is durable when wrote), releases the lock and returns the status. */
 kv_journal_status kv__journal_w_begin(kv_journal *j);
 kv_journal_status kv__journal_w_end(kv_journal *j, kv_journal_status st, int wrote);
-/* journal.c: the cached statement for a literal sql, and its release. */
+/* journal_tx.c: the cached statement for a literal sql, and its release. */
 sqlite3_stmt *kv__journal_prep(kv_journal *j, const char *sql);
 void kv__journal_done(kv_journal *j, sqlite3_stmt *st);
 
