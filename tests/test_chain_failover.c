@@ -278,8 +278,10 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
         owned_by_b += on_b;
         snprintf(needle, sizeof needle, "chain.takeover reference=%s", t->ref);
         taken_over += strstr(logs_all, needle) != NULL;
-        /* one create key whatever happened */
-        assert_int_equal(keys_on(stats, "/epayment/v1/payments", t->ref), 1);
+        /* never two create keys (none when the killed instance journaled
+         * it and died before sending the create) */
+        int creates = keys_on(stats, "/epayment/v1/payments", t->ref);
+        assert_true(creates <= 1);
         snprintf(path, sizeof path, "/epayment/v1/payments/%s/capture", t->ref);
         if (strcmp(t->final, "DONE") != 0) {
             /* only a payment the killed instance had created but not yet
@@ -294,14 +296,15 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
             given_up++;
             continue;
         }
-        /* paid: one capture key, one receipt */
+        /* paid: one create key, one capture key, one receipt */
+        assert_int_equal(creates, 1);
         assert_int_equal(keys_on(stats, path, NULL), 1);
         int rc = kvt_jobs_wait(e->printer_dir, t->ref, 2, 10000);
         assert_true(rc >= 2);
         assert_int_equal(receipts(e->printer_dir, t->ref), 1);
     }
-    /* exactly the tills' payments were created, none twice */
-    assert_int_equal(keys_on(stats, "/epayment/v1/payments", NULL), TILLS);
+    /* no payment was created that no till asked for, none twice */
+    assert_true(keys_on(stats, "/epayment/v1/payments", NULL) <= TILLS);
     printf("failover: %d payments, %d on the killed instance, %d taken over while waiting, "
            "%d cancelled before their slip\n", TILLS, owned_by_b, taken_over, given_up);
     assert_true(owned_by_b > 0);
