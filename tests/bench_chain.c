@@ -10,15 +10,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/lib/kvpg.h"
 #include "tests/lib/kvtest.h"
 
-static int run_bench(const char *bench, const char *label, const char *journal)
+static int run_bench(const char *bench, const char *label, const char *journal, int n)
 {
     printf("-- %s\n", label);
+    /* each run its own scratch folder (printers' job folders) */
+    char *tmp = kvt_path("%s/run-%d", kvt_tmpdir(), n);
+    mkdir(tmp, 0755);
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0)
@@ -28,6 +32,9 @@ static int run_bench(const char *bench, const char *label, const char *journal)
             setenv("KVITT_BENCH_JOURNAL", journal, 1);
         else
             unsetenv("KVITT_BENCH_JOURNAL");
+        setenv("KVITT_TMP", tmp, 1);
+        if (chdir(tmp) != 0)
+            _exit(127);
         if (!getenv("KVITT_BENCH_SECONDS"))
             setenv("KVITT_BENCH_SECONDS", "20", 1);
         execl(bench, bench, (char *)NULL);
@@ -35,6 +42,7 @@ static int run_bench(const char *bench, const char *label, const char *journal)
     }
     int st = 0;
     waitpid(pid, &st, 0);
+    free(tmp);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
@@ -56,10 +64,10 @@ int main(void)
         printf("SKIP: bench_chain: %s\n", why);
         return 0;
     }
-    int rc = run_bench(bench, "1 daemon, SQLite journal", NULL);
+    int rc = run_bench(bench, "1 daemon, SQLite journal", NULL, 1);
     char *dsn = kvpg_database(pg, "bench_one");
     if (dsn)
-        rc |= run_bench(bench, "1 daemon, PostgreSQL journal (same machine, Unix socket)", dsn);
+        rc |= run_bench(bench, "1 daemon, PostgreSQL journal (same machine, Unix socket)", dsn, 2);
     free(dsn);
     kvpg_stop(pg);
     free(bench);
