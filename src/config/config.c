@@ -93,7 +93,7 @@ static ckey *find_key(const csection *s, const char *key)
 
 static const char *const kvitt_keys[] = {
     "environment", "system_name", "system_version", "plugin_name", "plugin_version",
-    "journal", "journal_dsn", "secrets", "connect_timeout_ms", "total_timeout_ms",
+    "journal", "journal_dsn", "journal_pool", "secrets", "connect_timeout_ms", "total_timeout_ms",
     "payment_timeout_s", "poll_first_s", "poll_interval_ms", "default_store", "till_id",
     "order_management", "serve_url", "serve_token", NULL };
 static const char *const store_keys[] = {
@@ -341,6 +341,7 @@ static kv_config_status load_main(kv_config *c, char *err, size_t errlen)
     snprintf(m->plugin_name, sizeof m->plugin_name, "kvitt-till");
     snprintf(m->plugin_version, sizeof m->plugin_version, "0.1.0");
     resolve_path(m->journal, sizeof m->journal, c->path, "kvitt-journal.db");
+    m->journal_pool = 4;
     m->connect_timeout_ms = 3000;
     m->total_timeout_ms = 30000;
     m->payment_timeout_s = 300;
@@ -392,6 +393,9 @@ static kv_config_status load_main(kv_config *c, char *err, size_t errlen)
             if (copy_str(m->journal, sizeof m->journal, v))
                 VERR(s, k, "too long; fix: shorten the DSN");
 
+        } else if (strcmp(k->key, "journal_pool") == 0) {
+            if (parse_int(v, 1, 32, &m->journal_pool))
+                VERR(s, k, "must be 1..32; fix: journal_pool = 4");
         } else if (strcmp(k->key, "secrets") == 0) {
             if (*v)
                 resolve_path(m->secrets, sizeof m->secrets, c->path, v);

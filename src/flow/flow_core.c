@@ -126,6 +126,7 @@ kv_flow_status kv_flow_open(kv_flow **out, const kv_config *cfg, const kv_flow_o
         kv_flow_close(f);
         return KV_FLOW_E_JOURNAL;
     }
+    kv_journal_set_pool(f->j, m->journal_pool);
     *out = f;
     return KV_FLOW_OK;
 }

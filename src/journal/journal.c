@@ -1102,6 +1102,12 @@ kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_
     return w_end(j, st, 1);
 }
 
+void kv_journal_set_pool(kv_journal *j, int connections)
+{
+    if (j && j->pg)
+        kv_jpg_set_pool(j->pg, connections);
+}
+
 int kv_journal_is_shared(kv_journal *j)
 {
     return j && j->pg;

@@ -269,6 +269,10 @@ kv_journal_status kv_journal_om_due(kv_journal *j, int64_t now, kv_om_entry **ou
 kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_state state, int attempts,
                                     int64_t next_at, const char *detail);
 
+/* PostgreSQL: the number of connections the handle's calls run on at once
+ * (1..32, default 4; more are not opened).  No-op on SQLite. */
+void kv_journal_set_pool(kv_journal *j, int connections);
+
 /* 1 when the journal is a database shared by several kvitt instances
  * (PostgreSQL), 0 for a SQLite file. */
 int kv_journal_is_shared(kv_journal *j);

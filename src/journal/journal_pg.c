@@ -13,11 +13,25 @@
  * key of the two-int form), apart from the migration lock. */
 #define REF_LOCK_SPACE 7316
 
+/* Connections of a handle: a write unit or read takes a free one; a batch
+ * keeps its connection for the thread that began it. */
+#define POOL_MAX 32
+#define POOL_DEFAULT 4
+
+typedef struct pconn {
+    struct kv_jpg *p;
+    PGconn *c;                /* NULL until first used (or after a loss) */
+    int busy;                 /* taken by owner (p->mu) */
+    int batch;                /* > 0: inside the owner's batch_begin/end */
+    pthread_t owner;
+} pconn;
+
 struct kv_jpg {
-    pthread_mutex_t mu;       /* recursive: a batch holder calls the others */
-    PGconn *c;
+    pthread_mutex_t mu;       /* the pool's busy/owner/batch, stats, errmsg */
+    pthread_cond_t cv;        /* a connection came free */
+    pconn pool[POOL_MAX];
+    int npool;                /* connections in use (kv_jpg_set_pool) */
     char *dsn;
-    int batch;                /* > 0 inside batch_begin/end */
     kv_journal_stats stats;
     char errmsg[600];
     /* the session that holds this process's per-reference advisory locks
@@ -54,17 +68,59 @@ static int64_t now_ms(void)
 
 static void set_err(kv_jpg *p, const char *msg)
 {
+    pthread_mutex_lock(&p->mu);
     snprintf(p->errmsg, sizeof p->errmsg, "%s", msg ? msg : "");
     size_t n = strlen(p->errmsg);
     while (n && p->errmsg[n - 1] == '\n')
         p->errmsg[--n] = '\0';
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* A connection for this thread: its batch's, else a free one (waiting for
+ * one when all are taken).  Give it back with release(). */
+static pconn *acquire(kv_jpg *p)
+{
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < POOL_MAX; i++) {
+        pconn *pc = &p->pool[i];
+        if (pc->busy && pc->batch && pthread_equal(pc->owner, self)) {
+            pthread_mutex_unlock(&p->mu);
+            return pc;
+        }
+    }
+    for (;;) {
+        pconn *best = NULL;
+        for (int i = 0; i < p->npool; i++)
+            if (!p->pool[i].busy && (!best || (!best->c && p->pool[i].c)))
+                best = &p->pool[i];
+        if (best) {
+            best->busy = 1;
+            best->owner = self;
+            pthread_mutex_unlock(&p->mu);
+            return best;
+        }
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+}
+
+/* Give a connection back (kept by its thread while a batch is open). */
+static void release(pconn *pc)
+{
+    kv_jpg *p = pc->p;
+    pthread_mutex_lock(&p->mu);
+    if (!pc->batch) {
+        pc->busy = 0;
+        pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* The status for a failed result r (cleared by the caller). */
-static kv_journal_status fail_status(kv_jpg *p, PGresult *r)
+static kv_journal_status fail_status(pconn *pc, PGresult *r)
 {
-    set_err(p, PQerrorMessage(p->c));
-    if (kv_pg_conn_lost(p->c, r))
+    set_err(pc->p, PQerrorMessage(pc->c));
+    if (kv_pg_conn_lost(pc->c, r))
         return KV_J_E_CONN;
     const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (code && strcmp(code, "23505") == 0)
@@ -72,29 +128,29 @@ static kv_journal_status fail_status(kv_jpg *p, PGresult *r)
     return KV_J_E_SQL;
 }
 
-/* A usable connection (p->mu held): reconnects once when it was lost,
- * unless a batch (whose transaction died with it) is open. */
-static kv_journal_status ensure(kv_jpg *p)
+/* A usable connection: reconnects once when it was lost, unless a batch
+ * (whose transaction died with it) is open. */
+static kv_journal_status ensure(pconn *pc)
 {
-    if (p->batch)
-        return p->c && PQstatus(p->c) == CONNECTION_OK ? KV_J_OK : KV_J_E_CONN;
-    if (kv_pg_alive(p->c))
+    if (pc->batch)
+        return pc->c && PQstatus(pc->c) == CONNECTION_OK ? KV_J_OK : KV_J_E_CONN;
+    if (kv_pg_alive(pc->c))
         return KV_J_OK;
-    if (p->c)
-        PQfinish(p->c);
+    if (pc->c)
+        PQfinish(pc->c);
     char err[512];
-    p->c = kv_pg_connect(p->dsn, err, sizeof err);
-    if (!p->c) {
-        set_err(p, err);
+    pc->c = kv_pg_connect(pc->p->dsn, err, sizeof err);
+    if (!pc->c) {
+        set_err(pc->p, err);
         return KV_J_E_CONN;
     }
     return KV_J_OK;
 }
 
 /* Run sql with parameters; *out gets the result when it succeeded. */
-static kv_journal_status q(kv_jpg *p, PGresult **out, const char *sql, const params *pv)
+static kv_journal_status q(pconn *pc, PGresult **out, const char *sql, const params *pv)
 {
-    PGresult *r = PQexecParams(p->c, sql, pv ? pv->n : 0, NULL, pv ? pv->v : NULL, NULL, NULL, 0);
+    PGresult *r = PQexecParams(pc->c, sql, pv ? pv->n : 0, NULL, pv ? pv->v : NULL, NULL, NULL, 0);
     ExecStatusType es = PQresultStatus(r);
     if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
         if (out)
@@ -103,9 +159,21 @@ static kv_journal_status q(kv_jpg *p, PGresult **out, const char *sql, const par
             PQclear(r);
         return KV_J_OK;
     }
-    kv_journal_status st = fail_status(p, r);
+    kv_journal_status st = fail_status(pc, r);
     PQclear(r);
     return st;
+}
+
+/* A connection for a read, connected; NULL with *st set when none. */
+static pconn *reader(kv_jpg *p, kv_journal_status *st)
+{
+    pconn *pc = acquire(p);
+    *st = ensure(pc);
+    if (*st) {
+        release(pc);
+        return NULL;
+    }
+    return pc;
 }
 
 kv_journal_status kv_jpg_open(kv_jpg **out, const char *dsn, char *err, size_t errlen)
@@ -115,15 +183,15 @@ kv_journal_status kv_jpg_open(kv_jpg **out, const char *dsn, char *err, size_t e
         free(p);
         return KV_J_E_NOMEM;
     }
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&p->mu, &ma);
-    pthread_mutexattr_destroy(&ma);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     pthread_mutex_init(&p->lmu, NULL);
+    for (int i = 0; i < POOL_MAX; i++)
+        p->pool[i].p = p;
+    p->npool = POOL_DEFAULT;
     char e[512] = "";
-    p->c = kv_pg_connect(dsn, e, sizeof e);
-    if (!p->c || kv_pg_migrate(p->c, &kv_jpg_schema, 1, NULL, NULL, e, sizeof e)) {
+    p->pool[0].c = kv_pg_connect(dsn, e, sizeof e);
+    if (!p->pool[0].c || kv_pg_migrate(p->pool[0].c, &kv_jpg_schema, 1, NULL, NULL, e, sizeof e)) {
         if (err)
             snprintf(err, errlen, "%s", e);
         kv_jpg_close(p);
@@ -133,18 +201,30 @@ kv_journal_status kv_jpg_open(kv_jpg **out, const char *dsn, char *err, size_t e
     return KV_J_OK;
 }
 
+void kv_jpg_set_pool(kv_jpg *p, int n)
+{
+    pthread_mutex_lock(&p->mu);
+    p->npool = n < 1 ? 1 : n > POOL_MAX ? POOL_MAX : n;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 void kv_jpg_close(kv_jpg *p)
 {
     if (!p)
         return;
-    if (p->c) {
-        if (p->batch)
-            PQclear(PQexec(p->c, "ROLLBACK"));
-        PQfinish(p->c);
+    for (int i = 0; i < POOL_MAX; i++) {
+        pconn *pc = &p->pool[i];
+        if (!pc->c)
+            continue;
+        if (pc->batch)
+            PQclear(PQexec(pc->c, "ROLLBACK"));
+        PQfinish(pc->c);
     }
     if (p->lc)
         PQfinish(p->lc);
     pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->lmu);
     if (p->dsn) {
         memset(p->dsn, 0, strlen(p->dsn)); /* may hold a password */
@@ -167,96 +247,110 @@ void kv_jpg_stats_get(kv_jpg *p, kv_journal_stats *out)
 
 kv_journal_status kv_jpg_ping(kv_jpg *p)
 {
-    pthread_mutex_lock(&p->mu);
-    kv_journal_status st = ensure(p);
-    if (st == KV_J_OK)
-        st = q(p, NULL, "SELECT 1", NULL);
-    pthread_mutex_unlock(&p->mu);
+    kv_journal_status st;
+    pconn *pc = reader(p, &st);
+    if (pc) {
+        st = q(pc, NULL, "SELECT 1", NULL);
+        release(pc);
+    }
     return st;
 }
 
 /* ---- write units ---- */
 
-/* Begin a write unit: lock, connect, and BEGIN (or a savepoint in a batch). */
-static kv_journal_status w_begin(kv_jpg *p)
+/* Begin a write unit on a connection (*out): BEGIN, or a savepoint inside
+ * the thread's batch.  On failure the connection is given back. */
+static kv_journal_status w_begin(kv_jpg *p, pconn **out)
 {
-    pthread_mutex_lock(&p->mu);
-    kv_journal_status st = ensure(p);
+    pconn *pc = acquire(p);
+    kv_journal_status st = ensure(pc);
     if (st == KV_J_OK)
-        st = q(p, NULL, p->batch ? "SAVEPOINT unit" : "BEGIN", NULL);
-    if (st)
-        pthread_mutex_unlock(&p->mu);
-    return st;
+        st = q(pc, NULL, pc->batch ? "SAVEPOINT unit" : "BEGIN", NULL);
+    if (st) {
+        release(pc);
+        return st;
+    }
+    *out = pc;
+    return KV_J_OK;
 }
 
-/* Close the open transaction (p->mu held): COMMIT when commit (a failed
- * or unanswered COMMIT is the unit's failure), else ROLLBACK. */
-static kv_journal_status tx_close(kv_jpg *p, int commit)
+/* Close the open transaction: COMMIT when commit (a failed or unanswered
+ * COMMIT is the unit's failure), else ROLLBACK. */
+static kv_journal_status tx_close(pconn *pc, int commit)
 {
     if (!commit) {
-        if (PQstatus(p->c) == CONNECTION_OK)
-            PQclear(PQexec(p->c, "ROLLBACK"));
+        if (PQstatus(pc->c) == CONNECTION_OK)
+            PQclear(PQexec(pc->c, "ROLLBACK"));
         return KV_J_OK;
     }
-    kv_journal_status st = q(p, NULL, "COMMIT", NULL);
+    kv_journal_status st = q(pc, NULL, "COMMIT", NULL);
     if (st == KV_J_OK) {
-        p->stats.units++;
-        p->stats.commits++;
+        pthread_mutex_lock(&pc->p->mu);
+        pc->p->stats.units++;
+        pc->p->stats.commits++;
+        pthread_mutex_unlock(&pc->p->mu);
     }
     return st;
 }
 
 /* End the unit with its status st: COMMIT (or RELEASE) when KV_J_OK, else
- * undo it; unlock. */
-static kv_journal_status w_end(kv_jpg *p, kv_journal_status st)
+ * undo it; give the connection back. */
+static kv_journal_status w_end(pconn *pc, kv_journal_status st)
 {
-    if (p->batch) {
+    if (pc->batch) {
         if (st == KV_J_OK)
-            st = q(p, NULL, "RELEASE SAVEPOINT unit", NULL);
-        else if (PQstatus(p->c) == CONNECTION_OK)
-            PQclear(PQexec(p->c, "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"));
+            st = q(pc, NULL, "RELEASE SAVEPOINT unit", NULL);
+        else if (PQstatus(pc->c) == CONNECTION_OK)
+            PQclear(PQexec(pc->c, "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"));
     } else {
-        kv_journal_status e = tx_close(p, st == KV_J_OK);
+        kv_journal_status e = tx_close(pc, st == KV_J_OK);
         if (st == KV_J_OK)
             st = e;
     }
-    pthread_mutex_unlock(&p->mu);
+    release(pc);
     return st;
 }
 
 kv_journal_status kv_jpg_batch_begin(kv_jpg *p)
 {
-    pthread_mutex_lock(&p->mu);
-    if (p->batch) {
-        p->batch++;
+    pconn *pc = acquire(p);
+    if (pc->batch) {
+        pc->batch++; /* only its owner touches it */
         return KV_J_OK;
     }
-    kv_journal_status st = ensure(p);
+    kv_journal_status st = ensure(pc);
     if (st == KV_J_OK)
-        st = q(p, NULL, "BEGIN", NULL);
+        st = q(pc, NULL, "BEGIN", NULL);
     if (st) {
-        pthread_mutex_unlock(&p->mu);
+        release(pc);
         return st;
     }
-    p->batch = 1;
+    pthread_mutex_lock(&p->mu);
+    pc->batch = 1;
+    pthread_mutex_unlock(&p->mu);
     return KV_J_OK;
 }
 
 kv_journal_status kv_jpg_batch_end(kv_jpg *p, int commit)
 {
-    /* the caller holds mu when it is inside a batch; a trylock tells an
-     * unmatched end apart without blocking on another thread's batch */
-    if (pthread_mutex_trylock(&p->mu) != 0)
-        return KV_J_E_ARG;
-    if (p->batch <= 0) {
-        pthread_mutex_unlock(&p->mu);
-        return KV_J_E_ARG;
-    }
-    pthread_mutex_unlock(&p->mu); /* the trylock's count */
-    kv_journal_status st = KV_J_OK;
-    if (--p->batch == 0)
-        st = tx_close(p, commit);
+    pthread_t self = pthread_self();
+    pconn *pc = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < POOL_MAX && !pc; i++)
+        if (p->pool[i].busy && p->pool[i].batch && pthread_equal(p->pool[i].owner, self))
+            pc = &p->pool[i];
     pthread_mutex_unlock(&p->mu);
+    if (!pc)
+        return KV_J_E_ARG; /* not in a batch */
+    if (pc->batch > 1) {
+        pc->batch--;
+        return KV_J_OK;
+    }
+    kv_journal_status st = tx_close(pc, commit);
+    pthread_mutex_lock(&p->mu);
+    pc->batch = 0;
+    pthread_mutex_unlock(&p->mu);
+    release(pc);
     return st;
 }
 
@@ -295,7 +389,7 @@ static void read_payment(kv_payment *o, const PGresult *r, int i)
     o->expires_at = kv_pg_i64(r, i, 18);
 }
 
-static kv_journal_status add_transition(kv_jpg *p, const char *ref, const char *from, const char *to,
+static kv_journal_status add_transition(pconn *pc, const char *ref, const char *from, const char *to,
                                         const char *note)
 {
     params pv = { .n = 0 };
@@ -304,13 +398,14 @@ static kv_journal_status add_transition(kv_jpg *p, const char *ref, const char *
     ps(&pv, to);
     ps(&pv, note);
     pi(&pv, now_ms());
-    return q(p, NULL, "INSERT INTO transitions(reference, from_state, to_state, note, at_ms)"
+    return q(pc, NULL, "INSERT INTO transitions(reference, from_state, to_state, note, at_ms)"
                       " VALUES($1,$2,$3,$4,$5)", &pv);
 }
 
 kv_journal_status kv_jpg_add_payment(kv_jpg *p, const kv_payment *pay)
 {
-    kv_journal_status st = w_begin(p);
+    pconn *pc = NULL;
+    kv_journal_status st = w_begin(p, &pc);
     if (st)
         return st;
     int64_t now = now_ms() / 1000;
@@ -334,20 +429,20 @@ kv_journal_status kv_jpg_add_payment(kv_jpg *p, const kv_payment *pay)
     pi(&pv, pay->created_at ? pay->created_at : now);
     pi(&pv, now);
     pi(&pv, pay->expires_at);
-    st = q(p, NULL, "INSERT INTO payments(" PAY_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
+    st = q(pc, NULL, "INSERT INTO payments(" PAY_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
                     "$15,$16,$17,$18,$19)", &pv);
     if (st == KV_J_OK)
-        st = add_transition(p, pay->reference, "", kv_pay_state_name(pay->state), "journaled");
-    return w_end(p, st);
+        st = add_transition(pc, pay->reference, "", kv_pay_state_name(pay->state), "journaled");
+    return w_end(pc, st);
 }
 
-/* One payment (p->mu held); lock: FOR UPDATE (inside a unit). */
-static kv_journal_status get_locked(kv_jpg *p, kv_payment *out, const char *ref, int lock)
+/* One payment; lock: FOR UPDATE (inside a unit). */
+static kv_journal_status get_locked(pconn *pc, kv_payment *out, const char *ref, int lock)
 {
     params pv = { .n = 0 };
     ps(&pv, ref);
     PGresult *r = NULL;
-    kv_journal_status st = q(p, &r, lock ? "SELECT " PAY_COLS " FROM payments WHERE reference=$1 FOR UPDATE"
+    kv_journal_status st = q(pc, &r, lock ? "SELECT " PAY_COLS " FROM payments WHERE reference=$1 FOR UPDATE"
                                          : "SELECT " PAY_COLS " FROM payments WHERE reference=$1", &pv);
     if (st)
         return st;
@@ -361,23 +456,25 @@ static kv_journal_status get_locked(kv_jpg *p, kv_payment *out, const char *ref,
 
 kv_journal_status kv_jpg_get_payment(kv_jpg *p, kv_payment *out, const char *reference)
 {
-    pthread_mutex_lock(&p->mu);
-    kv_journal_status st = ensure(p);
-    if (st == KV_J_OK)
-        st = get_locked(p, out, reference, 0);
-    pthread_mutex_unlock(&p->mu);
+    kv_journal_status st;
+    pconn *pc = reader(p, &st);
+    if (pc) {
+        st = get_locked(pc, out, reference, 0);
+        release(pc);
+    }
     return st;
 }
 
 kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const char *note)
 {
-    kv_journal_status st = w_begin(p);
+    pconn *pc = NULL;
+    kv_journal_status st = w_begin(p, &pc);
     if (st)
         return st;
     kv_payment *old = malloc(sizeof *old);
     if (!old)
-        return w_end(p, KV_J_E_NOMEM);
-    st = get_locked(p, old, pay->reference, 1);
+        return w_end(pc, KV_J_E_NOMEM);
+    st = get_locked(pc, old, pay->reference, 1);
     if (st == KV_J_OK) {
         params pv = { .n = 0 };
         ps(&pv, kv_pay_state_name(pay->state));
@@ -390,11 +487,11 @@ kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const 
         pi(&pv, pay->expires_at);
         pi(&pv, now_ms() / 1000);
         ps(&pv, pay->reference);
-        st = q(p, NULL, "UPDATE payments SET state=$1, api_state=$2, psp_reference=$3, captured=$4, refunded=$5,"
+        st = q(pc, NULL, "UPDATE payments SET state=$1, api_state=$2, psp_reference=$3, captured=$4, refunded=$5,"
                         " reason=$6, qr_url=$7, expires_at=$8, updated_at=$9 WHERE reference=$10", &pv);
     }
     if (st == KV_J_OK && old->state != pay->state)
-        st = add_transition(p, pay->reference, kv_pay_state_name(old->state), kv_pay_state_name(pay->state),
+        st = add_transition(pc, pay->reference, kv_pay_state_name(old->state), kv_pay_state_name(pay->state),
                             note);
     if (st == KV_J_OK && old->state != pay->state) {
         /* the other instances' event feeds (delivered at COMMIT) */
@@ -402,10 +499,10 @@ kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const 
         snprintf(msg, sizeof msg, "%s %s", pay->reference, kv_pay_state_name(pay->state));
         params nv = { .n = 0 };
         ps(&nv, msg);
-        st = q(p, NULL, "SELECT pg_notify('kvitt_changes', $1)", &nv);
+        st = q(pc, NULL, "SELECT pg_notify('kvitt_changes', $1)", &nv);
     }
     free(old);
-    return w_end(p, st);
+    return w_end(pc, st);
 }
 
 /* ---- operations ---- */
@@ -440,13 +537,13 @@ static void read_op(kv_journal_op *o, const PGresult *r, int i)
     o->answered_at = kv_pg_i64(r, i, 8);
 }
 
-static kv_journal_status op_last_locked(kv_jpg *p, kv_journal_op *out, const char *ref, kv_op_kind kind)
+static kv_journal_status op_last_locked(pconn *pc, kv_journal_op *out, const char *ref, kv_op_kind kind)
 {
     params pv = { .n = 0 };
     ps(&pv, ref);
     ps(&pv, kv_op_kind_name(kind));
     PGresult *r = NULL;
-    kv_journal_status st = q(p, &r, "SELECT " OP_COLS " FROM operations WHERE reference=$1 AND kind=$2"
+    kv_journal_status st = q(pc, &r, "SELECT " OP_COLS " FROM operations WHERE reference=$1 AND kind=$2"
                                     " ORDER BY seq DESC LIMIT 1", &pv);
     if (st)
         return st;
@@ -461,25 +558,26 @@ static kv_journal_status op_last_locked(kv_jpg *p, kv_journal_op *out, const cha
 kv_journal_status kv_jpg_op_begin(kv_jpg *p, kv_journal_op *out, const char *reference,
                                   kv_op_kind kind, int64_t amount)
 {
-    kv_journal_status st = w_begin(p);
+    pconn *pc = NULL;
+    kv_journal_status st = w_begin(p, &pc);
     if (st)
         return st;
     kv_journal_op last, op;
     /* serialise with other instances working on the same payment */
     params lk = { .n = 0 };
     ps(&lk, reference);
-    st = q(p, NULL, "SELECT 1 FROM payments WHERE reference=$1 FOR UPDATE", &lk);
+    st = q(pc, NULL, "SELECT 1 FROM payments WHERE reference=$1 FOR UPDATE", &lk);
     if (st == KV_J_OK)
-        st = op_last_locked(p, &last, reference, kind);
+        st = op_last_locked(pc, &last, reference, kind);
     if (st == KV_J_OK && last.result == KV_OPR_PENDING && last.amount == amount) {
         op = last; /* an unanswered attempt: retry it with the same key */
-        st = w_end(p, KV_J_OK);
+        st = w_end(pc, KV_J_OK);
         if (st == KV_J_OK)
             *out = op;
         return st;
     }
     if (st != KV_J_OK && st != KV_J_E_NOT_FOUND)
-        return w_end(p, st);
+        return w_end(pc, st);
     memset(&op, 0, sizeof op);
     op.seq = st == KV_J_OK ? last.seq + 1 : 1;
     op.kind = kind;
@@ -499,13 +597,13 @@ kv_journal_status kv_jpg_op_begin(kv_jpg *p, kv_journal_op *out, const char *ref
     pi(&pv, amount);
     pi(&pv, op.created_at);
     PGresult *r = NULL;
-    st = q(p, &r, "INSERT INTO operations(reference, kind, seq, idem_key, amount, result, created_at)"
+    st = q(pc, &r, "INSERT INTO operations(reference, kind, seq, idem_key, amount, result, created_at)"
                   " VALUES($1,$2,$3,$4,$5,'pending',$6) RETURNING id", &pv);
     if (st == KV_J_OK) {
         op.id = kv_pg_i64(r, 0, 0);
         PQclear(r);
     }
-    st = w_end(p, st);
+    st = w_end(pc, st);
     if (st == KV_J_OK)
         *out = op;
     return st;
@@ -514,17 +612,18 @@ kv_journal_status kv_jpg_op_begin(kv_jpg *p, kv_journal_op *out, const char *ref
 /* One UPDATE ... WHERE id as a write unit; KV_J_E_NOT_FOUND when no row. */
 static kv_journal_status update_one(kv_jpg *p, const char *sql, const params *pv)
 {
-    kv_journal_status st = w_begin(p);
+    pconn *pc = NULL;
+    kv_journal_status st = w_begin(p, &pc);
     if (st)
         return st;
     PGresult *r = NULL;
-    st = q(p, &r, sql, pv);
+    st = q(pc, &r, sql, pv);
     if (st == KV_J_OK) {
         if (strcmp(PQcmdTuples(r), "0") == 0)
             st = KV_J_E_NOT_FOUND;
         PQclear(r);
     }
-    return w_end(p, st);
+    return w_end(pc, st);
 }
 
 kv_journal_status kv_jpg_op_finish(kv_jpg *p, int64_t op_id, kv_op_result res)
@@ -538,11 +637,12 @@ kv_journal_status kv_jpg_op_finish(kv_jpg *p, int64_t op_id, kv_op_result res)
 
 kv_journal_status kv_jpg_op_last(kv_jpg *p, kv_journal_op *out, const char *reference, kv_op_kind kind)
 {
-    pthread_mutex_lock(&p->mu);
-    kv_journal_status st = ensure(p);
-    if (st == KV_J_OK)
-        st = op_last_locked(p, out, reference, kind);
-    pthread_mutex_unlock(&p->mu);
+    kv_journal_status st;
+    pconn *pc = reader(p, &st);
+    if (pc) {
+        st = op_last_locked(pc, out, reference, kind);
+        release(pc);
+    }
     return st;
 }
 
@@ -550,12 +650,13 @@ kv_journal_status kv_jpg_op_last(kv_jpg *p, kv_journal_op *out, const char *refe
 static kv_journal_status collect(kv_jpg *p, void **out, size_t *n, const char *sql, const params *pv,
                                  size_t elem, void (*read)(void *dst, const PGresult *r, int i))
 {
-    pthread_mutex_lock(&p->mu);
     PGresult *r = NULL;
-    kv_journal_status st = ensure(p);
-    if (st == KV_J_OK)
-        st = q(p, &r, sql, pv);
-    pthread_mutex_unlock(&p->mu);
+    kv_journal_status st;
+    pconn *pc = reader(p, &st);
+    if (pc) {
+        st = q(pc, &r, sql, pv);
+        release(pc);
+    }
     if (st)
         return st;
     int rows = PQntuples(r);
@@ -604,14 +705,17 @@ kv_journal_status kv_jpg_ops_pending(kv_jpg *p, kv_journal_op **out, size_t *n, 
 /* A count(*) read; -1 on error. */
 static int count(kv_jpg *p, const char *sql, const params *pv)
 {
-    pthread_mutex_lock(&p->mu);
     PGresult *r = NULL;
     int n = -1;
-    if (ensure(p) == KV_J_OK && q(p, &r, sql, pv) == KV_J_OK) {
-        n = (int)kv_pg_i64(r, 0, 0);
-        PQclear(r);
+    kv_journal_status st;
+    pconn *pc = reader(p, &st);
+    if (pc) {
+        if (q(pc, &r, sql, pv) == KV_J_OK) {
+            n = (int)kv_pg_i64(r, 0, 0);
+            PQclear(r);
+        }
+        release(pc);
     }
-    pthread_mutex_unlock(&p->mu);
     return n;
 }
 
@@ -631,7 +735,8 @@ int kv_jpg_op_count(kv_jpg *p, const char *reference, kv_op_kind kind, int resul
 kv_journal_status kv_jpg_job_add(kv_jpg *p, int64_t *id, const char *reference, kv_doc_kind doc,
                                  int copy, const char *printer)
 {
-    kv_journal_status st = w_begin(p);
+    pconn *pc = NULL;
+    kv_journal_status st = w_begin(p, &pc);
     if (st)
         return st;
     int64_t now = now_ms() / 1000;
@@ -642,13 +747,13 @@ kv_journal_status kv_jpg_job_add(kv_jpg *p, int64_t *id, const char *reference, 
     ps(&pv, printer);
     pi(&pv, now);
     PGresult *r = NULL;
-    st = q(p, &r, "INSERT INTO print_jobs(reference, doc, state, copy, printer, created_at, updated_at)"
+    st = q(pc, &r, "INSERT INTO print_jobs(reference, doc, state, copy, printer, created_at, updated_at)"
                   " VALUES($1,$2,'queued',$3,$4,$5,$5) RETURNING id", &pv);
     if (st == KV_J_OK) {
         *id = kv_pg_i64(r, 0, 0);
         PQclear(r);
     }
-    return w_end(p, st);
+    return w_end(pc, st);
 }
 
 kv_journal_status kv_jpg_job_set(kv_jpg *p, int64_t id, kv_pj_state state, const char *detail)
@@ -666,13 +771,14 @@ kv_journal_status kv_jpg_job_last(kv_jpg *p, kv_print_job *out, const char *refe
     params pv = { .n = 0 };
     ps(&pv, reference);
     ps(&pv, kv_doc_kind_name(doc));
-    pthread_mutex_lock(&p->mu);
     PGresult *r = NULL;
-    kv_journal_status st = ensure(p);
-    if (st == KV_J_OK)
-        st = q(p, &r, "SELECT id, reference, doc, state, copy, printer, detail, created_at, updated_at"
-                      " FROM print_jobs WHERE reference=$1 AND doc=$2 ORDER BY id DESC LIMIT 1", &pv);
-    pthread_mutex_unlock(&p->mu);
+    kv_journal_status st;
+    pconn *pc = reader(p, &st);
+    if (pc) {
+        st = q(pc, &r, "SELECT id, reference, doc, state, copy, printer, detail, created_at, updated_at"
+                       " FROM print_jobs WHERE reference=$1 AND doc=$2 ORDER BY id DESC LIMIT 1", &pv);
+        release(pc);
+    }
     if (st)
         return st;
     if (PQntuples(r) != 1) {
@@ -701,7 +807,8 @@ kv_journal_status kv_jpg_job_last(kv_jpg *p, kv_print_job *out, const char *refe
 
 kv_journal_status kv_jpg_add_event(kv_jpg *p, const char *reference, const char *name, const char *body)
 {
-    kv_journal_status st = w_begin(p);
+    pconn *pc = NULL;
+    kv_journal_status st = w_begin(p, &pc);
     if (st)
         return st;
     params pv = { .n = 0 };
@@ -709,14 +816,14 @@ kv_journal_status kv_jpg_add_event(kv_jpg *p, const char *reference, const char 
     ps(&pv, name);
     ps(&pv, body);
     pi(&pv, now_ms());
-    st = q(p, NULL, "INSERT INTO webhook_events(reference, name, body, received_ms) VALUES($1,$2,$3,$4)", &pv);
+    st = q(pc, NULL, "INSERT INTO webhook_events(reference, name, body, received_ms) VALUES($1,$2,$3,$4)", &pv);
     /* wake the instance that owns the payment (LISTEN kvitt_events) */
     if (st == KV_J_OK) {
         params nv = { .n = 0 };
         ps(&nv, reference);
-        st = q(p, NULL, "SELECT pg_notify('kvitt_events', $1)", &nv);
+        st = q(pc, NULL, "SELECT pg_notify('kvitt_events', $1)", &nv);
     }
-    return w_end(p, st);
+    return w_end(pc, st);
 }
 
 int kv_jpg_event_count(kv_jpg *p, const char *reference)
@@ -769,16 +876,17 @@ static void read_om_row(void *dst, const PGresult *r, int i)
 
 kv_journal_status kv_jpg_om_add(kv_jpg *p, const char *reference, const char *store_id)
 {
-    kv_journal_status st = w_begin(p);
+    pconn *pc = NULL;
+    kv_journal_status st = w_begin(p, &pc);
     if (st)
         return st;
     params pv = { .n = 0 };
     ps(&pv, reference);
     ps(&pv, store_id);
     pi(&pv, now_ms() / 1000);
-    st = q(p, NULL, "INSERT INTO om_outbox(reference, store_id, state, created_at, updated_at)"
+    st = q(pc, NULL, "INSERT INTO om_outbox(reference, store_id, state, created_at, updated_at)"
                     " VALUES($1,$2,'pending',$3,$3) ON CONFLICT (reference) DO NOTHING", &pv);
-    return w_end(p, st);
+    return w_end(pc, st);
 }
 
 kv_journal_status kv_jpg_om_get(kv_jpg *p, kv_om_entry *out, const char *reference)

@@ -17,8 +17,9 @@
  *   - several processes on several machines may use the same database:
  *     operation keys and payments are protected by unique constraints and
  *     op_begin locks the payment row (SELECT ... FOR UPDATE).
- * Thread-safety: one handle may be used from several threads (a mutex
- * serialises its connection).
+ * Thread-safety: one handle may be used from several threads: each call
+ * takes one of the handle's connections (kv_jpg_set_pool), a batch keeps
+ * its connection for the thread that began it.
  */
 #ifndef KV_JOURNAL_PG_H
 #define KV_JOURNAL_PG_H
@@ -29,6 +30,9 @@ typedef struct kv_jpg kv_jpg;
 
 kv_journal_status kv_jpg_open(kv_jpg **out, const char *dsn, char *err, size_t errlen);
 void kv_jpg_close(kv_jpg *p);
+/* Connections of the handle (1..32, default 4): write units and reads run
+ * on as many connections at once, each batch on its own. */
+void kv_jpg_set_pool(kv_jpg *p, int n);
 const char *kv_jpg_errmsg(kv_jpg *p);
 void kv_jpg_stats_get(kv_jpg *p, kv_journal_stats *out);
 kv_journal_status kv_jpg_batch_begin(kv_jpg *p);
