@@ -27,7 +27,7 @@ DESTDIR ?=
 
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS      := libusb-1.0 libcurl libcjson libqrencode openssl libmicrohttpd sqlite3 libpng freetype2
+PKGS      := libusb-1.0 libcurl libcjson libqrencode openssl libmicrohttpd sqlite3 libpng freetype2 libpq
 # zbar is dlopen()ed by the renderer when a QR code is scanned (verify-qr);
 # its headers come with libzbar-dev. Tests call it directly.
 TEST_PKGS := cmocka umockdev-1.0 zbar

@@ -3,6 +3,7 @@
 # fail on time. Programs: BUILD/tests/bench_* (from tests/bench_*.c).
 # Scripts: tests/bench_*.sh (run with the same environment).
 # bench_proxy: kvitt proxy added latency, TCP throughput, trigger -> first slip byte.
+# bench_chain: bench_serve on SQLite and on a PostgreSQL journal in one run.
 set -u
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)

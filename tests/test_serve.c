@@ -22,6 +22,7 @@
 #include "src/serve/sdb.h"
 #include "src/vipps/vipps.h"
 #include "tests/lib/kvtserve.h"
+#include "tests/lib/kvpg.h"
 
 /* The fixture of the running test, freed by cleanup() even when an
  * assertion ends the test early. */
@@ -441,10 +442,9 @@ static void test_serve__malformed_and_oversized_bodies(void **state)
  * journal, and deliver it. */
 static long deliver(kvt_serve_env *e, const char *body, int good_secret)
 {
-    char *dbp = kvt_path("%s/kvitt-journal.db", e->dir);
     kv_sdb *db = NULL;
-    char err[256];
-    assert_int_equal(kv_sdb_open(&db, dbp, err, sizeof err), KV_SDB_OK);
+    char err[512];
+    assert_int_equal(kv_sdb_open(&db, e->journal, err, sizeof err), KV_SDB_OK);
     kv_sdb_hook *h = NULL;
     size_t n = 0;
     assert_int_equal(kv_sdb_hook_list(db, &h, &n), KV_SDB_OK);
@@ -465,7 +465,6 @@ static long deliver(kvt_serve_env *e, const char *body, int good_secret)
     snprintf(url, sizeof url, "%s", h[0].url);
     kv_sdb_hooks_free(h, n);
     kv_sdb_close(db);
-    free(dbp);
     const char *hdrs[] = { hd, hh, ha, "Content-Type: application/json", NULL };
     kvt_http_resp r;
     assert_int_equal(kvt_http(&r, "POST", url, hdrs, body, strlen(body), 10000), 0);
@@ -702,6 +701,63 @@ static void test_serve__ecom_callback_auth_token(void **state)
     env_free(e);
 }
 
+/* GET /livez and /readyz answer without a token (a load balancer has
+ * none) and tell nothing more; /v1/health still wants one.  On a
+ * PostgreSQL journal a database that is down makes the instance not ready
+ * and refuse new payments with 503 (nothing started); once the database
+ * is back it is ready again and takes payments. */
+static void test_serve__health_probes_for_a_load_balancer(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1 };
+    kvt_serve_env *e = env_new("probes", &o);
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, e, "GET", "/livez", NULL, NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok\n");
+    kvt_http_free(&r);
+    assert_int_equal(kvt_serve_req(&r, e, "GET", "/readyz", NULL, NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    kvt_http_free(&r);
+    assert_int_equal(kvt_serve_req(&r, e, "POST", "/readyz", NULL, NULL, "{}"), 0);
+    assert_int_equal(r.status, 405);
+    kvt_http_free(&r);
+    assert_int_equal(kvt_serve_req(&r, e, "GET", "/v1/health", NULL, NULL, NULL), 0);
+    assert_int_equal(r.status, 401);
+    kvt_http_free(&r);
+    if (strncmp(e->journal, "postgresql://", 13) == 0) {
+        kvpg_crash(kvpg_test_server());
+        assert_int_equal(kvt_serve_req(&r, e, "GET", "/readyz", NULL, NULL, NULL), 0);
+        assert_int_equal(r.status, 503);
+        assert_non_null(strstr(r.body, "journal"));
+        kvt_http_free(&r);
+        assert_int_equal(kvt_serve_req(&r, e, "GET", "/livez", NULL, NULL, NULL), 0);
+        assert_int_equal(r.status, 200);
+        kvt_http_free(&r);
+        assert_int_equal(kvt_serve_req(&r, e, "POST", "/v1/payments", KVT_TOK_OSLO, "down-1",
+                                       "{\"amount\":\"12.00\"}"), 0);
+        assert_int_equal(r.status, 503);
+        assert_non_null(strstr(r.body, "journal_unreachable"));
+        kvt_http_free(&r);
+        assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), 0);
+        assert_int_equal(kvpg_restart(kvpg_test_server(), 0), 0);
+        long st = 0;
+        for (int i = 0; i < 300 && st != 200; i++) {
+            assert_int_equal(kvt_serve_req(&r, e, "GET", "/readyz", NULL, NULL, NULL), 0);
+            st = r.status;
+            kvt_http_free(&r);
+            if (st != 200)
+                usleep(100000);
+        }
+        assert_int_equal(st, 200);
+        /* the same retry now goes through: one payment */
+        char *ref = pay(e, KVT_TOK_OSLO, "down-1", "{\"amount\":\"12.00\"}");
+        free(ref);
+        assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), 1);
+    }
+    env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -717,6 +773,7 @@ int main(void)
         cmocka_unit_test_teardown(test_serve__phone_numbers_never_logged, cleanup),
         cmocka_unit_test_teardown(test_serve__webhooks_list_and_delete, cleanup),
         cmocka_unit_test_teardown(test_serve__ecom_callback_auth_token, cleanup),
+        cmocka_unit_test_teardown(test_serve__health_probes_for_a_load_balancer, cleanup),
     };
     return cmocka_run_group_tests_name("serve", tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* config.c - INI loader for kvitt.conf and its secrets file. */
 #include "src/config/config.h"
+#include "src/journal/pgconn.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -92,9 +93,9 @@ static ckey *find_key(const csection *s, const char *key)
 
 static const char *const kvitt_keys[] = {
     "environment", "system_name", "system_version", "plugin_name", "plugin_version",
-    "journal", "secrets", "connect_timeout_ms", "total_timeout_ms", "payment_timeout_s",
-    "poll_first_s", "poll_interval_ms", "default_store", "till_id", "order_management",
-    "serve_url", "serve_token", NULL };
+    "journal", "journal_dsn", "journal_pool", "secrets", "connect_timeout_ms", "total_timeout_ms",
+    "payment_timeout_s", "poll_first_s", "poll_interval_ms", "default_store", "till_id",
+    "order_management", "serve_url", "serve_token", NULL };
 static const char *const store_keys[] = {
     "name", "address", "org_number", "msn", "language", "currency", "printer", "profile",
     "flow", "qr_source", "credentials", "reference_prefix", "website", "chain", NULL };
@@ -146,8 +147,13 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
-        seterr(err, errlen, "%s: cannot read: %s; fix: check the path (--config FILE or KVITT_CONFIG)",
-               path, strerror(errno));
+        int e = errno;
+        if (e == EACCES)
+            seterr(err, errlen, "%s: cannot read: %s; fix: run kvitt as a user who may read it (the "
+                   "kvitt user, or a member of its group) or correct its permissions", path, strerror(e));
+        else
+            seterr(err, errlen, "%s: cannot read: %s; fix: check the path (--config FILE or KVITT_CONFIG)",
+                   path, strerror(e));
         return KV_C_E_IO;
     }
     struct stat dsb;
@@ -380,6 +386,7 @@ static kv_config_status load_main(kv_config *c, char *err, size_t errlen)
     snprintf(m->plugin_name, sizeof m->plugin_name, "kvitt-till");
     snprintf(m->plugin_version, sizeof m->plugin_version, "0.1.0");
     resolve_path(m->journal, sizeof m->journal, c->path, "kvitt-journal.db");
+    m->journal_pool = 4;
     m->connect_timeout_ms = 3000;
     m->total_timeout_ms = 30000;
     m->payment_timeout_s = 300;
@@ -414,7 +421,26 @@ static kv_config_status load_main(kv_config *c, char *err, size_t errlen)
         } else if (strcmp(k->key, "journal") == 0) {
             if (!*v)
                 VERR(s, k, "empty; fix: journal = /var/lib/kvitt/journal.db");
-            resolve_path(m->journal, sizeof m->journal, c->path, v);
+            if (kv_pg_is_dsn(v)) {
+                /* a PostgreSQL database (a chain): kept as written */
+                if (copy_str(m->journal, sizeof m->journal, v))
+                    VERR(s, k, "too long; fix: shorten the DSN");
+            } else {
+                resolve_path(m->journal, sizeof m->journal, c->path, v);
+            }
+        } else if (strcmp(k->key, "journal_dsn") == 0) {
+            /* the DSN may hold a password: it comes from the environment */
+            if (strncmp(k->value, "env:", 4) != 0)
+                VERR(s, k, "must come from the environment; fix: journal_dsn = env:KVITT_JOURNAL_DSN");
+            if (!kv_pg_is_dsn(v))
+                VERR(s, k, "%s does not hold a PostgreSQL DSN; fix: export %s=postgresql://kvitt@db/kvitt",
+                     k->value + 4, k->value + 4);
+            if (copy_str(m->journal, sizeof m->journal, v))
+                VERR(s, k, "too long; fix: shorten the DSN");
+
+        } else if (strcmp(k->key, "journal_pool") == 0) {
+            if (parse_int(v, 1, 32, &m->journal_pool))
+                VERR(s, k, "must be 1..32; fix: journal_pool = 4");
         } else if (strcmp(k->key, "secrets") == 0) {
             if (*v)
                 resolve_path(m->secrets, sizeof m->secrets, c->path, v);
@@ -598,6 +624,12 @@ static kv_config_status check_private(const char *path, const char *why, char *e
     if (stat(path, &sb) != 0) {
         seterr(err, errlen, "%s: cannot read the secrets file: %s; fix: create it (mode 0600) or correct [kvitt] secrets",
                path, strerror(errno));
+        return KV_C_E_SECRETS;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        seterr(err, errlen, "%s: %s; fix: name a file in [kvitt] secrets (mode 0600), not a %s", path,
+               S_ISDIR(sb.st_mode) ? "is a directory, not the secrets file" : "is not a regular file",
+               S_ISDIR(sb.st_mode) ? "folder" : "device or pipe");
         return KV_C_E_SECRETS;
     }
     if (sb.st_mode & (S_IRWXG | S_IRWXO)) {

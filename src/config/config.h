@@ -68,7 +68,10 @@ typedef struct kv_config_main {
     char system_version[32];
     char plugin_name[64];
     char plugin_version[32];
-    char journal[1024];      /* absolute or relative to the config's folder (resolved) */
+    char journal[1024];      /* absolute or relative to the config's folder (resolved),
+                                or a PostgreSQL DSN (journal = postgresql://...,
+                                journal_dsn = env:VAR); may hold a password: never log it */
+    int journal_pool;        /* PostgreSQL connections of a journal handle (1..32, default 4) */
     char secrets[1024];      /* resolved path, "" = none */
     int connect_timeout_ms;
     int total_timeout_ms;

@@ -279,6 +279,11 @@ typedef struct kv_recover_report {
     int receipts_queued; /* receipts for the app still not accepted */
 } kv_recover_report;
 kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out);
+/* kv_flow_recover leaves alone WAITING payments journaled less than
+ * seconds ago (default 0: none).  A daemon sharing a PostgreSQL journal
+ * with others sets it: such a payment may be between its start and its
+ * waiter on the instance that made it. */
+void kv_flow_set_recover_grace(kv_flow *f, int seconds);
 
 /* Capture what remains authorized (amount_minor 0) or a part of it, then
  * print the receipt.  KV_FLOW_E_REFUSED when not authorized. */

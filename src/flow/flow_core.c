@@ -126,6 +126,7 @@ kv_flow_status kv_flow_open(kv_flow **out, const kv_config *cfg, const kv_flow_o
         kv_flow_close(f);
         return KV_FLOW_E_JOURNAL;
     }
+    kv_journal_set_pool(f->j, m->journal_pool);
     *out = f;
     return KV_FLOW_OK;
 }
@@ -215,6 +216,16 @@ int kv__flow_lock_ref(kv_flow *f, const char *ref, int try)
     l->next = f->locks;
     f->locks = l;
     pthread_mutex_unlock(&f->mu);
+    if (kv_journal_is_shared(f->j)) {
+        /* a chain: the lock is a session advisory lock in the database,
+         * held against every instance and freed when this one dies */
+        if (kv_journal_lock_ref(f->j, ref, try) != KV_J_OK) {
+            kv__flow_unlock_ref(f, ref);
+            return -1;
+        }
+        l->shared = 1;
+        return 0;
+    }
     int fd = open(f->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0) {
         struct flock fl;
@@ -250,6 +261,8 @@ void kv__flow_unlock_ref(kv_flow *f, const char *ref)
             *pp = l->next;
             if (l->fd >= 0)
                 close(l->fd);
+            if (l->shared)
+                kv_journal_unlock_ref(f->j, ref);
             free(l);
             break;
         }

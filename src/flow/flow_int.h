@@ -68,6 +68,7 @@ typedef struct kv_flow_waiter waiter;
 typedef struct reflock {
     char ref[64];
     int fd;                  /* holds the cross-process lock; -1 none */
+    int shared;              /* 1: an advisory lock in the shared (PostgreSQL) journal */
     struct reflock *next;
 } reflock;
 
@@ -83,6 +84,7 @@ struct kv_flow {
     pthread_t prefetch;      /* opts.prefetch_token: the token fetch */
     kv_vipps_client *prefetch_client;
     int prefetching;         /* the thread runs or is not joined yet (f->mu) */
+    int recover_grace_s;     /* kv_flow_set_recover_grace */
     char crash_at[32];
     char lockpath[1100];     /* <journal>.lock: per-reference byte locks */
     pthread_t om_thread;     /* Order Management outbox retries (mu) */

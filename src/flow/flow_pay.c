@@ -193,6 +193,25 @@ static void *warm_token(void *client)
     return NULL;
 }
 
+/* Lock a new payment's reference.  On a shared (PostgreSQL) journal
+ * another instance may hold it for as long as it waits on the payment (a
+ * till's retry reached both): give up as soon as the payment is journaled
+ * there (the caller answers with it), or after 30 s.  0 locked, else -1. */
+static int start_lock(kv_flow *f, const char *ref)
+{
+    if (!kv_journal_is_shared(f->j))
+        return kv__flow_lock_ref(f, ref, 0) ? -1 : 0;
+    for (int i = 0; i < 1500; i++) {
+        if (kv__flow_lock_ref(f, ref, 1) == 0)
+            return 0;
+        kv_payment ex;
+        if (kv_journal_get_payment(f->j, &ex, ref) == KV_J_OK)
+            return -1;
+        usleep(20000);
+    }
+    return -1;
+}
+
 kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_request *req)
 {
     kv_flow_result dummy;
@@ -229,8 +248,14 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     st = kv__flow_client_for(f, &c, v.store, out);
     if (st)
         return st;
-    if (kv__flow_lock_ref(f, p.reference, 0)) {
+    if (start_lock(f, p.reference)) {
         kv_vipps_client_destroy(c);
+        kv_payment ex;
+        if (kv_journal_get_payment(f->j, &ex, p.reference) == KV_J_OK) {
+            setmsg(out->detail, sizeof out->detail, "reference %s is already in the journal", p.reference);
+            scpy(out->cashier, sizeof out->cashier, out->detail);
+            return KV_FLOW_E_INPUT;
+        }
         return KV_FLOW_E_NOMEM;
     }
     /* A missing access token is fetched while the journal syncs: the token

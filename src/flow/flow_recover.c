@@ -136,6 +136,12 @@ static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep,
     return st;
 }
 
+void kv_flow_set_recover_grace(kv_flow *f, int seconds)
+{
+    if (f)
+        f->recover_grace_s = seconds > 0 ? seconds : 0;
+}
+
 kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out)
 {
     kv_recover_report rep = { 0 };
@@ -146,7 +152,11 @@ kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out)
     size_t n = 0;
     if (kv_journal_find(f->j, &rows, &n, &q) != KV_J_OK)
         return KV_FLOW_E_JOURNAL;
+    int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < n; i++) {
+        /* see kv_flow_set_recover_grace */
+        if (rows[i].state == KV_PAY_WAITING && now - rows[i].updated_at < f->recover_grace_s)
+            continue;
         if (kv__flow_lock_ref(f, rows[i].reference, 1))
             continue; /* another thread is working on it */
         rep.examined++;

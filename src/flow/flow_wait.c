@@ -153,9 +153,12 @@ kv_flow_status kv_flow_waiter_open(kv_flow *f, kv_flow_waiter **out, kv_flow_res
     /* registered before the lock: a webhook that comes while another
      * operation still holds the payment is not lost */
     add_waiter(f, w);
-    if (kv__flow_lock_ref(f, reference, 0)) {
+    /* on a shared journal another instance may own the payment (its
+     * lease): do not wait for it, say so */
+    int shared = kv_journal_is_shared(f->j);
+    if (kv__flow_lock_ref(f, reference, shared)) {
         kv_flow_waiter_close(w);
-        return KV_FLOW_E_NOMEM;
+        return shared ? KV_FLOW_E_BUSY : KV_FLOW_E_NOMEM;
     }
     w->locked = 1;
     kv_flow_status st = kv__flow_client_for(f, &w->c, s, res);

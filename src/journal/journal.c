@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "src/journal/journal_int.h"
+#include "src/journal/journal_pg.h"
 
 const char *kv_journal_strerror(kv_journal_status st)
 {
@@ -25,6 +26,8 @@ const char *kv_journal_strerror(kv_journal_status st)
     case KV_J_E_EXISTS: return "the reference is already in the journal";
     case KV_J_E_NOMEM: return "out of memory";
     case KV_J_E_ARG: return "bad argument";
+    case KV_J_E_CONN: return "the journal database cannot be reached";
+    case KV_J_E_UNSUPPORTED: return "not available on a PostgreSQL journal yet (use a SQLite journal for this)";
     }
     return "unknown journal status";
 }
@@ -214,7 +217,9 @@ kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err,
 {
     if (!out || !path)
         return KV_J_E_ARG;
-    if (kv_journal_check_private(path, err, errlen) != KV_J_OK)
+    /* A SQLite file holds the webhook secrets: never readable by others.
+     * A PostgreSQL DSN names no file (the server keeps its own files). */
+    if (!kv_pg_is_dsn(path) && kv_journal_check_private(path, err, errlen) != KV_J_OK)
         return KV_J_E_OPEN;
     kv_journal *j = calloc(1, sizeof *j);
     if (!j)
@@ -230,6 +235,15 @@ kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err,
     pthread_cond_init(&j->done_cv, &ca);
     pthread_cond_init(&j->lead_cv, &ca);
     pthread_condattr_destroy(&ca);
+    if (kv_pg_is_dsn(path)) {
+        kv_journal_status pst = kv_jpg_open(&j->pg, path, err, errlen);
+        if (pst) {
+            kv_journal_close(j);
+            return pst;
+        }
+        *out = j;
+        return KV_J_OK;
+    }
     int rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (err)
@@ -260,6 +274,7 @@ void kv_journal_close(kv_journal *j)
 {
     if (!j)
         return;
+    kv_jpg_close(j->pg);
     for (size_t i = 0; i < j->ncache; i++)
         sqlite3_finalize(j->cache[i].st);
     if (j->db) {
@@ -275,7 +290,7 @@ void kv_journal_close(kv_journal *j)
 
 const char *kv_journal_errmsg(kv_journal *j)
 {
-    return j ? j->errmsg : "";
+    return !j ? "" : j->pg ? kv_jpg_errmsg(j->pg) : j->errmsg;
 }
 
 /* The statement cache and the write units are journal_tx.c's. */
@@ -334,6 +349,8 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
 {
     if (!j || !p || !p->reference[0])
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_add_payment(j->pg, p);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -436,6 +453,8 @@ kv_journal_status kv_journal_get_payment(kv_journal *j, kv_payment *out, const c
 {
     if (!j || !out || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_get_payment(j->pg, out, reference);
     kv_payment tmp;
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = get_locked(j, &tmp, reference);
@@ -449,6 +468,8 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
 {
     if (!j || !p)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_update_payment(j->pg, p, note);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -646,6 +667,8 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
 {
     if (!j || !out || !reference || !*reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_op_begin(j->pg, out, reference, kind, amount);
     kv_journal_op last, op;
     kv_journal_status st = w_begin(j);
     if (st)
@@ -701,6 +724,8 @@ kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_resul
 {
     if (!j)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_op_finish(j->pg, op_id, res);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -726,6 +751,8 @@ kv_journal_status kv_journal_op_last(kv_journal *j, kv_journal_op *out, const ch
 {
     if (!j || !out || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_op_last(j->pg, out, reference, kind);
     kv_journal_op tmp;
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = op_last_locked(j, &tmp, reference, kind);
@@ -739,6 +766,8 @@ kv_journal_status kv_journal_ops_pending(kv_journal *j, kv_journal_op **out, siz
 {
     if (!j || !out || !n)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_ops_pending(j->pg, out, n, kind);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_E_SQL;
     void *v = NULL;
@@ -760,6 +789,8 @@ int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, i
 {
     if (!j || !reference)
         return -1;
+    if (j->pg)
+        return kv_jpg_op_count(j->pg, reference, kind, result);
     pthread_mutex_lock(&j->mu);
     int n = -1;
     sqlite3_stmt *s = prep(j, result < 0 ? "SELECT count(*) FROM operations WHERE reference=? AND kind=?"
@@ -782,6 +813,8 @@ kv_journal_status kv_journal_job_add(kv_journal *j, int64_t *id, const char *ref
 {
     if (!j || !id || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_job_add(j->pg, id, reference, doc, copy, printer);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -812,6 +845,8 @@ kv_journal_status kv_journal_job_set(kv_journal *j, int64_t id, kv_pj_state stat
 {
     if (!j)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_job_set(j->pg, id, state, detail);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -854,6 +889,8 @@ kv_journal_status kv_journal_job_last(kv_journal *j, kv_print_job *out, const ch
 {
     if (!j || !out || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_job_last(j->pg, out, reference, doc);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_OK;
     sqlite3_stmt *s = prep(j, "SELECT id, reference, doc, state, copy, printer, detail, created_at, updated_at"
@@ -896,6 +933,8 @@ kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, con
 {
     if (!j || !reference || !name)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_add_event(j->pg, reference, name, body);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -920,6 +959,8 @@ int kv_journal_event_count(kv_journal *j, const char *reference)
 {
     if (!j || !reference)
         return -1;
+    if (j->pg)
+        return kv_jpg_event_count(j->pg, reference);
     pthread_mutex_lock(&j->mu);
     int n = -1;
     sqlite3_stmt *s = prep(j, "SELECT count(*) FROM webhook_events WHERE reference=?");
@@ -937,6 +978,8 @@ kv_journal_status kv_journal_transitions(kv_journal *j, kv_transition **out, siz
 {
     if (!j || !out || !n || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_transitions(j->pg, out, n, reference);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_E_SQL;
     void *v = NULL;
@@ -961,6 +1004,8 @@ kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, co
     kv_journal_query dq = { 0 };
     if (!q)
         q = &dq;
+    if (j->pg)
+        return kv_jpg_find(j->pg, out, n, q);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_E_SQL;
     void *v = NULL;
@@ -1030,6 +1075,8 @@ kv_journal_status kv_journal_om_add(kv_journal *j, const char *reference, const 
 {
     if (!j || !reference || !store_id)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_om_add(j->pg, reference, store_id);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -1052,6 +1099,8 @@ kv_journal_status kv_journal_om_get(kv_journal *j, kv_om_entry *out, const char 
 {
     if (!j || !out || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_om_get(j->pg, out, reference);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_E_SQL;
     void *v = NULL;
@@ -1074,6 +1123,8 @@ kv_journal_status kv_journal_om_due(kv_journal *j, int64_t now, kv_om_entry **ou
 {
     if (!j || !out || !n)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_om_due(j->pg, now, out, n);
     pthread_mutex_lock(&j->mu);
     kv_journal_status st = KV_J_E_SQL;
     void *v = NULL;
@@ -1097,6 +1148,8 @@ kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_
 {
     if (!j || !reference)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_om_set(j->pg, reference, state, attempts, next_at, detail);
     kv_journal_status st = w_begin(j);
     if (st)
         return st;
@@ -1137,4 +1190,43 @@ void kv__journal_unlock(kv_journal *j)
 int kv__journal_in_batch(const kv_journal *j)
 {
     return j->batch > 0;
+}
+
+void kv_journal_set_pool(kv_journal *j, int connections)
+{
+    if (j && j->pg)
+        kv_jpg_set_pool(j->pg, connections);
+}
+
+int kv_journal_is_shared(kv_journal *j)
+{
+    return j && j->pg;
+}
+
+kv_journal_status kv_journal_ping(kv_journal *j)
+{
+    if (!j)
+        return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_ping(j->pg);
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = prep(j, "SELECT 1");
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    if (st)
+        done(j, st);
+    pthread_mutex_unlock(&j->mu);
+    return rc == SQLITE_ROW ? KV_J_OK : KV_J_E_SQL;
+}
+
+kv_journal_status kv_journal_lock_ref(kv_journal *j, const char *reference, int try)
+{
+    if (!j || !reference)
+        return KV_J_E_ARG;
+    return j->pg ? kv_jpg_lock_ref(j->pg, reference, try) : KV_J_OK;
+}
+
+void kv_journal_unlock_ref(kv_journal *j, const char *reference)
+{
+    if (j && j->pg && reference)
+        kv_jpg_unlock_ref(j->pg, reference);
 }

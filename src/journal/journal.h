@@ -41,7 +41,10 @@ typedef enum {
     KV_J_E_NOT_FOUND = -3,  /* no such payment / operation */
     KV_J_E_EXISTS = -4,     /* the reference is already journaled */
     KV_J_E_NOMEM = -5,
-    KV_J_E_ARG = -6         /* NULL or malformed argument */
+    KV_J_E_ARG = -6,        /* NULL or malformed argument */
+    KV_J_E_CONN = -7,       /* the journal database (PostgreSQL) cannot be reached */
+    KV_J_E_UNSUPPORTED = -8 /* not kept by this backend (the back office's and the
+                               proxy's tables live in a SQLite journal only) */
 } kv_journal_status;
 
 /* Static text; never NULL, never freed. */
@@ -148,8 +151,13 @@ typedef struct kv_transition {
 typedef struct kv_journal kv_journal;
 
 /* Open (create when absent, mode 0600) the journal at path, creating
- * missing tables; refused when others may read it (see
- * kv_journal_check_private).  Sets WAL, synchronous=FULL, busy_timeout.  On failure returns a status
+ * missing tables; a SQLite file is refused when others may read it (see
+ * kv_journal_check_private).  A path that is a PostgreSQL DSN
+ * (postgresql://..., postgres://... or a libpq "host=... dbname=..."
+ * string) opens the PostgreSQL backend instead (journal_pg.h): its schema
+ * migrations are applied first, and several kvitt processes on several
+ * machines may share the database.
+ * SQLite: WAL, synchronous=FULL, busy_timeout.  On failure returns a status
  * and writes the cause into err (errlen bytes) when err is not NULL.
  * *out is set only on success; free it with kv_journal_close(). */
 kv_journal_status kv_journal_open(kv_journal **out, const char *path,
@@ -272,5 +280,27 @@ kv_journal_status kv_journal_om_get(kv_journal *j, kv_om_entry *out, const char 
 kv_journal_status kv_journal_om_due(kv_journal *j, int64_t now, kv_om_entry **out, size_t *n);
 kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_state state, int attempts,
                                     int64_t next_at, const char *detail);
+
+/* PostgreSQL: the number of connections the handle's calls run on at once
+ * (1..32, default 4; more are not opened).  No-op on SQLite. */
+void kv_journal_set_pool(kv_journal *j, int connections);
+
+/* 1 when the journal is a database shared by several kvitt instances
+ * (PostgreSQL), 0 for a SQLite file. */
+int kv_journal_is_shared(kv_journal *j);
+
+/* A cheap round trip to the database (readiness probes): KV_J_OK, or
+ * KV_J_E_CONN / KV_J_E_SQL when it cannot answer. */
+kv_journal_status kv_journal_ping(kv_journal *j);
+
+/* Per-reference lock across instances sharing a PostgreSQL journal: a
+ * session-level advisory lock on a connection of this handle, released by
+ * kv_journal_unlock_ref or when the process (or its connection) dies.
+ * try = 1: KV_J_E_EXISTS at once when another instance holds it; else it
+ * waits.  KV_J_E_CONN when the database cannot be reached.  On a SQLite
+ * journal it does nothing and returns KV_J_OK (the flow locks a byte of
+ * <journal>.lock instead). */
+kv_journal_status kv_journal_lock_ref(kv_journal *j, const char *reference, int try);
+void kv_journal_unlock_ref(kv_journal *j, const char *reference);
 
 #endif

@@ -43,6 +43,7 @@ struct kv_journal {
     int64_t multi_ms;         /* last time a unit came from another thread */
     unsigned batch_avg16;     /* units per COMMIT lately, x16 (moving average) */
     kv_journal_stats stats;
+    struct kv_jpg *pg;        /* the PostgreSQL backend, when opened with a DSN */
     struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
     size_t ncache;
     char errmsg[256];

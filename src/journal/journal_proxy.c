@@ -48,6 +48,8 @@ kv_journal_status kv_journal_proxy_hold(kv_journal *j, const char *proxy, const 
 {
     if (!j || !proxy || !reference || (!job && len) || len > 64u << 20)
         return KV_J_E_ARG;
+    if (kv_journal_is_shared(j))
+        return KV_J_E_UNSUPPORTED; /* held jobs live in a till's own SQLite journal */
     int e = wenter(j);
     if (e == -2)
         return KV_J_E_SQL;
@@ -77,6 +79,8 @@ kv_journal_status kv_journal_proxy_release(kv_journal *j, int64_t id, const char
 {
     if (!j || !outcome)
         return KV_J_E_ARG;
+    if (kv_journal_is_shared(j))
+        return KV_J_E_UNSUPPORTED; /* held jobs live in a till's own SQLite journal */
     int e = wenter(j);
     if (e == -2)
         return KV_J_E_SQL;
@@ -110,6 +114,8 @@ kv_journal_status kv_journal_proxy_pending(kv_journal *j, const char *proxy, kv_
 {
     if (!j || !rows || !n)
         return KV_J_E_ARG;
+    if (kv_journal_is_shared(j))
+        return KV_J_E_UNSUPPORTED; /* held jobs live in a till's own SQLite journal */
     *rows = NULL;
     *n = 0;
     if (enter(j))

@@ -6,7 +6,8 @@
  * the payment starts, so a crash while holding loses no receipt: on the
  * next start (or `kvitt recover`) the proxy prints it with its outcome.
  * Table proxy_jobs, created on first use in the same SQLite file as the
- * payments.  Thread-safe like the rest of the journal (same handle lock).
+ * payments.  A proxy runs beside its till with a SQLite journal: on a
+ * PostgreSQL journal these calls return KV_J_E_ARG.  Thread-safe like the rest of the journal (same handle lock).
  */
 #ifndef KV_JOURNAL_PROXY_H
 #define KV_JOURNAL_PROXY_H

@@ -73,6 +73,8 @@ kv_journal_status kv_journal_each_payment(kv_journal *j, int64_t from, int64_t t
 {
     if (!j || !fn)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     kv_payment *p = malloc(sizeof *p);
     if (!p)
         return KV_J_E_NOMEM;
@@ -124,6 +126,8 @@ kv_journal_status kv_journal_each_money_op(kv_journal *j, int64_t from, int64_t 
 {
     if (!j || !fn)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
     sqlite3_stmt *s = prep(j, "SELECT o.id, o.reference, o.kind, o.seq, o.idem_key, o.amount, o.created_at,"
@@ -172,6 +176,8 @@ kv_journal_status kv_journal_z_get(kv_journal *j, const char *store, const char 
 {
     if (!j || !store || !till || !day)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
     sqlite3_stmt *s = prep(j, "SELECT z_number, closed_at, figures, printed FROM z_reports"
@@ -210,6 +216,8 @@ kv_journal_status kv_journal_z_close(kv_journal *j, const char *store, const cha
 {
     if (!j || !store || !till || !day || !figures || !z_number || !existed)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     *existed = 0;
     kv_journal_status st = tx_begin(j);
     if (st == KV_J_OK) {
@@ -243,6 +251,8 @@ kv_journal_status kv_journal_z_each(kv_journal *j, const char *day, kv_journal_z
 {
     if (!j || !day || !fn)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
     sqlite3_stmt *s = prep(j, "SELECT store_id, till_id, z_number FROM z_reports WHERE day = ?"
@@ -268,6 +278,8 @@ kv_journal_status kv_journal_z_printed(kv_journal *j, const char *store, const c
 {
     if (!j || !store || !till || !day)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     kv_journal_status st = tx_begin(j);
     if (st != KV_J_OK)
         return st;
@@ -290,6 +302,8 @@ kv_journal_status kv_journal_feed_cursor(kv_journal *j, const char *ledger, cons
 {
     if (!j || !ledger || !topic || !cursor || !len)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     cursor[0] = 0;
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
@@ -313,6 +327,8 @@ kv_journal_status kv_journal_feed_store(kv_journal *j, const char *ledger, const
 {
     if (!j || !ledger || !topic || (n && !e) || !next_cursor)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     size_t cnt = 0;
     kv_journal_status st = tx_begin(j);
     if (st == KV_J_OK) {
@@ -365,6 +381,8 @@ kv_journal_status kv_journal_feed_count(kv_journal *j, const char *ledger, const
 {
     if (!j || !ledger || !topic || !n)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
     sqlite3_stmt *s = prep(j, "SELECT COUNT(*) FROM ledger_entries WHERE ledger_id = ? AND topic = ?"
@@ -388,6 +406,8 @@ kv_journal_status kv_journal_feed_entries(kv_journal *j, const char *ledger, con
 {
     if (!j || !ledger || !topic || !ledger_date || !out || !n)
         return KV_J_E_ARG;
+    if (!kv__journal_db(j))
+        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     *out = NULL;
     *n = 0;
     kv__journal_lock(j);

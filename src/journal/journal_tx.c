@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "src/journal/journal_int.h"
+#include "src/journal/journal_pg.h"
 
 /* The prepared statement for sql (a literal: the cache is keyed by its
  * address), reset and unbound by done() after use.  j->mu held. */
@@ -204,6 +205,8 @@ kv_journal_status kv_journal_batch_begin(kv_journal *j)
 {
     if (!j)
         return KV_J_E_ARG;
+    if (j->pg)
+        return kv_jpg_batch_begin(j->pg);
     atomic_fetch_add(&j->entering, 1);
     pthread_mutex_lock(&j->mu);
     atomic_fetch_sub(&j->entering, 1);
@@ -220,6 +223,8 @@ kv_journal_status kv_journal_batch_begin(kv_journal *j)
 
 kv_journal_status kv_journal_batch_end(kv_journal *j, int commit)
 {
+    if (j && j->pg)
+        return kv_jpg_batch_end(j->pg, commit);
     if (!j || j->batch <= 0)
         return KV_J_E_ARG;
     kv_journal_status st = KV_J_OK;
@@ -233,6 +238,8 @@ void kv_journal_stats_get(kv_journal *j, kv_journal_stats *out)
 {
     if (!j || !out)
         return;
+    if (j->pg)
+        { kv_jpg_stats_get(j->pg, out); return; }
     pthread_mutex_lock(&j->mu);
     *out = j->stats;
     pthread_mutex_unlock(&j->mu);

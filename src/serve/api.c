@@ -387,6 +387,18 @@ static void idem_abandon_reply(kv_serve *s, kv_http_req *r, idem *ic, int status
     kv_http_reply_json(r, status, o);
 }
 
+/* Answer without storing and leave the claim pending (its reference was
+ * recorded with it): the journal failed, maybe after money moved, so a
+ * retry resumes the same payment (or starts it under the same reference
+ * when it never reached the journal) instead of making a second one. */
+static void idem_leave_reply(kv_serve *s, kv_http_req *r, idem *ic, int status, cJSON *o)
+{
+    if (ic->active)
+        inflight_del(s, ic);
+    kv_http_add_header(r, "Retry-After", "2");
+    kv_http_reply_json(r, status, o);
+}
+
 /* ---- POST /v1/payments ------------------------------------------------------ */
 
 static void new_reference(kv_serve *s, const kv_till *t, char *out, size_t len)
@@ -592,6 +604,17 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     kv_flow_status st = kv_flow_start(s->flow, res, &pr);
     memset(ctok, 0, sizeof ctok);
     int64_t t1 = kv__serve_now_ms();
+    if (st == KV_FLOW_OK && !res->payment.reference[0] &&
+        kv_flow_status_get(s->flow, res, ref, 0) != KV_FLOW_OK) {
+        /* started, but the journal could not be read back (its database
+         * went away): no answer without the payment; the claim stays
+         * pending, so the till's retry resumes this payment */
+        kv__serve_spawn_waiter(s, ref, pr.timeout_s);
+        idem_leave_reply(s, r, &ic, 503, error_json("journal", "the payment was started but the "
+                                                    "journal cannot be read now; retry with the same "
+                                                    "Idempotency-Key", NULL));
+        goto out;
+    }
     if (st == KV_FLOW_OK) {
         kv__serve_spawn_waiter(s, ref, pr.timeout_s);
         kv_slog_write(&s->log, KV_LOG_INFO, "payment.created till=%s store=%s reference=%s "
@@ -607,6 +630,15 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         idem_reply(s, r, &ic, 201, o);
         goto out;
     }
+    if (st == KV_FLOW_E_INPUT && kv_flow_status_get(s->flow, res, ref, 0) == KV_FLOW_OK) {
+        /* the reference is this claim's own: another instance of the chain
+         * resumed the same claim and journaled it first (a till's retry
+         * reached both) -- the same payment, one answer */
+        kv_slog_write(&s->log, KV_LOG_INFO, "idem.joined till=%s reference=%s state=%s", t->id, ref,
+                      kv_pay_state_name(res->payment.state));
+        idem_reply(s, r, &ic, 201, payment_json(s, &res->payment));
+        goto out;
+    }
     const char *code;
     int hs = flow_http(st, &code);
     const char *msg = res->cashier[0] ? res->cashier : kv_flow_strerror(st);
@@ -617,7 +649,9 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     kv__hub_push(s, ref, "result", res->payment.reference[0]
                  ? kv_pay_state_name(res->payment.state) : "UNKNOWN", -1, msg);
     kv__hub_final(s, ref);
-    if (st == KV_FLOW_E_SERVICE || st == KV_FLOW_E_JOURNAL || st == KV_FLOW_E_NOMEM)
+    if (st == KV_FLOW_E_JOURNAL)
+        idem_leave_reply(s, r, &ic, 503, error_json(code, msg, res));
+    else if (st == KV_FLOW_E_SERVICE || st == KV_FLOW_E_NOMEM)
         idem_abandon_reply(s, r, &ic, hs, error_json(code, msg, res)); /* nothing moved */
     else
         idem_reply(s, r, &ic, hs, error_json(code, msg, res));

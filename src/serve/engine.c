@@ -150,6 +150,13 @@ static void run(kv_serve *s, kv_pw *pw)
     if (!pw->opened) {
         pw->opened = 1;
         st = kv_flow_waiter_open(s->flow, &pw->w, &pw->res, pw->ref, pw->timeout_s, wake_pw, pw);
+        if (!pw->w && st == KV_FLOW_E_BUSY) {
+            /* another instance of the chain holds the payment's lease */
+            kv_slog_write(&s->log, KV_LOG_INFO, "payment.owned_elsewhere reference=%s", pw->ref);
+            kv__hub_worker_gone(s, pw->ref);
+            free(pw);
+            return;
+        }
         if (!pw->w) {
             finish(s, pw, st);
             return;

@@ -11,9 +11,12 @@
 
 #include "src/journal/journal.h"
 #include "src/serve/sdb.h"
+#include "src/serve/sdb_pg.h"
+#include "src/journal/pgconn.h"
 
 struct kv_sdb {
     sqlite3 *db;
+    kv_sdbpg *pg;             /* the PostgreSQL tables, when opened with a DSN */
     pthread_mutex_t mu;
     char err[256];
 };
@@ -62,12 +65,21 @@ kv_sdb_status kv_sdb_open(kv_sdb **out, const char *path, char *err, size_t errl
 {
     if (!out || !path)
         return KV_SDB_E_ARG;
-    if (kv_journal_check_private(path, err, errlen) != KV_J_OK)
+    if (!kv_pg_is_dsn(path) && kv_journal_check_private(path, err, errlen) != KV_J_OK)
         return KV_SDB_E_DB;   /* holds the webhook secrets: never readable by others */
     kv_sdb *d = calloc(1, sizeof *d);
     if (!d)
         return KV_SDB_E_NOMEM;
     pthread_mutex_init(&d->mu, NULL);
+    if (kv_pg_is_dsn(path)) {
+        kv_sdb_status pst = kv_sdbpg_open(&d->pg, path, err, errlen);
+        if (pst) {
+            kv_sdb_close(d);
+            return pst;
+        }
+        *out = d;
+        return KV_SDB_OK;
+    }
     int rc = sqlite3_open_v2(path, &d->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                              SQLITE_OPEN_FULLMUTEX, NULL);
@@ -105,12 +117,13 @@ void kv_sdb_close(kv_sdb *d)
 {
     if (!d)
         return;
+    kv_sdbpg_close(d->pg);
     sqlite3_close(d->db);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
 
-const char *kv_sdb_errmsg(kv_sdb *d) { return d ? d->err : ""; }
+const char *kv_sdb_errmsg(kv_sdb *d) { return !d ? "" : d->pg ? kv_sdbpg_errmsg(d->pg) : d->err; }
 
 static char *dupcol(sqlite3_stmt *st, int col)
 {
@@ -133,6 +146,8 @@ kv_sdb_status kv_sdb_idem_begin_ref(kv_sdb *d, kv_idem_outcome *outcome, int *st
 {
     if (!d || !outcome || !status || !response || !reference || !till || !key || !hash)
         return KV_SDB_E_ARG;
+    if (d->pg)
+        return kv_sdbpg_idem_begin_ref(d->pg, outcome, status, response, reference, till, key, hash, new_reference);
     kv_sdb_status ret = KV_SDB_OK;
     sqlite3_stmt *sel = NULL, *ins = NULL;
     pthread_mutex_lock(&d->mu);
@@ -222,6 +237,8 @@ kv_sdb_status kv_sdb_idem_set_reference(kv_sdb *d, const char *till, const char 
 {
     if (!d || !till || !key || !reference)
         return KV_SDB_E_ARG;
+    if (d->pg)
+        return kv_sdbpg_idem_set_reference(d->pg, till, key, reference);
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&d->mu);
     int n = -1;
@@ -243,6 +260,8 @@ kv_sdb_status kv_sdb_idem_finish(kv_sdb *d, const char *till, const char *key,
 {
     if (!d || !till || !key || !response)
         return KV_SDB_E_ARG;
+    if (d->pg)
+        return kv_sdbpg_idem_finish(d->pg, till, key, status, response);
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&d->mu);
     int n = -1;
@@ -264,6 +283,8 @@ kv_sdb_status kv_sdb_idem_abandon(kv_sdb *d, const char *till, const char *key)
 {
     if (!d || !till || !key)
         return KV_SDB_E_ARG;
+    if (d->pg)
+        return kv_sdbpg_idem_abandon(d->pg, till, key);
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&d->mu);
     int n = -1;
@@ -284,6 +305,8 @@ kv_sdb_status kv_sdb_hook_save(kv_sdb *d, const char *id, const char *url,
 {
     if (!d || !id || !url || !secret)
         return KV_SDB_E_ARG;
+    if (d->pg)
+        return kv_sdbpg_hook_save(d->pg, id, url, secret, events);
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&d->mu);
     int n = -1;
@@ -310,6 +333,8 @@ kv_sdb_status kv_sdb_hook_delete(kv_sdb *d, const char *id)
 {
     if (!d || !id)
         return KV_SDB_E_ARG;
+    if (d->pg)
+        return kv_sdbpg_hook_delete(d->pg, id);
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&d->mu);
     int n = -1;
@@ -343,6 +368,8 @@ kv_sdb_status kv_sdb_hook_list(kv_sdb *d, kv_sdb_hook **out, size_t *nout)
 {
     if (!d || !out || !nout)
         return KV_SDB_E_ARG;
+    if (d->pg)
+        return kv_sdbpg_hook_list(d->pg, out, nout);
     sqlite3_stmt *st = NULL;
     kv_sdb_hook *v = NULL;
     size_t n = 0, cap = 0;

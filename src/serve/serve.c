@@ -397,6 +397,17 @@ void kv__hub_worker_done(kv_serve *s, const char *ref)
     kv__hub_wake(s, ref);
 }
 
+void kv__hub_worker_gone(kv_serve *s, const char *ref)
+{
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = hub_get(s, ref, 0);
+    if (h)
+        h->worker = 0;
+    s->workers--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
 {
     pthread_mutex_lock(&s->mu);
@@ -485,6 +496,30 @@ static void *recover_main(void *arg)
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* GET /livez (the process answers) and /readyz (it takes payments: not
+ * shutting down and the journal answers), unauthenticated and without
+ * detail, for a load balancer's health checks. */
+static void probe(kv_serve *s, kv_http_req *r, int ready, int stopping)
+{
+    if (strcmp(kv_http_method(r), "GET") != 0 && strcmp(kv_http_method(r), "HEAD") != 0) {
+        kv_http_reply_error(r, 405, "method_not_allowed", "use GET");
+        return;
+    }
+    const char *why = NULL;
+    if (ready && stopping)
+        why = "shutting down";
+    else if (ready && kv_journal_ping(kv_flow_journal(s->flow)) != KV_J_OK)
+        why = "journal unreachable";
+    kv_http_add_header(r, "Cache-Control", "no-store");
+    if (why) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "not ready: %s\n", why);
+        kv_http_reply(r, 503, "text/plain", body, (size_t)n);
+    } else {
+        kv_http_reply(r, 200, "text/plain", "ok\n", 3);
+    }
+}
+
 static void handle(kv_http_req *r, void *payload)
 {
     kv_serve *s = payload;
@@ -495,6 +530,22 @@ static void handle(kv_http_req *r, void *payload)
     if (!stopping)
         s->requests++;
     pthread_mutex_unlock(&s->mu);
+    if (strcmp(path, "/livez") == 0 || strcmp(path, "/readyz") == 0) {
+        probe(s, r, path[1] == 'r', stopping);
+        if (!stopping)
+            goto done;
+        return;
+    }
+    if (!stopping && strcmp(method, "POST") == 0 && strncmp(path, "/v1/", 4) == 0 &&
+        kv_journal_is_shared(kv_flow_journal(s->flow)) &&
+        kv_journal_ping(kv_flow_journal(s->flow)) != KV_J_OK) {
+        /* a chain instance without its database takes no new work: the
+         * balancer (readyz) moves the till to another instance */
+        kv_http_add_header(r, "Retry-After", "2");
+        kv_http_reply_error(r, 503, "journal_unreachable", "this instance cannot reach the journal "
+                            "database; retry with the same Idempotency-Key");
+        goto done;
+    }
     if (stopping) {
         kv_http_add_header(r, "Retry-After", "5");
         kv_http_add_header(r, "Connection", "close");
@@ -517,6 +568,7 @@ static void handle(kv_http_req *r, void *payload)
     } else {
         kv_http_reply_error(r, 404, "not_found", "no such endpoint; the till API is under /v1");
     }
+done:
     pthread_mutex_lock(&s->mu);
     s->requests--;
     pthread_cond_broadcast(&s->cv);
@@ -648,6 +700,8 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
                           "draws the QR itself: a self-drawn QR needs Vipps' approval; qr_source = image "
                           "prints Vipps' own QR\"", qs->id);
     }
+    if (kv__chain_start(s) != 0)
+        kv_slog_write(&s->log, KV_LOG_ERR, "chain.not_started error=\"no thread\"");
     if (!o->no_recover) {
         s->recovering = 1;
         if (pthread_create(&s->recover_thread, NULL, recover_main, s) == 0) {
@@ -729,6 +783,7 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
         pthread_join(s->recover_thread, NULL);
         s->recover_joinable = 0;
     }
+    kv__chain_stop(s);
     kv_http_stop(s->http);
     s->http = NULL;
     kv__engine_stop(s);
@@ -745,6 +800,7 @@ void kv_serve_close(kv_serve *s)
     kv_http_stop(s->http);
     if (s->recover_joinable)
         pthread_join(s->recover_thread, NULL);
+    kv__chain_stop(s);
     kv__engine_stop(s);
     kv__timer_free(s);
     kv_sdb_close(s->sdb);

@@ -123,6 +123,10 @@ struct kv_serve {
     int recovering;           /* recovery thread running */
     pthread_t recover_thread;
     int recover_joinable;
+    /* several instances on one PostgreSQL journal (chain.c) */
+    pthread_t chain_thread;
+    int chain_joinable, chain_stop;
+    uint64_t takeovers;       /* payments taken over from a dead instance */
 
     /* serialises "claim an idempotency key" with "mark it in flight" */
     pthread_mutex_t idem_mu;
@@ -198,6 +202,13 @@ void kv__hub_worker_done(kv_serve *s, const char *ref);
  * 0, or -1 when a worker already waits on it or the thread failed. */
 int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s);
 
+/* A waiter could not take ref (another instance holds its lease): the
+ * feed stays open, no worker holds it here. */
+void kv__hub_worker_gone(kv_serve *s, const char *ref);
+/* Instances sharing a PostgreSQL journal (chain.c): LISTEN/NOTIFY wakes and
+ * takeover of payments whose owner died.  No-ops on a SQLite journal. */
+int kv__chain_start(kv_serve *s);
+void kv__chain_stop(kv_serve *s);
 /* Handlers (api.c, hooks.c). */
 void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *method);
 void kv__hooks_webhook(kv_serve *s, kv_http_req *r);

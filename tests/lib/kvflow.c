@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tests/lib/kvflow.h"
+#include "tests/lib/kvpg.h"
 
 static int set_impl(kvf_env *e, const char *header, const char *key, const char *value);
 
@@ -99,7 +100,10 @@ int kvf_start(kvf_env *e, const char *name, const char *const sim_args[])
     if (kvf_set(e, "poll_first_s", "1") || kvf_set(e, "poll_interval_ms", "500") ||
         kvf_set(e, "payment_timeout_s", "20"))
         return -1;
-    return 0;
+    char *dsn = kvpg_test_journal(name); /* KVITT_TEST_JOURNAL=pg: a database */
+    int rc = dsn ? kvf_set(e, "journal", dsn) : 0;
+    free(dsn);
+    return rc;
 }
 
 void kvf_stop(kvf_env *e)

@@ -12,6 +12,7 @@
 
 #include "src/serve/auth.h"
 #include "tests/lib/kvtserve.h"
+#include "tests/lib/kvpg.h"
 
 static int replace(char **text, const char *from, const char *to)
 {
@@ -101,6 +102,29 @@ int kvt_serve_setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o)
         printf("kvtserve: the simulator's config changed shape (flow)\n");
         free(text);
         return -1;
+    }
+    /* the journal: the simulator's file, or (KVITT_TEST_JOURNAL=pg) a database */
+    char *jl = strstr(text, "\njournal = ");
+    if (!jl) {
+        printf("kvtserve: the simulator's config changed shape (journal)\n");
+        free(text);
+        return -1;
+    }
+    size_t jn = strcspn(jl + 11, "\n");
+    char *dsn = kvpg_test_journal(name);
+    e->journal = dsn ? dsn : strndup(jl + 11, jn);
+    if (dsn) {
+        char *from = strndup(jl, 11 + jn), *to = NULL;
+        if (asprintf(&to, "\njournal = %s", dsn) < 0)
+            to = NULL;
+        if (!from || !to || replace(&text, from, to) < 0) {
+            free(from);
+            free(to);
+            free(text);
+            return -1;
+        }
+        free(from);
+        free(to);
     }
     const char *pattern = o->pattern ? o->pattern : "central";
     if (!strcmp(pattern, "partner")) {
@@ -192,6 +216,7 @@ void kvt_serve_teardown(kvt_serve_env *e)
     kvt_proc_stop(e->sim, SIGTERM);
     free(e->dir);
     free(e->conf);
+    free(e->journal);
     free(e->serve_log);
     free(e->printer_dir);
     memset(e, 0, sizeof *e);

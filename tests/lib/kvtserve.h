@@ -47,6 +47,8 @@ typedef struct kvt_serve_env {
     char printer_uri[128];
     char *printer_dir;   /* vprinter job folder, or NULL */
     char *serve_log;     /* daemon stderr */
+    char *journal;       /* the config's journal: a file, or a PostgreSQL DSN
+                            when KVITT_TEST_JOURNAL=pg (tests/lib/kvpg.h) */
     kvt_proc *sim, *printer, *serve;
 } kvt_serve_env;
 

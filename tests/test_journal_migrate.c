@@ -1,0 +1,146 @@
+/* test_journal_migrate.c - `kvitt journal migrate`: a shop's SQLite
+ * journal with a few thousand payments moves into PostgreSQL, verified;
+ * a second run copies nothing; `kvitt find` answers the same on both.
+ * Real parts: the kvitt program, a PostgreSQL server (tests/lib/kvpg.c),
+ * the simulator's configuration.  Prints SKIP without PostgreSQL. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/journal/journal.h"
+#include "tests/lib/kvflow.h"
+#include "tests/lib/kvpg.h"
+
+#define NPAY 3000
+
+static kvpg *g_pg;
+
+static const char *const states[] = { "DONE", "NOT_PAID", "WAITING", "CANCELLED", "DONE" };
+
+/* A journal like a shop's after a while: payments in every state, with
+ * their create (and capture/refund) keys, transitions, print jobs. */
+static void fill(const char *path)
+{
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, path, NULL, 0), KV_J_OK);
+    for (int i = 0; i < NPAY; i++) {
+        if (i % 250 == 0)
+            assert_int_equal(kv_journal_batch_begin(j), KV_J_OK);
+        kv_payment p;
+        memset(&p, 0, sizeof p);
+        snprintf(p.reference, sizeof p.reference, "OSL-MIG-%06d", i);
+        snprintf(p.store_id, sizeof p.store_id, "%s", i % 3 ? "oslo" : "bergen");
+        snprintf(p.msn, sizeof p.msn, "123456");
+        snprintf(p.till_id, sizeof p.till_id, "till-%d", i % 7);
+        snprintf(p.flow, sizeof p.flow, "epayment-qr");
+        snprintf(p.currency, sizeof p.currency, "NOK");
+        p.amount = 1000 + i * 7;
+        p.created_at = 1700000000 + i * 60;
+        p.state = KV_PAY_NEW;
+        assert_int_equal(kv_journal_add_payment(j, &p), KV_J_OK);
+        kv_journal_op op;
+        assert_int_equal(kv_journal_op_begin(j, &op, p.reference, KV_OP_CREATE, p.amount), KV_J_OK);
+        assert_int_equal(kv_journal_op_finish(j, op.id, KV_OPR_OK), KV_J_OK);
+        kv_pay_state_parse(&p.state, states[i % 5]);
+        if (p.state == KV_PAY_DONE) {
+            assert_int_equal(kv_journal_op_begin(j, &op, p.reference, KV_OP_CAPTURE, p.amount), KV_J_OK);
+            assert_int_equal(kv_journal_op_finish(j, op.id, KV_OPR_OK), KV_J_OK);
+            p.captured = p.amount;
+            if (i % 10 == 0)
+                p.refunded = 500;
+        }
+        assert_int_equal(kv_journal_update_payment(j, &p, "test"), KV_J_OK);
+        int64_t id;
+        assert_int_equal(kv_journal_job_add(j, &id, p.reference, KV_DOC_SLIP, 0, "virtual:x"), KV_J_OK);
+        if (i % 250 == 249)
+            assert_int_equal(kv_journal_batch_end(j, 1), KV_J_OK);
+    }
+    kv_journal_close(j);
+}
+
+static char *run_ok(kvf_env *e, const char *const args[])
+{
+    kvt_result r;
+    assert_int_equal(kvf_kvitt(&e[0], &r, NULL, args), 0);
+    if (r.status != 0)
+        fail_msg("kvitt %s exit %d: %s", args[0], r.status, r.err);
+    char *out = r.out;
+    r.out = NULL;
+    kvt_result_free(&r);
+    return out;
+}
+
+static void test_journal_migrate__copies_verifies_and_find_answers_the_same(void **state)
+{
+    (void)state;
+    kvf_env e;
+    assert_int_equal(kvf_start(&e, "mig", NULL), 0);
+    char *path = kvt_path("%s/kvitt-journal.db", e.dir);
+    assert_int_equal(kvf_set(&e, "journal", path), 0);
+    fill(path);
+    const char *all[] = { "find", "--json", "--limit", "100000", NULL };
+    const char *store[] = { "find", "--json", "--store", "bergen", "--limit", "100000", NULL };
+    const char *open[] = { "find", "--json", "--unfinished", "--limit", "100000", NULL };
+    char *a_all = run_ok(&e, all), *a_store = run_ok(&e, store), *a_open = run_ok(&e, open);
+    assert_non_null(strstr(a_all, "OSL-MIG-002999"));
+
+    char *dsn = kvpg_database(g_pg, "migrate");
+    assert_non_null(dsn);
+    char *envs = kvt_path("KVITT_TEST_MIGRATE_DSN=%s", dsn);
+    const char *env[] = { envs, NULL };
+    const char *mig[] = { "journal", "migrate", "--to", "env:KVITT_TEST_MIGRATE_DSN", "--quiet", NULL };
+    kvt_result r;
+    assert_int_equal(kvf_kvitt(&e, &r, env, mig), 0);
+    if (r.status != 0)
+        fail_msg("migrate exit %d: %s %s", r.status, r.out, r.err);
+    assert_non_null(strstr(r.out, "verified"));
+    assert_non_null(strstr(r.out, "payments            3000 rows in the file,     3000 copied now,     3000 in"));
+    assert_null(strstr(r.out, dsn)); /* never printed */
+    kvt_result_free(&r);
+    /* again: nothing copied twice, still verified */
+    assert_int_equal(kvf_kvitt(&e, &r, env, mig), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "payments            3000 rows in the file,        0 copied now,     3000 in"));
+    assert_non_null(strstr(r.out, "verified"));
+    kvt_result_free(&r);
+
+    /* the same questions to the chain's journal, the same answers */
+    assert_int_equal(kvf_set(&e, "journal", dsn), 0);
+    char *b_all = run_ok(&e, all), *b_store = run_ok(&e, store), *b_open = run_ok(&e, open);
+    assert_string_equal(b_all, a_all);
+    assert_string_equal(b_store, a_store);
+    assert_string_equal(b_open, a_open);
+    free(a_all), free(a_store), free(a_open), free(b_all), free(b_store), free(b_open);
+
+    /* a wrong target is refused clearly, nothing copied */
+    const char *bad[] = { "journal", "migrate", "--to", "/tmp/not-a-dsn.db", NULL };
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, bad), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--to"));
+    kvt_result_free(&r);
+    free(envs);
+    free(dsn);
+    free(path);
+    kvf_stop(&e);
+}
+
+int main(void)
+{
+    char why[512] = "";
+    g_pg = kvpg_start(why, sizeof why);
+    if (!g_pg) {
+        printf("SKIP: journal migrate: %s\n", why);
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_journal_migrate__copies_verifies_and_find_answers_the_same),
+    };
+    int rc = cmocka_run_group_tests_name("journal_migrate", tests, NULL, NULL);
+    kvpg_stop(g_pg);
+    return rc;
+}
