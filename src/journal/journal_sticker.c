@@ -27,11 +27,47 @@ static kv_journal_status fail(kv_journal *j)
     return KV_J_E_SQL;
 }
 
+/* Reads: the handle's lock and the tables. */
 static int enter(kv_journal *j)
 {
     pthread_mutex_lock(&j->mu);
     return sqlite3_exec(j->db, sticker_schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
+
+/* Writes: a group-commit unit of the journal (durable when it ends well,
+ * wdone); wfail ends it undone.  -2: no unit (nothing to end). */
+static int wenter(kv_journal *j)
+{
+    if (kv__journal_w_begin(j) != KV_J_OK)
+        return -2;
+    return sqlite3_exec(j->db, sticker_schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static kv_journal_status wfail(kv_journal *j)
+{
+    snprintf(j->errmsg, sizeof j->errmsg, "%s", sqlite3_errmsg(j->db));
+    return kv__journal_w_end(j, KV_J_E_SQL, 0);
+}
+
+static kv_journal_status wdone(kv_journal *j, kv_journal_status st, int wrote)
+{
+    return kv__journal_w_end(j, st, wrote);
+}
+
+/* The stickers live in a till's own SQLite journal (like the proxy's). */
+#define NOT_SHARED(j)                                                                 \
+    do {                                                                              \
+        if (kv_journal_is_shared(j))                                                  \
+            return KV_J_E_UNSUPPORTED;                                                \
+    } while (0)
+#define WENTER(j)                                                                     \
+    do {                                                                              \
+        int we_ = wenter(j);                                                          \
+        if (we_ == -2)                                                                \
+            return KV_J_E_SQL;                                                        \
+        if (we_)                                                                      \
+            return wfail(j);                                                          \
+    } while (0)
 
 static void col(char *dst, size_t n, sqlite3_stmt *s, int i)
 {
@@ -71,15 +107,15 @@ kv_journal_status kv_journal_sticker_put(kv_journal *j, const kv_sticker_row *r)
 {
     if (!j || !r || !r->id[0] || !r->till[0])
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    NOT_SHARED(j);
+    WENTER(j);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(j->db, "INSERT INTO stickers(" COLS ") VALUES(?,?,?,?,?,?,?,0)"
                            " ON CONFLICT(id) DO UPDATE SET till = excluded.till,"
                            " store = excluded.store, msn = excluded.msn,"
                            " location = excluded.location, content = excluded.content",
                            -1, &s, NULL) != SQLITE_OK)
-        return fail(j);
+        return wfail(j);
     sqlite3_bind_text(s, 1, r->id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, r->till, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, r->store, -1, SQLITE_TRANSIENT);
@@ -90,9 +126,8 @@ kv_journal_status kv_journal_sticker_put(kv_journal *j, const kv_sticker_row *r)
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
-        return fail(j);
-    pthread_mutex_unlock(&j->mu);
-    return KV_J_OK;
+        return wfail(j);
+    return wdone(j, KV_J_OK, 1);
 }
 
 /* Run an UPDATE/DELETE with one text parameter; NOT_FOUND when no row. */
@@ -100,19 +135,18 @@ static kv_journal_status change(kv_journal *j, const char *sql, const char *id)
 {
     if (!j || !id)
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    NOT_SHARED(j);
+    WENTER(j);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(j->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return fail(j);
+        return wfail(j);
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
-        return fail(j);
+        return wfail(j);
     int changed = sqlite3_changes(j->db);
-    pthread_mutex_unlock(&j->mu);
-    return changed ? KV_J_OK : KV_J_E_NOT_FOUND;
+    return wdone(j, changed ? KV_J_OK : KV_J_E_NOT_FOUND, 1);
 }
 
 kv_journal_status kv_journal_sticker_printed(kv_journal *j, const char *id)
@@ -133,6 +167,7 @@ kv_journal_status kv_journal_sticker_get(kv_journal *j, kv_sticker_row *out, con
 {
     if (!j || !out || (!id && !till))
         return KV_J_E_ARG;
+    NOT_SHARED(j);
     if (enter(j))
         return fail(j);
     sqlite3_stmt *s = NULL;
@@ -162,6 +197,7 @@ kv_journal_status kv_journal_sticker_list(kv_journal *j, kv_sticker_row **out, s
 {
     if (!j || !out || !n)
         return KV_J_E_ARG;
+    NOT_SHARED(j);
     *out = NULL;
     *n = 0;
     if (enter(j))
@@ -209,17 +245,16 @@ kv_journal_status kv_journal_checkin_put(kv_journal *j, const kv_checkin_row *r)
 {
     if (!j || !r || !r->key[0] || !r->sticker[0] || !r->token[0])
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    NOT_SHARED(j);
+    WENTER(j);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(j->db, "SELECT 1 FROM sticker_checkins WHERE key = ?", -1, &s, NULL) != SQLITE_OK)
-        return fail(j);
+        return wfail(j);
     sqlite3_bind_text(s, 1, r->key, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc == SQLITE_ROW) {
-        pthread_mutex_unlock(&j->mu);
-        return KV_J_E_EXISTS;
+        return wdone(j, KV_J_E_EXISTS, 1);
     }
     /* the sticker's earlier check-in is replaced; old rows go after a day */
     char sql[200];
@@ -232,11 +267,11 @@ kv_journal_status kv_journal_checkin_put(kv_journal *j, const kv_checkin_row *r)
         sqlite3_exec(j->db, sql2, NULL, NULL, NULL) != SQLITE_OK ||
         exec2(j, "UPDATE sticker_checkins SET state = 'replaced', token = '' WHERE sticker = ?1 AND"
               " msn = ?2 AND state = 'held'", r->sticker, r->msn) < 0)
-        return fail(j);
+        return wfail(j);
     if (sqlite3_prepare_v2(j->db, "INSERT INTO sticker_checkins(key, sticker, msn, token, state,"
                            " received_ms, hold_until_ms) VALUES(?,?,?,?,'held',?,?)", -1, &s,
                            NULL) != SQLITE_OK)
-        return fail(j);
+        return wfail(j);
     sqlite3_bind_text(s, 1, r->key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, r->sticker, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, r->msn, -1, SQLITE_TRANSIENT);
@@ -246,9 +281,8 @@ kv_journal_status kv_journal_checkin_put(kv_journal *j, const kv_checkin_row *r)
     rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
-        return fail(j);
-    pthread_mutex_unlock(&j->mu);
-    return KV_J_OK;
+        return wfail(j);
+    return wdone(j, KV_J_OK, 1);
 }
 
 kv_journal_status kv_journal_checkin_take(kv_journal *j, kv_checkin_row *out, const char *sticker,
@@ -256,13 +290,13 @@ kv_journal_status kv_journal_checkin_take(kv_journal *j, kv_checkin_row *out, co
 {
     if (!j || !out || !sticker || !msn)
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    NOT_SHARED(j);
+    WENTER(j);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(j->db, "SELECT key, sticker, msn, token, received_ms, hold_until_ms FROM"
                            " sticker_checkins WHERE sticker = ? AND msn = ? AND state = 'held'"
                            " ORDER BY received_ms DESC LIMIT 1", -1, &s, NULL) != SQLITE_OK)
-        return fail(j);
+        return wfail(j);
     sqlite3_bind_text(s, 1, sticker, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, msn, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -278,7 +312,7 @@ kv_journal_status kv_journal_checkin_take(kv_journal *j, kv_checkin_row *out, co
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(j);
+        return wfail(j);
     int usable = rc == SQLITE_ROW && now_ms < r.hold_until_ms;
     /* used or expired: the token is forgotten either way (never used twice) */
     if (rc == SQLITE_ROW &&
@@ -286,18 +320,18 @@ kv_journal_status kv_journal_checkin_take(kv_journal *j, kv_checkin_row *out, co
                         : "UPDATE sticker_checkins SET state = 'expired', token = '' WHERE key = ?",
               r.key, NULL) < 0) {
         memset(&r, 0, sizeof r);
-        return fail(j);
+        return wfail(j);
     }
-    pthread_mutex_unlock(&j->mu);
-    if (usable)
+    kv_journal_status st = wdone(j, KV_J_OK, rc == SQLITE_ROW);
+    if (st == KV_J_OK && usable)
         *out = r;
     memset(&r, 0, sizeof r);
-    return usable ? KV_J_OK : KV_J_E_NOT_FOUND;
+    return st != KV_J_OK ? st : usable ? KV_J_OK : KV_J_E_NOT_FOUND;
 }
 
 int kv_journal_checkin_held(kv_journal *j, const char *key)
 {
-    if (!j || !key)
+    if (!j || !key || kv_journal_is_shared(j))
         return 0;
     if (enter(j)) {
         fail(j);
@@ -340,15 +374,15 @@ kv_journal_status kv_journal_wait_put(kv_journal *j, const kv_wait_row *r)
 {
     if (!j || !r || !r->reference[0] || !r->till[0])
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    NOT_SHARED(j);
+    WENTER(j);
     if (exec2(j, "UPDATE sticker_waits SET state = 'replaced' WHERE till = ? AND state = 'waiting'",
               r->till, NULL) < 0)
-        return fail(j);
+        return wfail(j);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(j->db, "INSERT INTO sticker_waits(" WCOLS ") VALUES(?,?,?,?,?,?,?)", -1, &s,
                            NULL) != SQLITE_OK)
-        return fail(j);
+        return wfail(j);
     sqlite3_bind_text(s, 1, r->reference, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, r->till, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, r->sticker, -1, SQLITE_TRANSIENT);
@@ -360,26 +394,34 @@ kv_journal_status kv_journal_wait_put(kv_journal *j, const kv_wait_row *r)
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
         int exists = rc == SQLITE_CONSTRAINT;
-        kv_journal_status st = fail(j);
+        kv_journal_status st = wfail(j);
         return exists ? KV_J_E_EXISTS : st;
     }
-    pthread_mutex_unlock(&j->mu);
-    return KV_J_OK;
+    return wdone(j, KV_J_OK, 1);
 }
 
-static kv_journal_status wait_one(kv_journal *j, kv_wait_row *out, const char *sql, const char *key)
+/* One wait row by key (sql's ?1).  write: the caller holds a write unit
+ * (ended here, kept), else the read lock. */
+static kv_journal_status wait_one(kv_journal *j, kv_wait_row *out, const char *sql, const char *key,
+                                  int write)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(j->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return fail(j);
+        return write ? wfail(j) : fail(j);
     sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         wait_of(out, s);
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(j);
-    pthread_mutex_unlock(&j->mu);
+        return write ? wfail(j) : fail(j);
+    if (write) {
+        kv_journal_status st = wdone(j, KV_J_OK, 1);
+        if (st != KV_J_OK)
+            return st;
+    } else {
+        pthread_mutex_unlock(&j->mu);
+    }
     return rc == SQLITE_ROW ? KV_J_OK : KV_J_E_NOT_FOUND;
 }
 
@@ -388,43 +430,44 @@ kv_journal_status kv_journal_wait_for_till(kv_journal *j, kv_wait_row *out, cons
 {
     if (!j || !out || !till)
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    NOT_SHARED(j);
+    WENTER(j);
     char sql[160];
     snprintf(sql, sizeof sql, "UPDATE sticker_waits SET state = 'expired' WHERE till = ? AND"
              " state = 'waiting' AND expires_ms <= %lld", (long long)now_ms);
     if (exec2(j, sql, till, NULL) < 0)
-        return fail(j);
+        return wfail(j);
     return wait_one(j, out, "SELECT " WCOLS " FROM sticker_waits WHERE till = ? AND state = 'waiting'"
-                    " ORDER BY created_ms DESC LIMIT 1", till);
+                    " ORDER BY created_ms DESC LIMIT 1", till, 1);
 }
 
 kv_journal_status kv_journal_wait_get(kv_journal *j, kv_wait_row *out, const char *reference)
 {
     if (!j || !out || !reference)
         return KV_J_E_ARG;
+    NOT_SHARED(j);
     if (enter(j))
         return fail(j);
-    return wait_one(j, out, "SELECT " WCOLS " FROM sticker_waits WHERE reference = ?", reference);
+    return wait_one(j, out, "SELECT " WCOLS " FROM sticker_waits WHERE reference = ?", reference, 0);
 }
 
 kv_journal_status kv_journal_wait_set_state(kv_journal *j, const char *reference, const char *state)
 {
     if (!j || !reference || !state)
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    NOT_SHARED(j);
+    WENTER(j);
     if (exec2(j, "UPDATE sticker_waits SET state = ?2 WHERE reference = ?1", reference, state) < 0)
-        return fail(j);
+        return wfail(j);
     int changed = sqlite3_changes(j->db);
-    pthread_mutex_unlock(&j->mu);
-    return changed ? KV_J_OK : KV_J_E_NOT_FOUND;
+    return wdone(j, changed ? KV_J_OK : KV_J_E_NOT_FOUND, 1);
 }
 
 kv_journal_status kv_journal_wait_list(kv_journal *j, kv_wait_row **out, size_t *n)
 {
     if (!j || !out || !n)
         return KV_J_E_ARG;
+    NOT_SHARED(j);
     *out = NULL;
     *n = 0;
     if (enter(j))

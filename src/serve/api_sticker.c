@@ -155,7 +155,16 @@ int kv__sticker_begin(kv_serve *s, const kv_till *t, kv_pay_request *pr, int64_t
     kv_sticker_row sr;
     if (!k)
         return 503;
-    if (kv_journal_sticker_get(jr(s), &sr, NULL, NULL, t->id) != KV_J_OK) {
+    kv_journal_status gs = kv_journal_sticker_get(jr(s), &sr, NULL, NULL, t->id);
+    if (gs == KV_J_E_UNSUPPORTED) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "error", "unsupported");
+        cJSON_AddStringToObject(o, "message", "the sticker flow keeps its check-ins in the till's own "
+                                "SQLite journal, not in a shared PostgreSQL journal");
+        *reply = o;
+        return 501;
+    }
+    if (gs != KV_J_OK) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "error", "no_sticker");
         cJSON_AddStringToObject(o, "message", "this till has no sticker: run `kvitt sticker create "
