@@ -269,6 +269,13 @@ kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const c
     /* ePayment's AUTHORIZED event, eCom's RESERVED callback status. */
     int authorized = !strcmp(event_name, "AUTHORIZED") || !strcmp(event_name, "ecom.RESERVED") ||
                      !strcmp(event_name, "ecom.RESERVE");
+    /* A failed authorization ("success": false, e.g. a declined card) is
+     * no reason to capture at once: it only wakes the waiter, which reads
+     * the payment. */
+    kv_vipps_webhook_event ev;
+    if (authorized && body && !strcmp(event_name, "AUTHORIZED") &&
+        kv_vipps_webhook_parse(&ev, body, strlen(body)) == KV_VIPPS_OK && !ev.success)
+        authorized = 0;
     if (authorized) {
         pthread_mutex_lock(&f->mu);
         for (waiter *w = f->waiters; w; w = w->next)

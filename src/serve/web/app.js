@@ -268,7 +268,7 @@
     else if (PRINTER[st]) txt = t('printerWarn', { s: name });
     var d = el('div', { id: 'printer', class: 'banner ' + cls, 'data-state': st || 'none', role: 'status' }, [txt]);
     if (cls === 'bad') d.appendChild(el('button', { type: 'button', id: 'printer-retry', text: t('retry'),
-      style: 'margin-left:1rem', on: { click: checkPrinter } }));
+      class: 'inline', on: { click: checkPrinter } }));
     return d;
   }
 
@@ -319,16 +319,16 @@
       el('button', { type: 'button', id: 'clear', text: t('clear'), on: { click: function () { key('C'); } } })]));
     var tbl = el('table', { class: 'items' });
     S.items.forEach(function (it, i) {
-      function inp(f, type, lab, w) {
-        return el('input', { type: type, 'aria-label': lab + ' ' + (i + 1), value: it[f], style: w ? 'width:' + w : null,
+      function inp(f, type, lab) {
+        return el('input', { type: type, 'aria-label': lab + ' ' + (i + 1), value: it[f],
           inputmode: f === 'name' ? null : 'decimal', 'data-f': f,
           on: { input: function (e) { it[f] = e.target.value; updatePay(); } } });
       }
       tbl.appendChild(el('tr', {}, [el('td', {}, [inp('name', 'text', t('item'))]),
-        el('td', { style: 'width:4.5em' }, [inp('qty', 'text', t('qty'))]),
-        el('td', { style: 'width:6.5em' }, [inp('price', 'text', t('price'))]),
-        el('td', { style: 'width:5em' }, [inp('vat', 'text', t('vat'))]),
-        el('td', { style: 'width:3.5em' }, [el('button', { type: 'button', 'aria-label': t('remove') + ' ' + (i + 1), text: '✕',
+        el('td', { class: 'w-qty' }, [inp('qty', 'text', t('qty'))]),
+        el('td', { class: 'w-price' }, [inp('price', 'text', t('price'))]),
+        el('td', { class: 'w-vat' }, [inp('vat', 'text', t('vat'))]),
+        el('td', { class: 'w-x' }, [el('button', { type: 'button', 'aria-label': t('remove') + ' ' + (i + 1), text: '✕',
           on: { click: function () { S.items.splice(i, 1); render(); } } })])]));
     });
     right.appendChild(el('h1', { text: t('item') + ' (' + S.items.length + ')' }));
@@ -350,7 +350,8 @@
   /* ---- paying ---- */
   function feedback(kind) {
     try {
-      if (navigator.vibrate) navigator.vibrate(kind === 'paid' ? [120] : [300, 100, 300]);
+      if (navigator.vibrate && navigator.userActivation && navigator.userActivation.hasBeenActive)
+        navigator.vibrate(kind === 'paid' ? [120] : [300, 100, 300]);
       var ctx = S.audio; if (!ctx) return;
       var o = ctx.createOscillator(), g = ctx.createGain();
       o.frequency.value = kind === 'paid' ? 1320 : 330; g.gain.value = 0.2;
@@ -408,7 +409,7 @@
     if (S.ref !== ref) return;
     return api('GET', '/v1/payments/' + encodeURIComponent(ref)).then(function (p) {
       if (S.ref !== ref) return;
-      if (!p.final && p.state !== 'CAPTURED') { setTimeout(function () { finish(ref); }, 800); return; }
+      if (!p.final && p.state !== 'CAPTURED' && p.state !== 'UNKNOWN') { setTimeout(function () { finish(ref); }, 800); return; }
       var kind = p.state === 'DONE' || p.state === 'CAPTURED' ? 'paid' : p.state === 'CANCELLED' ? 'cancelled'
         : p.state === 'UNKNOWN' ? 'unknown' : p.apiState === 'EXPIRED' ? 'expired' : 'declined';
       if (S.es) { S.es.close(); S.es = null; }
@@ -473,6 +474,11 @@
       S.last = null; S.tab = 'sale'; render(); checkPrinter(); } } });
     main.appendChild(nb);
     if (r.kind === 'paid') actions(p, row, msg);
+    if (r.kind === 'unknown') row.appendChild(el('button', { type: 'button', id: 'check-again', text: t('retry'), on: { click: function () {
+      api('GET', '/v1/payments/' + encodeURIComponent(p.reference) + '?refresh=1').then(function (q) {
+        if (q.final || q.state === 'CAPTURED') { S.ref = q.reference; finish(q.reference); } else msg.textContent = t('unknown');
+      }).catch(function (x) { msg.textContent = x.message; });
+    } } }));
     main.appendChild(row); main.appendChild(msg);
     nb.focus();
   }
@@ -505,7 +511,7 @@
   function renderToday() {
     var detail = el('section', { id: 'detail', 'aria-live': 'polite' });
     var q = el('input', { id: 'search', type: 'search', autocomplete: 'off' });
-    var chain = S.me.chainRefund ? el('input', { id: 'chain', type: 'checkbox', style: 'min-height:auto;width:1.5em;height:1.5em' }) : null;
+    var chain = S.me.chainRefund ? el('input', { id: 'chain', type: 'checkbox', class: 'check' }) : null;
     var results = el('div', { id: 'search-results' });
     var form = el('form', { role: 'search', on: { submit: function (e) {
       e.preventDefault();
@@ -535,10 +541,10 @@
     main.appendChild(ul);
     api('GET', '/v1/sessions').then(function (r) {
       (r.sessions || []).forEach(function (x) {
-        var b = el('button', { type: 'button', class: 'danger', 'data-session': x.id, text: t('revoke'), style: 'width:auto', on: { click: function () {
+        var b = el('button', { type: 'button', class: 'danger', 'data-session': x.id, text: t('revoke'), on: { click: function () {
           api('DELETE', '/v1/sessions/' + x.id).then(function () { if (x.current) signedOut(); else render(); }).catch(function (e) { say(e.message); });
         } } });
-        ul.appendChild(el('li', { style: 'display:flex;justify-content:space-between;align-items:center;gap:.5rem;padding:.4rem 0' }, [
+        ul.appendChild(el('li', { class: 'session' }, [
           el('span', { text: new Date(x.createdAt * 1000).toLocaleString() + ' · ' + x.userAgent.slice(0, 40) + (x.current ? ' (' + t('thisDevice') + ')' : '') }), b]));
       });
     });
