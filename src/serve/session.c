@@ -42,15 +42,6 @@ const char *kv_session_strerror(kv_session_status st)
     return "unknown session status";
 }
 
-static int busy_wait(void *arg, int count)
-{
-    (void)arg;
-    if (count >= 10000)
-        return 0;
-    usleep(500);
-    return 1;
-}
-
 kv_session_status kv_session_open(kv_session **out, const char *path, char *err, size_t errlen)
 {
     if (!out || !path)
@@ -63,7 +54,7 @@ kv_session_status kv_session_open(kv_session **out, const char *path, char *err,
                              SQLITE_OPEN_FULLMUTEX, NULL);
     char *msg = NULL;
     if (rc == SQLITE_OK) {
-        sqlite3_busy_handler(ss->db, busy_wait, NULL);
+        sqlite3_busy_timeout(ss->db, 5000); /* the journal commits briefly */
         rc = sqlite3_exec(ss->db, schema, NULL, NULL, &msg);
     }
     if (rc != SQLITE_OK) {

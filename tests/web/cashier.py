@@ -147,6 +147,8 @@ def case_paid(drv):
     customer(ref, "AUTHORIZED")
     result(drv, "paid")
     bench = drv.execute_script("return window.kvBench")
+    # the receipt follows the capture, and with it the reprint button
+    kvweb.wait(drv, present("#reprint"), what="reprint on the paid screen")
     shot(drv, "paid")
     rc = job_with(ref)
     assert rc, "no receipt with %s in the vprinter" % ref
@@ -187,6 +189,7 @@ def case_refund(drv):
     customer(ref, "AUTHORIZED")
     result(drv, "paid")
     job_with(ref)
+    kvweb.wait(drv, present("#reprint"), what="reprint on the paid screen")
     q(drv, "#new-sale").click()
     q(drv, "#tab-today").click()
     row = kvweb.wait(drv, present('#orders button[data-ref="%s"]' % ref), what="the row")

@@ -305,7 +305,7 @@
   function renderSale() {
     var wrap = el('section', { class: 'split', 'aria-labelledby': 'sale-h' });
     var left = el('div'), right = el('div');
-    left.appendChild(el('h1', { id: 'sale-h', text: t('sale') }));
+    left.appendChild(el('h1', { id: 'sale-h', class: 'sr', text: t('sale') }));
     left.appendChild(printerBanner());
     left.appendChild(el('div', { id: 'amount', class: 'amount', role: 'status', 'aria-label': t('amount'),
                                  text: money(amountMinor()) }));
@@ -315,12 +315,15 @@
                                      text: d === '<' ? '⌫' : d, on: { click: function () { key(d); } } }));
     });
     left.appendChild(pad);
-    left.appendChild(el('div', { class: 'row' }, [
-      el('button', { type: 'button', id: 'clear', text: t('clear'), on: { click: function () { key('C'); } } })]));
-    var tbl = el('table', { class: 'items' });
+    left.appendChild(el('p', { id: 'sale-err', class: 'error', role: 'alert' }));
+    left.appendChild(el('button', { type: 'button', id: 'pay', class: 'primary pay', text: t('pay'),
+                                     on: { click: pay } }));
+    var tbl = el('table', { class: 'items' }, [el('thead', {}, [el('tr', {}, [el('th', { scope: 'col', text: t('item') }),
+      el('th', { scope: 'col', text: t('qty') }), el('th', { scope: 'col', text: t('price') }),
+      el('th', { scope: 'col', text: t('vat') }), el('th', { scope: 'col' }, [el('span', { class: 'sr', text: t('remove') })])])])]);
     S.items.forEach(function (it, i) {
       function inp(f, type, lab) {
-        return el('input', { type: type, 'aria-label': lab + ' ' + (i + 1), value: it[f],
+        return el('input', { type: type, 'aria-label': lab + ' ' + (i + 1), value: it[f], placeholder: lab,
           inputmode: f === 'name' ? null : 'decimal', 'data-f': f,
           on: { input: function (e) { it[f] = e.target.value; updatePay(); } } });
       }
@@ -331,17 +334,17 @@
         el('td', { class: 'w-x' }, [el('button', { type: 'button', 'aria-label': t('remove') + ' ' + (i + 1), text: '✕',
           on: { click: function () { S.items.splice(i, 1); render(); } } })])]));
     });
-    right.appendChild(el('h1', { text: t('item') + ' (' + S.items.length + ')' }));
-    if (S.items.length) right.appendChild(tbl);
     right.appendChild(el('div', { class: 'row' }, [
+      el('button', { type: 'button', id: 'clear', text: t('clear'), on: { click: function () { key('C'); } } }),
       el('button', { type: 'button', id: 'add-item', text: t('addItem'), on: { click: function () {
         S.items.push({ name: '', qty: '1', price: '', vat: S.me.currency === 'EUR' ? '25.5' : '25' }); render();
-        var ins = main.querySelectorAll('input[data-f="name"]'); ins[ins.length - 1].focus(); } } }),
-      el('button', { type: 'button', id: 'use-sum', hidden: true, text: t('useSum'), on: { click: function () {
-        S.digits = String(itemsMinor()); render(); } } })]));
-    right.appendChild(el('p', { id: 'sale-err', class: 'error', role: 'alert' }));
-    right.appendChild(el('button', { type: 'button', id: 'pay', class: 'primary pay', text: t('pay'),
-                                     on: { click: pay } }));
+        var ins = main.querySelectorAll('input[data-f="name"]'); ins[ins.length - 1].focus(); } } })]));
+    if (S.items.length) {
+      right.appendChild(el('h2', { text: t('item') + ' (' + S.items.length + ')' }));
+      right.appendChild(tbl);
+    }
+    right.appendChild(el('button', { type: 'button', id: 'use-sum', hidden: true, text: t('useSum'), on: { click: function () {
+      S.digits = String(itemsMinor()); render(); } } }));
     wrap.appendChild(left); wrap.appendChild(right);
     main.appendChild(wrap);
     updatePay();
@@ -462,6 +465,17 @@
       } } }));
     }
   }
+  function renderResultLater() {
+    var r = S.last;
+    setTimeout(function () {
+      if (S.last !== r) return;
+      api('GET', '/v1/payments/' + encodeURIComponent(r.p.reference)).then(function (q) {
+        if (S.last !== r) return;
+        S.last = { kind: 'paid', p: q, tries: (r.tries || 0) + 1 };
+        if (q.state === 'DONE' || S.last.tries >= 30) render(); else renderResultLater();
+      }).catch(function () {});
+    }, 700);
+  }
   function renderResult() {
     var r = S.last, p = r.p;
     main.appendChild(el('section', { class: 'final ' + r.kind, id: 'result', 'data-kind': r.kind, role: 'alert' }, [
@@ -474,6 +488,9 @@
       S.last = null; S.tab = 'sale'; render(); checkPrinter(); } } });
     main.appendChild(nb);
     if (r.kind === 'paid') actions(p, row, msg);
+    /* Paid is shown once the money is captured; the receipt follows, and
+     * with it the reprint. */
+    if (r.kind === 'paid' && p.state !== 'DONE' && (r.tries || 0) < 30) renderResultLater();
     if (r.kind === 'unknown') row.appendChild(el('button', { type: 'button', id: 'check-again', text: t('retry'), on: { click: function () {
       api('GET', '/v1/payments/' + encodeURIComponent(p.reference) + '?refresh=1').then(function (q) {
         if (q.final || q.state === 'CAPTURED') { S.ref = q.reference; finish(q.reference); } else msg.textContent = t('unknown');
