@@ -13,10 +13,14 @@
 # (AddressSanitizer + UndefinedBehaviorSanitizer).  `make test` runs the
 # suites in both.
 
+VERSION := 0.1.0
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib
-INCDIR  ?= $(PREFIX)/include/kvitt
+INCLUDEDIR ?= $(PREFIX)/include
+INCDIR  ?= $(INCLUDEDIR)/kvitt
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/kvitt
 UDEVDIR ?= /etc/udev/rules.d
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
@@ -30,11 +34,20 @@ TEST_PKGS := cmocka umockdev-1.0 zbar
 
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wformat=2
-BASE_CFLAGS = -std=gnu11 -g $(OPT) $(WARN) -I. -D_GNU_SOURCE -fstack-protector-strong
+BASE_CFLAGS = -std=gnu11 -g $(OPT) $(WARN) -I. -D_GNU_SOURCE -fstack-protector-strong \
+              -DKV_VERSION='"$(VERSION)"'
+# These run pkg-config once, when make starts.  A target that first installs
+# Debian packages (demo, test, bench, fuzz, deb) therefore builds in a second
+# make, started after the install, which reads pkg-config afresh.
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl -lpthread -lm
 TEST_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS   := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
+ifeq ($(PKG_CFLAGS),)
+ifeq ($(filter deps deps-% demo test check bench fuzz deb check-deb check-fresh clean,$(MAKECMDGOALS)),)
+$(info kvitt: pkg-config does not find the build packages ($(PKGS)); 'make deps' installs them)
+endif
+endif
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -46,7 +59,7 @@ BUILD   := build
 SANFLAGS :=
 endif
 
-ALL_CFLAGS = $(BASE_CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
 ESCPOS_SRC  := $(sort $(wildcard escpos/*.c))
@@ -72,8 +85,10 @@ KVITT       := $(BUILD)/kvitt
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 
-.PHONY: all test check test-plain test-san bench install uninstall clean \
-        golden-update demo deps fuzz install-udev install-udev-unbind check-headers tests-build
+.PHONY: all test check test-plain test-san bench bench-run install uninstall clean \
+        golden-update demo demo-run deps deps-build deps-test deps-fuzz deps-pkg \
+        fuzz install-udev install-udev-unbind check-headers tests-build man deb \
+        check-fresh check-deb
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -116,11 +131,19 @@ tests-build: $(KVITT) $(TESTS)
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- dependencies --------------------------------------------------------
-deps:
-	@sh .ci/install-deps
+# Each task installs only its own set of Debian packages (.ci/install-deps;
+# the reasons are in docs/development.md), then builds in a second make.
+deps deps-build:
+	@sh .ci/install-deps build
+deps-test:
+	@sh .ci/install-deps test
+deps-fuzz:
+	@sh .ci/install-deps fuzz
+deps-pkg:
+	@sh .ci/install-deps pkg
 
 # ---- tests ---------------------------------------------------------------
-test check: deps
+test check: deps-test
 	@$(MAKE) --no-print-directory test-plain
 	@$(MAKE) --no-print-directory test-san
 
@@ -132,7 +155,9 @@ test-san:
 	@sh tests/run.sh build/san sanitizers
 
 # ---- benchmarks (figures, never pass/fail on time) -----------------------
-bench: deps $(KVITT) $(BENCHES)
+bench: deps-test
+	@$(MAKE) --no-print-directory bench-run
+bench-run: $(KVITT) $(BENCHES)
 	@sh tests/bench.sh $(BUILD)
 
 # ---- golden files: the only way to change fixtures/ ----------------------
@@ -141,11 +166,13 @@ golden-update: $(KVITT)
 
 # ---- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_SECONDS ?= 60
-fuzz:
+fuzz: deps-fuzz
 	@sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # ---- demo: a whole payment on the built-in simulator + virtual printer ----
-demo: deps $(KVITT)
+demo: deps-build
+	@$(MAKE) --no-print-directory demo-run
+demo-run: $(KVITT)
 	@sh tests/demo.sh $(BUILD)
 
 # ---- headers compile on their own ---------------------------------------
@@ -155,28 +182,79 @@ check-headers:
 	  echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -x c -fsyntax-only - || exit 1; \
 	done; echo "headers ok"
 
+# ---- man pages (scdoc) ---------------------------------------------------
+# man/NAME.SECTION.scd -> build/man/NAME.SECTION; one kvitt-COMMAND.1 per line
+# of src/cli/commands.def (tests/test_man.c checks that).
+MAN_SRC   := $(sort $(wildcard man/*.scd))
+MAN_PAGES := $(patsubst man/%.scd,build/man/%,$(MAN_SRC))
+SCDOC     ?= scdoc
+
+man: $(MAN_PAGES)
+
+# kvitt(1)'s command list comes from commands.def (the @COMMANDS@ line).
+build/man/%: man/%.scd src/cli/commands.def
+	@mkdir -p $(dir $@)
+	@command -v $(SCDOC) >/dev/null 2>&1 || { echo "kvitt: scdoc is missing (make deps-pkg)" >&2; exit 1; }
+	sed -n 's/^KV_CMD([^,]*, *"\([^"]*\)", *"\(.*\)")$$/*\1*\n\t\2; see *kvitt-\1*(1).\n/p' src/cli/commands.def > $@.cmds
+	sed -e '/^@COMMANDS@$$/{r $@.cmds' -e 'd}' $< | $(SCDOC) > $@.tmp && mv $@.tmp $@ && rm -f $@.cmds
+
 # ---- install -------------------------------------------------------------
-install: $(KVITT)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/escpos $(DESTDIR)$(INCDIR)/drivers
+# Installed the way C libraries are: headers flat in $(INCDIR) (include them
+# as <kvitt/encoder.h>; their own "escpos/x.h"-style includes are rewritten
+# to "x.h", found beside them), static libraries and kvitt.pc in $(LIBDIR),
+# man pages, the README and LICENSE in $(DOCDIR) with the topic files in
+# $(DOCDIR)/docs (so the README's links work), the systemd unit.
+HDR_DIRS    := escpos drivers src/vipps src/config src/journal src/doc src/flow \
+               src/serve src/printer src/vprinter
+# Internal to their module (NAME_int.h, internal.h, fdio.h): not installed.
+HDR_PRIVATE := %_int.h %/internal.h drivers/fdio.h
+HDR_PUBLIC  := $(filter-out $(HDR_PRIVATE),$(sort $(foreach d,$(HDR_DIRS),$(wildcard $(d)/*.h))))
+DOCS        := README.md LICENSE
+DOCS_TOPICS := $(sort $(wildcard docs/*.md))
+# Every installed header starts with the licence's SPDX line.
+SPDX        := /* SPDX-License-Identifier: MIT */
+
+install: $(KVITT) $(LIB_ESCPOS) $(LIB_DRIVERS) $(LIB_CORE) $(MAN_PAGES)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(KVITT) $(DESTDIR)$(BINDIR)/kvitt
 	install -m 0644 $(LIB_ESCPOS) $(LIB_DRIVERS) $(LIB_CORE) $(DESTDIR)$(LIBDIR)/
-	install -m 0644 escpos/*.h $(DESTDIR)$(INCDIR)/escpos/
-	install -m 0644 drivers/*.h $(DESTDIR)$(INCDIR)/drivers/
-	for d in vipps config journal doc flow serve printer vprinter; do \
-	  install -d $(DESTDIR)$(INCDIR)/src/$$d && install -m 0644 src/$$d/*.h $(DESTDIR)$(INCDIR)/src/$$d/ || exit 1; \
-	done
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
-	printf 'prefix=%s\nincludedir=%s\nlibdir=%s\n\nName: kvitt\nDescription: Vipps MobilePay at the till: ESC/POS encoder, printer drivers, payment client and till flow\nVersion: 0.1.0\nRequires.private: $(PKGS)\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lkvitt -lkvdrivers -lkvescpos\n' \
-	  '$(PREFIX)' '$(INCDIR)' '$(LIBDIR)' > $(DESTDIR)$(LIBDIR)/pkgconfig/kvitt.pc
-	install -d $(DESTDIR)$(UNITDIR)
-	sed 's#/usr/local/bin/kvitt#$(BINDIR)/kvitt#g' src/serve/kvitt.service > $(DESTDIR)$(UNITDIR)/kvitt.service
+	@set -e; for h in $(HDR_PUBLIC); do \
+	  out=$(DESTDIR)$(INCDIR)/$$(basename $$h); \
+	  { head -n1 $$h | grep -q 'SPDX-License-Identifier' || echo '$(SPDX)'; \
+	    sed -E 's@^([[:space:]]*#[[:space:]]*include[[:space:]]+)"(escpos|drivers|sim|src/[a-z_]+)/([A-Za-z0-9_]+\.h)"@\1"\3"@' $$h; \
+	  } > "$$out.kvitt-new"; \
+	  chmod 0644 "$$out.kvitt-new"; mv "$$out.kvitt-new" "$$out"; \
+	done; echo "installed $(words $(HDR_PUBLIC)) headers in $(DESTDIR)$(INCDIR)"
+	printf 'prefix=%s\nincludedir=%s\nlibdir=%s\n\nName: kvitt\nDescription: Vipps MobilePay at the till: ESC/POS encoder, printer drivers, payment client and till flow\nVersion: %s\nRequires: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lkvitt -lkvdrivers -lkvescpos -ldl -lpthread -lm\n' \
+	  '$(PREFIX)' '$(INCLUDEDIR)' '$(LIBDIR)' '$(VERSION)' '$(PKGS)' > $(DESTDIR)$(LIBDIR)/pkgconfig/kvitt.pc
+	install -m 0644 $(filter build/man/%.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(filter build/man/%.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(DOCS_TOPICS) $(DESTDIR)$(DOCDIR)/docs/
+	sed -e 's#/usr/local/bin/kvitt#$(BINDIR)/kvitt#g' \
+	    -e 's#/usr/local/share/doc/kvitt#$(DOCDIR)#g' src/serve/kvitt.service > $(DESTDIR)$(UNITDIR)/kvitt.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/kvitt.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kvitt
 	rm -f $(DESTDIR)$(LIBDIR)/libkvescpos.a $(DESTDIR)$(LIBDIR)/libkvdrivers.a $(DESTDIR)$(LIBDIR)/libkvitt.a
-	rm -rf $(DESTDIR)$(INCDIR)
+	rm -rf $(DESTDIR)$(INCDIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(patsubst build/man/%.1,$(DESTDIR)$(MANDIR)/man1/%.1,$(filter build/man/%.1,$(MAN_PAGES)))
+	rm -f $(patsubst build/man/%.5,$(DESTDIR)$(MANDIR)/man5/%.5,$(filter build/man/%.5,$(MAN_PAGES)))
 	rm -f $(DESTDIR)$(UNITDIR)/kvitt.service $(DESTDIR)$(LIBDIR)/pkgconfig/kvitt.pc
+
+# ---- packaging checks (slow; run by .ci/run, not by make test) ------------
+# (`make install` itself is checked by tests/test_install.c in make test.)
+# deb: dpkg-buildpackage and lintian.  check-deb: the packages unpacked and
+# installed in a throwaway root.  check-fresh: `make demo` and `make test`
+# from a fresh clone on a fresh machine.  docs/development.md has details.
+deb: deps-pkg
+	@sh tests/pkg/build-deb.sh
+check-deb: deps-pkg
+	@sh tests/pkg/check-deb.sh
+check-fresh:
+	@sh tests/pkg/check-fresh.sh
 
 install-udev:
 	install -d $(DESTDIR)$(UDEVDIR)

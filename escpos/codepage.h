@@ -93,4 +93,39 @@ size_t kv_utf8_columns(const char *utf8, size_t len);
  * boundary.  Thread-safe, no allocation. */
 size_t kv_utf8_prefix(const char *utf8, size_t len, size_t cols);
 
+/* ---- decode-only tables for every page of the printer databases -------
+ *
+ * The five kv_codepage pages above are the ones kvitt prints in.  Streams
+ * from other software select many more (ESC t 17 = PC866, 18 = PC852,
+ * 45 = WPC1250, ...); the tables below decode them (generated from the
+ * standard mappings by escpos/gen_cptables.py into escpos/cptables.c).
+ * Static data: pointers stay valid for the life of the process. */
+typedef struct kv_cptable kv_cptable;
+
+/* Number of tables and table i (NULL when out of range). */
+size_t kv_cptable_count(void);
+const kv_cptable *kv_cptable_at(size_t i);
+/* Table by name ("PC866", "WPC1250", "ISO8859-7", "KATAKANA"; the
+ * kv_codepage_from_name spellings work too: "cp866", "windows-1250"),
+ * case-insensitive; NULL when unknown. */
+const kv_cptable *kv_cptable_find(const char *name);
+/* "PC866", ...; never NULL for a table from this module. */
+const char *kv_cptable_name(const kv_cptable *t);
+/* Table for ESC t n in Epson's numbering / ESC GS t n in Star's; NULL
+ * when the number selects no single-byte page kvitt knows. */
+const kv_cptable *kv_cptable_epson(int n);
+const kv_cptable *kv_cptable_star(int n);
+/* The table of one of the five printing pages. */
+const kv_cptable *kv_cptable_of(kv_codepage cp);
+/* Decode one byte: below 0x80 as is, else the table (KV_CP_UNDEFINED for
+ * undefined bytes).  t NULL decodes as PC437. */
+uint32_t kv_cptable_to_unicode(const kv_cptable *t, uint8_t byte);
+/* The page text prints in on profile p (NULL = Epson numbering) after
+ * ESC t esc_t and ESC GS t star_cp (-1 = never sent, see kv_dec_state):
+ * Star's ESC GS t when sent, else the profile's own ESC t numbers, else
+ * Epson's.  NULL when the number selects no page kvitt knows (the printer
+ * prints something else than PC437: callers say so). */
+struct kv_profile;
+const kv_cptable *kv_cptable_select(const struct kv_profile *p, int esc_t, int star_cp);
+
 #endif

@@ -205,6 +205,9 @@ static int parse_esc(kv_dec *d, kv_dec_cmd *c, const uint8_t *s, size_t rem)
         kv_dec_state_reset(st);
         return 1;
     }
+    /* ESC B n t: buzzer, n beeps of t x 50 ms (Xprinter/HPRT class,
+     * python-escpos buzzer()); not in Epson's set */
+    case 'B': NEED(4); set_cmd(c, KV_OP_BUZZER, "ESC B", 4); p2(c, s[2], s[3]); return 1;
     case 'D': {
         /* up to 32 stops then NUL */
         size_t i = 2;
@@ -723,8 +726,11 @@ int kv_dec_format_params(const kv_dec_cmd *c, char *buf, size_t size)
         return snprintf(buf, size, "n=%d", c->p[0]);
     case KV_OP_SYMBOL_2D:
         return snprintf(buf, size, "cn=%d fn=%d", c->p[0], c->np > 1 ? c->p[1] : -1);
-    case KV_OP_EXTENDED:
     case KV_OP_BUZZER:
+        if (c->length == 4 && c->np == 2 && strcmp(c->mnemonic, "ESC B") == 0)
+            return snprintf(buf, size, "beeps=%d time=%dms", c->p[0], c->p[1] * 50);
+        /* fall through */
+    case KV_OP_EXTENDED:
         return snprintf(buf, size, "'%c' %zu bytes", c->p[0] >= 0x20 && c->p[0] < 0x7f ? c->p[0] : '?',
                         c->datalen);
     case KV_OP_TABS:

@@ -132,7 +132,7 @@ const char *kv_dec_strerror(kv_dec_status st);
     X(NV_IMAGE_DEFINE, "nv-image-define") /* FS q n ...: p0 n */ \
     X(MACRO, "macro")               /* GS : / GS ^ r t m */ \
     X(COUNTER, "counter")           /* GS C / GS c / GS g */ \
-    X(BUZZER, "buzzer")             /* GS ( A etc.: generic length-prefixed */ \
+    X(BUZZER, "buzzer")             /* ESC B n t: p0 n beeps, p1 t x 50 ms; GS ( A etc.: generic length-prefixed */ \
     X(EXTENDED, "extended")         /* other ESC ( x / GS ( x / FS ( x: p0 = x; data */ \
     X(SETTING, "setting")           /* other known fixed-length settings: p0.. */
 

@@ -73,10 +73,10 @@ static void put_utf8(out *o, uint32_t u)
 }
 
 /* Text bytes in the active page, quoted; the same escaping suits JSON. */
-static void put_text(out *o, const uint8_t *s, size_t n, const kv_profile *prof, int page)
+static void put_text(out *o, const uint8_t *s, size_t n, const kv_profile *prof, int page, int star)
 {
-    kv_codepage cp;
-    int known = kv_profile_codepage_from_number(&cp, prof, page) == 0;
+    const kv_cptable *cp = kv_cptable_select(prof, page, star);
+    int known = cp != NULL;
     put(o, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         uint8_t b = s[i];
@@ -88,7 +88,7 @@ static void put_text(out *o, const uint8_t *s, size_t n, const kv_profile *prof,
         } else if (b < 0x80) {
             put(o, (const char *)&b, 1);
         } else if (known) {
-            uint32_t u = kv_codepage_to_unicode(cp, b);
+            uint32_t u = kv_cptable_to_unicode(cp, b);
             if (u < 0x20 || (u >= 0x7F && u < 0xA0))
                 putf(o, "\\u%04x", (unsigned)u);
             else
@@ -152,15 +152,15 @@ int kv_dump(const uint8_t *buf, size_t len, const kv_dump_opts *opts,
             putf(o, "{\"offset\":%zu,\"length\":%zu,\"name\":\"%s\"", c.offset, c.length, c.name);
             if (c.mnemonic[0]) {
                 puts_(o, ",\"cmd\":");
-                put_text(o, (const uint8_t *)c.mnemonic, strlen(c.mnemonic), prof, 0);
+                put_text(o, (const uint8_t *)c.mnemonic, strlen(c.mnemonic), prof, 0, -1);
             }
             if (params[0]) {
                 puts_(o, ",\"params\":");
-                put_text(o, (const uint8_t *)params, strlen(params), prof, 0);
+                put_text(o, (const uint8_t *)params, strlen(params), prof, 0, -1);
             }
             if (c.op == KV_OP_TEXT) {
                 puts_(o, ",\"text\":");
-                put_text(o, c.data, c.datalen, prof, st->codepage);
+                put_text(o, c.data, c.datalen, prof, st->codepage, st->star_codepage);
                 if (unprinted)
                     puts_(o, ",\"unprinted\":true");
             } else if (c.op == KV_OP_UNKNOWN || c.op == KV_OP_QR_STORE || c.op == KV_OP_BARCODE) {
@@ -184,14 +184,14 @@ int kv_dump(const uint8_t *buf, size_t len, const kv_dump_opts *opts,
                     put(o, " ", 1);
             }
             if (c.op == KV_OP_TEXT) {
-                put_text(o, c.data, c.datalen, prof, st->codepage);
+                put_text(o, c.data, c.datalen, prof, st->codepage, st->star_codepage);
                 if (unprinted)
                     puts_(o, "  (unprinted)");
             } else {
                 puts_(o, params);
                 if (c.op == KV_OP_QR_STORE || c.op == KV_OP_BARCODE) {
                     puts_(o, " ");
-                    put_text(o, c.data, c.datalen < 200 ? c.datalen : 200, prof, 0);
+                    put_text(o, c.data, c.datalen < 200 ? c.datalen : 200, prof, 0, -1);
                 }
             }
             puts_(o, "\n");

@@ -3,21 +3,24 @@
  * produce, and check printed QR codes with a scanner.
  *
  * The renderer decodes the stream with escpos/decoder.h and draws, at the
- * profile's resolution and printable width: text in fonts A and B from
- * real bitmap fonts (X11 misc-fixed 12x24 and 9x18 through FreeType, with
- * fallback fonts for glyphs they lack, e.g. the euro sign in 12x24), bold,
- * double strike, underline, reverse, GS ! sizes, alignment, margins, tabs,
- * raster images (GS v 0, all four scalings), column images (ESC *),
- * graphics (GS ( L / GS 8 L store + print), native QR codes (re-encoded
- * with libqrencode at the stream's module size and EC level; model 1 and
- * Micro QR are drawn as model 2, which libqrencode and zbar support),
- * barcodes (CODE128, EAN-13, EAN-8, UPC-A, CODE39, with HRI text), feeds and a
- * dashed cut line.  Text left in the line buffer at the end of the stream
- * is not drawn (a printer never prints it).  Not drawn: PDF417 and other
- * 2D symbols, other 1D symbologies (ITF, CODABAR, CODE93, ...), user-defined
- * characters, NV/downloaded images; upside-down and 90-degree rotation are
- * ignored; page mode is drawn as standard mode.  They are still decoded, so
- * nothing after them is lost.
+ * profile's resolution and printable width: text in fonts A, B and C from
+ * real bitmap fonts (X11 misc-fixed 12x24, 9x18 and 8x16 through FreeType,
+ * with fallback fonts for glyphs they lack, e.g. the euro sign in 12x24),
+ * read in the code page ESC t / ESC GS t selected (every single-byte page
+ * of codepage.h's kv_cptable set), bold, double strike, underline,
+ * reverse, GS ! sizes, alignment, margins, tabs, ESC $ / ESC \ print
+ * positions (GS P motion units, a dot by default), reverse feeds (ESC e / ESC K),
+ * upside-down lines (ESC {) and 90-degree rotation (ESC V), raster images
+ * (GS v 0, all four scalings), column images (ESC *), graphics (GS ( L /
+ * GS 8 L store + print), native QR codes of model 2 (re-encoded with
+ * libqrencode at the stream's module size and EC level; model 1 and Micro
+ * QR are drawn as a hatched box and counted in info.qr_unverifiable),
+ * barcodes (CODE128, EAN-13, EAN-8, UPC-A, CODE39, with HRI text), feeds
+ * and a dashed cut line.  Text left in the line buffer at the end of the
+ * stream is not drawn (a printer never prints it).  Not drawn: PDF417 and
+ * other 2D symbols, other 1D symbologies (ITF, CODABAR, CODE93, ...),
+ * user-defined characters, NV/downloaded images; page mode is drawn as
+ * standard mode.  They are still decoded, so nothing after them is lost.
  *
  * Output is deterministic: the same bytes and options give the same image
  * and the same PNG bytes.  No I/O except reading the font files named in
@@ -52,6 +55,9 @@ const char *kv_render_strerror(kv_render_status st);
 /* Default font files (Debian xfonts-base and fonts-dejavu-core). */
 #define KV_RENDER_FONT_A "/usr/share/fonts/X11/misc/12x24.pcf.gz"
 #define KV_RENDER_FONT_B "/usr/share/fonts/X11/misc/9x18.pcf.gz"
+/* Font C (ESC M 2): cell sizes differ by model (TM-T20II 9x17, many
+ * clones 8x16); kvitt draws an 8x16 cell. */
+#define KV_RENDER_FONT_C "/usr/share/fonts/X11/misc/8x16.pcf.gz"
 #define KV_RENDER_FONT_FALLBACK "/usr/share/fonts/X11/misc/10x20.pcf.gz"
 #define KV_RENDER_FONT_OUTLINE "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 
@@ -63,9 +69,10 @@ typedef struct kv_render_opts {
     const char *font_fallback; /* bitmap font for missing glyphs; NULL = KV_RENDER_FONT_FALLBACK */
     const char *font_outline; /* last resort outline font; NULL = KV_RENDER_FONT_OUTLINE */
     int max_height;           /* cap on the paper length in dots; 0 = 65536 */
+    const char *font_c;       /* NULL = KV_RENDER_FONT_C; optional (font B when unusable) */
 } kv_render_opts;
 
-#define KV_RENDER_OPTS_INIT { 1, NULL, NULL, NULL, NULL, NULL, 0 }
+#define KV_RENDER_OPTS_INIT { 1, NULL, NULL, NULL, NULL, NULL, 0, NULL }
 
 /* A rendered paper.  pixels has width * height bytes, row after row. */
 typedef struct kv_image {
@@ -89,6 +96,13 @@ typedef struct kv_render_info {
     int unknown;         /* commands the decoder reported as unknown */
     size_t unprinted;    /* text bytes left without a print command */
     int clipped;         /* 1 when the paper hit max_height */
+    int qr_unverifiable; /* native QR prints of model 1 or Micro QR: drawn
+                            as a hatched box, since no scanner here reads
+                            them and a model 2 drawing would be a lie */
+    int qr_small_module; /* native QR prints with modules under 3 dots */
+    int qr_micro;        /* of qr_unverifiable: the Micro QR ones */
+    int codepage_unknown;/* text printed in an ESC t page kvitt lacks
+                            (drawn as PC437) */
 } kv_render_info;
 
 typedef struct kv_renderer kv_renderer;
@@ -152,11 +166,26 @@ typedef int (*kv_qr_fn)(void *ctx, const uint8_t *data, size_t len);
  * a second pass runs at twice the size and the pass that found more
  * symbols wins; the second pass is skipped when the first found at least
  * want symbols (want <= 0: always run both).  Calls fn for each symbol in
- * the order zbar reports them.  *count (may be NULL) = number of symbols.
+ * paper order (top to bottom, then left to right: the order the stream
+ * printed them).  *count (may be NULL) = number of symbols.
  * Returns KV_RENDER_OK, KV_RENDER_E_NOMEM, KV_RENDER_E_SCAN or
  * KV_RENDER_E_ARG.
  */
 kv_render_status kv_image_scan_qr(const kv_image *img, int want, kv_qr_fn fn, void *ctx,
                                   int *count);
+
+/* A symbol found by kv_image_scan_qr_at (borrowed for the callback). */
+typedef struct kv_qr_symbol {
+    const uint8_t *data;  /* binary-safe, NOT NUL-terminated */
+    size_t len;
+    int x, y;             /* top-left corner on the image, dots */
+    int module;           /* module size in dots measured on the finder
+                             pattern; 0 when it could not be measured */
+} kv_qr_symbol;
+typedef int (*kv_qr_at_fn)(void *ctx, const kv_qr_symbol *sym);
+
+/* kv_image_scan_qr with each symbol's position and module size. */
+kv_render_status kv_image_scan_qr_at(const kv_image *img, int want, kv_qr_at_fn fn, void *ctx,
+                                     int *count);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <microhttpd.h>
+#include <openssl/sha.h>
 
 #include "sim/sim_int.h"
 
@@ -360,6 +361,22 @@ static int write_file(const char *path, const char *text, mode_t mode)
     return close(fd);
 }
 
+/* A fresh till token (48 hex digits from the kernel's CSPRNG) and the hex
+ * SHA-256 that `kvitt serve` keeps as [till ID] token_sha256. */
+static int till_token(char tok[49], char hash[65])
+{
+    unsigned char raw[24], h[SHA256_DIGEST_LENGTH];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, raw, sizeof raw);
+    close(fd);
+    if (n != (ssize_t)sizeof raw) return -1;
+    for (size_t i = 0; i < sizeof raw; i++) snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+    SHA256((const unsigned char *)tok, strlen(tok), h);
+    for (size_t i = 0; i < sizeof h; i++) snprintf(hash + 2 * i, 3, "%02x", h[i]);
+    return 0;
+}
+
 static int mkdir_p(const char *dir)
 {
     char tmp[PATH_MAX];
@@ -404,6 +421,8 @@ kv_sim_status kv_sim_write_config_url(const char *url, const char *path)
     char *conf = NULL, *sec = NULL;
     if (!pdir || !po || !pb || !secrets || !sbase) { st = KV_SIM_E_NOMEM; goto out; }
     if (mkdir_p(po) < 0 || mkdir_p(pb) < 0) { st = KV_SIM_E_IO; goto out; }
+    char tok[49], tokhash[65];
+    if (till_token(tok, tokhash) < 0) { st = KV_SIM_E_IO; goto out; }
     conf = sim_printf(
         "# kvitt configuration written by `kvitt sim --write-config`.\n"
         "# It points at the local simulator %s (test credentials only).\n"
@@ -435,7 +454,7 @@ kv_sim_status kv_sim_write_config_url(const char *url, const char *path)
         "printer = virtual://%s\n"
         "profile = generic-80\n"
         "flow = epayment-qr\n"
-        "qr_source = text\n"
+        "qr_source = image\n"
         "credentials = oslo\n"
         "reference_prefix = OSL\n"
         "website = https://example.no\n"
@@ -451,15 +470,25 @@ kv_sim_status kv_sim_write_config_url(const char *url, const char *path)
         "printer = virtual://%s\n"
         "profile = generic-80\n"
         "flow = epayment-qr\n"
-        "qr_source = text\n"
+        "qr_source = image\n"
         "credentials = bergen\n"
         "reference_prefix = BGO\n"
         "website = https://example.no\n"
-        "chain = nordkaffe\n",
-        url, abs, url, dir, sbase, creds[0].msn, po, creds[1].msn, pb);
+        "chain = nordkaffe\n"
+        "\n"
+        "# `kvitt serve --config %s` (listens on 127.0.0.1:8580 without a [serve]\n"
+        "# section; add [serve] listen/webhook_url as docs/daemon.md shows).\n"
+        "# The till's bearer token is in the secrets file (till-token line).\n"
+        "[till till-1]\n"
+        "store = oslo\n"
+        "token_sha256 = %s\n",
+        url, abs, url, dir, sbase, creds[0].msn, po, creds[1].msn, pb, abs, tokhash);
     sec = sim_printf(
         "# kvitt secrets written by `kvitt sim --write-config` (mode 0600).\n"
         "# Simulator test credentials: they work only against `kvitt sim`.\n"
+        "# Bearer token of [till till-1] for `kvitt serve` (the config keeps only its\n"
+        "# SHA-256); a till sends it as Authorization: Bearer TOKEN.\n"
+        "# till-token till-1 = %s\n"
         "\n"
         "[credentials %s]\nclient_id = %s\nclient_secret = %s\nsubscription_key = %s\npartner = false\n"
         "\n"
@@ -467,7 +496,7 @@ kv_sim_status kv_sim_write_config_url(const char *url, const char *path)
         "\n"
         "# Partner keys acting for both stores (the store's msn is sent on every call).\n"
         "[credentials %s]\nclient_id = %s\nclient_secret = %s\nsubscription_key = %s\npartner = true\n",
-        creds[0].name, creds[0].client_id, creds[0].client_secret, creds[0].subscription_key,
+        tok, creds[0].name, creds[0].client_id, creds[0].client_secret, creds[0].subscription_key,
         creds[1].name, creds[1].client_id, creds[1].client_secret, creds[1].subscription_key,
         creds[2].name, creds[2].client_id, creds[2].client_secret, creds[2].subscription_key);
     if (!conf || !sec) { st = KV_SIM_E_NOMEM; goto out; }

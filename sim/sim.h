@@ -146,6 +146,9 @@ int kv_sim_port(const kv_sim *s);
  * merchant keys for each plus the partner set, `virtual:` printers in
  * <dir>/printer/<store>, journal <dir>/kvitt-journal.db and the secrets
  * file <path without .conf>.secrets (mode 0600), <dir> = path's folder.
+ * Stores use qr_source = image; [till till-1] (store oslo) holds the
+ * token_sha256 of a fresh random till token, whose plain value is the
+ * "# till-token till-1 = TOKEN" comment line of the secrets file.
  * Existing files are replaced.  Returns KV_SIM_E_IO (errno set) on failure. */
 kv_sim_status kv_sim_write_config(const kv_sim *s, const char *path);
 

@@ -2,6 +2,7 @@
 # Run every benchmark and print its figures. Benchmarks measure; they never
 # fail on time. Programs: BUILD/tests/bench_* (from tests/bench_*.c).
 # Scripts: tests/bench_*.sh (run with the same environment).
+# bench_proxy: kvitt proxy added latency, TCP throughput, trigger -> first slip byte.
 set -u
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -132,8 +132,9 @@ static void test_flow_pay__insufficient_funds(void **state)
     (void)state;
     /* the simulator's magic amount 1.51 = refused by the issuer
      * (insufficient funds): the app shows the refusal, the payment ends
-     * ABORTED */
-    run_not_paid("approve", "1.51", "ABORTED");
+     * ABORTED at Vipps, and its event log's failed AUTHORIZED makes it
+     * DECLINED for the cashier */
+    run_not_paid("approve", "1.51", "DECLINED");
 }
 
 static void test_flow_pay__approved_just_after_cancel_finishes_the_sale(void **state)

@@ -143,7 +143,12 @@ static void test_verify_qr__corpus_escpos_php(void **state)
     char *f = kvt_path("%s/corpus/escpos-php/qr-code.bin", kvt_shared());
     kvt_result r;
     const char *argv[] = { "kvitt", "verify-qr", f, NULL };
-    if (run(&r, argv) != 0)
+    /* escpos-php prints two codes as model 1 / Micro QR (GS ( k 165 with
+     * 49 / 51): not verifiable here, so exit 1 (issue 14: drawing them as
+     * model 2 passed codes a printer prints differently); every model 2
+     * code still decodes */
+    if (run(&r, argv) != 1 || !strstr(r.err, "1 QR code(s) of model 1") ||
+        !strstr(r.err, "1 Micro QR code(s)"))
         fail_msg("verify-qr qr-code.bin: exit %d: %s", r.status, r.err);
     /* the output holds binary data (a symbol of 40 NUL bytes): memmem */
     const char *num = "0123456789012345678901234567890123456789\n";

@@ -102,6 +102,7 @@ static void test_vipps_wire__create_push_and_receipt(void **state)
                                             "phoneNumber")->valuestring,
                         "4791234567");
     assert_null(cJSON_GetObjectItem(o, "qrFormat"));
+    assert_string_equal(cJSON_GetObjectItem(o, "customerInteraction")->valuestring, "CUSTOMER_PRESENT");
     cJSON *rc = cJSON_GetObjectItem(o, "receipt");
     cJSON *ol = cJSON_GetObjectItem(rc, "orderLines");
     assert_int_equal(cJSON_GetArraySize(ol), 2);
@@ -118,6 +119,14 @@ static void test_vipps_wire__create_push_and_receipt(void **state)
     assert_string_equal(cJSON_GetObjectItem(bl, "posId")->valuestring, "till-1");
     assert_string_equal(cJSON_GetObjectItem(bl, "receiptNumber")->valuestring,
                         "000123");
+    cJSON_Delete(o);
+    free(s);
+    /* a push to a customer away from the till */
+    rq.customer_not_present = 1;
+    s = kv_vipps__build_create(&rq, NULL, 0);
+    assert_non_null(s);
+    o = cJSON_Parse(s);
+    assert_string_equal(cJSON_GetObjectItem(o, "customerInteraction")->valuestring, "CUSTOMER_NOT_PRESENT");
     cJSON_Delete(o);
     free(s);
 

@@ -12,7 +12,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: kvitt pay --amount 149.00 [--currency NOK] [--store ID] [--phone MSISDN]\n"
+        "usage: kvitt pay --amount 149.00 [--currency NOK] [--store ID] [--phone MSISDN [--not-present]]\n"
         "                 [--items FILE.json] [--text TEXT] [--printer URI] [--timeout S]\n"
         "                 [--reference REF] [--show-qr] [--qr-style ansi|light|dark]\n"
         "                 [--no-recover] [--json]\n\n"
@@ -22,6 +22,8 @@ static void usage(FILE *f)
         "  --currency C    NOK, DKK or EUR; must be the store's currency\n"
         "  --store ID      a [store ID] of the configuration (default: default_store)\n"
         "  --phone MSISDN  send a push to this number instead of a QR (e.g. 4791234567)\n"
+        "  --not-present   the customer is not at the till (with --phone and --items:\n"
+        "                  the receipt in the app is mandatory then)\n"
         "  --items FILE    JSON array of {\"name\",\"quantity\",\"unit_price\",\"vat_rate\"};\n"
         "                  their sum must equal the amount (\"-\" reads stdin)\n"
         "  --text TEXT     payment description shown in the app (3-100 characters)\n"
@@ -32,6 +34,8 @@ static void usage(FILE *f)
         "                  terminal), light (dark blocks, no colour codes) or dark\n"
         "                  (light blocks, for a light-on-dark terminal without colours)\n"
         "  --json          print one JSON result object on stdout\n\n"
+        "The slip's QR follows the store's qr_source: image (the default) prints Vipps'\n"
+        "own QR; text makes kvitt draw it, which needs Vipps' approval (warned on stderr).\n\n"
         "exit codes: 0 paid, 1 not paid, 2 bad input, 3 configuration, 4 printer failure\n"
         "before the QR was shown, 5 payment service unreachable, 6 outcome unknown\n"
         "(journaled; run 'kvitt recover').\n");
@@ -49,6 +53,7 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         { "printer", required_argument, NULL, 'P' },
         { "timeout", required_argument, NULL, 'T' },
         { "reference", required_argument, NULL, 'r' },
+        { "not-present", no_argument, NULL, 'N' },
         { "show-qr", no_argument, NULL, 'q' },
         { "qr-style", required_argument, NULL, 'Q' },
         { "no-recover", no_argument, NULL, 'n' },
@@ -60,7 +65,7 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
     const char *items_path = NULL;
     int json = 0, show_qr = 0, no_recover = 0, c;
     kv_termqr_style qr_style = KV_TERMQR_ANSI;
-    while ((c = getopt_long(argc, argv, "a:C:s:p:i:t:P:T:r:qQ:njh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:C:s:p:i:t:P:T:r:NqQ:njh", opts, NULL)) != -1) {
         switch (c) {
         case 'a': req.amount = optarg; break;
         case 'C': req.currency = optarg; break;
@@ -78,6 +83,7 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
             break;
         }
         case 'r': req.reference = optarg; break;
+        case 'N': req.not_present = 1; break;
         case 'q': show_qr = 1; break;
         case 'Q':
             if (kv_termqr_style_parse(optarg, &qr_style) != 0)
@@ -119,6 +125,10 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         free(items);
         return rc;
     }
+    const kv_store *qs = kv_config_store(fc.cfg, req.store_id);
+    if (qs && qs->qr_source == KV_QR_TEXT && qs->flow != KV_FLOW_PUSH && !req.phone)
+        fprintf(stderr, "kvitt pay: warning: [store %s] qr_source = text: kvitt draws the QR itself; a "
+                "self-drawn QR needs Vipps' approval (qr_source = image prints Vipps' own QR)\n", qs->id);
     char err[512];
     kv_flow_status st = kv_flow_validate(fc.flow, &req, err, sizeof err);
     if (st != KV_FLOW_OK) {

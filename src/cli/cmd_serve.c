@@ -32,7 +32,9 @@ static void usage(FILE *f)
             "  --check            validate the [serve] and [till] sections and exit\n"
             "  --hash-token TOK   print the token_sha256 value for a till token ('-': read\n"
             "                     the token from stdin, so it stays out of the shell history)\n"
-            "  -v, --verbose      also log debug lines\n");
+            "  -v, --verbose      also log debug lines\n\n"
+            "QR slips follow each store's qr_source: image (default) prints Vipps' own QR;\n"
+            "text makes kvitt draw it, which needs Vipps' approval (logged as a warning).\n");
 }
 
 int kv_serve_pair(int argc, char **argv, const kv_cli *cli); /* cmd_serve_pair.c */

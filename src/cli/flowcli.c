@@ -26,6 +26,11 @@ int kv_flowcli_interrupted(void)
     return stop_flag != 0;
 }
 
+const volatile sig_atomic_t *kv_flowcli_stop_flag(void)
+{
+    return &stop_flag;
+}
+
 static void progress(void *user, const kv_flow_event *ev)
 {
     kv_flowcli *fc = user;

@@ -27,6 +27,8 @@ void kv_flowcli_close(kv_flowcli *fc);
 
 /* 1 once SIGINT/SIGTERM arrived. */
 int kv_flowcli_interrupted(void);
+/* The flag behind it (for loops that take a stop pointer: kvitt proxy). */
+const volatile sig_atomic_t *kv_flowcli_stop_flag(void);
 
 /* Print a result (text on stdout/stderr, or one JSON object on stdout)
  * and return the exit code for st. */

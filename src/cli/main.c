@@ -191,9 +191,17 @@ int main(int argc, char **argv)
         return KV_EXIT_USAGE;
     }
     const char *name = argv[optind];
+    char help_opt[] = "--help", *help_argv[3] = { NULL, help_opt, NULL };
     if (strcmp(name, "help") == 0) {
-        usage(stdout);
-        return KV_EXIT_OK;
+        if (optind + 1 >= argc) {
+            usage(stdout);
+            return KV_EXIT_OK;
+        }
+        /* kvitt help CMD is kvitt CMD --help (and man kvitt-CMD). */
+        name = help_argv[0] = argv[optind + 1];
+        argv = help_argv;
+        argc = 2;
+        optind = 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, name) == 0) {

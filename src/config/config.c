@@ -93,7 +93,7 @@ static ckey *find_key(const csection *s, const char *key)
 static const char *const kvitt_keys[] = {
     "environment", "system_name", "system_version", "plugin_name", "plugin_version",
     "journal", "secrets", "connect_timeout_ms", "total_timeout_ms", "payment_timeout_s",
-    "poll_first_s", "poll_interval_ms", "default_store", "till_id", NULL };
+    "poll_first_s", "poll_interval_ms", "default_store", "till_id", "order_management", NULL };
 static const char *const store_keys[] = {
     "name", "address", "org_number", "msn", "language", "currency", "printer", "profile",
     "flow", "qr_source", "credentials", "reference_prefix", "website", "chain", NULL };
@@ -181,14 +181,15 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
             sscanf(norm, "%63s", kind);
             int known = strcmp(kind, "kvitt") == 0 || strcmp(kind, "store") == 0 ||
                         strcmp(kind, "credentials") == 0 || strcmp(kind, "serve") == 0 ||
-                        strcmp(kind, "till") == 0;
+                        strcmp(kind, "till") == 0 || strcmp(kind, "proxy") == 0;
             if (!known) {
-                seterr(err, errlen, "%s:%d: unknown section [%s]; fix: use [kvitt], [store ID], [credentials NAME], [serve] or [till ID]",
+                seterr(err, errlen, "%s:%d: unknown section [%s]; fix: use [kvitt], [store ID], [credentials NAME], [serve], [till ID] or [proxy NAME]",
                        path, lineno, norm);
                 st = KV_C_E_SYNTAX;
                 break;
             }
-            int needs_id = strcmp(kind, "store") == 0 || strcmp(kind, "credentials") == 0 || strcmp(kind, "till") == 0;
+            int needs_id = strcmp(kind, "store") == 0 || strcmp(kind, "credentials") == 0 || strcmp(kind, "till") == 0 ||
+                           strcmp(kind, "proxy") == 0;
             if (needs_id != (strchr(norm, ' ') != NULL)) {
                 seterr(err, errlen, "%s:%d: section [%s] %s; fix: write [%s%s]", path, lineno, norm,
                        needs_id ? "needs an id" : "takes no id", kind, needs_id ? " ID" : "");
@@ -424,6 +425,7 @@ static kv_config_status load_store(kv_config *c, csection *s, kv_store *st, char
     snprintf(st->language, sizeof st->language, "nb");
     snprintf(st->currency, sizeof st->currency, "NOK");
     snprintf(st->profile, sizeof st->profile, "generic-80");
+    st->qr_source = KV_QR_IMAGE; /* Vipps' own QR; a self-drawn one (text) needs Vipps' approval */
     for (size_t i = 0; i < s->nkeys; i++) {
         ckey *k = &s->keys[i];
         const char *v = kval(k);
@@ -468,7 +470,7 @@ static kv_config_status load_store(kv_config *c, csection *s, kv_store *st, char
         } else if (strcmp(k->key, "qr_source") == 0) {
             if (strcmp(v, "text") == 0) st->qr_source = KV_QR_TEXT;
             else if (strcmp(v, "image") == 0) st->qr_source = KV_QR_IMAGE;
-            else VERR(s, k, "'%s' is not a QR source; fix: qr_source = text | image", v);
+            else VERR(s, k, "'%s' is not a QR source; fix: qr_source = image | text (text needs Vipps' approval)", v);
         } else if (strcmp(k->key, "credentials") == 0) {
             if (!valid_id(v) || copy_str(st->credentials, sizeof st->credentials, v))
                 VERR(s, k, "'%s' is not a credentials name; fix: credentials = %s", v, st->id);

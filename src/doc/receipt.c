@@ -44,6 +44,8 @@ static const char *const reasons[KV_NP_OTHER + 1][KV_LANG_COUNT] = {
     [KV_NP_CANCELLED] = { "Avbrutt i kassen", "Annulleret ved kassen", "Peruttu kassalla",
                           "Avbruten i kassan", "Cancelled at the till" },
     [KV_NP_REFUSED] = { "Avvist", "Afvist", "Hylätty", "Avvisad", "Refused" },
+    [KV_NP_DECLINED] = { "Avvist i appen", "Afvist i appen", "Hylätty sovelluksessa", "Avvisad i appen",
+                         "Declined in the app" },
     [KV_NP_OTHER] = { "Ikke fullført", "Ikke gennemført", "Ei suoritettu", "Inte genomförd",
                       "Not completed" },
 };

@@ -59,6 +59,7 @@ typedef enum {
     KV_NP_EXPIRED,       /* nobody paid before the QR expired */
     KV_NP_CANCELLED,     /* cancelled at the till (timeout, Ctrl-C, printer) */
     KV_NP_REFUSED,       /* refused by Vipps MobilePay (reason text given) */
+    KV_NP_DECLINED,      /* the card or account declined it in the app */
     KV_NP_OTHER
 } kv_not_paid_reason;
 

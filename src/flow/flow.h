@@ -29,7 +29,8 @@
  * flow raise SIGKILL on its own process at that step, to test recovery.
  * Steps: journaled (after the NEW row, before create), created (after
  * create answered), slip (after the slip printed), waiting (at the first
- * poll), captured (after capture answered), receipt (before the receipt
+ * poll), capture-sent (capture answered, answer not journaled), captured
+ * (after capture answered and journaled), receipt (before the receipt
  * is printed), refunded (a refund answered, before its answer is
  * journaled).  Never set it in production.
  */
@@ -131,6 +132,10 @@ typedef struct kv_pay_request {
     const char *till_id;      /* NULL = [kvitt] till_id */
     const char *reference;    /* NULL = generated ("<prefix>-<time>-<rand>") */
     int timeout_s;            /* 0 = payment_timeout_s from the config */
+    int not_present;          /* 1: a push to a customer who is not at the till
+                                 (customerInteraction CUSTOMER_NOT_PRESENT); needs
+                                 phone and items_json (the receipt in the app is
+                                 mandatory then); 0: CUSTOMER_PRESENT */
 } kv_pay_request;
 
 /* The outcome of an operation (value struct). */
@@ -187,17 +192,24 @@ kv_flow_status kv_flow_give_up(kv_flow *f, kv_flow_result *out, const char *refe
  * "AUTHORIZED" or "ecom.RESERVED" event makes the waiting payment capture
  * at once, without reading the payment first (the capture is journaled
  * with its key like every capture, and Vipps refuses to capture a payment
- * that is not authorized, after which the flow reads it back). */
+ * that is not authorized, after which the flow reads it back).  An event
+ * whose body says "success": false (a declined authorization) only wakes
+ * the waiter, which reads the payment; the decline is then taken from
+ * Vipps' own record (events log / eCom details). */
 kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const char *event_name,
                                       const char *body);
 
 /* Recover: for every unfinished payment in the journal read the real state
  * and finish it (capture when authorized and not captured, cancel when
  * still CREATED and older than its expiry, print missing receipts marked
- * COPY when one may already have been printed).  Never captures or refunds
- * twice (idempotency keys from the journal).  Refunds journaled without an
- * answer are resent with their key (Vipps answers a repeated key with the
- * first result).  Counts go to the out
+ * COPY when a complete one may already be on paper, print the not-paid
+ * slip of a payment that ended aborted/expired/cancelled meanwhile, settle
+ * pending capture/cancel operations from the event log).  Never captures
+ * or refunds twice (idempotency keys from the journal).  Refunds journaled
+ * without an answer are resent with their key (Vipps answers a repeated
+ * key with the first result).  Receipts for the app still queued in the
+ * Order Management outbox are sent (whatever their back-off).  Counts go
+ * to the out
  * parameters (may be NULL).  Returns KV_FLOW_OK when every payment is final,
  * KV_FLOW_E_UNKNOWN when some could not be resolved (service down). */
 typedef struct kv_recover_report {
@@ -206,6 +218,8 @@ typedef struct kv_recover_report {
     int captured;    /* captures sent by recover */
     int reprinted;   /* receipts printed by recover */
     int unresolved;  /* still unknown */
+    int receipts_sent;   /* receipts for the app (Order Management) sent */
+    int receipts_queued; /* receipts for the app still not accepted */
 } kv_recover_report;
 kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out);
 
@@ -236,6 +250,13 @@ kv_flow_status kv_flow_reprint(kv_flow *f, kv_flow_result *out, const char *refe
 /* Search the journal (thin wrapper over kv_journal_find). *rows malloc'd,
  * free(). */
 kv_flow_status kv_flow_find(kv_flow *f, kv_payment **rows, size_t *n, const kv_journal_query *q);
+
+/* A new payment reference for store_id, the one format of `kvitt pay` and
+ * `kvitt serve`: "<PREFIX>-<YYYYMMDDHHMMSS UTC>-<10 hex random>", e.g.
+ * OSL-20261202080425-5e9500df12 (29 characters for a 3-letter prefix).
+ * PREFIX is the store's reference_prefix, else the store id's letters and
+ * digits in upper case (at most 8), else "KV".  cfg/store_id may be NULL. */
+void kv_flow_make_reference(char *buf, size_t len, const kv_config *cfg, const char *store_id);
 
 /* Parse a decimal amount "149.00" / "149" / "149.5" into minor units.
  * Returns 0, or -1 with a reason in err (more than 2 decimals, sign, junk). */

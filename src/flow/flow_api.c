@@ -54,12 +54,30 @@ kv_vipps_status kv__flow_api_get(kv_vipps_client *c, const kv_payment *p, const 
             g->captured = g->amount;
     } else if (!strcmp(op, "VOID")) {
         g->state = KV_VIPPS_STATE_TERMINATED;
-    } else if (!strcmp(op, "CANCEL")) {
+    } else if (!strcmp(op, "CANCEL") || d.reserve_failed) {
+        /* a failed RESERVE newer than INITIATE: declined, final */
         g->state = KV_VIPPS_STATE_ABORTED;
     } else {
         g->state = KV_VIPPS_STATE_CREATED;
     }
     return KV_VIPPS_OK;
+}
+
+int kv__flow_api_declined(kv_vipps_client *c, const kv_payment *p)
+{
+    if (kv__flow_is_ecom(p)) {
+        kv_vipps_ecom_details d;
+        return kv_vipps_ecom_details_get(&d, c, p->reference) == KV_VIPPS_OK && d.reserve_failed;
+    }
+    kv_vipps_event *ev = NULL;
+    size_t n = 0;
+    int declined = 0;
+    if (kv_vipps_events(&ev, &n, c, p->reference) == KV_VIPPS_OK)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(ev[i].name, "AUTHORIZED") && !ev[i].success)
+                declined = 1;
+    kv_vipps_events_free(ev);
+    return declined;
 }
 
 /* A capture or refund of amount: epay is the ePayment call, ecom the eCom
@@ -133,7 +151,9 @@ kv_not_paid_reason kv__flow_reason_of(kv_vipps_state s)
 void kv__flow_absorb(kv_payment *p, const kv_vipps_payment *vp)
 {
     snprintf(p->api_state, sizeof p->api_state, "%s", kv_vipps_state_name(vp->state));
-    if (vp->psp_reference[0])
+    /* the sale keeps the first transaction id it was given: a capture's
+     * or refund's answer carries its own, which belongs to that operation */
+    if (vp->psp_reference[0] && !p->psp_reference[0])
         snprintf(p->psp_reference, sizeof p->psp_reference, "%s", vp->psp_reference);
     p->captured = vp->captured;
     p->refunded = vp->refunded;

@@ -85,6 +85,8 @@ kv_flow_status kv_flow_open(kv_flow **out, const kv_config *cfg, const kv_flow_o
         setmsg(err, errlen, "no configuration");
         return KV_FLOW_E_CONFIG;
     }
+    if (kv__flow_om_mode_check(cfg, err, errlen))
+        return KV_FLOW_E_CONFIG;
     kv_flow *f = calloc(1, sizeof *f);
     if (!f)
         return KV_FLOW_E_NOMEM;
@@ -116,6 +118,7 @@ void kv_flow_close(kv_flow *f)
 {
     if (!f)
         return;
+    kv__flow_om_stop(f);
     kv_journal_close(f->j);
     kv_vipps_shared_destroy(f->shared);
     while (f->locks) {

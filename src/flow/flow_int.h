@@ -65,15 +65,26 @@ struct kv_flow {
     kv_vipps_shared *shared;
     char crash_at[32];
     char lockpath[1100];     /* <journal>.lock: per-reference byte locks */
+    pthread_t om_thread;     /* Order Management outbox retries (mu) */
+    int om_running, om_joinable, om_stop;
 };
 
 #define MAX_ITEMS 64
+#define KV_FLOW_QR_LIFETIME_S 600   /* ePayment one-time QR (vipps-api.md section 5.1) */
 
 typedef struct parsed_items {
     cJSON *root;
     kv_doc_item items[MAX_ITEMS];
     size_t n;
 } parsed_items;
+
+/* A receipt for the app built from a payment's items (flow_receipt.c). */
+typedef struct app_receipt {
+    parsed_items it;
+    kv_vipps_order_line lines[MAX_ITEMS];
+    char ids[MAX_ITEMS][24], qty[MAX_ITEMS][24];
+    kv_vipps_receipt r;
+} app_receipt;
 
 /* A validated payment request. */
 typedef struct vreq {
@@ -137,7 +148,11 @@ const kv_store *kv__flow_store_of(kv_flow *f, const kv_payment *p);
 int kv__flow_parse_items(parsed_items *it, const char *json, char *err, size_t errlen);
 kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req, char *err, size_t errlen);
 int kv__flow_qr_px(const kv_store *s);
-void kv__flow_make_reference(char *buf, size_t len, const kv_store *s);
+/* eCom callbackPrefix from [serve] webhook_url (may be NULL): the daemon's
+ * public base (webhook_url without its /webhooks/vipps tail, any path
+ * prefix of a reverse proxy kept) + "/callbacks"; without a daemon URL a
+ * reserved name that never resolves, never the merchant's website. */
+void kv__flow_callback_prefix(char *buf, size_t len, const char *webhook_url);
 
 /* flow_print.c */
 int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind doc, int copy, const char *uri,
@@ -159,12 +174,43 @@ kv_vipps_status kv__flow_api_refund(kv_vipps_client *c, const kv_payment *p, int
                                     kv_vipps_modification *mod);
 kv_vipps_status kv__flow_api_cancel(kv_vipps_client *c, const kv_payment *p, int transaction_only, const char *key,
                                     kv_vipps_modification *mod);
+/* 1 when Vipps' own record says the payment was declined: an AUTHORIZED
+ * event with success false (ePayment) or a failed RESERVE (eCom); 0 when
+ * not or when it cannot be read. */
+int kv__flow_api_declined(kv_vipps_client *c, const kv_payment *p);
 kv_not_paid_reason kv__flow_reason_of(kv_vipps_state s);
 void kv__flow_absorb(kv_payment *p, const kv_vipps_payment *vp);
 
 /* flow_pay.c */
 kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p, int copy, kv_flow_result *out);
-kv_flow_status kv__flow_not_paid(kv_flow *f, kv_payment *p, kv_vipps_state vs, kv_flow_result *out);
+/* The payment ended unpaid in state vs at Vipps: journal it (reason
+ * DECLINED when Vipps' record says so; c may be NULL to skip that check),
+ * print the not-paid slip, fill out.  Returns KV_FLOW_E_NOT_PAID. */
+kv_flow_status kv__flow_not_paid(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_vipps_state vs,
+                                 kv_flow_result *out);
 kv_flow_status kv__flow_give_up_locked(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_flow_result *out);
+
+/* flow_receipt.c */
+/* Build the receipt of p's items; -1 when there are none or they do not add
+ * up to total.  Free with kv__flow_receipt_free after a 0. */
+int kv__flow_receipt_build(app_receipt *o, const kv_payment *p, int64_t total);
+void kv__flow_receipt_free(app_receipt *o);
+/* Check [kvitt] order_management (on | off | auto). */
+int kv__flow_om_mode_check(const kv_config *cfg, char *err, size_t errlen);
+/* Journal p's Order Management receipt (once) and try to send it with c;
+ * a failure leaves it queued and starts the retry thread. */
+void kv__flow_om_enqueue(kv_flow *f, kv_vipps_client *c, const kv_payment *p);
+/* Send the queued receipts that are due (all pending ones when force).
+ * Counts may be NULL. */
+void kv__flow_om_run(kv_flow *f, int force, int *delivered, int *pending);
+/* Stop and join the retry thread (kv_flow_close). */
+void kv__flow_om_stop(kv_flow *f);
+
+/* flow_recover.c */
+/* Settle the payment's pending capture and cancel operations from what
+ * Vipps says: its event log by idempotency key (ePayment), else the
+ * amounts and state in g.  Operations the answer does not decide stay
+ * pending. */
+void kv__flow_settle_ops(kv_flow *f, kv_vipps_client *c, const kv_payment *p, const kv_vipps_payment *g);
 
 #endif

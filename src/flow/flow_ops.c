@@ -113,7 +113,7 @@ kv_flow_status kv_flow_cancel(kv_flow *f, kv_flow_result *out, const char *refer
         st = KV_FLOW_E_REFUSED;
     } else if (g.state != KV_VIPPS_STATE_CREATED && g.state != KV_VIPPS_STATE_AUTHORIZED) {
         kv__flow_absorb(&x.p, &g);
-        st = kv__flow_not_paid(f, &x.p, g.state, NULL);
+        st = kv__flow_not_paid(f, x.c, &x.p, g.state, NULL);
         setmsg(out->detail, sizeof out->detail, "payment %s was already %s", reference, kv_vipps_state_name(g.state));
         st = KV_FLOW_OK;
     } else {
@@ -289,7 +289,13 @@ kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *refer
     }
     kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
     kv__flow_absorb(&x.p, &mod);
-    kv__flow_save(f, &x.p, x.p.state, "refunded");
+    {
+        /* the refund's own transaction id goes into the transition note */
+        char note[200];
+        snprintf(note, sizeof note, "refunded %lld (pspReference %s)", (long long)amt,
+                 mod.psp_reference[0] ? mod.psp_reference : "none");
+        kv__flow_save(f, &x.p, x.p.state, note);
+    }
     {
         kv_escpos *e = kv__flow_new_encoder(till);
         if (e) {
@@ -299,7 +305,8 @@ kv_flow_status kv_flow_refund(kv_flow *f, kv_flow_result *out, const char *refer
                                   .origin_store = origin != till ? origin->name : NULL, .lang = kv__flow_store_lang(till),
                                   .currency = x.p.currency, .amount = amt, .refunded_total = x.p.refunded,
                                   .captured = x.p.captured, .reference = reference,
-                                  .psp_reference = x.p.psp_reference, .time_text = tt,
+                                  .psp_reference = mod.psp_reference[0] ? mod.psp_reference : NULL,
+                                  .time_text = tt,
                                   .till_id = kv_config_main_get(f->cfg)->till_id };
             if (kv_refund_write(e, &rs) == KV_ESCPOS_OK) {
                 size_t len = 0;
@@ -341,6 +348,7 @@ kv_flow_status kv_flow_reprint(kv_flow *f, kv_flow_result *out, const char *refe
     } else if (p.state == KV_PAY_NOT_PAID || p.state == KV_PAY_CANCELLED) {
         kv_not_paid_reason r = strcmp(p.reason, "ABORTED") == 0 ? KV_NP_ABORTED
                              : strcmp(p.reason, "EXPIRED") == 0 ? KV_NP_EXPIRED
+                             : strcmp(p.reason, "DECLINED") == 0 ? KV_NP_DECLINED
                              : p.state == KV_PAY_CANCELLED ? KV_NP_CANCELLED : KV_NP_OTHER;
         rc = kv__flow_print_not_paid(f, &p, r, NULL, 1, out);
         if (rc)

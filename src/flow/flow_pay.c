@@ -2,41 +2,8 @@
 #include "src/flow/flow_int.h"
 
 /* ---------------------------------------------------------------- */
-/* The receipt in the app (Order Management), after the capture and after
- * the paper receipt: the customer at the till should not wait for it. */
-static void send_om_receipt(kv_flow *f, kv_vipps_client *c, const kv_payment *p)
-{
-    if (!p->items_json[0])
-        return;
-    parsed_items it;
-    char ierr[200];
-    if (kv__flow_parse_items(&it, p->items_json, ierr, sizeof ierr) == 0 && it.n) {
-        kv_vipps_order_line lines[MAX_ITEMS];
-        char ids[MAX_ITEMS][24], qty[MAX_ITEMS][24];
-        for (size_t i = 0; i < it.n; i++) {
-            const kv_doc_item *d = &it.items[i];
-            int64_t tot = d->quantity * d->unit_price;
-            int64_t tax = (tot * d->vat_bp * 2 + (10000 + d->vat_bp)) / (2 * (10000 + d->vat_bp));
-            snprintf(ids[i], sizeof ids[i], "%zu", i + 1);
-            snprintf(qty[i], sizeof qty[i], "%lld", (long long)d->quantity);
-            lines[i] = (kv_vipps_order_line){ .id = ids[i], .name = d->name, .total_amount = tot,
-                                              .total_amount_excl_tax = tot - tax, .total_tax_amount = tax,
-                                              .tax_rate = d->vat_bp, .unit_price = d->unit_price,
-                                              .quantity = qty[i] };
-        }
-        kv_vipps_receipt r = { .lines = lines, .n_lines = it.n, .currency = p->currency,
-                               .pos_id = p->till_id, .receipt_number = p->reference };
-        if (kv_vipps_om_add_receipt(c, p->reference, &r) != KV_VIPPS_OK) {
-            const kv_vipps_error *e = kv_vipps_last_error(c);
-            if (!e || e->cls != KV_VIPPS_ERR_CONFLICT)
-                kv__flow_emit(f, KV_FEV_MESSAGE, p->reference, p->state, -1,
-                     "the receipt in the app (Order Management) could not be sent");
-        }
-    }
-    cJSON_Delete(it.root);
-}
-
-/* Capture what is authorized and not captured, receipt, OM receipt.
+/* Capture what is authorized and not captured, receipt, the receipt in the
+ * app for eCom (Order Management outbox).
  * copy: mark the receipt COPY.  p is updated. */
 kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *p, int copy, kv_flow_result *out)
 {
@@ -50,6 +17,7 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
             return kv__flow_jfail(out, "capture key");
         kv_vipps_modification mod;
         kv_vipps_status vs = kv__flow_api_capture(c, p, amt, op.idem_key, &mod);
+        kv__flow_crash_point(f, "capture-sent");
         if (vs == KV_VIPPS_OK) {
             kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
             kv__flow_absorb(p, &mod);
@@ -59,8 +27,14 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
             /* refused: find out what is true now */
             kv_journal_op_finish(f->j, op.id, KV_OPR_REJECTED);
             kv_vipps_payment g;
-            if (kv__flow_api_get(c, p, p->reference, &g) == KV_VIPPS_OK && g.captured >= p->amount) {
+            kv_vipps_status gs = kv__flow_api_get(c, p, p->reference, &g);
+            if (gs == KV_VIPPS_OK && g.captured >= p->amount) {
                 kv__flow_absorb(p, &g);
+            } else if (gs == KV_VIPPS_OK && kv_vipps_state_final(g.state) && g.state != KV_VIPPS_STATE_AUTHORIZED &&
+                       g.captured == 0) {
+                /* never authorized after all (declined, aborted, expired) */
+                kv__flow_absorb(p, &g);
+                return kv__flow_not_paid(f, c, p, g.state, out);
             } else {
                 kv__flow_api_msg(out, c, "capture refused");
                 snprintf(p->reason, sizeof p->reason, "capture refused");
@@ -76,7 +50,9 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
         if (kv__flow_save(f, p, KV_PAY_CAPTURED, "captured") != KV_FLOW_OK)
             return kv__flow_jfail(out, "captured");
         kv__flow_crash_point(f, "captured");
-        send_om = 1;
+        /* eCom has no receipt in its initiate: the app gets it through
+         * Order Management (ePayment carried it in the create) */
+        send_om = kv__flow_is_ecom(p);
     } else if (p->state != KV_PAY_CAPTURED) {
         if (kv__flow_save(f, p, KV_PAY_CAPTURED, "already captured") != KV_FLOW_OK)
             return kv__flow_jfail(out, "captured");
@@ -93,11 +69,11 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
         }
         kv__flow_emit(f, KV_FEV_MESSAGE, p->reference, p->state, -1, "receipt queued");
         if (send_om)
-            send_om_receipt(f, c, p);
+            kv__flow_om_enqueue(f, c, p);
         return KV_FLOW_OK;
     }
     if (send_om)
-        send_om_receipt(f, c, p);
+        kv__flow_om_enqueue(f, c, p);
     if (out)
         snprintf(out->receipt_path, sizeof out->receipt_path, "%s", tmp.receipt_path);
     p->reason[0] = 0;
@@ -106,19 +82,25 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
     return KV_FLOW_OK;
 }
 
-kv_flow_status kv__flow_not_paid(kv_flow *f, kv_payment *p, kv_vipps_state vs, kv_flow_result *out)
+kv_flow_status kv__flow_not_paid(kv_flow *f, kv_vipps_client *c, kv_payment *p, kv_vipps_state vs,
+                                 kv_flow_result *out)
 {
     kv_pay_state st = vs == KV_VIPPS_STATE_TERMINATED ? KV_PAY_CANCELLED : KV_PAY_NOT_PAID;
-    snprintf(p->reason, sizeof p->reason, "%s", kv_vipps_state_name(vs));
-    if (kv__flow_save(f, p, st, kv_vipps_state_name(vs)) != KV_FLOW_OK)
+    /* "declined" only on Vipps' own record, never on a webhook's word */
+    int declined = c && vs == KV_VIPPS_STATE_ABORTED && kv__flow_api_declined(c, p);
+    kv_not_paid_reason why = declined ? KV_NP_DECLINED : kv__flow_reason_of(vs);
+    const char *name = declined ? "DECLINED" : kv_vipps_state_name(vs);
+    snprintf(p->reason, sizeof p->reason, "%s", name);
+    if (kv__flow_save(f, p, st, name) != KV_FLOW_OK)
         return kv__flow_jfail(out, "not paid");
     kv_flow_result tmp;
     memset(&tmp, 0, sizeof tmp);
-    kv__flow_print_not_paid(f, p, kv__flow_reason_of(vs), NULL, 0, &tmp);
+    kv__flow_print_not_paid(f, p, why, NULL, 0, &tmp);
     if (out) {
         snprintf(out->receipt_path, sizeof out->receipt_path, "%s", tmp.receipt_path);
-        setmsg(out->cashier, sizeof out->cashier, "%s", kv_doc_reason_text(kv__flow_store_lang(kv__flow_store_of(f, p)), kv__flow_reason_of(vs)));
-        setmsg(out->detail, sizeof out->detail, "not paid: %s", kv_vipps_state_name(vs));
+        setmsg(out->cashier, sizeof out->cashier, "%s",
+               kv_doc_reason_text(kv__flow_store_lang(kv__flow_store_of(f, p)), why));
+        setmsg(out->detail, sizeof out->detail, "not paid: %s", name);
     }
     return KV_FLOW_E_NOT_PAID;
 }
@@ -135,6 +117,8 @@ kv_flow_status kv__flow_give_up_locked(kv_flow *f, kv_vipps_client *c, kv_paymen
                                       : cs == KV_VIPPS_E_API ? KV_OPR_REJECTED : KV_OPR_PENDING);
     kv_vipps_payment g;
     kv_vipps_status gs = kv__flow_api_get(c, p, p->reference, &g);
+    if (gs == KV_VIPPS_OK && cs != KV_VIPPS_OK && cs != KV_VIPPS_E_API)
+        kv__flow_settle_ops(f, c, p, &g); /* the read-back tells what the cancel did */
     if (gs != KV_VIPPS_OK) {
         kv__flow_api_msg(out, c, "cancel: the payment cannot be read back");
         snprintf(p->reason, sizeof p->reason, "gave up; state unknown");
@@ -162,8 +146,8 @@ kv_flow_status kv__flow_give_up_locked(kv_flow *f, kv_vipps_client *c, kv_paymen
         return KV_FLOW_E_UNKNOWN;
     }
     if (g.state == KV_VIPPS_STATE_AUTHORIZED)
-        return kv__flow_not_paid(f, p, KV_VIPPS_STATE_TERMINATED, out);
-    return kv__flow_not_paid(f, p, g.state, out);
+        return kv__flow_not_paid(f, c, p, KV_VIPPS_STATE_TERMINATED, out);
+    return kv__flow_not_paid(f, c, p, g.state, out);
 }
 
 /* ---------------------------------------------------------------- */
@@ -196,7 +180,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     if (v.reference[0])
         snprintf(p.reference, sizeof p.reference, "%s", v.reference);
     else
-        kv__flow_make_reference(p.reference, sizeof p.reference, v.store);
+        kv_flow_make_reference(p.reference, sizeof p.reference, f->cfg, v.store->id);
     snprintf(p.store_id, sizeof p.store_id, "%s", v.store->id);
     snprintf(p.msn, sizeof p.msn, "%s", v.store->msn);
     snprintf(p.till_id, sizeof p.till_id, "%s", v.till);
@@ -253,20 +237,24 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
                                .qr_format = v.store->qr_source == KV_QR_IMAGE ? KV_VIPPS_QR_PNG : KV_VIPPS_QR_TEXT,
                                .qr_size = v.store->qr_source == KV_QR_IMAGE ? kv__flow_qr_px(v.store) : 0,
                                .phone = v.phone[0] ? v.phone : NULL,
-                               .description = p.description, .idempotency_key = op.idem_key };
+                               .description = p.description, .idempotency_key = op.idem_key,
+                               .customer_not_present = req->not_present };
+    /* the receipt in the app travels in the create when the items are known */
+    app_receipt ar;
+    int has_receipt = !kv__flow_is_ecom(&p) && kv__flow_receipt_build(&ar, &p, p.amount) == 0;
+    if (has_receipt)
+        cr.receipt = &ar.r;
     kv_vipps_created created;
     memset(&created, 0, sizeof created);
     kv_vipps_status vs;
+    /* when the QR stops working at Vipps: ePayment's one-time QR lives
+     * about 10 minutes; the QR API says so itself for eCom */
+    int64_t api_expiry = p.created_at + KV_FLOW_QR_LIFETIME_S;
     if (kv__flow_is_ecom(&p)) {
         /* eCom + QR API (the POS guide's flow): initiate (never retried:
          * not idempotent), then a one-time QR for the landing page */
         char landing[2048] = "", cbp[512];
-        const char *wh = kv_config_get(f->cfg, "serve", "webhook_url");
-        const char *slash = wh ? strchr(wh + (strncmp(wh, "https://", 8) == 0 ? 8 : 7), '/') : NULL;
-        if (wh && slash)
-            snprintf(cbp, sizeof cbp, "%.*s/callbacks", (int)(slash - wh), wh);
-        else
-            snprintf(cbp, sizeof cbp, "%s", v.store->website[0] ? v.store->website : "https://www.vipps.no/thankyoupage");
+        kv__flow_callback_prefix(cbp, sizeof cbp, kv_config_get(f->cfg, "serve", "webhook_url"));
         kv_vipps_ecom_req er = { .order_id = p.reference, .amount = p.amount, .text = p.description,
                                  .callback_prefix = cbp,
                                  .fallback = v.store->website[0] ? v.store->website : "https://www.vipps.no/thankyoupage/",
@@ -277,14 +265,19 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
             vs = kv_vipps_qr_onetime(&qr, c, landing,
                                      v.store->qr_source == KV_QR_IMAGE ? KV_VIPPS_QR_PNG : KV_VIPPS_QR_TEXT,
                                      v.store->qr_source == KV_QR_IMAGE ? kv__flow_qr_px(v.store) : 0);
-            if (vs == KV_VIPPS_OK)
+            if (vs == KV_VIPPS_OK) {
                 scpy(created.redirect_url, sizeof created.redirect_url, qr.url);
+                if (qr.expires_in > 0)
+                    api_expiry = (int64_t)time(NULL) + qr.expires_in;
+            }
             else if (vs == KV_VIPPS_E_API || vs == KV_VIPPS_E_UNREACHABLE)
                 vs = KV_VIPPS_E_UNKNOWN; /* the order exists: recover cancels it */
         }
     } else {
         vs = kv_vipps_create(&created, c, &cr);
     }
+    if (has_receipt)
+        kv__flow_receipt_free(&ar);
     if (vs != KV_VIPPS_OK) {
         kv__flow_api_msg(out, c, "create payment");
         if (vs == KV_VIPPS_E_UNKNOWN) {
@@ -302,7 +295,11 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
         goto done;
     }
     snprintf(p.qr_url, sizeof p.qr_url, "%s", created.redirect_url);
-    p.expires_at = time(NULL) + 600;
+    /* the slip's "valid until": the moment the till gives up, or the QR's
+     * own end when that comes first */
+    p.expires_at = p.created_at + v.timeout_s;
+    if (api_expiry < p.expires_at)
+        p.expires_at = api_expiry;
     /* the answer, the new state and the slip's print job: one transaction */
     int64_t jid = 0;
     js = kv_journal_batch_begin(f->j);

@@ -12,9 +12,11 @@
 /* ---------------------------------------------------------------- */
 /* printing                                                          */
 
-/* Print a document job.  Journals the job (queued -> sent/confirmed, or
- * back to queued when nothing went out, failed when cut short).  Returns
- * 0, or -1 with the reason in msg.  path gets the virtual job file. */
+/* Print a document job.  Journals the job: CONFIRMED (every byte out and
+ * the printer's status after the job says ready), SENT (every byte out,
+ * not confirmed), FAILED (cut short), QUEUED (nothing went out).  Returns
+ * 0 when printed, -1 with the reason in msg when the job must be printed
+ * again (kvitt recover does it).  path gets the virtual job file. */
 int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind doc, int copy, const char *uri,
                        const uint8_t *bytes, size_t len, char *path, size_t pathlen, char *msg, size_t msglen)
 {
@@ -44,21 +46,48 @@ int kv__flow_print_bytes(kv_flow *f, int64_t jid, const char *ref, kv_doc_kind d
     }
     kv_print_options po = KV_PRINT_OPTIONS_INIT;
     po.status_timeout_ms = 500;
-    po.check_after = 0;
+    po.check_after = 0; /* asked below, with a wait that fits the job */
     kv_print_report rep;
     memset(&rep, 0, sizeof rep);
     rc = kv_transport_print_job(t, bytes, len, &po, &rep);
+    /* A printer that answers status requests confirms a job by answering
+     * after it too, once it has read the whole job (a slow serial link
+     * needs about 1 ms a byte): every byte out and still ready.  One that
+     * answered before but not after lost the link at the end of the job or
+     * stopped: SENT (a whole copy may be on paper, nobody knows) and queued
+     * again.  One that never answers status (some USB/serial models) can
+     * only be trusted to have printed what was sent. */
+    int answers = rep.before.state != KV_PS_UNKNOWN;
+    int all_sent = rep.written == len;
+    int confirmed = 0;
+    if (rc == KV_T_OK && answers) {
+        kv_printer_status_info after;
+        int wait_ms = 1000 + (int)(len > 7000 ? 14000 : len * 2);
+        int ast = kv_printer_status(t, wait_ms, &after);
+        if (ast != KV_T_OK || after.state == KV_PS_UNKNOWN) {
+            setmsg(rep.message, sizeof rep.message, "all %zu bytes sent, but the printer did not answer after the "
+                   "job (%s): check the paper to see whether it printed", len,
+                   ast != KV_T_OK ? kv_transport_strerror(ast) : "no status");
+            rc = KV_T_E_PRINTER;
+        } else if (after.state != KV_PS_READY && after.state != KV_PS_PAPER_NEAR_END) {
+            setmsg(rep.message, sizeof rep.message, "all %zu bytes sent, but the printer now reports %s: the end "
+                   "of the job may be missing; %s", len, kv_printer_state_name(after.state),
+                   kv_printer_state_advice(after.state));
+            rc = KV_T_E_PRINTER;
+        } else {
+            confirmed = 1;
+        }
+    }
     const char *vp = kv_transport_virtual_last_job(t);
     if (vp && path)
         snprintf(path, pathlen, "%s", vp);
     kv_transport_close(t);
     if (rc != KV_T_OK) {
         setmsg(msg, msglen, "printer: %s", rep.message[0] ? rep.message : kv_transport_strerror(rc));
-        kv_journal_job_set(f->j, jid, rep.written > 0 ? KV_PJ_FAILED : KV_PJ_QUEUED, msg);
+        kv_journal_job_set(f->j, jid, all_sent ? KV_PJ_SENT : rep.written > 0 ? KV_PJ_FAILED : KV_PJ_QUEUED, msg);
         return -1;
     }
-    kv_journal_job_set(f->j, jid, rep.before.state == KV_PS_READY ? KV_PJ_CONFIRMED : KV_PJ_SENT,
-                       path && path[0] ? path : "");
+    kv_journal_job_set(f->j, jid, confirmed ? KV_PJ_CONFIRMED : KV_PJ_SENT, path && path[0] ? path : "");
     kv__flow_emit(f, KV_FEV_PRINTED, ref, KV_PAY_NEW, -1, kv_doc_kind_name(doc));
     return 0;
 }

@@ -4,6 +4,53 @@
 /* ---------------------------------------------------------------- */
 /* recover                                                           */
 
+/* The result an event log entry gives an operation: 1 OK, 0 rejected, -1
+ * not in the log. */
+static int op_in_events(const kv_vipps_event *ev, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].idempotency_key[0] && !strcmp(ev[i].idempotency_key, key))
+            return ev[i].success ? 1 : 0;
+    return -1;
+}
+
+/* From the amounts and state alone (eCom, or no event log). */
+static int op_from_state(const kv_journal_op *op, const kv_payment *p, const kv_vipps_payment *g)
+{
+    if (op->kind == KV_OP_CAPTURE)
+        return g->captured >= p->amount ? 1 : g->state != KV_VIPPS_STATE_AUTHORIZED ? 0 : -1;
+    if (g->state == KV_VIPPS_STATE_TERMINATED || g->cancelled > 0)
+        return 1;
+    return g->captured > 0 || g->state == KV_VIPPS_STATE_ABORTED || g->state == KV_VIPPS_STATE_EXPIRED ? 0 : -1;
+}
+
+void kv__flow_settle_ops(kv_flow *f, kv_vipps_client *c, const kv_payment *p, const kv_vipps_payment *g)
+{
+    static const kv_op_kind kinds[] = { KV_OP_CAPTURE, KV_OP_CANCEL };
+    kv_vipps_event *ev = NULL;
+    size_t nev = 0;
+    int have_events = -1; /* read the log once, on the first pending op */
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        kv_journal_op *ops = NULL;
+        size_t n = 0;
+        if (kv_journal_ops_pending(f->j, &ops, &n, kinds[k]) != KV_J_OK)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(ops[i].reference, p->reference) != 0)
+                continue;
+            if (have_events < 0)
+                have_events = !kv__flow_is_ecom(p) && kv_vipps_events(&ev, &nev, c, p->reference) == KV_VIPPS_OK;
+            int r = have_events ? op_in_events(ev, nev, ops[i].idem_key) : -1;
+            if (r < 0)
+                r = op_from_state(&ops[i], p, g);
+            if (r >= 0)
+                kv_journal_op_finish(f->j, ops[i].id, r ? KV_OPR_OK : KV_OPR_REJECTED);
+        }
+        free(ops);
+    }
+    kv_vipps_events_free(ev);
+}
+
 /* Resolve one unfinished payment (lock held). */
 static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep, kv_flow_result *out)
 {
@@ -13,7 +60,11 @@ static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep,
         return KV_FLOW_E_CONFIG;
     }
     kv_print_job pj;
-    int copy = kv_journal_job_last(f->j, &pj, p->reference, KV_DOC_RECEIPT) == KV_J_OK && pj.state != KV_PJ_QUEUED;
+    /* a COPY only when a complete receipt may be on paper: every byte went
+     * out (SENT or CONFIRMED); a job cut short (FAILED) or never sent
+     * (QUEUED) left no whole receipt */
+    int copy = kv_journal_job_last(f->j, &pj, p->reference, KV_DOC_RECEIPT) == KV_J_OK &&
+               (pj.state == KV_PJ_SENT || pj.state == KV_PJ_CONFIRMED);
     if (p->state == KV_PAY_CAPTURED) {
         /* captured: only the receipt is missing */
         kv_flow_result tmp;
@@ -51,6 +102,7 @@ static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep,
     if (kv_journal_op_last(f->j, &op, p->reference, KV_OP_CREATE) == KV_J_OK && op.result == KV_OPR_PENDING)
         kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
     kv__flow_absorb(p, &g);
+    kv__flow_settle_ops(f, c, p, &g);
     if (g.redirect_url[0] && !p->qr_url[0])
         snprintf(p->qr_url, sizeof p->qr_url, "%s", g.redirect_url);
     if (g.state == KV_VIPPS_STATE_AUTHORIZED) {
@@ -75,9 +127,9 @@ static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep,
         if (st == KV_FLOW_OK && p->state == KV_PAY_DONE && out->approved_after_cancel)
             rep->captured++;
     } else {
-        kv_pay_state ns = g.state == KV_VIPPS_STATE_TERMINATED ? KV_PAY_CANCELLED : KV_PAY_NOT_PAID;
-        snprintf(p->reason, sizeof p->reason, "%s", kv_vipps_state_name(g.state));
-        kv__flow_save(f, p, ns, "recover");
+        /* aborted, expired or cancelled while nobody watched: the customer
+         * and the cashier saw a QR slip, so the outcome goes on paper too */
+        kv__flow_not_paid(f, c, p, g.state, out);
         st = KV_FLOW_OK;
     }
     kv_vipps_client_destroy(c);
@@ -150,6 +202,11 @@ kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out)
         }
         free(ops);
     }
+    /* receipts for the app still queued: now, whatever their back-off */
+    int om_sent = 0, om_left = 0;
+    kv__flow_om_run(f, 1, &om_sent, &om_left);
+    rep.receipts_sent = om_sent;
+    rep.receipts_queued = om_left;
     if (out)
         *out = rep;
     return rep.unresolved ? KV_FLOW_E_UNKNOWN : KV_FLOW_OK;

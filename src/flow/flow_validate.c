@@ -1,12 +1,18 @@
 /* flow_validate.c - amounts, items, request validation and references. */
 #include "src/flow/flow_int.h"
 
+#include <sys/random.h>
+
+#include "drivers/uri.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 #include "escpos/profile.h"
 
 /* ---------------------------------------------------------------- */
 /* amounts                                                           */
+
+#define ACCEPTED_FORMS "write it like 1234.50, 1234,50 or 1234"
 
 int kv_flow_parse_amount(int64_t *out, const char *text, char *err, size_t errlen)
 {
@@ -32,21 +38,37 @@ int kv_flow_parse_amount(int64_t *out, const char *text, char *err, size_t errle
     }
     int64_t frac = 0;
     int fd = 0;
+    if (*p == ' ' && digits && isdigit((unsigned char)p[1])) {
+        setmsg(err, errlen, "'%s': thousands separators are not accepted; %s", text, ACCEPTED_FORMS);
+        return -1;
+    }
     if (*p == '.' || *p == ',') {
         p++;
-        while (isdigit((unsigned char)*p)) {
-            if (fd == 2) {
-                setmsg(err, errlen, "'%s' has more than two decimals", text);
-                return -1;
-            }
-            frac = frac * 10 + (*p - '0');
-            fd++;
+        const char *fstart = p;
+        while (isdigit((unsigned char)*p))
             p++;
-        }
-        if (fd == 0) {
-            setmsg(err, errlen, "'%s': digits expected after the decimal point", text);
+        fd = (int)(p - fstart);
+        if (*p == '.' || *p == ',') {
+            /* 1.234,50: a thousands separator */
+            setmsg(err, errlen, "'%s': thousands separators are not accepted; %s", text, ACCEPTED_FORMS);
             return -1;
         }
+        if (fd == 3 && !*p) {
+            /* 1.234 or 1,234: three decimals or a thousands separator */
+            setmsg(err, errlen, "'%s' has more than two decimals (thousands separators are not accepted); %s",
+                   text, ACCEPTED_FORMS);
+            return -1;
+        }
+        if (fd > 2) {
+            setmsg(err, errlen, "'%s' has more than two decimals; %s", text, ACCEPTED_FORMS);
+            return -1;
+        }
+        if (fd == 0) {
+            setmsg(err, errlen, "'%s': digits expected after the decimal point; %s", text, ACCEPTED_FORMS);
+            return -1;
+        }
+        for (const char *q = fstart; q < p; q++)
+            frac = frac * 10 + (*q - '0');
     }
     if (*p || digits == 0) {
         setmsg(err, errlen, "'%s' is not an amount; write it like 149.00", text);
@@ -83,6 +105,19 @@ int kv__flow_parse_items(parsed_items *it, const char *json, char *err, size_t e
     }
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_GetArrayItem(it->root, i);
+        if (!cJSON_IsObject(o)) {
+            setmsg(err, errlen, "items[%d]: not an object like {\"name\":\"Latte\",\"quantity\":2,"
+                   "\"unit_price\":\"49.50\",\"vat_rate\":15}", i);
+            return -1;
+        }
+        for (const cJSON *k = o->child; k; k = k->next) {
+            if (!k->string || (strcmp(k->string, "name") && strcmp(k->string, "quantity") &&
+                               strcmp(k->string, "unit_price") && strcmp(k->string, "vat_rate"))) {
+                setmsg(err, errlen, "items[%d]: unknown key \"%.40s\"; the keys are name, quantity, unit_price, vat_rate",
+                       i, k->string ? k->string : "");
+                return -1;
+            }
+        }
         cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
         cJSON *qty = cJSON_GetObjectItemCaseSensitive(o, "quantity");
         cJSON *price = cJSON_GetObjectItemCaseSensitive(o, "unit_price");
@@ -226,6 +261,20 @@ kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req,
             return KV_FLOW_E_INPUT;
         }
     }
+    if (req->not_present) {
+        /* a push to someone away from the till: the app is their only
+         * receipt, so it must carry the lines */
+        if (!v->phone[0]) {
+            setmsg(err, errlen, "not present: a payment for a customer who is not at the till is a push; "
+                                "give the phone number (--phone / \"phone\")");
+            return KV_FLOW_E_INPUT;
+        }
+        if (!req->items_json) {
+            setmsg(err, errlen, "not present: the receipt in the app is mandatory when the customer is not "
+                                "at the till; give the items (--items / \"items\")");
+            return KV_FLOW_E_INPUT;
+        }
+    }
     const char *text = req->text ? req->text : v->store->name;
     size_t tl = strlen(text);
     if (req->text && (tl < 3 || tl > 100)) {
@@ -247,6 +296,24 @@ kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req,
         snprintf(v->reference, sizeof v->reference, "%s", req->reference);
     }
     snprintf(v->printer, sizeof v->printer, "%s", req->printer ? req->printer : v->store->printer);
+    /* the printer address is checked before anything is sent: a QR code
+     * nobody can print must not exist at Vipps */
+    if (v->printer[0]) {
+        kv_uri u;
+        char uerr[200] = "";
+        if (kv_uri_parse(&u, v->printer, uerr, sizeof uerr) != 0) {
+            if (req->printer) {
+                setmsg(err, errlen, "printer: %s", uerr);
+                return KV_FLOW_E_INPUT;
+            }
+            setmsg(err, errlen, "store %s: printer: %s", v->store->id, uerr);
+            return KV_FLOW_E_CONFIG;
+        }
+    } else if (!v->phone[0]) {
+        setmsg(err, errlen, "store %s has no printer for the QR slip; fix: set printer = URI for the store or give --printer",
+               v->store->id);
+        return KV_FLOW_E_CONFIG;
+    }
     snprintf(v->till, sizeof v->till, "%s", req->till_id ? req->till_id : m->till_id);
     v->timeout_s = req->timeout_s > 0 ? req->timeout_s : m->payment_timeout_s;
     if (req->timeout_s < 0) {
@@ -264,6 +331,35 @@ kv_flow_status kv_flow_validate(kv_flow *f, const kv_pay_request *req, char *err
     return kv__flow_validate(f, &v, req, err, errlen);
 }
 
+void kv__flow_callback_prefix(char *buf, size_t len, const char *webhook_url)
+{
+    static const char tail[] = "/webhooks/vipps";
+    const char *wh = webhook_url;
+    if (!wh || (strncmp(wh, "https://", 8) != 0 && strncmp(wh, "http://", 7) != 0)) {
+        /* no daemon to receive callbacks: .invalid never resolves (RFC
+         * 2606), so Vipps' one attempt reaches nobody; the flow polls */
+        snprintf(buf, len, "https://no-callbacks.invalid/kvitt");
+        return;
+    }
+    size_t n = strlen(wh);
+    while (n && wh[n - 1] == '/')
+        n--;
+    size_t tl = sizeof tail - 1;
+    const char *host = wh + (wh[4] == 's' ? 8 : 7);
+    if (n >= tl && !strncmp(wh + n - tl, tail, tl)) {
+        n -= tl;
+    } else {
+        /* some other path: its folder is the daemon's base */
+        const char *last = NULL;
+        for (const char *q = host; q < wh + n; q++)
+            if (*q == '/')
+                last = q;
+        if (last)
+            n = (size_t)(last - wh);
+    }
+    snprintf(buf, len, "%.*s/callbacks", (int)n, wh);
+}
+
 /* Pixel size asked for Vipps' QR image: about 60 % of the paper width,
  * within the API's 100..2000. */
 int kv__flow_qr_px(const kv_store *s)
@@ -273,20 +369,36 @@ int kv__flow_qr_px(const kv_store *s)
     return px < 100 ? 100 : px > 2000 ? 2000 : px;
 }
 
-void kv__flow_make_reference(char *buf, size_t len, const kv_store *s)
+void kv_flow_make_reference(char *buf, size_t len, const kv_config *cfg, const char *store_id)
 {
-    unsigned char rnd[4] = { 0 };
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd)
-            memset(rnd, 0, sizeof rnd);
-        close(fd);
+    if (!buf || !len)
+        return;
+    const kv_store *s = cfg && store_id ? kv_config_store(cfg, store_id) : NULL;
+    char prefix[24];
+    size_t i = 0;
+    if (s && s->reference_prefix[0]) {
+        snprintf(prefix, sizeof prefix, "%s", s->reference_prefix);
+        i = strlen(prefix);
+    } else {
+        /* no prefix configured: the store id's letters and digits, upper case */
+        for (const char *p = store_id ? store_id : ""; *p && i < 8; p++)
+            if (isalnum((unsigned char)*p))
+                prefix[i++] = (char)toupper((unsigned char)*p);
+        prefix[i] = 0;
+    }
+    if (!i)
+        snprintf(prefix, sizeof prefix, "KV");
+    unsigned char rnd[5] = { 0 };
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+        memcpy(rnd, &x, sizeof rnd);
     }
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     char ts[32];
     strftime(ts, sizeof ts, "%Y%m%d%H%M%S", &tm);
-    snprintf(buf, len, "%s-%s-%02x%02x%02x%02x", s->reference_prefix[0] ? s->reference_prefix : "KV", ts,
-             rnd[0], rnd[1], rnd[2], rnd[3]);
+    snprintf(buf, len, "%s-%s-%02x%02x%02x%02x%02x", prefix, ts, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4]);
 }

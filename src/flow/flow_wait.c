@@ -195,7 +195,7 @@ kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *referen
             break;
         }
         if (kv_vipps_state_final(g.state)) {
-            st = kv__flow_not_paid(f, &p, g.state, out);
+            st = kv__flow_not_paid(f, c, &p, g.state, out);
             break;
         }
         next_poll = now_ms() + interval;
@@ -266,16 +266,18 @@ kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const c
         return KV_FLOW_E_INPUT;
     if (kv_journal_add_event(f->j, reference, event_name, body ? body : "") != KV_J_OK)
         return KV_FLOW_E_JOURNAL;
-    /* ePayment's AUTHORIZED event, eCom's RESERVED callback status. */
+    /* ePayment's AUTHORIZED event, eCom's RESERVED callback status.  An
+     * event that says "success": false (a declined authorization) moves
+     * nothing: it only wakes the waiter, which reads the payment. */
     int authorized = !strcmp(event_name, "AUTHORIZED") || !strcmp(event_name, "ecom.RESERVED") ||
                      !strcmp(event_name, "ecom.RESERVE");
-    /* A failed authorization ("success": false, e.g. a declined card) is
-     * no reason to capture at once: it only wakes the waiter, which reads
-     * the payment. */
-    kv_vipps_webhook_event ev;
-    if (authorized && body && !strcmp(event_name, "AUTHORIZED") &&
-        kv_vipps_webhook_parse(&ev, body, strlen(body)) == KV_VIPPS_OK && !ev.success)
-        authorized = 0;
+    if (authorized && body && *body) {
+        cJSON *o = cJSON_Parse(body);
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(o, "success");
+        if (!o || (ok && !cJSON_IsTrue(ok)))
+            authorized = 0;
+        cJSON_Delete(o);
+    }
     if (authorized) {
         pthread_mutex_lock(&f->mu);
         for (waiter *w = f->waiters; w; w = w->next)

@@ -8,12 +8,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-struct kv_journal {
-    sqlite3 *db;
-    pthread_mutex_t mu;       /* recursive: a batch holder calls the others */
-    int batch;                /* > 0 inside kv_journal_batch_begin/end */
-    char errmsg[256];
-};
+#include "src/journal/journal_int.h"
 
 const char *kv_journal_strerror(kv_journal_status st)
 {
@@ -127,7 +122,12 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS webhook_events ("
     " id INTEGER PRIMARY KEY, reference TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,"
     " received_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS webhook_ref ON webhook_events(reference);";
+    "CREATE INDEX IF NOT EXISTS webhook_ref ON webhook_events(reference);"
+    /* Order Management receipt outbox (flow): one row per payment */
+    "CREATE TABLE IF NOT EXISTS om_outbox ("
+    " reference TEXT PRIMARY KEY, store_id TEXT NOT NULL, state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+    " detail TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);";
 
 static void set_err(kv_journal *j)
 {
@@ -587,6 +587,31 @@ static kv_journal_status op_last_locked(kv_journal *j, kv_journal_op *out, const
     return st;
 }
 
+/* ---- idempotency keys (flow) ------------------------------------- */
+
+/* The key of an operation: "<reference>-<kind>-<seq>", at most 50
+ * characters (the API's limit).  A reference too long for that keeps its
+ * head and gets a 48-bit FNV-1a hash of the whole reference instead of
+ * its tail, so two long references that share their first 40 characters
+ * still get different keys (cutting them made the keys collide). */
+static void make_idem_key(char *out, size_t len, const char *reference, kv_op_kind kind, int seq)
+{
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "-%s-%d", kv_op_kind_name(kind), seq);
+    int room = 50 - (int)strlen(suffix);
+    int n = (int)strlen(reference);
+    if (n <= room) {
+        snprintf(out, len, "%s%s", reference, suffix);
+        return;
+    }
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)reference; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    char tag[16];
+    snprintf(tag, sizeof tag, "-%012llx", (unsigned long long)(h & 0xffffffffffffULL));
+    snprintf(out, len, "%.*s%s%s", room - (int)strlen(tag), reference, tag, suffix);
+}
+
 kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const char *reference,
                                       kv_op_kind kind, int64_t amount)
 {
@@ -613,12 +638,7 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
     op.result = KV_OPR_PENDING;
     op.created_at = now_ms() / 1000;
     snprintf(op.reference, sizeof op.reference, "%s", reference);
-    {
-        char suffix[32];
-        snprintf(suffix, sizeof suffix, "-%s-%d", kv_op_kind_name(kind), op.seq);
-        int room = 50 - (int)strlen(suffix);
-        snprintf(op.idem_key, sizeof op.idem_key, "%.*s%s", room, reference, suffix);
-    }
+    make_idem_key(op.idem_key, sizeof op.idem_key, reference, kind, op.seq);
     sqlite3_stmt *s = prep(j, "INSERT INTO operations(reference, kind, seq, idem_key, amount, result, created_at)"
                               " VALUES(?,?,?,?,?,'pending',?)");
     if (!s) {
@@ -938,5 +958,136 @@ kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n, co
         *out = v;
         *n = cnt;
     }
+    return st;
+}
+
+/* ---- Order Management receipt outbox (flow) ------------------------ */
+
+static const char *const om_state_names[] = { "pending", "delivered", "skipped" };
+
+const char *kv_om_state_name(kv_om_state st)
+{
+    return (unsigned)st <= KV_OM_SKIPPED ? om_state_names[st] : "pending";
+}
+
+static void read_om_row(void *dst, sqlite3_stmt *s)
+{
+    kv_om_entry *o = dst;
+    memset(o, 0, sizeof *o);
+    col_str(o->reference, sizeof o->reference, s, 0);
+    col_str(o->store_id, sizeof o->store_id, s, 1);
+    char st[16];
+    col_str(st, sizeof st, s, 2);
+    o->state = !strcmp(st, "delivered") ? KV_OM_DELIVERED : !strcmp(st, "skipped") ? KV_OM_SKIPPED : KV_OM_PENDING;
+    o->attempts = sqlite3_column_int(s, 3);
+    o->next_at = sqlite3_column_int64(s, 4);
+    col_str(o->detail, sizeof o->detail, s, 5);
+}
+
+#define OM_COLS "reference, store_id, state, attempts, next_at, detail"
+
+/* Step a bound INSERT/UPDATE (j->mu held) and finalize it: KV_J_OK, or
+ * KV_J_E_SQL with the error recorded, or KV_J_E_NOT_FOUND when need_row
+ * and no row changed. */
+static kv_journal_status om_step(kv_journal *j, sqlite3_stmt *s, int need_row)
+{
+    kv_journal_status st = KV_J_OK;
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+    } else if (need_row && sqlite3_changes(j->db) == 0) {
+        st = KV_J_E_NOT_FOUND;
+    }
+    sqlite3_finalize(s);
+    return st;
+}
+
+kv_journal_status kv_journal_om_add(kv_journal *j, const char *reference, const char *store_id)
+{
+    if (!j || !reference || !store_id)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    sqlite3_stmt *s = prep(j, "INSERT OR IGNORE INTO om_outbox(reference, store_id, state, created_at, updated_at)"
+                              " VALUES(?,?,'pending',?,?)");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        int64_t now = now_ms() / 1000;
+        bt(s, 1, reference);
+        bt(s, 2, store_id);
+        sqlite3_bind_int64(s, 3, now);
+        sqlite3_bind_int64(s, 4, now);
+        st = om_step(j, s, 0);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+kv_journal_status kv_journal_om_get(kv_journal *j, kv_om_entry *out, const char *reference)
+{
+    if (!j || !out || !reference)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_E_SQL;
+    void *v = NULL;
+    size_t n = 0;
+    sqlite3_stmt *s = prep(j, "SELECT " OM_COLS " FROM om_outbox WHERE reference=?");
+    if (s) {
+        bt(s, 1, reference);
+        st = collect_rows(j, &v, &n, s, sizeof(kv_om_entry), read_om_row);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (st == KV_J_OK && n == 0)
+        st = KV_J_E_NOT_FOUND;
+    if (st == KV_J_OK)
+        *out = *(kv_om_entry *)v;
+    free(v);
+    return st;
+}
+
+kv_journal_status kv_journal_om_due(kv_journal *j, int64_t now, kv_om_entry **out, size_t *n)
+{
+    if (!j || !out || !n)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_E_SQL;
+    void *v = NULL;
+    size_t cnt = 0;
+    sqlite3_stmt *s = prep(j, "SELECT " OM_COLS " FROM om_outbox WHERE state='pending' AND next_at<=?"
+                              " ORDER BY created_at, reference");
+    if (s) {
+        sqlite3_bind_int64(s, 1, now);
+        st = collect_rows(j, &v, &cnt, s, sizeof(kv_om_entry), read_om_row);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (st == KV_J_OK) {
+        *out = v;
+        *n = cnt;
+    }
+    return st;
+}
+
+kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_state state, int attempts,
+                                    int64_t next_at, const char *detail)
+{
+    if (!j || !reference)
+        return KV_J_E_ARG;
+    pthread_mutex_lock(&j->mu);
+    kv_journal_status st = KV_J_OK;
+    sqlite3_stmt *s = prep(j, "UPDATE om_outbox SET state=?, attempts=?, next_at=?, detail=?, updated_at=?"
+                              " WHERE reference=?");
+    if (!s) {
+        st = KV_J_E_SQL;
+    } else {
+        bt(s, 1, kv_om_state_name(state));
+        sqlite3_bind_int(s, 2, attempts);
+        sqlite3_bind_int64(s, 3, next_at);
+        bt(s, 4, detail ? detail : "");
+        sqlite3_bind_int64(s, 5, now_ms() / 1000);
+        bt(s, 6, reference);
+        st = om_step(j, s, 1);
+    }
+    pthread_mutex_unlock(&j->mu);
     return st;
 }

@@ -218,4 +218,29 @@ typedef struct kv_journal_query {
 kv_journal_status kv_journal_find(kv_journal *j, kv_payment **out, size_t *n,
                                   const kv_journal_query *q);
 
+/* ---- Order Management receipt outbox (flow) ------------------------
+ * One row per payment whose receipt goes to the app through Order
+ * Management: PENDING until the service accepted it (or answered that it
+ * already has it), SKIPPED when the configuration says not to send it
+ * (detail says why).  kv_journal_om_add never adds a second row for a
+ * reference (a receipt is sent at most once). */
+typedef enum { KV_OM_PENDING = 0, KV_OM_DELIVERED, KV_OM_SKIPPED } kv_om_state;
+const char *kv_om_state_name(kv_om_state st);
+
+typedef struct kv_om_entry {
+    char reference[64];
+    char store_id[64];
+    kv_om_state state;
+    int attempts;
+    int64_t next_at;          /* unix seconds: not retried before */
+    char detail[256];         /* last error, or why skipped */
+} kv_om_entry;
+
+kv_journal_status kv_journal_om_add(kv_journal *j, const char *reference, const char *store_id);
+kv_journal_status kv_journal_om_get(kv_journal *j, kv_om_entry *out, const char *reference);
+/* PENDING rows with next_at <= now, oldest first.  *out malloc'd (free()). */
+kv_journal_status kv_journal_om_due(kv_journal *j, int64_t now, kv_om_entry **out, size_t *n);
+kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_state state, int attempts,
+                                    int64_t next_at, const char *detail);
+
 #endif

@@ -393,30 +393,7 @@ static void idem_abandon_reply(kv_serve *s, kv_http_req *r, idem *ic, int status
 
 static void new_reference(kv_serve *s, const kv_till *t, char *out, size_t len)
 {
-    const kv_store *st = kv_config_store(s->cfg, t->store);
-    char prefix[24];
-    if (st && st->reference_prefix[0]) {
-        snprintf(prefix, sizeof prefix, "%s", st->reference_prefix);
-    } else {
-        size_t i = 0;
-        for (const char *p = t->store; *p && i < 8; p++)
-            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-                prefix[i++] = (char)((*p >= 'a' && *p <= 'z') ? *p - 32 : *p);
-        prefix[i] = '\0';
-        if (!i)
-            snprintf(prefix, sizeof prefix, "KV");
-    }
-    unsigned char rnd[5];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        uint64_t x = (uint64_t)kv__serve_now_ms() ^ (uint64_t)(uintptr_t)out;
-        memcpy(rnd, &x, sizeof rnd);
-    }
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    snprintf(out, len, "%s-%02d%02d%02d%02d%02d%02d-%02x%02x%02x%02x%02x", prefix,
-             tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4]);
+    kv_flow_make_reference(out, len, s->cfg, t->store); /* the same format as `kvitt pay` */
 }
 
 /* Amount from "amount" (decimal string or JSON number) or "amountMinor". */
@@ -481,7 +458,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     if (!body)
         return;
     static const char *const allowed[] = { "amount", "amountMinor", "currency", "items", "phone",
-                                           "text", "store", "timeoutSeconds", NULL };
+                                           "text", "store", "timeoutSeconds", "customerPresent", NULL };
     for (const cJSON *it = body->child; it; it = it->next) {
         int ok = 0;
         for (size_t i = 0; allowed[i]; i++)
@@ -490,7 +467,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         if (!ok) {
             kv_http_reply_error(r, 400, "invalid_request",
                                 "unknown field \"%.60s\"; allowed: amount, amountMinor, currency, "
-                                "items, phone, text, store, timeoutSeconds",
+                                "items, phone, text, store, timeoutSeconds, customerPresent",
                                 it->string ? it->string : "");
             cJSON_Delete(body);
             return;
@@ -514,6 +491,13 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
         cJSON_Delete(body);
         return;
     }
+    const cJSON *cp = cJSON_GetObjectItemCaseSensitive(body, "customerPresent");
+    if (cp && !cJSON_IsBool(cp)) {
+        kv_http_reply_error(r, 400, "invalid_request", "customerPresent must be true or false");
+        cJSON_Delete(body);
+        return;
+    }
+    pr.not_present = cp && cJSON_IsFalse(cp); /* the flow checks phone + items */
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "timeoutSeconds");
     if (to) {
         if (!cJSON_IsNumber(to) || to->valuedouble < 10 || to->valuedouble > 900) {

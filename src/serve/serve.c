@@ -613,6 +613,13 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     snprintf(s->url, sizeof s->url, "http://%s:%u", host, kv_http_port(s->http));
     kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.listening url=%s tills=%zu", s->url,
                   kv_auth_count(s->auth));
+    for (size_t i = 0; i < kv_config_store_count(cfg); i++) {
+        const kv_store *qs = kv_config_store_at(cfg, i);
+        if (qs->qr_source == KV_QR_TEXT && qs->flow != KV_FLOW_PUSH)
+            kv_slog_write(&s->log, KV_LOG_WARNING, "config.qr_source store=%s value=text warning=\"kvitt "
+                          "draws the QR itself: a self-drawn QR needs Vipps' approval; qr_source = image "
+                          "prints Vipps' own QR\"", qs->id);
+    }
     if (!o->no_recover) {
         s->recovering = 1;
         if (pthread_create(&s->recover_thread, NULL, recover_main, s) == 0) {

@@ -326,6 +326,8 @@ typedef struct kv_vipps_create_req {
     const kv_vipps_receipt *receipt; /* optional */
     const char *return_url;      /* optional */
     const char *idempotency_key; /* required, 1-50 chars */
+    int customer_not_present;    /* 1: CUSTOMER_NOT_PRESENT (a push to someone
+                                    away from the till); 0: CUSTOMER_PRESENT */
 } kv_vipps_create_req;
 
 typedef struct kv_vipps_created {
@@ -333,7 +335,8 @@ typedef struct kv_vipps_created {
     char redirect_url[2048];     /* QR content/image URL; "" for PUSH */
 } kv_vipps_created;
 
-/* POST /epayment/v1/payments (201).  customerInteraction CUSTOMER_PRESENT,
+/* POST /epayment/v1/payments (201).  customerInteraction CUSTOMER_PRESENT
+ * (CUSTOMER_NOT_PRESENT with customer_not_present),
  * paymentMethod WALLET.  On an ambiguous failure the client GETs the
  * reference: found -> OK with redirect_url from the GET; 404 -> the
  * last HTTP error's status (API/UNREACHABLE: nothing was created);
@@ -460,6 +463,9 @@ typedef struct kv_vipps_ecom_details {
                                     VOID; "" when none */
     int opened;                  /* INITIATE entry has a transactionId (QR
                                     opened in the app) */
+    int reserve_failed;          /* a RESERVE/SALE entry with
+                                    operationSuccess false is newer than
+                                    every successful entry (declined) */
     int64_t amount;              /* amount of the RESERVE/INITIATE entry */
     int64_t captured;            /* transactionSummary.capturedAmount */
     int64_t remaining_to_capture;

@@ -268,7 +268,8 @@ char *kv_vipps__build_create(const kv_vipps_create_req *req, char *errbuf,
     cJSON *pm = cJSON_AddObjectToObject(o, "paymentMethod");
     cJSON_AddStringToObject(pm, "type", "WALLET");
     cJSON_AddStringToObject(o, "reference", req->reference);
-    cJSON_AddStringToObject(o, "customerInteraction", "CUSTOMER_PRESENT");
+    cJSON_AddStringToObject(o, "customerInteraction",
+                            req->customer_not_present ? "CUSTOMER_NOT_PRESENT" : "CUSTOMER_PRESENT");
     if (req->flow == KV_VIPPS_FLOW_PUSH) {
         cJSON_AddStringToObject(o, "userFlow", "PUSH_MESSAGE");
         cJSON *cu = cJSON_AddObjectToObject(o, "customer");
@@ -652,6 +653,9 @@ kv_vipps_status kv_vipps__parse_ecom_details(kv_vipps_ecom_details *out,
         }
         if ((!strcmp(op, "RESERVE") || !strcmp(op, "SALE")) && success)
             d.amount = amt;
+        if (!success && !d.last_operation[0] &&
+            (!strcmp(op, "RESERVE") || !strcmp(op, "SALE")))
+            d.reserve_failed = 1;
         if (success && !d.last_operation[0])
             memcpy(d.last_operation, op, strlen(op) + 1);
     }
