@@ -114,6 +114,25 @@ def result(drv, kind, timeout=60):
     return r
 
 
+A11Y = """
+var bad = [];
+document.querySelectorAll('input, select, button').forEach(function (e) {
+  if (e.offsetParent === null) return;  /* not shown */
+  var named = (e.labels && e.labels.length) || e.getAttribute('aria-label') || e.textContent.trim();
+  if (!named) bad.push('no label: ' + e.outerHTML.slice(0, 80));
+  var r = e.getBoundingClientRect();
+  if (e.type !== 'checkbox' && r.height < 44) bad.push('target ' + r.height + 'px: ' + e.outerHTML.slice(0, 80));
+});
+return bad;
+"""
+
+
+def accessible(drv):
+    """Every visible control has a label and is at least 44 px tall."""
+    bad = drv.execute_script(A11Y)
+    assert not bad, "accessibility: %s" % bad[:3]
+
+
 def no_console_errors(drv, allow=()):
     errs = kvweb.console_errors(drv, allow)
     assert not errs, "%d browser console errors, first: %s" % (len(errs), errs[:2])
@@ -131,6 +150,7 @@ def case_paid(drv):
                what="printer ready")
     key_in(drv, "14900")
     assert q(drv, "#amount").text == "NOK 149.00", q(drv, "#amount").text
+    accessible(drv)
     shot(drv, "sale")
     before = set(jobs())
     t0 = time.time()
@@ -140,6 +160,7 @@ def case_paid(drv):
     t_slip = os.stat(os.path.join(PDIR, slip[0])).st_mtime
     box = kvweb.wait(drv, present("#waiting"), timeout=60)
     assert "QR printed, ask the customer to scan" in box.text
+    accessible(drv)
     shot(drv, "waiting")
     bench = drv.execute_script("return window.kvBench")
     ref = drv.execute_script("return localStorage.getItem('kvitt.ref')")
@@ -387,6 +408,11 @@ def case_desktop(drv):
     inputs[2].send_keys("80")
     assert "add up to NOK 80.00" in q(drv, "#sale-err").text, q(drv, "#sale-err").text
     assert not q(drv, "#pay").is_enabled()
+    accessible(drv)
+    # Tab order: from the amount keypad the next stops are Pay-side controls
+    q(drv, 'button[data-key="<"]').send_keys(Keys.TAB)
+    assert drv.switch_to.active_element.get_attribute("id") in ("pay", "clear"), \
+        drv.switch_to.active_element.get_attribute("outerHTML")[:80]
     shot(drv, "desktop")
     no_console_errors(drv)
 

@@ -409,7 +409,7 @@
      * finish() closes it. */
   }
   function finish(ref) {
-    if (S.ref !== ref) return;
+    if (!ref || S.ref !== ref) return;
     return api('GET', '/v1/payments/' + encodeURIComponent(ref)).then(function (p) {
       if (S.ref !== ref) return;
       if (!p.final && p.state !== 'CAPTURED' && p.state !== 'UNKNOWN') { setTimeout(function () { finish(ref); }, 800); return; }
@@ -431,10 +431,11 @@
       el('span', { id: 'left', text: S.left !== null ? t('secondsLeft', { n: S.left }) : '' }),
       el('p', { class: 'muted', text: t('ref') + ': ' + S.ref })]);
     main.appendChild(box);
+    var ref = S.ref;
     var c = el('button', { type: 'button', id: 'cancel', class: 'danger pay', text: t('cancel'), on: { click: function () {
       c.disabled = true;
-      api('POST', '/v1/payments/' + encodeURIComponent(S.ref) + '/cancel', undefined, newKey())
-        .then(function () { finish(S.ref); })
+      api('POST', '/v1/payments/' + encodeURIComponent(ref) + '/cancel', undefined, newKey())
+        .then(function () { finish(ref); })
         .catch(function (e) { c.disabled = false; say(e.message); });
     } } });
     main.appendChild(c);
