@@ -447,7 +447,7 @@
     var left = (p.captured ? toMinor(p.captured) : 0) - (p.refunded ? toMinor(p.refunded) : 0);
     if (left > 0) {
       var inp = el('input', { id: 'refund-amount', type: 'text', inputmode: 'decimal', value: apiAmount(left).replace('.', S.lang === 'en' ? '.' : ',') });
-      into.appendChild(el('label', { class: 'block', for: 'refund-amount' }, [t('refundAmount') + ' (' + t('full') + ': ' + money(left, p.currency) + ')', inp]));
+      into.appendChild(el('label', { class: 'block full', for: 'refund-amount' }, [t('refundAmount') + ' (' + t('full') + ': ' + money(left, p.currency) + ')', inp]));
       into.appendChild(el('button', { type: 'button', id: 'refund', class: 'danger', text: t('refund'), on: { click: function (e) {
         var m = toMinor(inp.value);
         if (m === null || m <= 0 || m > left) { msgEl.textContent = t('refundAmount') + ': ' + inp.value; return; }
