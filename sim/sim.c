@@ -331,6 +331,8 @@ void kv_sim_destroy(kv_sim *s)
         pthread_join(s->worker, NULL);
     }
     free_state(s);
+    sim_report_free(s);
+    sim_mgmt_free(s);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->record_mu);
     pthread_cond_destroy(&s->cv);

@@ -4,8 +4,11 @@
  * One kv_sim handle is one HTTP server (libmicrohttpd, a thread per
  * connection) with its own state: sales units and credentials, access
  * tokens, ePayment payments, eCom orders, one-time QR codes, Order
- * Management receipts, webhook registrations and a delivery queue.  There
- * is no global state: several simulators can run in one process.
+ * Management receipts, webhook registrations and a delivery queue, the
+ * Report API's ledgers (entries made from the payments' captures and
+ * refunds, payouts) and the Management API's sales units and product
+ * orders.  There is no global state: several simulators can run in one
+ * process.
  *
  * Faithful to ../shared/docs/vipps-api.md (paths, status codes, headers,
  * body shapes, states, aggregate amounts, event log, RFC 7807 and eCom
@@ -54,6 +57,20 @@
  *                                         the real image host)
  *   GET    /sim/v1/landing/{token}       a small HTML page with the
  *                                         payment and approve/abort buttons
+ *   POST   /sim/v1/report/config         Report API settings (any subset):
+ *       {"pageSize":100,"cutoff":"HH:MM","feeBasisPoints":175,
+ *        "closeDelayS":21600,"clockOffsetS":0} (clockOffsetS moves the
+ *       report clock ahead: dates close by themselves)
+ *   POST   /sim/v1/report/close          {"msn":"123456","date":"YYYY-MM-DD"}
+ *       (both optional: every sales unit, today): close the ledger date now
+ *       (fees-retained and payout-scheduled entries)
+ *   POST   /sim/v1/report/entries        {"action":"add","msn","entryType",
+ *       "reference","amount"[,"date"]} | {"action":"drop"|"amount","reference",
+ *       "entryType","amount"}: a transaction kvitt did not make, one Vipps
+ *       lacks, or another amount (see docs/simulator.md)
+ *
+ * Report API (sim_report.c) and Management API (sim_mgmt.c): see
+ * docs/simulator.md, "The Report API" and "The Management API".
  */
 #ifndef KV_SIM_SIM_H
 #define KV_SIM_SIM_H

@@ -1420,7 +1420,9 @@ void sim_handle(kv_sim *s, const sim_req *rq, sim_resp *r)
         if (strcmp(rq->method, "POST")) sim_apim_error(r, 404, "Resource not found");
         else access_token(s, rq, r, now);
     } else if (nseg >= 1 && (!strcmp(seg[0], "epayment") || ecom || !strcmp(seg[0], "qr") ||
-                             !strcmp(seg[0], "order-management") || !strcmp(seg[0], "webhooks"))) {
+                             !strcmp(seg[0], "order-management") || !strcmp(seg[0], "webhooks") ||
+                             !strcmp(seg[0], "settlement") || !strcmp(seg[0], "report") ||
+                             !strcmp(seg[0], "management"))) {
         if (authenticate(s, rq, r, ecom, &ci, msn) == 0) {
             if (!strcmp(seg[0], "epayment") && nseg >= 2 && !strcmp(seg[1], "v1"))
                 epay_route(s, rq, r, ci, msn, seg, nseg, now);
@@ -1433,6 +1435,10 @@ void sim_handle(kv_sim *s, const sim_req *rq, sim_resp *r)
             else if (!strcmp(seg[0], "webhooks") && nseg >= 3 && !strcmp(seg[1], "v1") &&
                      !strcmp(seg[2], "webhooks"))
                 hooks_route(s, rq, r, msn, seg, nseg);
+            else if (!strcmp(seg[0], "settlement") || !strcmp(seg[0], "report"))
+                sim_report_route(s, rq, r, ci, msn, seg, nseg);
+            else if (!strcmp(seg[0], "management"))
+                sim_mgmt_route(s, rq, r, ci, msn, seg, nseg);
             else
                 sim_apim_error(r, 404, "Resource not found");
         }

@@ -257,6 +257,7 @@ void sim_control_route(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, in
 {
     const char *m = rq->method;
     if (nseg < 3 || strcmp(seg[1], "v1")) { sim_resp_text(r, 404, "text/plain", "not found\n"); return; }
+    if (nseg >= 3 && !strcmp(seg[2], "report")) { sim_report_control(s, rq, r, seg, nseg); return; }
     if (nseg == 3 && !strcmp(seg[2], "stats")) {
         if (!strcmp(m, "GET")) { stats(s, r); return; }
         if (!strcmp(m, "DELETE")) {

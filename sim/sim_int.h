@@ -178,6 +178,9 @@ typedef struct sim_qr {
     double expires_at;
 } sim_qr;
 
+typedef struct sim_report sim_report;   /* sim_report.c */
+typedef struct sim_mgmt sim_mgmt;       /* sim_mgmt.c */
+
 struct kv_sim {
     kv_sim_options o;
     char *host;
@@ -209,6 +212,8 @@ struct kv_sim {
     pthread_mutex_t record_mu;
     long tokens_issued;
     long deliveries_ok, deliveries_failed, deliveries_attempted;
+    sim_report *report;        /* Report API state, NULL until first used */
+    sim_mgmt *mgmt;            /* Management API state, NULL until first used */
 };
 
 /* ---- utilities (sim_util.c) ---- */
@@ -295,5 +300,14 @@ void sim_control_route(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, in
 /* Scripted or random fault for this request: 0 none; else fills r and
  * returns 1 (answer now) or 2 (run, then answer with *after). */
 int sim_fault_check(kv_sim *s, const sim_req *rq, sim_resp *r, sim_resp *after);
+
+/* ---- Report API (sim_report.c) and Management API (sim_mgmt.c) ---- */
+void sim_report_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const char *msn,
+                      char **seg, int nseg);
+void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, int nseg);
+void sim_report_free(kv_sim *s);
+void sim_mgmt_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const char *msn,
+                    char **seg, int nseg);
+void sim_mgmt_free(kv_sim *s);
 
 #endif

@@ -81,6 +81,9 @@ raw proxy/till-positions-da '\033@\033t\020Cappuccino, stor\033$\220\00152,00\nK
 #    separator, euro sign after the amount, no cut (the idle gap ends it).
 #    Rule: ^Vipps MobilePay +{amount} €$
 raw proxy/till-wpc1252-fi '\033@\033t\020Yhteens\344          1\240234,50 \200\nVipps MobilePay   1\240234,50 \200\n\033d\005'
+# Z reports (src/doc/zreport.c, `kvitt report sample`)
+fixture zreport-epson-tm-t88      report sample --profile epson-tm-t88
+fixture zreport-citizen-ct-s310-da report sample --profile citizen-ct-s310 --lang da --currency DKK
 
 # Rendered previews: NAME.png beside every NAME.bin, drawn by `kvitt render`
 # with the profile whose name the file name contains (the longest match),

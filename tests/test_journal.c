@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -269,6 +270,65 @@ static void test_journal__unwritable_path_is_a_clear_error(void **state)
     assert_non_null(strstr(err, "fix:"));
 }
 
+static unsigned mode_of(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return 07777;
+    return (unsigned)(sb.st_mode & 07777);
+}
+
+/* The journal holds the daemon's webhook secrets: it and its -wal/-shm
+ * files are created 0600 whatever the umask, and a journal others can
+ * read, or a folder others can write, is refused with the fix. */
+static void test_journal__created_private_and_refused_when_readable(void **state)
+{
+    (void)state;
+    char *dir = kvt_path("%s/private", kvt_tmpdir());
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char *p = kvt_path("%s/j.db", dir);
+    char *wal = kvt_path("%s/j.db-wal", dir);
+    char *shm = kvt_path("%s/j.db-shm", dir);
+    mode_t old = umask(022);
+    kv_journal *j = NULL;
+    char err[512] = "";
+    assert_int_equal(kv_journal_open(&j, p, err, sizeof err), KV_J_OK);
+    assert_int_equal(kv_journal_add_payment(j, &(kv_payment){ .reference = "OSL-perm-1",
+                                                             .amount = 100 }), KV_J_OK);
+    printf("modes: db %04o wal %04o shm %04o\n", mode_of(p), mode_of(wal), mode_of(shm));
+    assert_int_equal(mode_of(p), 0600);
+    assert_int_equal(mode_of(wal), 0600);
+    assert_int_equal(mode_of(shm), 0600);
+    kv_journal_close(j);
+    umask(old);
+
+    /* Readable by others: refused, with the chmod that fixes it. */
+    assert_int_equal(chmod(p, 0644), 0);
+    j = NULL;
+    assert_int_equal(kv_journal_open(&j, p, err, sizeof err), KV_J_E_OPEN);
+    printf("%s\n", err);
+    assert_null(j);
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_non_null(strstr(err, p));
+    assert_int_equal(chmod(p, 0600), 0);
+
+    /* A folder others may write into (they could swap the files). */
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(kv_journal_open(&j, p, err, sizeof err), KV_J_E_OPEN);
+    printf("%s\n", err);
+    assert_non_null(strstr(err, "chmod"));
+    assert_non_null(strstr(err, dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+
+    /* Fixed: it opens again. */
+    assert_int_equal(kv_journal_open(&j, p, err, sizeof err), KV_J_OK);
+    kv_journal_close(j);
+    free(dir);
+    free(p);
+    free(wal);
+    free(shm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_journal__threads_and_processes_share_one_file),
         cmocka_unit_test(test_journal__batch_commits_or_undoes_together),
         cmocka_unit_test(test_journal__unwritable_path_is_a_clear_error),
+        cmocka_unit_test(test_journal__created_private_and_refused_when_readable),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }

@@ -710,19 +710,15 @@ static void test_vipps_sim__rate_limit_429(void **state)
     for (int i = 0; i < 5; i++)
         assert_int_equal(kv_vipps_get(&p, c, "OSL-rate-0001"), KV_VIPPS_OK);
     cJSON_Delete(control(s, "DELETE", "/sim/v1/stats", NULL));
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(kv_vipps_get(&p, c, "OSL-rate-0001"), KV_VIPPS_E_API);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     const kv_vipps_error *er = kv_vipps_last_error(c);
     assert_int_equal(er->http_status, 429);
     assert_int_equal(er->cls, KV_VIPPS_ERR_RATE_LIMITED);
-    assert_true(er->retry_after_s >= 0);
-    /* Retried once, after the (capped) Retry-After wait. */
-    assert_int_equal(sim_count(s, "GET /epayment/v1/payments/OSL-rate-0001"), 2);
-    double waited = (double)(t1.tv_sec - t0.tv_sec) +
-        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    assert_true(waited >= 0.9);
+    /* The limiter asks for most of a minute, longer than this client
+     * waits (1 s): not retried sooner than asked, the call ends at once. */
+    assert_true(er->retry_after_s > 1);
+    assert_non_null(strstr(er->log, "Retry-After"));
+    assert_int_equal(sim_count(s, "GET /epayment/v1/payments/OSL-rate-0001"), 1);
     kv_vipps_client_destroy(c);
     kv_sim_destroy(s);
 

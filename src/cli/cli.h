@@ -33,6 +33,8 @@ typedef struct kv_cli {
     const char *config_path; /* --config FILE, else $KVITT_CONFIG, else NULL */
     int verbose;             /* -v count */
     int quiet;               /* -q */
+    const char *trace_path;  /* --trace FILE: redacted wire trace of the
+                                payment calls (file mode 0600), or NULL */
 } kv_cli;
 
 /* Print "kvitt <cmd>: <message>" on stderr. Returns KV_EXIT_USAGE so a

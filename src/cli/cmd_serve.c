@@ -116,6 +116,7 @@ int kv_cmd_serve(int argc, char **argv, const kv_cli *cli)
     so.config = cfg;
     so.listen = listen;
     so.verbose = verbose > 0;
+    so.trace_path = cli->trace_path;
     kv_serve *s = NULL;
     kv_serve_status st = kv_serve_open(&s, &so, err, sizeof err);
     if (st != KV_SERVE_OK) {

@@ -65,6 +65,14 @@ static void progress(void *user, const kv_flow_event *ev)
     fflush(stderr);
 }
 
+/* `kvitt -v`: the payment client's lines (already redacted) on stderr. */
+static void vipps_log(kv_vipps_log_level lvl, const char *line, void *payload)
+{
+    static const char *const lv[] = { "error", "warning", "info", "debug" };
+    fprintf(stderr, "kvitt %s: vipps %s: %s\n", (const char *)payload,
+            lvl <= KV_VIPPS_LOG_DEBUG ? lv[lvl] : "?", line);
+}
+
 int kv_flowcli_open(kv_flowcli *fc, const char *cmd, const kv_cli *cli, int json)
 {
     memset(fc, 0, sizeof *fc);
@@ -90,6 +98,12 @@ int kv_flowcli_open(kv_flowcli *fc, const char *cmd, const kv_cli *cli, int json
     fo.on_event = progress;
     fo.event_user = fc;
     fo.stop = &stop_flag;
+    if (cli->verbose) {
+        fo.vipps_log = vipps_log;
+        fo.vipps_log_payload = (void *)cmd;
+        fo.vipps_log_level = cli->verbose > 1 ? KV_VIPPS_LOG_DEBUG : KV_VIPPS_LOG_INFO;
+    }
+    fo.trace_path = cli->trace_path;
     kv_flow_status fs = kv_flow_open(&fc->flow, fc->cfg, &fo, err, sizeof err);
     if (fs != KV_FLOW_OK) {
         kv_err(cmd, "%s", err[0] ? err : kv_flow_strerror(fs));

@@ -28,12 +28,14 @@ static const struct cmd commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: kvitt [--config FILE] [-v] [-q] <command> [<args>]\n\n"
+    fprintf(f, "usage: kvitt [--config FILE] [-v] [-q] [--trace FILE] <command> [<args>]\n\n"
                "Vipps MobilePay at the till, with the receipt printer as the customer's screen.\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'kvitt <command> --help' describes one command.\n");
+    fprintf(f, "\n  -v               log each payment call (-vv: with headers and bodies), redacted\n"
+               "  --trace FILE     append a redacted wire trace of the payment calls (mode 0600)\n"
+               "\n'kvitt <command> --help' describes one command.\n");
 }
 
 int kv_bad_option(const char *cmd, int argc, char **argv)
@@ -166,6 +168,7 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
+        { "trace", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0, 0, 0, 0 }
@@ -174,11 +177,12 @@ int main(int argc, char **argv)
     cli.config_path = getenv("KVITT_CONFIG");
     opterr = 0; /* wrong options are reported in one line (kv_bad_option) */
     /* '+' stops at the first non-option: the subcommand name. */
-    while ((c = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:vqhVt:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': cli.config_path = optarg; break;
         case 'v': cli.verbose++; break;
         case 'q': cli.quiet = 1; break;
+        case 't': cli.trace_path = optarg; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
         case 'V': return kv_cmd_version(0, NULL, &cli);
         default:

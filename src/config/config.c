@@ -120,6 +120,27 @@ static const char *list_text(const char *const *list, char *buf, size_t len)
 }
 
 /* Parse one file into sections.  secrets: 1 for the secrets file. */
+/* Control bytes in a value: refused naming section and key (a value
+ * never needs them; on paper or at Vipps they would do harm).  A tab is
+ * allowed.  Returns 1 with err set, else 0. */
+static int value_bad(const char *path, int lineno, const char *sec, const char *key,
+                     const char *v, int has_nul, char *err, size_t errlen)
+{
+    size_t off = 0;
+    while (v[off] && !(((unsigned char)v[off] < 0x20 && v[off] != '\t') || v[off] == 0x7f))
+        off++;
+    if (!has_nul && !v[off])
+        return 0;
+    if (has_nul)
+        seterr(err, errlen, "%s:%d: [%s] %s: NUL byte in the value; fix: remove it (the file "
+               "must be plain UTF-8 text)", path, lineno, sec, key);
+    else
+        seterr(err, errlen, "%s:%d: [%s] %s: control character (byte 0x%02x at position %zu) "
+               "in the value; fix: remove it", path, lineno, sec, key,
+               (unsigned)(unsigned char)v[off], off + 1);
+    return 1;
+}
+
 static kv_config_status parse_file(kv_config *c, const char *path, char *file_label, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "r");
@@ -136,19 +157,29 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
                "e.g. %s/kvitt.conf", path, path);
         return KV_C_E_IO;
     }
-    char line[4096];
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t got;
     int lineno = 0;
     csection *cur = NULL;
     kv_config_status st = KV_C_OK;
-    while (fgets(line, sizeof line, fp)) {
+    while ((got = getline(&line, &linecap, fp)) > 0) {
         lineno++;
-        size_t ln = strlen(line);
-        if (ln == sizeof line - 1 && line[ln - 1] != '\n') {
-            seterr(err, errlen, "%s:%d: line too long (max %zu bytes); fix: shorten it", path, lineno, sizeof line - 2);
+        if (got > 4094) {
+            seterr(err, errlen, "%s:%d: line too long (max %d bytes); fix: shorten it", path, lineno, 4094);
             st = KV_C_E_SYNTAX;
             break;
         }
+        /* A NUL byte would cut the line short without a word: refuse it
+         * (named with its key below when the line has one). */
+        int has_nul = memchr(line, 0, (size_t)got) != NULL;
         char *s = trim(line);
+        if (has_nul && !strchr(s, '=')) {
+            seterr(err, errlen, "%s:%d: NUL byte in the line; fix: remove it (the file must be "
+                   "plain text)", path, lineno);
+            st = KV_C_E_SYNTAX;
+            break;
+        }
         if (!*s || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {
@@ -243,6 +274,10 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
             st = KV_C_E_SYNTAX;
             break;
         }
+        if (value_bad(path, lineno, cur->name, k, v, has_nul, err, errlen)) {
+            st = KV_C_E_VALUE;
+            break;
+        }
         if (find_key(cur, k)) {
             seterr(err, errlen, "%s:%d: [%s] %s is set twice; fix: keep one", path, lineno, cur->name, k);
             st = KV_C_E_SYNTAX;
@@ -269,10 +304,15 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
                 st = KV_C_E_VALUE;
                 break;
             }
+            if (value_bad(path, lineno, cur->name, k, ev, 0, err, errlen)) {
+                st = KV_C_E_VALUE;
+                break;
+            }
             ck->resolved = strdup(ev);
             if (!ck->resolved) { st = KV_C_E_NOMEM; break; }
         }
     }
+    free(line);
     fclose(fp);
     return st;
 }

@@ -43,6 +43,7 @@
 
 #include "src/config/config.h"
 #include "src/journal/journal.h"
+#include "src/vipps/vipps.h"
 
 /* Status codes. Append only; never renumber.  The CLI maps them to exit
  * codes (see kv_flow_exit_code). */
@@ -99,9 +100,18 @@ typedef struct kv_flow_options {
      * CLI's "recover at every start" is done by the caller explicitly;
      * see kv_flow_recover). Reserved; keep 0. */
     int reserved;
+    /* The payment client's log (`kvitt -v`: every exchange, and each error
+     * answer with its HTTP status, error code and traceId; already
+     * redacted) and wire trace (`kvitt --trace FILE`, see kv_vipps_opts
+     * trace_path), given to every client the flow creates.  NULL = off. */
+    kv_vipps_log_fn vipps_log;
+    void *vipps_log_payload;
+    kv_vipps_log_level vipps_log_level;
+    const char *trace_path;              /* borrowed for the life of the handle */
 } kv_flow_options;
 #define KV_FLOW_OPTIONS_VERSION 1
-#define KV_FLOW_OPTIONS_INIT { KV_FLOW_OPTIONS_VERSION, NULL, NULL, NULL, 0 }
+#define KV_FLOW_OPTIONS_INIT { KV_FLOW_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
+                               KV_VIPPS_LOG_ERROR, NULL }
 
 typedef struct kv_flow kv_flow;
 
@@ -143,6 +153,9 @@ typedef struct kv_flow_result {
     kv_payment payment;       /* as journaled after the operation */
     char cashier[256];        /* short message for the cashier, store language */
     char detail[512];         /* full message for the log (traceId, API codes) */
+    int api_status;           /* HTTP status of the failed API call, 0 when none */
+    int api_code;             /* its error code (ePayment ErrorCode, eCom errorCode), 0 */
+    char trace_id[128];       /* its traceId, "" when none (support needs it) */
     char slip_path[1024];     /* virtual printer: file of the slip job, else "" */
     char receipt_path[1024];  /* virtual printer: file of the receipt/not-paid/refund job */
     int approved_after_cancel;/* give up found the customer had approved: sale finished */

@@ -300,7 +300,11 @@ kv_flow_status kv__flow_client_for(kv_flow *f, kv_vipps_client **out, const kv_s
     o.connect_timeout_ms = m->connect_timeout_ms;
     o.total_timeout_ms = m->total_timeout_ms;
     o.shared = f->shared;
-    char err[256] = "";
+    o.log = f->opts.vipps_log;
+    o.log_payload = f->opts.vipps_log_payload;
+    o.log_level = f->opts.vipps_log_level;
+    o.trace_path = f->opts.trace_path;
+    char err[400] = "";
     if (kv_vipps_client_create(out, &o, err, sizeof err) != KV_VIPPS_OK) {
         if (res)
             setmsg(res->detail, sizeof res->detail, "payment client for store %s: %s", s->id, err);
@@ -316,6 +320,15 @@ void kv__flow_api_msg(kv_flow_result *out, kv_vipps_client *c, const char *what)
         return;
     setmsg(out->cashier, sizeof out->cashier, "%s", e->cashier[0] ? e->cashier : what);
     setmsg(out->detail, sizeof out->detail, "%s: %s", what, e->log);
+    out->api_status = e->http_status;
+    out->api_code = e->code;
+    /* The id goes into log lines as is: keep it to id characters. */
+    size_t k = 0;
+    for (const char *q = e->trace_id; *q && k + 1 < sizeof out->trace_id; q++)
+        if ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+            *q == '-' || *q == '_' || *q == '.' || *q == ':')
+            out->trace_id[k++] = *q;
+    out->trace_id[k] = '\0';
 }
 
 const kv_store *kv__flow_store_of(kv_flow *f, const kv_payment *p)

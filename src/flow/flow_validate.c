@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include "escpos/profile.h"
+#include "src/util/jsoncheck.h"
 
 /* ---------------------------------------------------------------- */
 /* amounts                                                           */
@@ -93,6 +94,18 @@ int kv__flow_parse_items(parsed_items *it, const char *json, char *err, size_t e
     memset(it, 0, sizeof *it);
     if (!json || !*json)
         return 0;
+    /* cJSON cuts a name at \u0000 and keeps one of two equal keys. */
+    kv_jsoncheck_where w;
+    kv_jsoncheck_status js = kv_jsoncheck(json, strlen(json), &w);
+    if (js == KV_JSONCHECK_E_SYNTAX || js == KV_JSONCHECK_E_TRAILING) {
+        setmsg(err, errlen, "items: not a JSON array of {\"name\",\"quantity\",\"unit_price\",\"vat_rate\"} "
+               "(error near byte %zu)", w.offset);
+        return -1;
+    }
+    if (js != KV_JSONCHECK_OK) {
+        setmsg(err, errlen, "items%s: %s", w.path[0] == '[' ? w.path : "", kv_jsoncheck_strerror(js));
+        return -1;
+    }
     it->root = cJSON_Parse(json);
     if (!it->root || !cJSON_IsArray(it->root)) {
         setmsg(err, errlen, "items: not a JSON array of {\"name\",\"quantity\",\"unit_price\",\"vat_rate\"}");

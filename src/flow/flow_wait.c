@@ -177,7 +177,11 @@ kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *referen
             break;
         }
         kv_vipps_payment g;
+        /* A poll never sleeps (Retry-After, backoff) past the payment's end. */
+        long left = (long)(deadline - now_ms());
+        kv_vipps_set_deadline_in(c, left > 0 ? left : -1);
         kv_vipps_status gs = kv__flow_api_get(c, &p, reference, &g);
+        kv_vipps_set_deadline_in(c, 0);
         int interval = m->poll_interval_ms;
         if (gs != KV_VIPPS_OK) {
             const kv_vipps_error *e = kv_vipps_last_error(c);

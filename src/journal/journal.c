@@ -1,12 +1,16 @@
 /* journal.c - SQLite journal of payments, money operations and print jobs. */
 #include "src/journal/journal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "src/journal/journal_int.h"
 
@@ -134,10 +138,70 @@ static void set_err(kv_journal *j)
     snprintf(j->errmsg, sizeof j->errmsg, "%s", sqlite3_errmsg(j->db));
 }
 
+/* One file of the journal set that exists: refused when group or others
+ * have any access to it. */
+static int private_file(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return 0;   /* absent: created 0600 below (or by SQLite from the db's mode) */
+    if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
+        if (err)
+            snprintf(err, errlen, "journal %s: refused: it holds payments and webhook secrets but "
+                     "%s may %s it (mode %04o); fix: chmod 600 %s", path,
+                     (sb.st_mode & S_IRWXO) ? "others" : "its group",
+                     (sb.st_mode & (S_IWGRP | S_IWOTH)) ? "write" : "read",
+                     (unsigned)(sb.st_mode & 07777), path);
+        return -1;
+    }
+    return 0;
+}
+
+kv_journal_status kv_journal_check_private(const char *path, char *err, size_t errlen)
+{
+    if (!path || !*path)
+        return KV_J_E_ARG;
+    /* The folder: others who may write into it could replace the files. */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+        if (err)
+            snprintf(err, errlen, "journal %s: refused: %s may write into its folder %s (mode "
+                     "%04o); fix: chmod go-w %s (or move the journal to a private folder)", path,
+                     (sb.st_mode & S_IWOTH) ? "others" : "its group", dir,
+                     (unsigned)(sb.st_mode & 07777), dir);
+        return KV_J_E_OPEN;
+    }
+    static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        char f[4200];
+        snprintf(f, sizeof f, "%s%s", path, sfx[i]);
+        if (private_file(f, err, errlen) < 0)
+            return KV_J_E_OPEN;
+    }
+    /* Create the database file 0600 before SQLite does (SQLite gives the
+     * -wal and -shm files the database's mode).  Only when it is absent
+     * (O_EXCL): opening and closing a file this process already has open
+     * through SQLite would drop SQLite's POSIX locks on it. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0)
+        close(fd);
+    return KV_J_OK;
+}
+
 kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err, size_t errlen)
 {
     if (!out || !path)
         return KV_J_E_ARG;
+    if (kv_journal_check_private(path, err, errlen) != KV_J_OK)
+        return KV_J_E_OPEN;
     kv_journal *j = calloc(1, sizeof *j);
     if (!j)
         return KV_J_E_NOMEM;
@@ -1090,4 +1154,27 @@ kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_
     }
     pthread_mutex_unlock(&j->mu);
     return st;
+}
+
+/* ---- back office (src/journal/journal_report.c): the handle's database
+ * and lock for the report tables (see journal_int.h) ---- */
+
+sqlite3 *kv__journal_db(kv_journal *j)
+{
+    return j ? j->db : NULL;
+}
+
+void kv__journal_lock(kv_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+}
+
+void kv__journal_unlock(kv_journal *j)
+{
+    pthread_mutex_unlock(&j->mu);
+}
+
+int kv__journal_in_batch(const kv_journal *j)
+{
+    return j->batch > 0;
 }

@@ -136,14 +136,23 @@ typedef struct kv_transition {
 
 typedef struct kv_journal kv_journal;
 
-/* Open (create when absent) the journal at path, creating missing tables.
- * Sets WAL, synchronous=FULL, busy_timeout.  On failure returns a status
+/* Open (create when absent, mode 0600) the journal at path, creating
+ * missing tables; refused when others may read it (see
+ * kv_journal_check_private).  Sets WAL, synchronous=FULL, busy_timeout.  On failure returns a status
  * and writes the cause into err (errlen bytes) when err is not NULL.
  * *out is set only on success; free it with kv_journal_close(). */
 kv_journal_status kv_journal_open(kv_journal **out, const char *path,
                                   char *err, size_t errlen);
 /* Close; NULL is a no-op. */
 void kv_journal_close(kv_journal *j);
+
+/* The journal holds payments and the daemon's webhook secrets.  Refuse
+ * (KV_J_E_OPEN, with the cause and the chmod that fixes it in err) a
+ * journal, -wal, -shm or -journal file that group or others may access,
+ * or a folder they may write into; create the database file 0600 when it
+ * is absent.  kv_journal_open() calls it; so does any other opener of the
+ * same file (the daemon's tables). */
+kv_journal_status kv_journal_check_private(const char *path, char *err, size_t errlen);
 /* Last SQLite error text of this handle (borrowed, valid until the next
  * call on the handle from the same thread). */
 const char *kv_journal_errmsg(kv_journal *j);

@@ -18,6 +18,7 @@
 #include "drivers/status.h"
 #include "drivers/transport.h"
 #include "src/serve/serve_int.h"
+#include "src/serve/api_reports.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -591,8 +592,10 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     const char *code;
     int hs = flow_http(st, &code);
     const char *msg = res->cashier[0] ? res->cashier : kv_flow_strerror(st);
+    char why[900];
+    kv__serve_err_fields(why, sizeof why, res);
     kv_slog_write(&s->log, KV_LOG_WARNING, "payment.start_failed till=%s reference=%s "
-                  "result=\"%s\" detail=\"%s\"", t->id, ref, kv_flow_strerror(st), res->detail);
+                  "result=\"%s\"%s", t->id, ref, kv_flow_strerror(st), why);
     kv__hub_push(s, ref, "result", res->payment.reference[0]
                  ? kv_pay_state_name(res->payment.state) : "UNKNOWN", -1, msg);
     kv__hub_final(s, ref);
@@ -828,8 +831,9 @@ static void get_events(kv_serve *s, kv_http_req *r, const kv_till *t, const char
     const char *w = kv_http_query(r, "wait");
     if (w) {
         char *e = NULL;
+        errno = 0;
         long v = strtol(w, &e, 10);
-        if (*e || v < 0) {
+        if (*e || v < 0 || errno == ERANGE) {
             kv_http_reply_error(r, 400, "invalid_request", "wait must be a number of seconds");
             return;
         }
@@ -1020,9 +1024,12 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
     } else {
         st = kv_flow_reprint(s->flow, res, ref);
     }
+    char why[900] = "";
+    if (st != KV_FLOW_OK)
+        kv__serve_err_fields(why, sizeof why, res);
     kv_slog_write(&s->log, st == KV_FLOW_OK ? KV_LOG_INFO : KV_LOG_WARNING,
-                  "payment.%s till=%s store=%s origin=%s reference=%s amount=%lld result=\"%s\"",
-                  action, t->id, t->store, origin, ref, (long long)amount, kv_flow_strerror(st));
+                  "payment.%s till=%s store=%s origin=%s reference=%s amount=%lld result=\"%s\"%s",
+                  action, t->id, t->store, origin, ref, (long long)amount, kv_flow_strerror(st), why);
     if (st == KV_FLOW_OK) {
         if (res->payment.reference[0])
             kv__hub_push(s, ref, "state", kv_pay_state_name(res->payment.state), -1, action);
@@ -1050,6 +1057,8 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
 
 /* ---- GET /v1/orders --------------------------------------------------------------- */
 
+#define KV_SINCE_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
+
 static void get_orders(kv_serve *s, kv_http_req *r, const kv_till *t)
 {
     kv_journal_query q;
@@ -1064,7 +1073,14 @@ static void get_orders(kv_serve *s, kv_http_req *r, const kv_till *t)
         q.store_id = NULL;
     if (since && *since) {
         char *e = NULL;
+        errno = 0;
         long long v = strtoll(since, &e, 10);
+        if (!*e && (errno == ERANGE || v < 0 || v > KV_SINCE_MAX)) {
+            kv_http_reply_error(r, 400, "invalid_request",
+                                "since: out of range (Unix seconds 0..%lld, up to 9999-12-31)",
+                                (long long)KV_SINCE_MAX);
+            return;
+        }
         if (*e) {
             /* Accept a date: YYYY-MM-DD[THH:MM:SS[Z]] (UTC). */
             struct tm tm;
@@ -1074,9 +1090,9 @@ static void get_orders(kv_serve *s, kv_http_req *r, const kv_till *t)
                 p = strptime(p + 1, "%H:%M:%S", &tm);
             if (p && *p == 'Z')
                 p++;
-            if (!p || *p) {
+            if (!p || *p || tm.tm_year < 70 || tm.tm_year > 9999 - 1900) {
                 kv_http_reply_error(r, 400, "invalid_request",
-                                    "since must be Unix seconds or a UTC date like 2026-11-25 or "
+                                    "since must be Unix seconds or a UTC date (1970..9999) like 2026-11-25 or "
                                     "2026-11-25T08:00:00Z");
                 return;
             }
@@ -1304,7 +1320,7 @@ void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
     if (kv__till_route(s, r, path, method))
         return;
     const kv_till *t = authenticate(s, r);
-    if (!t)
+    if (!t || kv_http_query_check(r) < 0)
         return;
     if (!strcmp(path, "/v1/payments")) {
         if (post)
@@ -1316,6 +1332,13 @@ void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
     if (!strcmp(path, "/v1/orders")) {
         if (get)
             get_orders(s, r, t);
+        else
+            kv_http_reply_error(r, 405, "method_not_allowed", "use GET");
+        return;
+    }
+    if (!strcmp(path, "/v1/reports/day")) {
+        if (get)
+            kv__api_reports_day(s, r, t);
         else
             kv_http_reply_error(r, 405, "method_not_allowed", "use GET");
         return;

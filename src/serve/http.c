@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "src/serve/http.h"
+#include "src/util/jsoncheck.h"
 
 struct kv_http {
     struct MHD_Daemon *d;
@@ -34,6 +36,19 @@ struct kv_http_req {
     int replied;
     enum MHD_Result result;
     struct hdr *hdrs;
+    struct inject *inj;     /* in-memory request (kv_http_inject), else NULL */
+};
+
+/* An in-memory request: decoded query pairs (values may hold NUL bytes,
+ * hence the lengths), the headers, and the captured reply. */
+struct inject {
+    char *qbuf;
+    size_t nq;
+    char *qname[32], *qval[32];
+    size_t qlen[32], qnlen[32];
+    const char *const *headers;
+    int status;
+    char *body;
 };
 
 const char *kv_http_strerror(kv_http_status st)
@@ -89,6 +104,15 @@ static void queue(kv_http_req *r, int status, struct MHD_Response *resp, const c
 
 void kv_http_reply(kv_http_req *r, int status, const char *ctype, const char *body, size_t len)
 {
+    if (r->inj) {
+        (void)ctype;
+        if (r->replied)
+            return;
+        r->replied = 1;
+        r->inj->status = status;
+        r->inj->body = strndup(body ? body : "", len);
+        return;
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
     queue(r, status, resp, ctype);
@@ -150,6 +174,13 @@ void kv_http_reply_stream(kv_http_req *r, int status, const char *ctype,
                           ssize_t (*reader)(void *cls, char *buf, size_t max),
                           void *cls, void (*free_cls)(void *cls))
 {
+    if (r->inj) {
+        /* In memory: the stream ends at once. */
+        if (free_cls)
+            free_cls(cls);
+        kv_http_reply(r, status, ctype, "", 0);
+        return;
+    }
     struct stream *s = calloc(1, sizeof *s);
     if (!s) {
         if (free_cls)
@@ -174,11 +205,23 @@ const char *kv_http_path(const kv_http_req *r) { return r->url; }
 
 const char *kv_http_header(const kv_http_req *r, const char *name)
 {
+    if (r->inj) {
+        for (const char *const *h = r->inj->headers; h && h[0] && h[1]; h += 2)
+            if (!strcasecmp(h[0], name))
+                return h[1];
+        return NULL;
+    }
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *kv_http_query(const kv_http_req *r, const char *name)
 {
+    if (r->inj) {
+        for (size_t i = 0; i < r->inj->nq; i++)
+            if (!strcmp(r->inj->qname[i], name))
+                return r->inj->qval[i];
+        return NULL;
+    }
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -193,6 +236,27 @@ cJSON *kv_http_body_json(kv_http_req *r)
 {
     if (r->len == 0) {
         kv_http_reply_error(r, 400, "bad_request", "the request body is empty; send a JSON object");
+        return NULL;
+    }
+    /* Strict pass first: cJSON cuts strings at \u0000, keeps duplicate
+     * keys and turns 1e999 into infinity. */
+    kv_jsoncheck_where w;
+    kv_jsoncheck_status cs = kv_jsoncheck(r->body, r->len, &w);
+    /* A syntax error is refused here too: cJSON accepts some (01, a
+     * trailing comma) and would then read past what was checked. */
+    if (cs == KV_JSONCHECK_E_SYNTAX) {
+        kv_http_reply_error(r, 400, "bad_json",
+                            "the request body is not valid JSON (error near byte %zu)", w.offset);
+        return NULL;
+    }
+    if (cs == KV_JSONCHECK_E_TRAILING) {
+        kv_http_reply_error(r, 400, "bad_json",
+                            "the request body has data after the JSON value (byte %zu)", w.offset);
+        return NULL;
+    }
+    if (cs != KV_JSONCHECK_OK) {
+        kv_http_reply_error(r, 400, "invalid_request", "field \"%s\": %s (byte %zu); nothing was done",
+                            w.path, kv_jsoncheck_strerror(cs), w.offset);
         return NULL;
     }
     const char *end = NULL;
@@ -222,6 +286,54 @@ cJSON *kv_http_body_json(kv_http_req *r)
         return NULL;
     }
     return j;
+}
+
+struct qcheck {
+    kv_http_req *r;
+    int bad;
+};
+
+static int query_bad(kv_http_req *r, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+    size_t off = 0;
+    kv_jsoncheck_status st = kv_jsoncheck_text(name, nlen, 0, &off);
+    if (st == KV_JSONCHECK_OK && val)
+        st = kv_jsoncheck_text(val, vlen, 0, &off);
+    if (st == KV_JSONCHECK_OK)
+        return 0;
+    char shown[64];
+    size_t n = 0;
+    for (size_t i = 0; i < nlen && n + 1 < sizeof shown; i++)
+        shown[n++] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
+    shown[n] = '\0';
+    kv_http_reply_error(r, 400, "invalid_request", "query parameter \"%s\": %s; nothing was done",
+                        shown, kv_jsoncheck_strerror(st));
+    return 1;
+}
+
+static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    struct qcheck *q = cls;
+    if (query_bad(q->r, key, key_size, value, value_size)) {
+        q->bad = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+int kv_http_query_check(kv_http_req *r)
+{
+    if (r->inj) {
+        for (size_t i = 0; i < r->inj->nq; i++)
+            if (query_bad(r, r->inj->qname[i], r->inj->qnlen[i], r->inj->qval[i], r->inj->qlen[i]))
+                return -1;
+        return 0;
+    }
+    struct qcheck q = { r, 0 };
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, on_query_arg, &q);
+    return q.bad ? -1 : 0;
 }
 
 /* ---- MHD callbacks ---------------------------------------------------------- */
@@ -458,4 +570,63 @@ void kv_http_stop(kv_http *h)
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
     free(h);
+}
+
+/* ---- in-memory requests (fuzzing) ------------------------------------------------ */
+
+int kv_http_inject(kv_http *h, const char *method, const char *path, const char *query,
+                   const char *const *headers, const char *body, size_t len, char **body_out)
+{
+    if (body_out)
+        *body_out = NULL;
+    struct inject in;
+    memset(&in, 0, sizeof in);
+    in.headers = headers;
+    kv_http_req r;
+    memset(&r, 0, sizeof r);
+    r.h = h;
+    r.method = method;
+    r.url = path;
+    r.inj = &in;
+    if (query && *query && !(in.qbuf = strdup(query)))
+        return 500;
+    for (char *save = NULL, *a = in.qbuf ? strtok_r(in.qbuf, "&", &save) : NULL;
+         a && in.nq < 32; a = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(a, '=');
+        if (eq)
+            *eq = '\0';
+        in.qname[in.nq] = a;
+        in.qnlen[in.nq] = MHD_http_unescape(a);
+        in.qval[in.nq] = eq ? eq + 1 : NULL;
+        in.qlen[in.nq] = eq ? MHD_http_unescape(eq + 1) : 0;
+        in.nq++;
+    }
+    if (len > h->o.max_body) {
+        kv_http_reply_error(&r, 413, "too_large", "the request body is larger than %zu bytes",
+                            h->o.max_body);
+    } else {
+        r.body = len ? malloc(len + 1) : NULL;
+        if (r.body) {
+            memcpy(r.body, body, len);
+            r.body[len] = '\0';
+            r.len = len;
+        }
+        h->o.handler(&r, h->o.payload);
+        if (!r.replied)
+            kv_http_reply_error(&r, 500, "internal", "the request was not answered");
+    }
+    while (r.hdrs) {
+        struct hdr *x = r.hdrs;
+        r.hdrs = x->next;
+        free(x->name);
+        free(x->value);
+        free(x);
+    }
+    free(r.body);
+    free(in.qbuf);
+    if (body_out)
+        *body_out = in.body;
+    else
+        free(in.body);
+    return in.status;
 }

@@ -82,6 +82,11 @@ const char *kv_http_body(const kv_http_req *r, size_t *len);        /* never NUL
  * JSON broke (or that the body is empty / not an object) and returns NULL. */
 cJSON *kv_http_body_json(kv_http_req *r);
 
+/* Check every query parameter (name and percent-decoded value) for NUL,
+ * control bytes and invalid UTF-8.  Returns 0, or replies 400 naming the
+ * parameter and returns -1. */
+int kv_http_query_check(kv_http_req *r);
+
 /* ---- replies (exactly one per request) ---------------------------------- */
 
 /* Add a response header to the coming reply (copied). */
@@ -105,5 +110,15 @@ void kv_http_reply_error(kv_http_req *r, int status, const char *code,
 void kv_http_reply_stream(kv_http_req *r, int status, const char *content_type,
                           ssize_t (*reader)(void *cls, char *buf, size_t max),
                           void *cls, void (*free_cls)(void *cls));
+
+/* Run the server's handler on one request held in memory, without a
+ * socket (the fuzz target and tests use it).  query is the raw text after
+ * '?' (percent-decoded here; at most 32 parameters) or NULL; headers is a
+ * NULL-terminated list of name, value pairs, or NULL; body/len the bytes
+ * (capped at max_body: 413).  A streamed reply ends at once.  Returns the
+ * reply's status; *body_out (may be NULL) gets the reply body, malloc'd,
+ * NUL-terminated (free()).  Thread-safe like the handler itself. */
+int kv_http_inject(kv_http *h, const char *method, const char *path, const char *query,
+                   const char *const *headers, const char *body, size_t len, char **body_out);
 
 #endif

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "src/journal/journal.h"
 #include "src/serve/sdb.h"
 
 struct kv_sdb {
@@ -61,6 +62,8 @@ kv_sdb_status kv_sdb_open(kv_sdb **out, const char *path, char *err, size_t errl
 {
     if (!out || !path)
         return KV_SDB_E_ARG;
+    if (kv_journal_check_private(path, err, errlen) != KV_J_OK)
+        return KV_SDB_E_DB;   /* holds the webhook secrets: never readable by others */
     kv_sdb *d = calloc(1, sizeof *d);
     if (!d)
         return KV_SDB_E_NOMEM;

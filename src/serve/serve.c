@@ -26,6 +26,21 @@ const char *kv_serve_strerror(kv_serve_status st)
     return "unknown serve status";
 }
 
+void kv__serve_err_fields(char *buf, size_t len, const kv_flow_result *res)
+{
+    if (!res || (!res->detail[0] && !res->api_status)) {
+        snprintf(buf, len, "%s", "");
+        return;
+    }
+    char d[sizeof res->detail];
+    size_t k = 0;
+    for (const char *p = res->detail; *p && k + 1 < sizeof d; p++)
+        d[k++] = *p == '"' ? '\'' : *p;   /* keep the quoted field intact */
+    d[k] = '\0';
+    snprintf(buf, len, " detail=\"%s\" http_status=%d code=%d trace_id=%s", d, res->api_status,
+             res->api_code, res->trace_id[0] ? res->trace_id : "-");
+}
+
 int64_t kv__serve_now_ms(void)
 {
     struct timespec ts;
@@ -351,10 +366,13 @@ static void *waiter_main(void *arg)
     snprintf(msg, sizeof msg, "%s%s", kv_flow_strerror(st),
              res && res->receipt_queued ? "; receipt queued for reprint" : "");
     kv__hub_push(s, w->ref, "result", state, -1, msg);
+    char why[900] = "";
+    if (st != KV_FLOW_OK)
+        kv__serve_err_fields(why, sizeof why, res);
     kv_slog_write(&s->log, st == KV_FLOW_OK || st == KV_FLOW_E_NOT_PAID ? KV_LOG_INFO
                                                                         : KV_LOG_WARNING,
-                  "payment.finished reference=%s state=%s result=\"%s\"%s", w->ref, state,
-                  kv_flow_strerror(st), res && res->receipt_queued ? " receipt=queued" : "");
+                  "payment.finished reference=%s state=%s result=\"%s\"%s%s", w->ref, state,
+                  kv_flow_strerror(st), res && res->receipt_queued ? " receipt=queued" : "", why);
     pthread_mutex_lock(&s->mu);
     kv_hub *h = hub_get(s, w->ref, 1);
     if (h) {
@@ -569,6 +587,7 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
         goto fail;
 
     kv_flow_options fo = KV_FLOW_OPTIONS_INIT;
+    fo.trace_path = o->trace_path;
     fo.on_event = on_flow_event;
     fo.event_user = s;
     kv_flow_status fs = kv_flow_open(&s->flow, cfg, &fo, err, errlen);

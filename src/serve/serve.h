@@ -65,9 +65,11 @@ typedef struct kv_serve_options {
     int log_fd;               /* where log lines go (default 2 = stderr) */
     int verbose;              /* 1: also log debug lines */
     int no_recover;           /* 1: skip recovery at start (tests only) */
+    const char *trace_path;   /* `kvitt --trace FILE serve`: redacted wire
+                                 trace of every payment call (mode 0600); NULL */
 } kv_serve_options;
 #define KV_SERVE_OPTIONS_VERSION 1
-#define KV_SERVE_OPTIONS_INIT { KV_SERVE_OPTIONS_VERSION, NULL, NULL, 2, 0, 0 }
+#define KV_SERVE_OPTIONS_INIT { KV_SERVE_OPTIONS_VERSION, NULL, NULL, 2, 0, 0, NULL }
 
 typedef struct kv_serve kv_serve;
 

@@ -98,6 +98,10 @@ struct kv_serve {
 };
 
 int64_t kv__serve_now_ms(void);
+/* What support needs of a failed operation, for its log line:
+ * ` detail="..." http_status=N code=N trace_id=ID` (trace_id "-" when the
+ * service gave none); "" when res is NULL or the operation had no detail. */
+void kv__serve_err_fields(char *buf, size_t len, const kv_flow_result *res);
 
 /* Event hub (serve.c).  kv__hub_find needs s->mu held by the caller and
  * returns NULL when the payment has no feed; the others take s->mu

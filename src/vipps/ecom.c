@@ -8,6 +8,7 @@
  * (the caller's key) on every attempt.
  */
 #include "src/vipps/internal.h"
+#include "src/util/jsoncheck.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -295,7 +296,10 @@ kv_vipps_status kv_vipps_ecom_callback_parse(kv_vipps_ecom_callback *out,
                                             expected_auth_token))
             return KV_VIPPS_E_SIGNATURE;
     }
-    cJSON *o = body ? cJSON_ParseWithLength(body, len) : NULL;
+    /* Strict first: cJSON would cut the orderId at \u0000. */
+    if (!body || kv_jsoncheck(body, len, NULL) != KV_JSONCHECK_OK)
+        return KV_VIPPS_E_PARSE;
+    cJSON *o = cJSON_ParseWithLength(body, len);
     kv_vipps_ecom_callback cb;
     memset(&cb, 0, sizeof cb);
     kv_vipps_status st = KV_VIPPS_E_PARSE;

@@ -1,7 +1,9 @@
 /*
  * http.c - the client handle: libcurl easy handle (keep-alive), shared
- * DNS/TLS cache, access-token cache, the common header set, retries with
- * jittered backoff, the 401 refresh-once rule, and redacted logging.
+ * DNS/TLS cache, access-token cache, the common header set, the call with
+ * its retries and the 401 refresh-once rule.  The retry timing is in
+ * retry.c, the redacted log and error records in log.c, the wire trace in
+ * trace.c.
  */
 #include "src/vipps/internal.h"
 
@@ -15,24 +17,12 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TEST_URL "https://apitest.vipps.no"
 #define PROD_URL "https://api.vipps.no"
 
 /* ---------- token cache ---------- */
-
-typedef struct kv_token {
-    struct kv_token *next;
-    char *key;              /* credential-set key (no secret in clear) */
-    char *token;            /* access token (secret) */
-    time_t expires_on;
-    time_t refresh_at;
-} kv_token;
-
-typedef struct kv_token_cache {
-    pthread_mutex_t mu;
-    kv_token *head;
-} kv_token_cache;
 
 static void cache_init(kv_token_cache *tc)
 {
@@ -116,35 +106,6 @@ void kv_vipps_shared_destroy(kv_vipps_shared *s)
 }
 
 /* ---------- client ---------- */
-
-struct kv_vipps_client {
-    CURL *curl;
-    char *base;             /* no trailing slash */
-    char *host;             /* host of base */
-    int loopback;
-    int is_test;
-    char *client_id, *client_secret, *sub_key, *msn;
-    char *sys_name, *sys_ver, *plug_name, *plug_ver, *ua;
-    char *cache_key;
-    kv_vipps_lang lang;
-    long connect_ms, total_ms, backoff_base, backoff_max, retry_after_max;
-    double deadline;        /* monotonic ms: end of the current call */
-    long token_margin;
-    int max_attempts;
-    unsigned int rng;
-    kv_token_cache own_tokens;
-    kv_token_cache *tokens;
-    kv_vipps_shared *shared;
-    kv_vipps_log_fn log;
-    void *log_payload;
-    kv_vipps_log_level log_level;
-    kv_vipps_clock_fn clock;
-    void *clock_payload;
-    char *token;            /* the token in use (copy, secret) */
-    const char *cur_phone;  /* phone in the current request (redaction) */
-    kv_vipps_error err;
-    kv_vipps_stats stats;
-};
 
 static time_t now_s(const kv_vipps_client *c)
 {
@@ -278,6 +239,16 @@ kv_vipps_status kv_vipps_client_create(kv_vipps_client **out,
         free(host);
         return KV_VIPPS_E_NOMEM;
     }
+    c->trace_fd = -1;
+    if (o->trace_path && *o->trace_path) {
+        char terr[300];
+        c->trace_fd = kv__trace_open(o->trace_path, terr, sizeof terr);
+        if (c->trace_fd < 0) {
+            free(host);
+            free(c);
+            FAIL(KV_VIPPS_E_INVALID, terr);
+        }
+    }
     c->host = host;
     c->loopback = loop;
     c->is_test = test || loop;
@@ -307,7 +278,7 @@ kv_vipps_status kv_vipps_client_create(kv_vipps_client **out,
     c->max_attempts = o->max_attempts ? o->max_attempts : 4;
     c->backoff_base = o->backoff_base_ms > 0 ? o->backoff_base_ms : 200;
     c->backoff_max = o->backoff_max_ms > 0 ? o->backoff_max_ms : 2000;
-    c->retry_after_max = o->retry_after_max_s > 0 ? o->retry_after_max_s : 10;
+    c->retry_after_max = o->retry_after_max_s > 0 ? o->retry_after_max_s : 0;
     c->token_margin = o->token_margin_s;
     c->rng = o->jitter_seed ? o->jitter_seed
         : (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)c;
@@ -353,6 +324,8 @@ void kv_vipps_client_destroy(kv_vipps_client *c)
         return;
     if (c->curl)
         curl_easy_cleanup(c->curl);
+    if (c->trace_fd >= 0)
+        close(c->trace_fd);
     free(c->base);
     free(c->host);
     free_secret(c->client_id);
@@ -393,80 +366,6 @@ void kv_vipps_get_stats(const kv_vipps_client *c, kv_vipps_stats *out)
 const char *kv__msn(const kv_vipps_client *c) { return c->msn; }
 kv_vipps_lang kv__lang(const kv_vipps_client *c) { return c->lang; }
 kv_vipps_error *kv__err(kv_vipps_client *c) { return &c->err; }
-
-/* ---------- logging ---------- */
-
-static void redact(const kv_vipps_client *c, char *s)
-{
-    kv_vipps__mask_json(s);
-    kv_vipps__mask_str(s, c->client_secret);
-    kv_vipps__mask_str(s, c->sub_key);
-    kv_vipps__mask_str(s, c->client_id);
-    kv_vipps__mask_str(s, c->token);
-    kv_vipps__mask_str(s, c->cur_phone);
-}
-
-static void vlog(kv_vipps_client *c, kv_vipps_log_level lvl, const char *fmt,
-                 va_list ap)
-{
-    if (!c->log || lvl > c->log_level)
-        return;
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        return;
-    for (char *p = s; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    redact(c, s);
-    c->log(lvl, s, c->log_payload);
-    free(s);
-}
-
-void kv__log(kv_vipps_client *c, kv_vipps_log_level lvl, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(c, lvl, fmt, ap);
-    va_end(ap);
-}
-
-void kv__set_error(kv_vipps_client *c, kv_vipps_api api,
-                   kv_vipps_err_class cls, const char *fmt, ...)
-{
-    memset(&c->err, 0, sizeof c->err);
-    c->err.api = api;
-    c->err.cls = cls;
-    c->err.retry_after_s = -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->err.log, sizeof c->err.log, fmt, ap);
-    va_end(ap);
-    redact(c, c->err.log);
-    snprintf(c->err.cashier, sizeof c->err.cashier, "%s",
-             kv_vipps_cashier_text(api, cls, 0, c->lang));
-}
-
-void kv__set_ambiguous(kv_vipps_client *c, const char *what)
-{
-    char prev[sizeof c->err.log];
-    memcpy(prev, c->err.log, sizeof prev);
-    c->err.cls = KV_VIPPS_ERR_AMBIGUOUS;
-    int n = snprintf(c->err.log, sizeof c->err.log,
-                     "%.100s: outcome unknown, check the payment again; "
-                     "last failure: ", what);
-    if (n > 0 && (size_t)n < sizeof c->err.log) {
-        const char *src = prev[0] ? prev : "no answer";
-        size_t room = sizeof c->err.log - (size_t)n - 1;
-        size_t l = strlen(src);
-        if (l > room)
-            l = room;
-        memcpy(c->err.log + n, src, l);
-        c->err.log[(size_t)n + l] = '\0';
-    }
-    snprintf(c->err.cashier, sizeof c->err.cashier, "%s",
-             kv_vipps_cashier_text(c->err.api, KV_VIPPS_ERR_AMBIGUOUS, 0,
-                                   c->lang));
-}
 
 /* ---------- helpers ---------- */
 
@@ -572,64 +471,6 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
     return n;
 }
 
-static void sleep_ms(long ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Milliseconds left of the current call's budget. */
-static long remaining_ms(const kv_vipps_client *c)
-{
-    double r = c->deadline - mono_ms();
-    return r > 0 ? (long)r : 0;
-}
-
-/* Sleep before a retry if the budget allows one more useful attempt
- * (at least 100 ms after the wait); returns 0 when out of time. */
-static int wait_retry(kv_vipps_client *c, long ms)
-{
-    if (remaining_ms(c) < ms + 100)
-        return 0;
-    sleep_ms(ms);
-    return 1;
-}
-
-/* Full-jitter exponential backoff: uniform in [base*2^(n-1)/2, base*2^(n-1)]
- * capped at backoff_max. */
-static long backoff(kv_vipps_client *c, int retry_no)
-{
-    long d = c->backoff_base;
-    for (int i = 1; i < retry_no && d < c->backoff_max; i++)
-        d *= 2;
-    if (d > c->backoff_max)
-        d = c->backoff_max;
-    long half = d / 2;
-    return half + (half > 0 ? (long)(rand_r(&c->rng) % (unsigned)(half + 1))
-                            : 0);
-}
-
-/* Wait before the retry after attempt: the server's Retry-After
- * (retry_after_s seconds, capped at retry_after_max; < 0 when it sent
- * none), else the backoff.  Returns 0 when out of time (see wait_retry). */
-static int wait_retry_after(kv_vipps_client *c, int attempt, long retry_after_s)
-{
-    long d = backoff(c, attempt);
-    if (retry_after_s >= 0)
-        d = (retry_after_s > c->retry_after_max ? c->retry_after_max : retry_after_s) * 1000L;
-    return wait_retry(c, d);
-}
-
 static struct curl_slist *add_hdr(struct curl_slist *l, int *bad,
                                   const char *name, const char *val)
 {
@@ -660,7 +501,7 @@ static CURLcode perform(kv_vipps_client *c, const char *method,
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
-    long left = remaining_ms(c);
+    long left = kv__remaining_ms(c);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, left < 1 ? 1L : left);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
@@ -686,9 +527,13 @@ static CURLcode perform(kv_vipps_client *c, const char *method,
         s->buf[0] = '\0';
     s->retry_after = -1;
     c->stats.http_requests++;
+    kv_tracebuf tb;
+    kv__trace_attach(h, c->trace_fd >= 0 ? &tb : NULL);
     CURLcode rc = curl_easy_perform(h);
     long st = 0, nconn = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+    if (c->trace_fd >= 0)
+        kv__trace_write(c, c->trace_fd, &tb, h, method, url, rc, st);
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
     c->stats.connects += (unsigned long)nconn;
     *status = rc == CURLE_OK ? st : 0;
@@ -852,7 +697,7 @@ static kv_vipps_status token_fetch(kv_vipps_client *c)
             kv__set_error(c, KV_VIPPS_API_TOKEN, is_timeout(rc)
                           ? KV_VIPPS_ERR_TIMEOUT : KV_VIPPS_ERR_TRANSPORT,
                           "POST /accesstoken/get: %s", curl_easy_strerror(rc));
-            if (attempt < c->max_attempts && !wait_retry(c, backoff(c, attempt)))
+            if (attempt < c->max_attempts && !kv__wait_retry(c, kv__backoff(c, attempt)))
                 break;
             continue;
         }
@@ -894,7 +739,7 @@ static kv_vipps_status token_fetch(kv_vipps_client *c)
             st = KV_VIPPS_E_API;
             break;
         }
-        if (attempt < c->max_attempts && !wait_retry_after(c, attempt, s.retry_after))
+        if (attempt < c->max_attempts && !kv__wait_retry_after(c, attempt, s.retry_after))
             break;
     }
     free(s.buf);
@@ -911,7 +756,7 @@ static kv_vipps_status ensure_token(kv_vipps_client *c)
 
 kv_vipps_status kv_vipps_token_warm(kv_vipps_client *c)
 {
-    c->deadline = mono_ms() + (double)c->total_ms;
+    kv__budget_start(c);
     return ensure_token(c);
 }
 
@@ -955,7 +800,7 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
     memset(r, 0, sizeof *r);
     r->retry_after_s = -1;
     memset(&c->err, 0, sizeof c->err);
-    c->deadline = mono_ms() + (double)c->total_ms;
+    kv__budget_start(c);
     c->cur_phone = rq->phone;
     char what[600];
     snprintf(what, sizeof what, "%s %s", rq->method, rq->path);
@@ -1000,7 +845,7 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
             st = KV_VIPPS_E_UNREACHABLE;
             if (sent && rq->retry == KV_RETRY_NEVER_AFTER_SEND)
                 break;
-            if (attempt < c->max_attempts && !wait_retry(c, backoff(c, attempt)))
+            if (attempt < c->max_attempts && !kv__wait_retry(c, kv__backoff(c, attempt)))
                 break;
             continue;
         }
@@ -1048,7 +893,7 @@ kv_vipps_status kv__call(kv_vipps_client *c, const kv_req *rq, kv_resp *r)
         }
         /* 423/429 were refused without effect: a definite answer. */
         st = status >= 500 ? KV_VIPPS_E_UNREACHABLE : KV_VIPPS_E_API;
-        if (attempt < c->max_attempts && !wait_retry_after(c, attempt, s.retry_after))
+        if (attempt < c->max_attempts && !kv__wait_retry_after(c, attempt, s.retry_after))
             break;
     }
     /* An exhausted 423/429 after an earlier ambiguous attempt stays

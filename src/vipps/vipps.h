@@ -219,7 +219,11 @@ typedef struct kv_vipps_opts {
     long backoff_base_ms;        /* first retry delay before jitter, default
                                     200 */
     long backoff_max_ms;         /* cap of one delay, default 2000 */
-    long retry_after_max_s;      /* cap for a Retry-After, default 10 */
+    long retry_after_max_s;      /* longest Retry-After this client waits;
+                                    a longer one ends the call at once with
+                                    the 429/503 (never retried sooner than
+                                    asked).  0 (default): only the call's
+                                    deadline (total_timeout_ms) bounds it */
     long token_margin_s;         /* refresh this long before expires_on;
                                     default: min(60, lifetime/10) */
     unsigned int jitter_seed;    /* 0: seeded from time and address */
@@ -230,6 +234,12 @@ typedef struct kv_vipps_opts {
                                     INFO) */
     kv_vipps_clock_fn clock;     /* optional (tests); default time() */
     void *clock_payload;
+    const char *trace_path;      /* optional: append a redacted wire trace
+                                    (method, URL, headers, bodies, status,
+                                    time) of every exchange to this file,
+                                    created/kept mode 0600; for support
+                                    cases.  Secret header values, secrets,
+                                    tokens and phone numbers are masked. */
 } kv_vipps_opts;
 
 #define KV_VIPPS_OPTS_INIT { .version = KV_VIPPS_OPTS_VERSION, \
@@ -255,6 +265,14 @@ const char *kv_vipps_base_url(const kv_vipps_client *c);
 /* 1 when the environment is "test" or a loopback URL (test-only calls are
  * allowed), else 0. */
 int kv_vipps_is_test(const kv_vipps_client *c);
+
+/* Bound every following call on this client by an outer deadline (the
+ * payment's): a call's budget ends at the earlier of its own
+ * (total_timeout_ms) and `ms` milliseconds from now, so a Retry-After or a
+ * backoff never sleeps past it (the call ends with its error instead).
+ * ms == 0 removes the bound; ms < 0 means it has already passed (calls get
+ * the minimum budget). */
+void kv_vipps_set_deadline_in(kv_vipps_client *c, long ms);
 
 /* Counters for tests and benchmarks (since create). */
 typedef struct kv_vipps_stats {

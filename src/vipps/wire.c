@@ -7,6 +7,7 @@
  * lenient elsewhere (unknown fields are ignored; the service adds fields).
  */
 #include "src/vipps/wire.h"
+#include "src/util/jsoncheck.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -170,6 +171,23 @@ static cJSON *money(int64_t value, const char *currency)
 
 /* ---------- builders ---------- */
 
+/* A free-text member, cleaned for Vipps (see text.c). */
+static void add_text(cJSON *o, const char *name, const char *text)
+{
+    char *t = kv_vipps__clean_text(text);
+    cJSON_AddStringToObject(o, name, t ? t : "");
+    free(t);
+}
+
+/* 1 when text, cleaned, has lo..hi characters. */
+static int text_fits(const char *text, size_t lo, size_t hi)
+{
+    char *t = kv_vipps__clean_text(text);
+    size_t n = t ? kv_vipps__text_chars(t) : 0;
+    free(t);
+    return t && n >= lo && n <= hi;
+}
+
 static cJSON *receipt_json(const kv_vipps_receipt *r)
 {
     if (!r || !r->lines || r->n_lines == 0 || !valid_currency(r->currency))
@@ -185,8 +203,8 @@ static cJSON *receipt_json(const kv_vipps_receipt *r)
         }
         cJSON *j = cJSON_CreateObject();
         cJSON_AddItemToArray(lines, j);
-        cJSON_AddStringToObject(j, "name", l->name);
-        cJSON_AddStringToObject(j, "id", l->id);
+        add_text(j, "name", l->name);
+        add_text(j, "id", l->id);
         cJSON_AddNumberToObject(j, "totalAmount", (double)l->total_amount);
         cJSON_AddNumberToObject(j, "totalAmountExcludingTax",
                                 (double)l->total_amount_excl_tax);
@@ -210,9 +228,9 @@ static cJSON *receipt_json(const kv_vipps_receipt *r)
     if (r->tip_amount)
         cJSON_AddNumberToObject(b, "tipAmount", (double)r->tip_amount);
     if (r->pos_id && *r->pos_id)
-        cJSON_AddStringToObject(b, "posId", r->pos_id);
+        add_text(b, "posId", r->pos_id);
     if (r->receipt_number && *r->receipt_number)
-        cJSON_AddStringToObject(b, "receiptNumber", r->receipt_number);
+        add_text(b, "receiptNumber", r->receipt_number);
     return o;
 }
 
@@ -240,12 +258,9 @@ char *kv_vipps__build_create(const kv_vipps_create_req *req, char *errbuf,
         seterr(errbuf, errlen, "currency must be NOK, DKK or EUR");
         return NULL;
     }
-    if (req->description) {
-        size_t n = strlen(req->description);
-        if (n < 3 || n > 100) {
-            seterr(errbuf, errlen, "description must be 3-100 characters");
-            return NULL;
-        }
+    if (req->description && !text_fits(req->description, 3, 100)) {
+        seterr(errbuf, errlen, "description must be 3-100 characters (without control characters)");
+        return NULL;
     }
     if (req->flow == KV_VIPPS_FLOW_PUSH &&
         !kv_vipps__valid_phone(req->phone, 10, 15)) {
@@ -283,7 +298,7 @@ char *kv_vipps__build_create(const kv_vipps_create_req *req, char *errbuf,
             cJSON_AddNumberToObject(q, "size", req->qr_size);
     }
     if (req->description)
-        cJSON_AddStringToObject(o, "paymentDescription", req->description);
+        add_text(o, "paymentDescription", req->description);
     if (req->return_url && *req->return_url)
         cJSON_AddStringToObject(o, "returnUrl", req->return_url);
     if (req->receipt) {
@@ -327,7 +342,7 @@ char *kv_vipps__build_ecom_initiate(const kv_vipps_ecom_req *req,
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)req->order_id[i]) && req->order_id[i] != '-')
             return NULL;
-    if (!*req->text || strlen(req->text) > 100)
+    if (!text_fits(req->text, 1, 100))
         return NULL;
     if (req->phone && *req->phone && !kv_vipps__valid_phone(req->phone, 8, 8))
         return NULL;
@@ -345,7 +360,7 @@ char *kv_vipps__build_ecom_initiate(const kv_vipps_ecom_req *req,
     cJSON *t = cJSON_AddObjectToObject(o, "transaction");
     cJSON_AddStringToObject(t, "orderId", req->order_id);
     cJSON_AddNumberToObject(t, "amount", (double)req->amount);
-    cJSON_AddStringToObject(t, "transactionText", req->text);
+    add_text(t, "transactionText", req->text);
     cJSON_AddBoolToObject(t, "skipLandingPage", 0);
     return print_free(o);
 }
@@ -361,7 +376,7 @@ char *kv_vipps__build_ecom_amount(const char *msn, int64_t amount,
     cJSON *t = cJSON_AddObjectToObject(o, "transaction");
     if (amount > 0)
         cJSON_AddNumberToObject(t, "amount", (double)amount);
-    cJSON_AddStringToObject(t, "transactionText", text);
+    add_text(t, "transactionText", text);
     return print_free(o);
 }
 
@@ -374,7 +389,7 @@ char *kv_vipps__build_ecom_cancel(const char *msn, const char *text,
     cJSON *mi = cJSON_AddObjectToObject(o, "merchantInfo");
     cJSON_AddStringToObject(mi, "merchantSerialNumber", msn);
     cJSON *t = cJSON_AddObjectToObject(o, "transaction");
-    cJSON_AddStringToObject(t, "transactionText", text);
+    add_text(t, "transactionText", text);
     cJSON_AddBoolToObject(o, "shouldReleaseRemainingFunds",
                           release_remaining ? 1 : 0);
     return print_free(o);
@@ -763,6 +778,9 @@ out:
 kv_vipps_status kv_vipps_webhook_parse(kv_vipps_webhook_event *out,
                                        const void *body, size_t len)
 {
+    /* Strict first: cJSON would cut a reference at \u0000. */
+    if (!body || kv_jsoncheck(body, len, NULL) != KV_JSONCHECK_OK)
+        return KV_VIPPS_E_PARSE;
     cJSON *o = parse_n(body, len);
     kv_vipps_webhook_event e;
     kv_vipps_status st = KV_VIPPS_E_PARSE;

@@ -13,6 +13,13 @@
 
 #include "src/vipps/vipps.h"
 
+/* Free text for Vipps (text.c): a malloc'd copy without control, C1 or
+ * bidi characters (tab/CR/LF become a space, bad UTF-8 '?', spaces
+ * collapsed and trimmed); NULL in -> NULL, or no memory. */
+char *kv_vipps__clean_text(const char *in);
+/* Characters (code points) in a UTF-8 string. */
+size_t kv_vipps__text_chars(const char *s);
+
 /* ePayment create body; errbuf (may be NULL) gets a reason on failure. */
 char *kv_vipps__build_create(const kv_vipps_create_req *req, char *errbuf,
                              size_t errlen);

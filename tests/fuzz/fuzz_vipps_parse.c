@@ -1,4 +1,4 @@
-/* fuzz-sources: src/vipps */
+/* fuzz-sources: src/vipps src/util */
 /*
  * fuzz_vipps_parse.c - libFuzzer target over the payment client's
  * response, error, callback and webhook parsers (src/vipps/wire.h) and the
