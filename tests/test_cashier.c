@@ -261,6 +261,13 @@ static void test_wrong_token_login(void **state)
                          "{\"token\":\"x\",\"code\":\"ABCD-EFGH\"}"), 0);
     assert_int_equal(r.status, 400);
     kvt_http_free(&r);
+    assert_int_equal(req(&r, "POST", "/v1/session", NULL, NULL, NULL,
+                         "{\"token\":\"" KVT_TOK_OSLO "\",\"till\":\"t-oslo\"}"), 0);
+    assert_int_equal(r.status, 400);
+    if (!strstr(r.body, "'till'"))
+        fail_msg("the answer does not name the field: %s", r.body);
+    assert_null(kvt_http_header(&r, "Set-Cookie", sc, sizeof sc));
+    kvt_http_free(&r);
     /* a sign-in posted by another site's page is refused */
     assert_int_equal(req(&r, "POST", "/v1/session", NULL, NULL, "Sec-Fetch-Site: cross-site",
                          "{\"token\":\"" KVT_TOK_OSLO "\"}"), 0);

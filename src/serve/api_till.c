@@ -185,8 +185,9 @@ static void login(kv_serve *s, kv_http_req *r)
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "code");
     for (const cJSON *it = body->child; it; it = it->next)
         if (!it->string || (strcmp(it->string, "token") && strcmp(it->string, "code"))) {
+            kv_http_reply_error(r, 400, "invalid_request", "unknown field '%.40s'; send token "
+                                "or code", it->string ? it->string : "");
             cJSON_Delete(body);
-            kv_http_reply_error(r, 400, "invalid_request", "unknown field; send token or code");
             return;
         }
     if (!cJSON_IsString(tok) == !cJSON_IsString(code)) {
