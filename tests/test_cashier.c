@@ -275,6 +275,39 @@ static void test_wrong_token_login(void **state)
     kvt_http_free(&r);
 }
 
+/* A chain_refund till's page searches the whole chain by reference; a
+ * plain till's page only its own store. */
+static void test_chain_search_with_cookie(void **state)
+{
+    (void)state;
+    kvt_http_resp r;
+    assert_int_equal(kvt_serve_req(&r, &env, "POST", "/v1/payments", KVT_TOK_OSLO, "chain-1",
+                                   "{\"amount\":\"12.00\"}"), 0);
+    assert_int_equal(r.status, 201);
+    char *ref = kvt_json_str(r.body, "reference");
+    kvt_http_free(&r);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/payments/%s/cancel", ref);
+    assert_int_equal(kvt_serve_req(&r, &env, "POST", path, KVT_TOK_OSLO, NULL, NULL), 0);
+    kvt_http_free(&r);
+    snprintf(path, sizeof path, "/v1/orders?reference=%s", ref);
+    char cookie[65];
+    free(login("{\"token\":\"" KVT_TOK_BERGEN "\"}", NULL, cookie, NULL));
+    assert_int_equal(req(&r, "GET", "/v1/session", cookie, NULL, NULL, NULL), 0);
+    assert_non_null(strstr(r.body, "\"chainRefund\":true"));
+    kvt_http_free(&r);
+    assert_int_equal(req(&r, "GET", path, cookie, NULL, NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, ref));
+    kvt_http_free(&r);
+    free(login("{\"token\":\"" KVT_TOK_BERGEN2 "\"}", NULL, cookie, NULL));
+    assert_int_equal(req(&r, "GET", path, cookie, NULL, NULL, NULL), 0);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, ref));
+    kvt_http_free(&r);
+    free(ref);
+}
+
 /* `kvitt serve pair --till ID`: code printed on the vprinter, usable once. */
 static char *pair_code(int print)
 {
@@ -440,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_page_served),
         cmocka_unit_test(test_session_cookie_and_csrf),
         cmocka_unit_test(test_wrong_token_login),
+        cmocka_unit_test(test_chain_search_with_cookie),
         cmocka_unit_test(test_pairing_code_once),
         cmocka_unit_test(test_browser_paid_sale),
         cmocka_unit_test(test_browser_declined),
