@@ -204,11 +204,14 @@ build/man/%: man/%.scd src/cli/commands.def
 # to "x.h", found beside them), static libraries and kvitt.pc in $(LIBDIR),
 # man pages, the README and LICENSE in $(DOCDIR) with the topic files in
 # $(DOCDIR)/docs (so the README's links work), the systemd unit.
-HDR_DIRS    := escpos drivers src/vipps src/config src/journal src/doc src/flow \
+HDR_DIRS    := escpos drivers src/vipps src/config src/journal src/doc src/flow src/util src/certify src/proxy src/report \
                src/serve src/printer src/vprinter
 # Internal to their module (NAME_int.h, internal.h, fdio.h): not installed.
 HDR_PRIVATE := %_int.h %/internal.h drivers/fdio.h
-HDR_PUBLIC  := $(filter-out $(HDR_PRIVATE),$(sort $(foreach d,$(HDR_DIRS),$(wildcard $(d)/*.h))))
+HDR_ALL     := $(sort $(foreach d,$(HDR_DIRS),$(wildcard $(d)/*.h)))
+# A header that includes a module's internals is internal too.
+HDR_USES_INT = $(shell grep -l '^[[:space:]]*\#[[:space:]]*include[[:space:]]*"[^"]*_int\.h"' $(HDR_ALL) /dev/null 2>/dev/null)
+HDR_PUBLIC  = $(filter-out $(HDR_PRIVATE) $(HDR_USES_INT),$(HDR_ALL))
 DOCS        := README.md LICENSE
 DOCS_TOPICS := $(sort $(wildcard docs/*.md))
 # Every installed header starts with the licence's SPDX line.
