@@ -466,6 +466,33 @@ static void test_browser_languages(void **state)
     browser("languages", json);
 }
 
+/* Guessing is slowed down: after 20 failed sign-ins in a minute even the
+ * right token waits (429 with Retry-After).  Runs last: it blocks sign-in
+ * for up to a minute. */
+static void test_signin_throttled(void **state)
+{
+    (void)state;
+    kvt_http_resp r;
+    int got429 = 0, n = 0;
+    for (; n < 25 && !got429; n++) {
+        assert_int_equal(req(&r, "POST", "/v1/session", NULL, NULL, NULL,
+                             "{\"code\":\"AAAA-AAAA\"}"), 0);
+        got429 = r.status == 429;
+        if (!got429)
+            assert_int_equal(r.status, 401);
+        kvt_http_free(&r);
+    }
+    assert_true(got429);
+    assert_true(n <= 21);
+    assert_int_equal(req(&r, "POST", "/v1/session", NULL, NULL, NULL,
+                         "{\"token\":\"" KVT_TOK_OSLO "\"}"), 0);
+    assert_int_equal(r.status, 429);
+    char ra[32];
+    assert_non_null(kvt_http_header(&r, "Retry-After", ra, sizeof ra));
+    assert_true(atoi(ra) >= 1 && atoi(ra) <= 60);
+    kvt_http_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_browser_languages),
         cmocka_unit_test(test_browser_printer),
         cmocka_unit_test(test_browser_desktop),
+        cmocka_unit_test(test_signin_throttled),
     };
     return cmocka_run_group_tests_name("cashier", tests, group_setup, group_teardown);
 }

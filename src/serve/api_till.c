@@ -172,8 +172,40 @@ static void set_cookie(kv_http_req *r, const char *value, int max_age)
     kv_http_add_header(r, "Set-Cookie", c);
 }
 
+/* Failed sign-ins are counted per minute for the whole daemon: after
+ * SIGNIN_MAX of them, sign-ins wait for the next minute (429), so pairing
+ * codes and tokens cannot be guessed at speed.  Signed-in tills are not
+ * affected. */
+#define SIGNIN_MAX 20
+#define SIGNIN_WINDOW_MS 60000
+
+static int signin_blocked(kv_serve *s, int failed, int *retry_s)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t now = kv__serve_now_ms();
+    if (now - s->signin_window_ms >= SIGNIN_WINDOW_MS) {
+        s->signin_window_ms = now;
+        s->signin_failures = 0;
+    }
+    if (failed)
+        s->signin_failures++;
+    int blocked = s->signin_failures >= SIGNIN_MAX;
+    *retry_s = (int)((s->signin_window_ms + SIGNIN_WINDOW_MS - now + 999) / 1000);
+    pthread_mutex_unlock(&s->mu);
+    return blocked;
+}
+
 static void login(kv_serve *s, kv_http_req *r)
 {
+    int retry_s = 0;
+    if (signin_blocked(s, 0, &retry_s)) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry_s);
+        kv_http_add_header(r, "Retry-After", ra);
+        kv_http_reply_error(r, 429, "too_many_attempts", "too many failed sign-ins; try again "
+                            "in %d s", retry_s);
+        return;
+    }
     if (cross_origin(r)) {
         kv_http_reply_error(r, 403, "csrf", "sign in from the cashier page itself");
         return;
@@ -219,6 +251,7 @@ static void login(kv_serve *s, kv_http_req *r)
     }
     cJSON_Delete(body);
     if (!t) {
+        signin_blocked(s, 1, &retry_s);
         kv_http_reply_error(r, 401, "unauthorized", "unknown till token, or a pairing code "
                             "that is unknown, used or older than 10 minutes");
         kv_slog_write(&s->log, KV_LOG_WARNING, "session.denied how=%s", how);

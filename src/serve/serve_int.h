@@ -59,6 +59,8 @@ struct kv_serve {
     kv_flow *flow;
     kv_sdb *sdb;
     kv_session *sess;         /* cashier page sessions (api_till.c) */
+    int64_t signin_window_ms; /* failed sign-ins in the current minute (under mu) */
+    int signin_failures;
     kv_auth *auth;
     kv_http *http;
     char url[300];
