@@ -128,6 +128,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB_TEST) $(LIBS_ALL)
 
 tests-build: $(KVITT) $(TESTS)
 
+# The benchmarks' sync counter (LD_PRELOAD shim; never part of kvitt).
+SYNCCOUNT := $(BUILD)/tests/synccount.so
+$(SYNCCOUNT): tests/preload/synccount.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -fPIC -shared -o $@ $< -ldl -lpthread
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- dependencies --------------------------------------------------------
@@ -157,7 +163,7 @@ test-san:
 # ---- benchmarks (figures, never pass/fail on time) -----------------------
 bench: deps-test
 	@$(MAKE) --no-print-directory bench-run
-bench-run: $(KVITT) $(BENCHES)
+bench-run: $(KVITT) $(BENCHES) $(SYNCCOUNT)
 	@sh tests/bench.sh $(BUILD)
 
 # ---- golden files: the only way to change fixtures/ ----------------------

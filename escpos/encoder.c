@@ -672,11 +672,11 @@ static QRcode *qr_encode(const void *data, size_t len, kv_qr_ec ec)
 
 kv_escpos_status kv_qr_symbol_width(unsigned *out, const void *data, size_t len, kv_qr_ec ec)
 {
-    QRcode *q = qr_encode(data, len, ec);
-    if (!q)
-        return errno == ENOMEM ? KV_ESCPOS_E_NOMEM : KV_ESCPOS_E_QR_TOO_BIG;
-    *out = (unsigned)q->width;
-    QRcode_free(q);
+    (void)data; /* byte mode: the size depends on the length only */
+    unsigned v = kv_qr_version_for(len, ec);
+    if (!v)
+        return KV_ESCPOS_E_QR_TOO_BIG;
+    *out = 17 + 4 * v;
     return KV_ESCPOS_OK;
 }
 
@@ -723,17 +723,28 @@ kv_escpos_status kv_escpos_qr(kv_escpos *e, const void *data, size_t len,
         return fail(e, KV_ESCPOS_E_QR_TOO_BIG, "QR data of %zu bytes exceeds %u", len,
                     QR_NATIVE_MAX);
 
-    QRcode *q = qr_encode(data, len, o.ec);
-    if (!q) {
-        if (errno == ENOMEM)
-            return fail(e, KV_ESCPOS_E_NOMEM, "out of memory");
-        return fail(e, KV_ESCPOS_E_QR_TOO_BIG, "%zu bytes are too many for a QR code at EC %c",
-                    len, "LMQH"[o.ec]);
+    /* Native: the printer draws the symbol, only its size is needed here
+     * (from the capacity table).  Raster: encode it to draw it. */
+    QRcode *q = NULL;
+    unsigned w = 0;
+    if (mode == KV_QR_NATIVE) {
+        if (kv_qr_symbol_width(&w, data, len, o.ec) != KV_ESCPOS_OK)
+            return fail(e, KV_ESCPOS_E_QR_TOO_BIG, "%zu bytes are too many for a QR code at EC %c",
+                        len, "LMQH"[o.ec]);
+    } else {
+        q = qr_encode(data, len, o.ec);
+        if (!q) {
+            if (errno == ENOMEM)
+                return fail(e, KV_ESCPOS_E_NOMEM, "out of memory");
+            return fail(e, KV_ESCPOS_E_QR_TOO_BIG, "%zu bytes are too many for a QR code at EC %c",
+                        len, "LMQH"[o.ec]);
+        }
+        w = (unsigned)q->width;
     }
-    unsigned w = (unsigned)q->width;
     unsigned need = (w + 2 * QR_QUIET) * module;
     if (need > e->profile->dots) {
-        QRcode_free(q);
+        if (q)
+            QRcode_free(q);
         return fail(e, KV_ESCPOS_E_QR_TOO_BIG,
                     "QR code of %u modules at %u dots needs %u dots with its quiet zone; "
                     "%s prints %u", w, module, need, e->profile->name, e->profile->dots);
@@ -742,7 +753,6 @@ kv_escpos_status kv_escpos_qr(kv_escpos *e, const void *data, size_t len,
         kv_escpos_newline(e);
     qr_quiet_feed(e, module);
     if (mode == KV_QR_NATIVE) {
-        QRcode_free(q);
         static const uint8_t model2[] = { GS, '(', 'k', 4, 0, '1', 'A', '2', 0 };
         kv_buf_append(e->buf, model2, sizeof model2);
         qr_fn(e, 'C', (uint8_t)module);

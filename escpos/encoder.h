@@ -263,9 +263,17 @@ kv_escpos_status kv_escpos_qr(kv_escpos *e, const void *data, size_t len,
                               const kv_qr_options *opts);
 
 /* The QR symbol size in modules (without quiet zone) that kv_escpos_qr
- * would print for data at ec, via libqrencode.  Returns 0 and sets *out,
+ * would print for data at ec, from the capacity table (kv_qr_version_for).  Returns 0 and sets *out,
  * or KV_ESCPOS_E_QR_TOO_BIG when the data does not fit any version. */
 kv_escpos_status kv_qr_symbol_width(unsigned *out, const void *data, size_t len, kv_qr_ec ec);
+
+/* QR model 2 byte-mode capacity (qrcap.c, from the ISO/IEC 18004 block
+ * structure; no encoding): the most bytes a version (1..40) holds at ec,
+ * 0 for a version out of range; and the smallest version that holds len
+ * bytes at ec, 0 when none does (len 0 or above 2953 at L).  The symbol is
+ * 17 + 4 * version modules wide. */
+unsigned kv_qr_byte_capacity(unsigned version, kv_qr_ec ec);
+unsigned kv_qr_version_for(size_t len, kv_qr_ec ec);
 
 /* Append raw bytes (already valid ESC/POS, e.g. from another encoder).
  * Never use it for text.  The encoder then forgets the printer state it

@@ -4,12 +4,21 @@
  *
  * Prints: payments per second; p50/p99 from the till's request to the QR
  * slip bytes at the printer; p99 from the webhook reaching the daemon to
- * the receipt bytes at the printer; the daemon's RSS; and the invariant
+ * the receipt bytes at the printer; the daemon's RSS; its CPU time per
+ * payment, most threads, context switches per payment (all threads, whole
+ * life, from wait4), fsync/fdatasync calls per payment (counted by the
+ * LD_PRELOAD shim build/tests/synccount.so when it is built) and journal
+ * commits per payment (from the daemon's stop line); and the invariant
  * check that no payment was lost or doubled (the tills' 201s, the journal,
  * the simulator's creates and captures, and the printed jobs must agree).
  *
  * Environment: KVITT_BENCH_TILLS (default 200), KVITT_BENCH_SECONDS
- * (default 60), KVITT_BENCH_PRINTERS (default 4), KVITT_BENCH_JOURNAL (a
+ * (default 60), KVITT_BENCH_PRINTERS (default 4), KVITT_BENCH_STREAMS (open
+ * event streams held during the run, default 0: they watch
+ * KVITT_BENCH_STREAMS / 100 payments of the simulator's magic amount 2.01,
+ * which stay "processing", and the figure is the delay from a change in
+ * their feed (the event's atMs) to its bytes at the stream's socket),
+ * KVITT_BENCH_JOURNAL (a
  * path for the journal database instead of the scratch folder, e.g. on
  * /dev/shm to see the daemon without the disk's fsync cost).  Figures only: it never
  * fails on time; it exits 1 only when the invariant is broken or the
@@ -20,13 +29,18 @@
  * closes, so this is the moment the last byte arrived).  The webhook time
  * is the daemon's own timestamp of the event in the payment's feed; all
  * clocks are the same machine's CLOCK_REALTIME. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +63,7 @@ typedef struct pay_rec {
     int final_done;         /* the till saw DONE */
     int jobs;               /* printed jobs naming this reference */
     int capture_keys;       /* distinct capture idempotency keys at the simulator */
+    int observer;           /* a payment watched by the event streams (never paid) */
 } pay_rec;
 
 typedef struct till {
@@ -61,6 +76,7 @@ typedef struct till {
 } till;
 
 static char g_url[128];
+static int g_port;
 static volatile int g_stop;
 
 static int64_t now_us(void)
@@ -241,7 +257,11 @@ static pay_rec *idx_find(const char *s, size_t n)
     return NULL;
 }
 
-/* References look like PFX-YYMMDDhhmmss-xxxxxxxxxx (serve.c new_reference). */
+/* References look like PFX-<date and time>-xxxxxxxxxx (serve.c
+ * new_reference); g_reflen is their length, taken from the first one a
+ * till got (the date part's width has changed once). */
+static size_t g_reflen = 27;
+
 static void scan_job(const char *path, int64_t mtime_us, int *unknown_jobs)
 {
     unsigned char *b = NULL;
@@ -249,10 +269,10 @@ static void scan_job(const char *path, int64_t mtime_us, int *unknown_jobs)
     if (kvt_read_file(path, &b, &len) < 0)
         return;
     pay_rec *seen = NULL;
-    for (size_t i = 0; i + 27 <= len && !seen; i++) {
-        if (b[i + 3] != '-' || b[i + 16] != '-')
+    for (size_t i = 0; i + g_reflen <= len && !seen; i++) {
+        if (b[i + 3] != '-' || b[i + g_reflen - 11] != '-')
             continue;
-        pay_rec *p = idx_find((const char *)b + i, 27);
+        pay_rec *p = idx_find((const char *)b + i, g_reflen);
         if (p)
             seen = p;
     }
@@ -286,12 +306,133 @@ static long rss_kb(pid_t pid, const char *field)
     return v;
 }
 
+/* ---- event streams held during the run ---- */
+
+typedef struct streams {
+    int n;
+    int *fds;
+    int64_t *opened_ms;
+    int64_t *lat_us;          /* change -> bytes, per event seen after the open */
+    size_t nlat, caplat;
+    size_t ended;             /* streams the daemon closed during the run */
+    pthread_t thread;
+} streams;
+
+static int stream_open(const char *ref, const char *token)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET /v1/payments/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Authorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n", ref, token);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *streams_main(void *arg)
+{
+    streams *st = arg;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    for (int i = 0; i < st->n; i++) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+        epoll_ctl(ep, EPOLL_CTL_ADD, st->fds[i], &ev);
+    }
+    struct epoll_event evs[256];
+    char buf[16384];
+    while (!g_stop) {
+        int k = epoll_wait(ep, evs, 256, 200);
+        int64_t now = now_us();
+        for (int e = 0; e < k; e++) {
+            int i = (int)evs[e].data.u32;
+            ssize_t r = read(st->fds[i], buf, sizeof buf - 1);
+            if (r <= 0) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, st->fds[i], NULL);
+                close(st->fds[i]);
+                st->fds[i] = -1;
+                st->ended++;
+                continue;
+            }
+            buf[r] = '\0';
+            for (char *p = buf; (p = strstr(p, "\"atMs\":")); p += 7) {
+                int64_t at = (int64_t)strtod(p + 7, NULL);
+                if (at < st->opened_ms[i] + 1)
+                    continue; /* history sent at the open */
+                if (st->nlat == st->caplat) {
+                    st->caplat = st->caplat ? st->caplat * 2 : 4096;
+                    st->lat_us = realloc(st->lat_us, st->caplat * sizeof *st->lat_us);
+                }
+                st->lat_us[st->nlat++] = now - at * 1000;
+            }
+        }
+    }
+    close(ep);
+    return NULL;
+}
+
+/* utime + stime of a process in ms (all threads, dead ones included). */
+static double cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* fdatasync + fsync calls counted by the preload shim (0 without it). */
+static uint64_t syncs_counted(const char *path)
+{
+    uint64_t c[2] = { 0, 0 };
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (f) {
+        if (fread(c, sizeof c, 1, f) != 1)
+            c[0] = c[1] = 0;
+        fclose(f);
+    }
+    return c[0] + c[1];
+}
+
+/* A "key=<number>" field of the last line of a log that has marker. */
+static long log_field(const char *path, const char *marker, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strstr(line, marker))
+            continue;
+        for (char *p = line; (p = strstr(p, key)); p += kl)
+            if ((p == line || p[-1] == ' ') && p[kl] == '=')
+                v = atol(p + kl + 1);
+    }
+    if (f)
+        fclose(f);
+    return v;
+}
+
 int main(void)
 {
     const char *e;
     int ntills = (e = getenv("KVITT_BENCH_TILLS")) ? atoi(e) : 200;
     int secs = (e = getenv("KVITT_BENCH_SECONDS")) ? atoi(e) : 60;
     int nprinters = (e = getenv("KVITT_BENCH_PRINTERS")) ? atoi(e) : 4;
+    int nstreams = (e = getenv("KVITT_BENCH_STREAMS")) ? atoi(e) : 0;
+    int nobs = nstreams > 0 ? (nstreams + 99) / 100 : 0;
     if (ntills < 1 || secs < 1 || nprinters < 1) {
         fprintf(stderr, "bench_serve: bad KVITT_BENCH_* values\n");
         return 2;
@@ -336,6 +477,7 @@ int main(void)
     char *text = malloc(cap);
     int port = kvt_free_port();
     snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", port);
+    g_port = port;
     const char *jenv = getenv("KVITT_BENCH_JOURNAL");
     char *jpath = jenv && *jenv ? strdup(jenv) : kvt_path("%s/kvitt-journal.db", dir);
     if (jenv && *jenv) {
@@ -354,7 +496,7 @@ int main(void)
         }
     }
     size_t off = (size_t)snprintf(text, cap, "%s\n[serve]\nlisten = 127.0.0.1:%d\n"
-                                  "log_level = notice\nevents_max_wait_s = 30\n\n", base, port);
+                                  "log_level = notice\nevents_max_wait_s = 30\nshutdown_grace_s = 2\n\n", base, port);
     free(base);
     till *tills = calloc((size_t)ntills, sizeof *tills);
     for (int i = 0; i < ntills; i++) {
@@ -370,7 +512,19 @@ int main(void)
     free(text);
     char *slog = kvt_path("%s/serve.log", dir);
     const char *vargv[] = { "kvitt", "serve", "--config", conf, NULL };
-    kvt_proc *serve = kvt_spawn(vargv, NULL, slog);
+    /* the sync counter sits next to the kvitt binary's tests/ folder */
+    const char *bin = getenv("KVITT_BIN");
+    char *shim = bin ? kvt_path("%.*s/tests/synccount.so",
+                                (int)(strrchr(bin, '/') ? strrchr(bin, '/') - bin : 0), bin)
+                     : NULL;
+    char *syncfile = kvt_path("%s/syncs.bin", dir);
+    char *env_pre = NULL, *env_cnt = NULL;
+    if (shim && access(shim, R_OK) == 0) {
+        env_pre = kvt_path("LD_PRELOAD=%s", shim);
+        env_cnt = kvt_path("KVITT_SYNCCOUNT=%s", syncfile);
+    }
+    const char *venv[] = { env_pre, env_cnt, NULL };
+    kvt_proc *serve = kvt_spawn(vargv, env_pre ? venv : NULL, slog);
     char *line = serve ? kvt_proc_readline(serve, 20000) : NULL;
     if (!line) {
         fprintf(stderr, "bench_serve: kvitt serve did not start (%s)\n", slog);
@@ -390,24 +544,77 @@ int main(void)
     pid_t spid = kvt_proc_pid(serve);
     long rss_idle = rss_kb(spid, "VmRSS:");
 
+    /* Event streams: observer payments (magic amount 2.01: the customer
+     * stays "processing") watched by nstreams open streams. */
+    pay_rec *obs = calloc((size_t)nobs + 1, sizeof *obs);
+    streams sst = { 0 };
+    if (nstreams > 0) {
+        CURL *c = curl_easy_init();
+        struct buf out = { NULL, 0 };
+        char auth[128], url[256];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tills[0].token);
+        snprintf(url, sizeof url, "%s/v1/payments", g_url);
+        for (int i = 0; i < nobs; i++) {
+            char key[96];
+            snprintf(key, sizeof key, "Idempotency-Key: bench-observer-%d", i);
+            struct curl_slist *hp = curl_slist_append(NULL, auth);
+            hp = curl_slist_append(hp, key);
+            hp = curl_slist_append(hp, "Content-Type: application/json");
+            long code = req(c, "POST", url, hp, "{\"amount\":\"2.01\"}", &out);
+            curl_slist_free_all(hp);
+            cJSON *j = code == 201 ? cJSON_Parse(out.p) : NULL;
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
+            if (!cJSON_IsString(r)) {
+                fprintf(stderr, "bench_serve: observer payment answered %ld\n", code);
+                return 1;
+            }
+            snprintf(obs[i].ref, sizeof obs[i].ref, "%s", r->valuestring);
+            obs[i].observer = 1;
+            cJSON_Delete(j);
+        }
+        free(out.p);
+        curl_easy_cleanup(c);
+        sst.n = nstreams;
+        sst.fds = calloc((size_t)nstreams, sizeof *sst.fds);
+        sst.opened_ms = calloc((size_t)nstreams, sizeof *sst.opened_ms);
+        for (int i = 0; i < nstreams; i++) {
+            sst.opened_ms[i] = now_us() / 1000;
+            sst.fds[i] = stream_open(obs[i % nobs].ref, tills[0].token);
+            if (sst.fds[i] < 0) {
+                fprintf(stderr, "bench_serve: event stream %d did not open\n", i);
+                return 1;
+            }
+        }
+        pthread_create(&sst.thread, NULL, streams_main, &sst);
+    }
+
     printf("bench_serve: %d tills, %d s, %d vprinters, sim latency 20 ms, auto approve, "
            "journal %s\n", ntills, secs, nprinters, jpath);
     fflush(stdout);
     int64_t t0 = now_us();
+    double cpu0 = cpu_ms(spid);
+    uint64_t syncs0 = syncs_counted(env_pre ? syncfile : NULL);
     for (int i = 0; i < ntills; i++)
         pthread_create(&tills[i].thread, NULL, till_main, &tills[i]);
-    long rss_peak_sample = 0;
+    long rss_peak_sample = 0, threads_max = 0;
     for (int s = 0; s < secs; s++) {
         sleep(1);
         long r = rss_kb(spid, "VmRSS:");
         if (r > rss_peak_sample)
             rss_peak_sample = r;
+        r = rss_kb(spid, "Threads:");
+        if (r > threads_max)
+            threads_max = r;
     }
     g_stop = 1;
     int64_t t_stop = now_us();
+    double cpu1 = cpu_ms(spid);
+    uint64_t syncs1 = syncs_counted(env_pre ? syncfile : NULL);
     for (int i = 0; i < ntills; i++)
         pthread_join(tills[i].thread, NULL);
     int64_t t_end = now_us();
+    if (nstreams > 0)
+        pthread_join(sst.thread, NULL);
     long hwm = rss_kb(spid, "VmHWM:");
     long rss_end = rss_kb(spid, "VmRSS:");
 
@@ -419,7 +626,7 @@ int main(void)
         errors += tills[i].errors;
     }
     g_idx_cap = 1;
-    while (g_idx_cap < total * 2 + 16)
+    while (g_idx_cap < (total + (size_t)nobs) * 2 + 16)
         g_idx_cap <<= 1;
     g_idx = calloc(g_idx_cap, sizeof *g_idx);
     size_t done_seen = 0;
@@ -427,6 +634,13 @@ int main(void)
         for (size_t k = 0; k < tills[i].n; k++) {
             idx_add(&tills[i].recs[k]);
             done_seen += tills[i].recs[k].final_done;
+        }
+    for (int i = 0; i < nobs; i++)
+        idx_add(&obs[i]);
+    for (int i = 0; i < ntills; i++)
+        if (tills[i].n) {
+            g_reflen = strlen(tills[i].recs[0].ref);
+            break;
         }
     usleep(500000); /* the last jobs are filed when their connections close */
     int unknown_jobs = 0;
@@ -459,13 +673,16 @@ int main(void)
         kv_payment *rows = NULL;
         size_t n = 0;
         if (kv_journal_find(jr, &rows, &n, &q) == KV_J_OK) {
-            j_total = n;
             for (size_t i = 0; i < n; i++) {
+                pay_rec *pr = idx_find(rows[i].reference, strlen(rows[i].reference));
+                if (pr && pr->observer)
+                    continue; /* watched by the streams, never paid */
+                j_total++;
                 if (rows[i].state == KV_PAY_DONE)
                     j_done++;
                 if (rows[i].captured != rows[i].amount)
                     j_capt_bad++;
-                if (!idx_find(rows[i].reference, strlen(rows[i].reference)))
+                if (!pr)
                     j_missing++; /* journaled but no till got it */
             }
             free(rows);
@@ -481,7 +698,7 @@ int main(void)
         cJSON *js = cJSON_Parse(hr.body);
         const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(js, "requests");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(reqs, "POST /epayment/v1/payments");
-        sim_creates = cJSON_IsNumber(c) ? (size_t)c->valuedouble : 0;
+        sim_creates = cJSON_IsNumber(c) ? (size_t)c->valuedouble - (size_t)nobs : 0;
         const cJSON *k;
         cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(js, "idempotencyKeys")) {
             const cJSON *path = cJSON_GetObjectItemCaseSensitive(k, "path");
@@ -489,9 +706,9 @@ int main(void)
                 continue;
             const char *ps = path->valuestring;
             size_t pl = strlen(ps);
-            if (pl > 8 + 27 && !strcmp(ps + pl - 8, "/capture")) {
+            if (pl > 8 + g_reflen && !strcmp(ps + pl - 8, "/capture")) {
                 sim_capture_keys++;
-                pay_rec *p = idx_find(ps + pl - 8 - 27, 27);
+                pay_rec *p = idx_find(ps + pl - 8 - g_reflen, g_reflen);
                 if (p)
                     p->capture_keys++;
             }
@@ -500,7 +717,7 @@ int main(void)
     }
     kvt_http_free(&hr);
     for (size_t i = 0; i < g_idx_cap; i++)
-        if (g_idx[i] && g_idx[i]->capture_keys != 1)
+        if (g_idx[i] && !g_idx[i]->observer && g_idx[i]->capture_keys != 1)
             sim_double++; /* captured twice, or never */
 
     /* ---- figures ---- */
@@ -535,6 +752,20 @@ int main(void)
            pct(rcpt, nr, 0.50), pct(rcpt, nr, 0.99), nr, no_webhook);
     printf("daemon RSS                         idle %ld kB, max sampled %ld kB, peak (VmHWM) "
            "%ld kB, end %ld kB\n", rss_idle, rss_peak_sample, hwm, rss_end);
+    double npay = done_seen ? (double)done_seen : 1.0;
+    printf("daemon CPU per payment             %.2f ms  (%.0f ms CPU over the run / %zu)\n",
+           (cpu1 - cpu0) / npay, cpu1 - cpu0, done_seen);
+    printf("daemon threads                     max sampled %ld\n", threads_max);
+    if (nstreams > 0)
+        printf("event streams                      %d open on %d payments, %zu events after the "
+               "open: change -> bytes p50 %.1f ms  p99 %.1f ms  max %.1f ms; %zu streams ended\n",
+               nstreams, nobs, sst.nlat, pct(sst.lat_us, sst.nlat, 0.50),
+               pct(sst.lat_us, sst.nlat, 0.99), pct(sst.lat_us, sst.nlat, 1.0), sst.ended);
+    if (env_pre)
+        printf("fsync + fdatasync per payment      %.2f  (%llu over the run)\n",
+               (double)(syncs1 - syncs0) / npay, (unsigned long long)(syncs1 - syncs0));
+    else
+        printf("fsync + fdatasync per payment      n/a (build %s)\n", shim ? shim : "synccount.so");
     printf("printer jobs                       %zu (unmatched %d)\n", njobs, unknown_jobs);
     printf("journal                            %zu payments, %zu DONE, %zu captured != amount, "
            "%zu not known to any till\n", j_total, j_done, j_capt_bad, j_missing);
@@ -551,7 +782,19 @@ int main(void)
     printf("\n");
     fflush(stdout);
 
-    kvt_proc_stop(serve, SIGTERM);
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    kvt_proc_stop_usage(serve, SIGTERM, &ru);
+    printf("daemon context switches            %.1f per payment  (%ld over its life, all threads)\n",
+           (double)(ru.ru_nvcsw + ru.ru_nivcsw) / npay, ru.ru_nvcsw + ru.ru_nivcsw);
+    long units = log_field(slog, "serve.stopped", "journal_units");
+    long commits = log_field(slog, "serve.stopped", "journal_commits");
+    if (units >= 0 && commits >= 0)
+        printf("journal commits                    %.2f per payment  (%ld write units in %ld "
+               "commits over its life)\n", (double)commits / npay, units, commits);
+    else
+        printf("journal commits                    n/a (the daemon does not report them)\n");
+    fflush(stdout);
     for (int i = 0; i < nprinters; i++) {
         kvt_proc_stop(printers[i], SIGTERM);
         free(puri[i]);
@@ -568,8 +811,19 @@ int main(void)
     free(rcpt);
     free(resp);
     free(g_idx);
+    for (int i = 0; i < sst.n; i++)
+        if (sst.fds[i] >= 0)
+            close(sst.fds[i]);
+    free(sst.fds);
+    free(sst.opened_ms);
+    free(sst.lat_us);
+    free(obs);
     free(jpath);
     free(slog);
+    free(shim);
+    free(syncfile);
+    free(env_pre);
+    free(env_cnt);
     free(simlog);
     free(simurl);
     free(conf);

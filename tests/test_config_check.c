@@ -126,6 +126,9 @@ static void test_config_check__shop_example(void **state)
     assert_non_null(strstr(r.out, "store shop: "));
     assert_non_null(strstr(r.out, "printer usb://04b8:0202, profile epson-tm-t88"));
     assert_non_null(strstr(r.out, "till till-1: store shop"));
+    /* the example's token hash matches no token: a note says so (the till
+     * would get 401), the configuration itself is fine */
+    assert_non_null(strstr(r.out, "note: [till till-1] token_sha256 is still the example's"));
     assert_non_null(strstr(r.out, "no problem found"));
     assert_null(strstr(r.out, "made-up-test-value")); /* secrets are never shown */
     kvt_result_free(&r);
@@ -135,13 +138,32 @@ static void test_config_check__shop_example(void **state)
     free(sec);
 }
 
+/* A count of the occurrences of needle in hay. */
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
 static void test_config_check__chain_example(void **state)
 {
     (void)state;
     char *conf = example("chain.conf"), *sec = example("chain.secrets.example");
-    char *filled = fill_placeholders(sec);
-    char *path = install(conf, filled, 0600);
     kvt_result r;
+    /* As shipped: bergen and trondheim share [credentials bergen]; each of
+     * its placeholders is one problem, named once, and the count says so
+     * (journal folder fine, 2 key sets x 3 placeholders = 6). */
+    char *path = install(conf, sec, 0600);
+    check(path, 3, &r);
+    assert_int_equal(count(r.out, "[credentials bergen] client_id is still"), 1);
+    assert_int_equal(count(r.out, "[credentials partner] client_id is still"), 1);
+    assert_non_null(strstr(r.out, "6 problems found"));
+    kvt_result_free(&r);
+    free(path);
+    char *filled = fill_placeholders(sec);
+    path = install(conf, filled, 0600);
     check(path, 0, &r);
     /* three stores, one in each refund pattern */
     assert_non_null(strstr(r.out, "store oslo: "));
@@ -149,6 +171,7 @@ static void test_config_check__chain_example(void **state)
     assert_non_null(strstr(r.out, "refunded with its own credentials"));
     assert_non_null(strstr(r.out, "refunded with one MSN with store bergen"));
     assert_non_null(strstr(r.out, "till trondheim-1: store trondheim, may refund for the chain"));
+    assert_int_equal(count(r.out, "token_sha256 is still the example's"), 3);
     kvt_result_free(&r);
     free(path);
     free(filled);
@@ -203,10 +226,97 @@ static void test_config_check__problems(void **state)
     assert_int_equal(r.status, 3);
     assert_non_null(strstr(r.out, "is a directory"));
     kvt_result_free(&r);
+    /* The journal names a folder (a shop wrote the folder, not the file):
+     * named as such, with the file to write instead; never "chmod" the
+     * folder.  The back-office commands say the same. */
+    char *jdir = kvt_path("%s/jfolder", kvt_tmpdir());
+    assert_int_equal(mkdir(jdir, 01777), 0);
+    assert_int_equal(chmod(jdir, 01777), 0);
+    char *injdir = set_key(conf2, "journal", jdir);
+    assert_int_equal(kvt_write_file(path, injdir, strlen(injdir)), 0);
+    check(path, 3, &r);
+    assert_non_null(strstr(r.out, "is a folder"));
+    if (strstr(r.out, "chmod"))
+        fail_msg("advises a chmod of the journal's folder:\n%s", r.out);
+    kvt_result_free(&r);
+    const char *rd[] = { "kvitt", "--config", path, "report", "day", NULL };
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, rd), 0);
+    assert_int_equal(r.status, 3);
+    if (!strstr(r.err, "is a folder"))
+        fail_msg("report day with the journal a folder: %s", r.err);
+    kvt_result_free(&r);
+    free(injdir);
+    free(jdir);
+    /* A value with an escape sequence is named without sending it to the
+     * terminal raw. */
+    char *esc = set_key(conf2, "environment", "test\033[2J");
+    assert_int_equal(kvt_write_file(path, esc, strlen(esc)), 0);
+    check(path, 3, &r);
+    assert_non_null(strstr(r.out, "environment"));
+    assert_null(strchr(r.out, '\033'));
+    kvt_result_free(&r);
+    free(esc);
+    /* --config names a folder everybody may write (like /tmp): the folder
+     * is named as the problem, and no chmod of the folder is advised. */
+    char *shared = kvt_path("%s/shared-tmp", kvt_tmpdir());
+    assert_int_equal(mkdir(shared, 0755), 0);
+    assert_int_equal(chmod(shared, 01777), 0);
+    argv[4] = shared;
+    assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
+    assert_int_equal(r.status, 3);
+    assert_non_null(strstr(r.out, "is a directory"));
+    if (strstr(r.out, "chmod"))
+        fail_msg("advises a chmod of a folder:\n%s", r.out);
+    kvt_result_free(&r);
+    free(shared);
     free(moved);
     free(conf2);
     free(path);
     free(c);
+    free(sec);
+    free(sec0);
+    free(conf);
+}
+
+/* [proxy NAME] sections (docs/proxy.md) are checked too: one that works is
+ * listed, one with a wrong listen address or rule is a problem, named. */
+static void test_config_check__proxy_sections(void **state)
+{
+    (void)state;
+    char *conf = example("shop.conf"), *sec0 = example("shop.secrets.example");
+    char *sec = fill_placeholders(sec0);
+    static const char good[] = "\n[proxy till-1]\nlisten = tcp://127.0.0.1:9100\nprinter = tcp://192.168.1.50:9100\n"
+                               "store = shop\nmatch = ^VIPPS +{amount}$\nmax_amount = 20000.00\n";
+    struct {
+        const char *from, *to, *want;
+        int code;
+    } cases[] = {
+        { NULL, NULL, "proxy till-1: listen tcp://127.0.0.1:9100", 0 },
+        { "listen = tcp://127.0.0.1:9100", "listen = udp://127.0.0.1:9100", "listen", 3 },
+        { "match = ^VIPPS +{amount}$", "match = ^VIPPS +$", "match", 3 },
+        { "printer = tcp://192.168.1.50:9100", "printer = usb://zz", "[proxy till-1]: printer = usb://zz", 3 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = malloc(strlen(conf) + sizeof good + 64);
+        strcpy(text, conf);
+        strcat(text, good);
+        if (cases[i].from) {
+            char *at = strstr(text, cases[i].from);
+            assert_non_null(at);
+            char *rest = strdup(at + strlen(cases[i].from));
+            strcpy(at, cases[i].to);
+            strcat(at, rest);
+            free(rest);
+        }
+        char *path = install(text, sec, 0600);
+        kvt_result r;
+        check(path, cases[i].code, &r);
+        if (!strstr(r.out, cases[i].want))
+            fail_msg("case %zu: '%s' missing in:\n%s", i, cases[i].want, r.out);
+        kvt_result_free(&r);
+        free(path);
+        free(text);
+    }
     free(sec);
     free(sec0);
     free(conf);
@@ -242,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_config_check__shop_example),
         cmocka_unit_test(test_config_check__chain_example),
         cmocka_unit_test(test_config_check__problems),
+        cmocka_unit_test(test_config_check__proxy_sections),
         cmocka_unit_test(test_config_check__man_page_lists_every_option),
     };
     return cmocka_run_group_tests_name("config_check", tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <qrencode.h>
 #include <zbar.h>
 
 #include "escpos/encoder.h"
@@ -182,12 +183,65 @@ static void test_symbol_width(void **state)
     assert_int_equal(w, 21);   /* version 1 */
 }
 
+/* The capacity table against libqrencode: for every length from 1 to the
+ * largest that fits at each EC level, the version chosen from the table is
+ * the version libqrencode's own encoder picks for that many bytes (byte
+ * mode); one byte more than version 40 holds fits nowhere. */
+static void test_capacity_table_matches_libqrencode(void **state)
+{
+    (void)state;
+    static const QRecLevel lv[] = { QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q, QR_ECLEVEL_H };
+    static const unsigned max40[] = { 2953, 2331, 1663, 1273 }; /* ISO/IEC 18004 table 7 */
+    unsigned char *data = malloc(3000);
+    assert_non_null(data);
+    for (size_t i = 0; i < 3000; i++)
+        data[i] = (unsigned char)(i * 131u + 7u);  /* binary: byte mode */
+    int checked = 0;
+    for (int ec = 0; ec < 4; ec++) {
+        assert_int_equal(kv_qr_byte_capacity(40, (kv_qr_ec)ec), max40[ec]);
+        assert_int_equal(kv_qr_version_for(max40[ec] + 1, (kv_qr_ec)ec), 0);
+        for (unsigned len = 1; len <= max40[ec]; len += len < 400 ? 1 : 7) {
+            QRcode *q = QRcode_encodeData((int)len, data, 0, lv[ec]);
+            assert_non_null(q);
+            unsigned v = kv_qr_version_for(len, (kv_qr_ec)ec);
+            if ((int)v != q->version)
+                fail_msg("%u bytes at EC %c: table says version %u, libqrencode %d", len,
+                         "LMQH"[ec], v, q->version);
+            unsigned w = 0;
+            assert_int_equal(kv_qr_symbol_width(&w, data, len, (kv_qr_ec)ec), KV_ESCPOS_OK);
+            assert_int_equal(w, (unsigned)q->width);
+            QRcode_free(q);
+            checked++;
+        }
+        /* every boundary: capacity(v) fits version v, one more needs v + 1 */
+        for (unsigned v = 1; v < 40; v++) {
+            unsigned cap = kv_qr_byte_capacity(v, (kv_qr_ec)ec);
+            QRcode *q = QRcode_encodeData((int)cap, data, 0, lv[ec]);
+            assert_non_null(q);
+            assert_int_equal(q->version, (int)v);
+            QRcode_free(q);
+            q = QRcode_encodeData((int)cap + 1, data, 0, lv[ec]);
+            assert_non_null(q);
+            assert_int_equal(q->version, (int)v + 1);
+            QRcode_free(q);
+            assert_int_equal(kv_qr_version_for(cap, (kv_qr_ec)ec), v);
+            assert_int_equal(kv_qr_version_for(cap + 1, (kv_qr_ec)ec), v + 1);
+        }
+    }
+    assert_true(checked > 2000);
+    assert_int_equal(kv_qr_version_for(0, KV_QR_EC_L), 0);
+    assert_int_equal(kv_qr_byte_capacity(0, KV_QR_EC_L), 0);
+    assert_int_equal(kv_qr_byte_capacity(41, KV_QR_EC_L), 0);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raster_qr_scans_every_profile),
         cmocka_unit_test(test_compact_is_a_quarter),
         cmocka_unit_test(test_symbol_width),
+        cmocka_unit_test(test_capacity_table_matches_libqrencode),
     };
     return cmocka_run_group_tests_name("escpos_qr", tests, NULL, NULL);
 }

@@ -158,6 +158,170 @@ static void test_flow_lib__two_payments_in_parallel_notify_and_abort(void **stat
     kvf_stop(&e);
 }
 
+#define WK_N 6
+
+typedef struct wake_count {
+    pthread_mutex_t *mu;
+    int n;
+} wake_count;
+
+static void count_wake(void *user)
+{
+    wake_count *w = user;
+    pthread_mutex_lock(w->mu);
+    w->n++;
+    pthread_mutex_unlock(w->mu);
+}
+
+static int wakes_of(wake_count *w)
+{
+    pthread_mutex_lock(w->mu);
+    int n = w->n;
+    pthread_mutex_unlock(w->mu);
+    return n;
+}
+
+typedef struct tick_watch {
+    pthread_mutex_t *mu;
+    const char *ref;
+    int ticks;
+} tick_watch;
+
+static void on_tick(void *user, const kv_flow_event *ev)
+{
+    tick_watch *t = user;
+    if (ev->kind != KV_FEV_TICK || strcmp(ev->reference, t->ref))
+        return;
+    pthread_mutex_lock(t->mu);
+    t->ticks++;
+    pthread_mutex_unlock(t->mu);
+}
+
+static int ticked(tick_watch *t)
+{
+    pthread_mutex_lock(t->mu);
+    int n = t->ticks;
+    pthread_mutex_unlock(t->mu);
+    return n > 0;
+}
+
+typedef struct blocking_wait {
+    kv_flow *f;
+    char ref[64];
+    kv_flow_status st;
+} blocking_wait;
+
+static void *wait_thread(void *arg)
+{
+    blocking_wait *b = arg;
+    b->st = kv_flow_wait(b->f, NULL, b->ref, 30);
+    return NULL;
+}
+
+/* Six payments wait as steps (the daemon's way) and a seventh in a
+ * blocking kv_flow_wait: a webhook, a notify and an abort each wake the
+ * wait of their own reference and no other (counted by the wake function
+ * and by kv_flow_wakeups). */
+static void test_flow_lib__an_event_wakes_only_its_own_payment(void **state)
+{
+    (void)state;
+    kvf_env e;
+    assert_int_equal(kvf_start(&e, "wake", NULL), 0); /* the customer acts only when told */
+    assert_int_equal(kvf_set(&e, "poll_first_s", "30"), 0);
+    assert_int_equal(kvf_set(&e, "poll_interval_ms", "30000"), 0);
+    kv_config *cfg = NULL;
+    char err[512] = "";
+    assert_int_equal(kv_config_load(&cfg, e.conf, err, sizeof err), KV_C_OK);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    char refs[WK_N + 1][64];
+    for (int i = 0; i <= WK_N; i++)
+        snprintf(refs[i], sizeof refs[i], "WAKE-%d-%ld", i, (long)time(NULL));
+    tick_watch tk = { &mu, refs[WK_N], 0 };
+    kv_flow_options fo = KV_FLOW_OPTIONS_INIT;
+    fo.on_event = on_tick;
+    fo.event_user = &tk;
+    kv_flow *f = NULL;
+    assert_int_equal(kv_flow_open(&f, cfg, &fo, err, sizeof err), KV_FLOW_OK);
+    kv_flow_waiter *w[WK_N];
+    wake_count wc[WK_N];
+    kv_flow_result r;
+    for (int i = 0; i <= WK_N; i++) {
+        kv_pay_request req = { .amount = "10.00", .reference = refs[i] };
+        assert_int_equal(kv_flow_start(f, &r, &req), KV_FLOW_OK);
+        if (i == WK_N)
+            break;
+        wc[i] = (wake_count){ &mu, 0 };
+        assert_int_equal(kv_flow_waiter_open(f, &w[i], &r, refs[i], 30, count_wake, &wc[i]), KV_FLOW_OK);
+        assert_non_null(w[i]);
+    }
+    blocking_wait bw = { f, "", KV_FLOW_OK };
+    snprintf(bw.ref, sizeof bw.ref, "%s", refs[WK_N]);
+    pthread_t bt;
+    assert_int_equal(pthread_create(&bt, NULL, wait_thread, &bw), 0);
+    /* the blocking wait is registered once it emitted its first tick */
+    for (int i = 0; i < 1000 && !ticked(&tk); i++)
+        usleep(10000);
+    assert_true(ticked(&tk));
+    /* first steps: nothing is due yet (polls 30 s away) */
+    for (int i = 0; i < WK_N; i++) {
+        kv_flow_status st;
+        int64_t next = 0;
+        assert_int_equal(kv_flow_waiter_step(w[i], &r, &st, &next), 0);
+        assert_true(next > 0);
+    }
+    /* payment 0: the customer approves, the verified webhook comes */
+    char path[128];
+    snprintf(path, sizeof path, "/sim/v1/payments/%s/state", refs[0]);
+    long hs = 0;
+    free(kvf_http(&e, "POST", path, "{\"state\":\"AUTHORIZED\"}", &hs));
+    assert_int_equal(kv_flow_record_webhook(f, refs[0], "AUTHORIZED", "{}"), KV_FLOW_OK);
+    /* payment 1: a notify (an unverified event would be one) */
+    kv_flow_notify(f, refs[1]);
+    assert_int_equal(wakes_of(&wc[0]), 1);
+    assert_int_equal(wakes_of(&wc[1]), 1);
+    for (int i = 2; i < WK_N; i++)
+        if (wakes_of(&wc[i]) != 0)
+            fail_msg("payment %d was woken by another payment's event", i);
+    assert_int_equal(kv_flow_wakeups(f, refs[0]), 1);
+    assert_int_equal(kv_flow_wakeups(f, refs[1]), 1);
+    assert_int_equal(kv_flow_wakeups(f, refs[2]), 0);
+    assert_int_equal(kv_flow_wakeups(f, bw.ref), 0);
+    /* the woken step of payment 0 captures at once */
+    kv_flow_status st = KV_FLOW_E_UNKNOWN;
+    int64_t next = 0;
+    assert_int_equal(kv_flow_waiter_step(w[0], &r, &st, &next), 1);
+    assert_int_equal(st, KV_FLOW_OK);
+    assert_int_equal(r.payment.state, KV_PAY_DONE);
+    kv_flow_waiter_close(w[0]);
+    /* payment 1 was only notified: it reads the payment, still waiting */
+    assert_int_equal(kv_flow_waiter_step(w[1], &r, &st, &next), 0);
+    /* the cashier cancels payment 2: it alone is woken, and gives up */
+    assert_int_equal(kv_flow_abort(f, refs[2]), KV_FLOW_OK);
+    assert_int_equal(wakes_of(&wc[2]), 1);
+    assert_int_equal(wakes_of(&wc[3]), 0);
+    assert_int_equal(kv_flow_waiter_step(w[2], &r, &st, &next), 1);
+    assert_int_equal(st, KV_FLOW_E_NOT_PAID);
+    kv_flow_waiter_close(w[2]);
+    /* the blocking wait is woken by its own abort only */
+    assert_int_equal(kv_flow_wakeups(f, bw.ref), 0);
+    assert_int_equal(kv_flow_abort(f, bw.ref), KV_FLOW_OK);
+    pthread_join(bt, NULL);
+    assert_int_equal(bw.st, KV_FLOW_E_NOT_PAID);
+    for (int i = 3; i < WK_N; i++)
+        assert_int_equal(wakes_of(&wc[i]), 0);
+    /* closing a wait before it is over leaves the payment WAITING */
+    for (int i = 1; i < WK_N; i++) {
+        if (i == 2)
+            continue;
+        kv_flow_waiter_close(w[i]);
+        assert_int_equal(kv_flow_status_get(f, &r, refs[i], 0), KV_FLOW_OK);
+        assert_int_equal(r.payment.state, KV_PAY_WAITING);
+    }
+    kv_flow_close(f);
+    kv_config_free(cfg);
+    kvf_stop(&e);
+}
+
 static void test_flow_lib__amount_parsing(void **state)
 {
     (void)state;
@@ -195,6 +359,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flow_lib__two_payments_in_parallel_notify_and_abort),
+        cmocka_unit_test(test_flow_lib__an_event_wakes_only_its_own_payment),
         cmocka_unit_test(test_flow_lib__amount_parsing),
     };
     int rc = cmocka_run_group_tests_name("flow_lib", tests, NULL, NULL);

@@ -140,6 +140,26 @@ static void test_partner__write_config_is_loaded_by_the_config_loader(void **sta
     if (r.status != 0)
         fail_msg("exit %d: %s", r.status, r.err);
     kvt_result_free(&r);
+    /* --write-config never overwrites a file: not the fragment written
+     * before, and above all not the live configuration (a chain operator
+     * who names kvitt.conf would lose [kvitt], the tills and the rest) */
+    const char *files[] = { frag, e.conf };
+    for (int i = 0; i < 2; i++) {
+        unsigned char *before, *after;
+        size_t bl, al;
+        assert_int_equal(kvt_read_file(files[i], &before, &bl), 0);
+        const char *again[] = { "partner", "sales-units", "--org", "923609016", "--credentials",
+                                "nordkaffe-partner", "--write-config", files[i], NULL };
+        r = run(&e, again);
+        if (r.status != 2 || !strstr(r.err, "exists"))
+            fail_msg("--write-config %s over an existing file: exit %d: %s", files[i], r.status, r.err);
+        kvt_result_free(&r);
+        assert_int_equal(kvt_read_file(files[i], &after, &al), 0);
+        assert_int_equal(al, bl);
+        assert_memory_equal(after, before, bl);
+        free(before);
+        free(after);
+    }
     free(text);
     free(merged);
     free(cb);
@@ -173,6 +193,25 @@ static void test_partner__signup_link_and_qr_on_paper(void **state)
         fail_msg("verify-qr exit %d: %s %s", r.status, r.out, r.err);
     assert_non_null(strstr(r.out, url));
     kvt_result_free(&r);
+    /* --json stays JSON when the printer's folder has a quote and a
+     * backslash in its name */
+    char *dir = kvt_path("%s/pr\"nt\\er", e.dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char *uri = kvt_path("virtual:%s", dir);
+    const char *q[] = { "partner", "signup", "--org", "923609016", "--credentials", "nordkaffe-partner", "--print",
+                        "--printer", uri, "--json", NULL };
+    r = run(&e, q);
+    assert_int_equal(r.status, 0);
+    cJSON *o = cJSON_Parse(r.out);
+    if (!o)
+        fail_msg("not JSON: %s", r.out);
+    cJSON *jb = cJSON_GetObjectItemCaseSensitive(o, "job");
+    assert_true(cJSON_IsString(jb) && strncmp(jb->valuestring, dir, strlen(dir)) == 0);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "printed")));
+    cJSON_Delete(o);
+    kvt_result_free(&r);
+    free(uri);
+    free(dir);
     free(url);
     free(job);
     free(id);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "tests/lib/kvflow.h"
@@ -158,6 +159,12 @@ static void test_report__day_x_then_z_copy_and_numbers(void **state)
     assert_non_null(strstr(out, row));
     snprintf(row, sizeof row, "%s,oslo,till-1,,vat_15.00,,10.43\n", today);
     assert_non_null(strstr(out, row));
+    /* the base of each VAT line too: a bookkeeper books the sales per rate */
+    snprintf(row, sizeof row, "%s,oslo,till-1,,gross_15.00,,80.00\n", today);
+    if (!strstr(out, row))
+        fail_msg("no '%s' in:\n%s", row, out);
+    snprintf(row, sizeof row, "%s,oslo,till-1,,gross_without_items,,", today);
+    assert_non_null(strstr(out, row));
     free(out);
 
     /* the Z report: closes the day with number 1 and prints the original */
@@ -300,6 +307,11 @@ static void test_report__bad_input(void **state)
         { { "report", "day", "--bogus" }, 2, "unknown option" },
         { { "report", "day", "--date", "2999-01-01", "--close" }, 2, "has not come" },
         { { "report", "sample" }, 2, "-o FILE" },
+        /* a till id is a config name (letters, digits, '-', '_', '.'): a
+         * quote or a comma would break the JSON and CSV, and a Z number
+         * would be journaled for it */
+        { { "report", "day", "--close", "--till", "x\"y", "--json" }, 2, "--till" },
+        { { "report", "day", "--till", "a,b", "--csv" }, 2, "--till" },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         kvt_result r;
@@ -309,9 +321,27 @@ static void test_report__bad_input(void **state)
                      t[i].msg);
         kvt_result_free(&r);
     }
+    /* the answer of --print --json is JSON also when the printer's folder
+     * has a quote and a backslash in its name */
+    char *dir = kvt_path("%s/pr\"nt\\er", e.dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char *uri = kvt_path("virtual:%s", dir);
+    const char *xa[] = { "report", "day", "--print", "--x", "--printer", uri, "--json", NULL };
+    kvt_result r;
+    assert_int_equal(kvf_kvitt(&e, &r, NULL, xa), 0);
+    assert_int_equal(r.status, 0);
+    cJSON *xo = cJSON_Parse(r.out);
+    if (!xo)
+        fail_msg("not JSON: %s", r.out);
+    cJSON *jb = cJSON_GetObjectItemCaseSensitive(xo, "job");
+    assert_true(cJSON_IsString(jb));
+    assert_true(strncmp(jb->valuestring, dir, strlen(dir)) == 0);
+    cJSON_Delete(xo);
+    kvt_result_free(&r);
+    free(uri);
+    free(dir);
     /* a broken config: exit 3 */
     const char *argv[] = { "kvitt", "--config", "/nonexistent/kvitt.conf", "report", "day", NULL };
-    kvt_result r;
     assert_int_equal(kvt_run(&r, NULL, NULL, 30, argv), 0);
     assert_int_equal(r.status, 3);
     kvt_result_free(&r);

@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
+#include "tests/lib/kvbackoffice.h"
+#include "tests/lib/kvflow.h"
 #include "tests/lib/kvtest.h"
 
 #define SKIP_STATUS 77
@@ -122,11 +125,118 @@ static void test_sim_contract__validator_catches_violations(void **state)
     free(rec);
 }
 
+static void kvitt_ok(kvf_env *e, int want, const char *const args[])
+{
+    kvt_result r;
+    assert_int_equal(kvf_kvitt(e, &r, NULL, args), 0);
+    if (r.status != want)
+        fail_msg("kvitt %s %s: exit %d (want %d): %s%s", args[0], args[1], r.status, want, r.out, r.err);
+    kvt_result_free(&r);
+}
+
+/* The back office against the specs: a payment and a refund, then
+ * `kvitt reconcile` (date open, then closed), `kvitt reconcile feed`,
+ * `kvitt partner sales-units` (an org with units, an unknown org, merchant
+ * keys refused) and `kvitt partner signup`, all recorded by the simulator
+ * with --record; every Report and Management API exchange of the recording
+ * must validate against vipps-report-api and vipps-management-api. */
+static void test_sim_contract__reconcile_and_partner_recording(void **state)
+{
+    (void)state;
+    KVT_REQUIRE_SHARED();
+    char *rec = kvt_path("%s/backoffice.jsonl", kvt_tmpdir());
+    const char *sim[] = { "--record", rec, "--auto", "approve", "--approve-after", "1", NULL };
+    kvf_env e;
+    assert_int_equal(kvf_start(&e, "contract-backoffice", sim), 0);
+    char *ref = kvr_pay(&e, "149.00", 0, NULL);
+    const char *refund[] = { "refund", "--reference", ref, "--amount", "20.00", NULL };
+    kvitt_ok(&e, 0, refund);
+    char day[11];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    const char *recon[] = { "reconcile", "--date", day, NULL };
+    kvitt_ok(&e, 6, recon); /* not closed at Vipps yet */
+    long st = 0;
+    char *b = kvf_http(&e, "POST", "/sim/v1/report/close", "{}", &st);
+    assert_int_equal(st, 204);
+    free(b);
+    kvitt_ok(&e, 0, recon);
+    const char *feed[] = { "reconcile", "feed", NULL };
+    kvitt_ok(&e, 0, feed);
+    const char *units[] = { "partner", "sales-units", "--org", "923609016", "--credentials", "nordkaffe-partner", NULL };
+    kvitt_ok(&e, 0, units);
+    const char *unknown[] = { "partner", "sales-units", "--org", "999999999", "--credentials", "nordkaffe-partner",
+                              NULL };
+    kvitt_ok(&e, 2, unknown);
+    const char *merchant[] = { "partner", "sales-units", "--org", "923609016", "--credentials", "oslo", NULL };
+    kvitt_ok(&e, 3, merchant);
+    const char *signup[] = { "partner", "signup", "--org", "923609016", "--name", "Kaffe Ås (2)",
+                             "--credentials", "nordkaffe-partner", NULL };
+    kvitt_ok(&e, 0, signup);
+    kvf_stop(&e);
+
+    kvt_result r;
+    const char *a[] = { "--record", rec, NULL };
+    run_validator(&r, a);
+    if (skipped(&r)) { kvt_result_free(&r); free(ref); free(rec); skip(); }
+    if (r.status != 0) printf("%s%s", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, " 0 violations"));
+    /* each API was checked against its spec, not passed over */
+    assert_non_null(strstr(r.out, "ok   GET /settlement/v1/ledgers -> 200 (vipps-report-api"));
+    assert_non_null(strstr(r.out, "/funds/dates/"));
+    assert_non_null(strstr(r.out, "/funds/feed -> 200 (vipps-report-api"));
+    assert_non_null(strstr(r.out, "/sales-units -> 200 (vipps-management-api"));
+    assert_non_null(strstr(r.out, "/sales-units -> 404 (vipps-management-api"));
+    assert_non_null(strstr(r.out, "/sales-units -> 403 (vipps-management-api"));
+    assert_non_null(strstr(r.out, "ok   POST /management/v1/product-orders -> 200 (vipps-management-api"));
+    kvt_result_free(&r);
+    free(ref);
+    free(rec);
+}
+
+/* The Report and Management specs can fail a recording: an amount as text
+ * in a funds entry (Money is a number) and a sales unit name with a control
+ * character (the Management API's \p{L} pattern, translated for Python). */
+static void test_sim_contract__backoffice_violations_are_caught(void **state)
+{
+    (void)state;
+    KVT_REQUIRE_SHARED();
+    char *rec = kvt_path("%s/bad-backoffice.jsonl", kvt_tmpdir());
+    const char *lines =
+        "{\"method\":\"GET\",\"path\":\"/report/v2/ledgers/7123456/funds/dates/2026-12-01\",\"status\":200,"
+        "\"contentType\":\"application/json\",\"request\":null,\"response\":\"{\\\"items\\\":[{\\\"entryType\\\":"
+        "\\\"capture\\\",\\\"reference\\\":\\\"R\\\",\\\"currency\\\":\\\"NOK\\\",\\\"amount\\\":\\\"149.00\\\"}],"
+        "\\\"hasMore\\\":false,\\\"tryLater\\\":false}\"}\n"
+        "{\"method\":\"POST\",\"path\":\"/management/v1/product-orders\",\"status\":200,"
+        "\"contentType\":\"application/json\",\"request\":\"{\\\"businessIdentifier\\\":{\\\"scheme\\\":"
+        "\\\"business:NO:ORG\\\",\\\"id\\\":\\\"923609016\\\"},\\\"productType\\\":\\\"VIPPS_I_KASSA\\\","
+        "\\\"salesUnitName\\\":\\\"Kaffe\\\\u0007\\\"}\",\"response\":\"{\\\"prefilledOrderId\\\":\\\"x\\\","
+        "\\\"prefillUrl\\\":\\\"http://127.0.0.1/x\\\"}\"}\n";
+    assert_int_equal(kvt_write_file(rec, lines, strlen(lines)), 0);
+    kvt_result r;
+    const char *a[] = { "--record", rec, NULL };
+    run_validator(&r, a);
+    if (skipped(&r)) { kvt_result_free(&r); free(rec); skip(); }
+    if (r.status != 1) printf("%s%s", r.out, r.err);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.out, "'149.00' is not of type 'number'"));
+    assert_non_null(strstr(r.out, "FAIL POST /management/v1/product-orders"));
+    assert_non_null(strstr(r.out, "does not match"));
+    assert_non_null(strstr(r.out, "2 violations"));
+    kvt_result_free(&r);
+    free(rec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_contract__responses_match_specs),
         cmocka_unit_test(test_sim_contract__validator_catches_violations),
+        cmocka_unit_test(test_sim_contract__reconcile_and_partner_recording),
+        cmocka_unit_test(test_sim_contract__backoffice_violations_are_caught),
     };
     return cmocka_run_group_tests_name("sim_contract", tests, NULL, NULL);
 }

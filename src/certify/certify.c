@@ -326,7 +326,9 @@ kv_certify_status kv_certify_open(kv_certify **out, const kv_certify_options *o,
     if (!st) {
         snprintf(err, errlen, "--store %s: no such [store] in %s", o->store_id ? o->store_id : "(default)",
                  kv_config_path(o->cfg));
-        return KV_CERTIFY_E_CONFIG;
+        /* a --store the file lacks is bad input (exit 2, as pay and report);
+         * a default_store it lacks is the configuration's problem */
+        return o->store_id ? KV_CERTIFY_E_ARG : KV_CERTIFY_E_CONFIG;
     }
     const kv_credentials *cr = kv_config_credentials(o->cfg, st);
     if (!cr) {

@@ -2,6 +2,7 @@
 #include "src/cli/backoffice.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "src/vipps/vipps.h"
@@ -17,6 +18,13 @@ int kv_bo_open(kv_bo *bo, const char *cmd, const kv_cli *cli, int journal)
     }
     if (journal) {
         const kv_config_main *m = kv_config_main_get(bo->cfg);
+        struct stat sb;
+        if (stat(m->journal, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            kv_err(cmd, "journal = %s is a folder, not the journal's file; fix: journal = %s/journal.db in %s",
+                   m->journal, m->journal, kv_config_path(bo->cfg));
+            kv_bo_close(bo);
+            return KV_EXIT_CONFIG;
+        }
         if (kv_journal_open(&bo->j, m->journal, err, sizeof err) != KV_J_OK) {
             kv_err(cmd, "%s", err);
             kv_bo_close(bo);

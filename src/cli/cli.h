@@ -47,6 +47,10 @@ int kv_usage_error(const char *cmd, const char *fmt, ...)
  * the option needs a value) and return KV_EXIT_USAGE. */
 int kv_bad_option(const char *cmd, int argc, char **argv);
 
+/* 1 when s holds a control byte (below 0x20, or 0x7f): such an argument
+ * must not reach paper, the journal, a configuration file or Vipps. */
+int kv_has_control(const char *s);
+
 /* Print "kvitt <cmd>: <message>" on stderr. */
 void kv_err(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

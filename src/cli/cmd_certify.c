@@ -120,7 +120,7 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
         case 'r': o.run_id = optarg; break;
         case 'Q': o.qr_design_approved = 1; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: usage(stderr); return KV_EXIT_USAGE;
+        default: return kv_bad_option("certify", argc, argv);
         }
     }
     if (optind < argc)

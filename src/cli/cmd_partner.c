@@ -1,10 +1,12 @@
 /* cmd_partner.c - `kvitt partner`: a POS partner's merchants into the
  * configuration (Management API, partner keys) and the sign-up link. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "escpos/encoder.h"
 #include "escpos/profile.h"
@@ -30,8 +32,9 @@ static const char usage[] =
     "  --credentials NAME  the [credentials NAME] with the partner keys (default:\n"
     "                      the first store's credentials that are partner keys)\n"
     "  --store ID          call with this store's MSN and credentials\n"
-    "  --write-config FILE write a [store ...] section per sales unit to FILE\n"
-    "                      (- for standard output); nothing secret is written\n"
+    "  --write-config FILE write a [store ...] section per sales unit to a new FILE\n"
+    "                      (never overwritten; - for standard output); nothing\n"
+    "                      secret is written\n"
     "  --language L        language of the written stores (default nb)\n"
     "  --currency C        currency of the written stores (default NOK)\n"
     "  --chain NAME        chain of the written stores\n"
@@ -123,8 +126,14 @@ static int sales_units(kv_bo *bo, const pargs *a)
         }
     }
     if (a->write) {
-        FILE *f = kv_open_out("partner", a->write);
+        /* a new file only ("x"): the name given may be the live kvitt.conf */
+        FILE *f = strcmp(a->write, "-") == 0 ? stdout : fopen(a->write, "wx");
         if (!f) {
+            if (errno == EEXIST)
+                kv_err("partner", "--write-config %s: the file exists and is not overwritten; name a new file "
+                       "and add its [store] sections to the configuration yourself", a->write);
+            else
+                kv_err("partner", "cannot write %s: %s", a->write, strerror(errno));
             rc = KV_EXIT_USAGE;
             goto out;
         }
@@ -239,10 +248,21 @@ static int signup(kv_bo *bo, const pargs *a)
     } else {
         if (a->print)
             rc = print_sheet(bo, a, url, job, sizeof job);
-        if (a->json)
-            printf("{\"org\":\"%s\",\"order_id\":\"%s\",\"url\":\"%s\",\"printed\":%s,\"job\":\"%s\"}\n", a->org, id,
-                   url, a->print && rc == KV_EXIT_OK ? "true" : "false", job);
-        else
+        if (a->json) {
+            /* cJSON: the id and the link come from the API, the job's path
+             * from the printer URI */
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "org", a->org);
+            cJSON_AddStringToObject(o, "order_id", id);
+            cJSON_AddStringToObject(o, "url", url);
+            cJSON_AddBoolToObject(o, "printed", a->print && rc == KV_EXIT_OK);
+            cJSON_AddStringToObject(o, "job", job);
+            char *text = cJSON_PrintUnformatted(o);
+            if (text)
+                puts(text);
+            cJSON_free(text);
+            cJSON_Delete(o);
+        } else
             printf("order %s for %s: %s\n", id, a->org, url);
     }
     kv_vipps_client_destroy(c);
@@ -262,14 +282,14 @@ static int org_ok(const char *org)
 int kv_cmd_partner(int argc, char **argv, const kv_cli *cli)
 {
     if (argc < 2)
-        return kv_usage_error("partner", "what? sales-units or signup (see --help)");
+        return kv_usage_error("partner", "what? sales-units or signup");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, stdout);
         return KV_EXIT_OK;
     }
     int units = !strcmp(argv[1], "sales-units");
     if (!units && strcmp(argv[1], "signup"))
-        return kv_usage_error("partner", "unknown '%s': sales-units or signup (see --help)", argv[1]);
+        return kv_usage_error("partner", "unknown '%s': sales-units or signup", argv[1]);
     static const struct option opts[] = {
         { "org", required_argument, NULL, 'o' },
         { "credentials", required_argument, NULL, 'k' },
@@ -309,7 +329,7 @@ int kv_cmd_partner(int argc, char **argv, const kv_cli *cli)
         case 'j': a.json = 1; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         case ':': return kv_usage_error("partner", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("partner", "unknown option '%s' (see --help)", argv[optind - 1]);
+        default: return kv_bad_option("partner", argc, argv);
         }
     }
     if (optind < argc)
@@ -327,10 +347,19 @@ int kv_cmd_partner(int argc, char **argv, const kv_cli *cli)
         return kv_usage_error("partner", "--language: nb, da, fi, sv or en");
     if (a.currency && strcmp(a.currency, "NOK") && strcmp(a.currency, "DKK") && strcmp(a.currency, "EUR"))
         return kv_usage_error("partner", "--currency: NOK, DKK or EUR");
-    if (a.chain && (!*a.chain || strchr(a.chain, '\n')))
-        return kv_usage_error("partner", "--chain: one line of text");
+    if (a.chain && (!*a.chain || kv_has_control(a.chain)))
+        return kv_usage_error("partner", "--chain: one line of text without control characters");
+    if (a.name && (!*a.name || strlen(a.name) > 30 || kv_has_control(a.name)))
+        return kv_usage_error("partner", "--name: the sales unit name is 1-30 characters without control characters");
+    if (a.product && strcmp(a.product, "VIPPS_I_KASSA") && strcmp(a.product, "VIPPS_PA_NETT") &&
+        strcmp(a.product, "VIPPS_CHECKOUT") && strcmp(a.product, "VIPPS_LOGG_INN"))
+        return kv_usage_error("partner", "--product: VIPPS_I_KASSA, VIPPS_PA_NETT, VIPPS_CHECKOUT or VIPPS_LOGG_INN");
     if (a.printer && !a.print)
         return kv_usage_error("partner", "--printer goes with --print");
+    struct stat wst;
+    if (a.write && strcmp(a.write, "-") != 0 && lstat(a.write, &wst) == 0)
+        return kv_usage_error("partner", "--write-config %s: the file exists and is not overwritten; name a new "
+                              "file and add its [store] sections to the configuration yourself", a.write);
     kv_bo bo;
     int rc = kv_bo_open(&bo, "partner", cli, 0);
     if (rc)

@@ -6,6 +6,7 @@
 
 #include "src/cli/cli.h"
 #include "src/cli/flowcli.h"
+#include "src/cli/payd.h"
 #include "src/cli/readfile.h"
 #include "src/doc/termqr.h"
 
@@ -99,6 +100,12 @@ int kv_cmd_pay(int argc, char **argv, const kv_cli *cli)
         return kv_usage_error("pay", "unexpected argument '%s'", argv[optind]);
     if (!req.amount)
         return kv_usage_error("pay", "--amount is required (e.g. --amount 149.00)");
+    if (!items_path) {
+        /* [kvitt] serve_url: a running daemon does it (token and journal warm) */
+        int drc = kv_pay_via_daemon(cli, &req, json);
+        if (drc >= 0)
+            return drc;
+    }
     char *items = NULL;
     if (items_path) {
         uint8_t *raw = NULL;

@@ -57,7 +57,7 @@ static int test_rule(int argc, char **argv, const kv_cli *cli)
     };
     const char *name = NULL, *match = NULL, *prof = NULL, *max = NULL;
     kv_amount_format fmt = KV_AMOUNT_COMMA;
-    int c;
+    int c, fmt_given = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, "P:m:p:f:x:h", lo, NULL)) != -1) {
         switch (c) {
@@ -65,6 +65,7 @@ static int test_rule(int argc, char **argv, const kv_cli *cli)
         case 'm': match = optarg; break;
         case 'p': prof = optarg; break;
         case 'f':
+            fmt_given = 1;
             if (strcasecmp(optarg, "point") == 0)
                 fmt = KV_AMOUNT_POINT;
             else if (strcasecmp(optarg, "comma") != 0)
@@ -72,13 +73,16 @@ static int test_rule(int argc, char **argv, const kv_cli *cli)
             break;
         case 'x': max = optarg; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("proxy", "bad option");
+        default: return kv_bad_option("proxy", argc, argv);
         }
     }
     if (optind != argc - 1)
         return kv_usage_error("proxy", "test-rule: expected one FILE.bin");
     if (!name && !match)
         return kv_usage_error("proxy", "test-rule: give --proxy NAME or --match RE");
+    if (!match && (max || fmt_given))
+        return kv_usage_error("proxy", "%s goes with --match (--proxy NAME takes the section's own)",
+                              max ? "--max-amount" : "--amount-format");
     char err[1024];
     kv_config *cfg = NULL;
     kv_proxy *px = NULL;
@@ -100,7 +104,7 @@ static int test_rule(int argc, char **argv, const kv_cli *cli)
             profile = kv_proxy_get_profile(px);
     }
     if (match) {
-        int64_t maxm = 0;
+        int64_t maxm = KV_PROXY_MAX_AMOUNT_DEFAULT; /* as the proxy without max_amount */
         if (max && kv_proxy_parse_amount(&maxm, max, KV_AMOUNT_POINT, err, sizeof err) != 0) {
             rc = kv_usage_error("proxy", "--max-amount: %s", err);
             goto out;
@@ -167,7 +171,7 @@ int kv_cmd_proxy(int argc, char **argv, const kv_cli *cli)
         switch (c) {
         case 'n': recover = 0; break;
         case 'h': usage(stdout); return KV_EXIT_OK;
-        default: return kv_usage_error("proxy", "bad option");
+        default: return kv_bad_option("proxy", argc, argv);
         }
     }
     if (optind != argc - 1)

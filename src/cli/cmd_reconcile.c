@@ -116,6 +116,8 @@ static int parse(int argc, char **argv, rargs *a, int feed)
         case 's':
             if (a->n_stores == MAX_STORES)
                 return kv_usage_error("reconcile", "at most %d --store", MAX_STORES);
+            if (kv_has_control(optarg))
+                return kv_usage_error("reconcile", "--store: control characters are not allowed");
             a->stores[a->n_stores++] = optarg;
             break;
         case 'f': a->from_feed = 1; break;
@@ -132,7 +134,7 @@ static int parse(int argc, char **argv, rargs *a, int feed)
         }
         case 'h': fputs(usage, stdout); return -1;
         case ':': return kv_usage_error("reconcile", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("reconcile", "unknown option '%s' (see --help)", argv[optind - 1]);
+        default: return kv_bad_option("reconcile", argc, argv);
         }
     }
     if (optind < argc)
@@ -140,6 +142,16 @@ static int parse(int argc, char **argv, rargs *a, int feed)
     int64_t f, t;
     if (a->date && kv_report_day_bounds(a->date, &f, &t))
         return kv_usage_error("reconcile", "--date: a date YYYY-MM-DD, got '%s'", a->date);
+    if (a->date) {
+        /* tomorrow is still "open" (the ledger's day may start before this
+         * machine's: another time zone, a cut-off); a date beyond it is a typo */
+        char today[11];
+        kv_report_today(today);
+        int64_t tf, tt;
+        if (kv_report_day_bounds(today, &tf, &tt) == 0 && f > tt + 1)
+            return kv_usage_error("reconcile", "--date %s: a ledger date still to come (today is %s)", a->date,
+                                  today);
+    }
     if (a->json && a->csv)
         return kv_usage_error("reconcile", "--json and --csv exclude each other");
     if (feed && (a->date || a->from_feed || a->csv))

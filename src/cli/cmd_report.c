@@ -1,5 +1,7 @@
 /* cmd_report.c - `kvitt report`: the day's figures (X report) and the Z
  * report that closes the day of a till, on paper and as data. */
+#include <cjson/cJSON.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -80,7 +82,7 @@ static int cmd_sample(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         case ':': return kv_usage_error("report", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("report", "unknown option '%s' (see --help)", argv[optind - 1]);
+        default: return kv_bad_option("report", argc, argv);
         }
     }
     if (optind < argc)
@@ -112,6 +114,44 @@ typedef struct day_args {
     int close, print, x, json, csv;
 } day_args;
 
+/* The answer of --close/--print --json: one line of JSON (the job's path is
+ * the printer's, any text). */
+static void print_json(const char *kind, const char *date, const char *store, const char *till, int64_t z,
+                       int existed, int printed, int copy, const char *job)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "kind", kind);
+    cJSON_AddStringToObject(o, "date", date);
+    cJSON_AddStringToObject(o, "store", store);
+    cJSON_AddStringToObject(o, "till", till);
+    if (z > 0) {
+        cJSON_AddNumberToObject(o, "z_number", (double)z);
+        cJSON_AddBoolToObject(o, "closed_before", existed);
+    }
+    cJSON_AddBoolToObject(o, "printed", printed);
+    if (z > 0)
+        cJSON_AddBoolToObject(o, "copy", copy);
+    cJSON_AddStringToObject(o, "job", job);
+    char *text = cJSON_PrintUnformatted(o);
+    if (text)
+        puts(text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+/* A till id as the configuration allows one for [kvitt] till_id: letters,
+ * digits, '-', '_', '.', at most 63 characters. */
+static int till_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+            return 0;
+    return 1;
+}
+
 /* Close and/or print the day of one till.  Returns an exit code. */
 static int close_print(kv_bo *bo, const day_args *a, const kv_report *r)
 {
@@ -139,8 +179,7 @@ static int close_print(kv_bo *bo, const day_args *a, const kv_report *r)
             return KV_EXIT_PRINTER;
         }
         if (a->json)
-            printf("{\"kind\":\"X\",\"date\":\"%s\",\"store\":\"%s\",\"till\":\"%s\",\"printed\":true,\"job\":\"%s\"}\n",
-                   date, st->id, till, job);
+            print_json("X", date, st->id, till, 0, 0, 1, 0, job);
         else
             printf("X report %s store %s till %s printed%s%s\n", date, st->id, till, job[0] ? ": " : "", job);
         return KV_EXIT_OK;
@@ -173,10 +212,7 @@ static int close_print(kv_bo *bo, const day_args *a, const kv_report *r)
         printed = 1;
     }
     if (a->json)
-        printf("{\"kind\":\"Z\",\"date\":\"%s\",\"store\":\"%s\",\"till\":\"%s\",\"z_number\":%" PRId64
-               ",\"closed_before\":%s,\"printed\":%s,\"copy\":%s,\"job\":\"%s\"}\n",
-               date, st->id, till, z, existed ? "true" : "false", printed ? "true" : "false",
-               copy ? "true" : "false", job);
+        print_json("Z", date, st->id, till, z, existed, printed, copy, job);
     else
         printf("Z %" PRId64 " %s store %s till %s: %s%s%s%s\n", z, date, st->id, till,
                existed ? "closed before" : "closed now", printed ? (copy ? ", printed as COPY" : ", printed") : "",
@@ -217,11 +253,16 @@ static int cmd_day(int argc, char **argv, const kv_cli *cli)
         case 'c': a.csv = 1; break;
         case 'h': fputs(usage, stdout); return KV_EXIT_OK;
         case ':': return kv_usage_error("report", "%s needs a value", argv[optind - 1]);
-        default: return kv_usage_error("report", "unknown option '%s' (see --help)", argv[optind - 1]);
+        default: return kv_bad_option("report", argc, argv);
         }
     }
     if (optind < argc)
         return kv_usage_error("report", "unexpected argument '%s'", argv[optind]);
+    if (kv_has_control(a.store))
+        return kv_usage_error("report", "--store: control characters are not allowed");
+    if (a.till && !till_ok(a.till))
+        return kv_usage_error("report", "--till '%s': a till id is letters, digits, '-', '_' or '.' (at most 63)",
+                              a.till);
     int64_t from, to;
     if (a.date && kv_report_day_bounds(a.date, &from, &to))
         return kv_usage_error("report", "--date: a date YYYY-MM-DD, got '%s'", a.date);
@@ -281,7 +322,7 @@ static int cmd_day(int argc, char **argv, const kv_cli *cli)
 int kv_cmd_report(int argc, char **argv, const kv_cli *cli)
 {
     if (argc < 2)
-        return kv_usage_error("report", "which report? day or sample (see --help)");
+        return kv_usage_error("report", "which report? day or sample");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, stdout);
         return KV_EXIT_OK;
@@ -290,5 +331,5 @@ int kv_cmd_report(int argc, char **argv, const kv_cli *cli)
         return cmd_day(argc - 1, argv + 1, cli);
     if (strcmp(argv[1], "sample") == 0)
         return cmd_sample(argc - 1, argv + 1);
-    return kv_usage_error("report", "unknown report '%s': day or sample (see --help)", argv[1]);
+    return kv_usage_error("report", "unknown report '%s': day or sample", argv[1]);
 }

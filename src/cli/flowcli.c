@@ -104,6 +104,7 @@ int kv_flowcli_open(kv_flowcli *fc, const char *cmd, const kv_cli *cli, int json
         fo.vipps_log_level = cli->verbose > 1 ? KV_VIPPS_LOG_DEBUG : KV_VIPPS_LOG_INFO;
     }
     fo.trace_path = cli->trace_path;
+    fo.prefetch_token = strcmp(cmd, "pay") == 0; /* the token before the journal */
     kv_flow_status fs = kv_flow_open(&fc->flow, fc->cfg, &fo, err, sizeof err);
     if (fs != KV_FLOW_OK) {
         kv_err(cmd, "%s", err[0] ? err : kv_flow_strerror(fs));

@@ -43,19 +43,19 @@ int kv_bad_option(const char *cmd, int argc, char **argv)
     /* getopt has just returned '?': argv[optind - 1] is the element it
      * stopped at (a short option in a cluster may leave optind on it). */
     const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    char msg[512];
     if (strncmp(arg, "--", 2) == 0) {
         int n = (int)strcspn(arg, "=");
         if (optopt == 0)
-            fprintf(stderr, "kvitt %s: unknown option '%.*s'", cmd, n, arg);
+            snprintf(msg, sizeof msg, "unknown option '%.*s'", n, arg);
         else
-            fprintf(stderr, "kvitt %s: option '%.*s' %s", cmd, n, arg,
-                    arg[n] ? "takes no value" : "needs a value");
+            snprintf(msg, sizeof msg, "option '%.*s' %s", n, arg, arg[n] ? "takes no value" : "needs a value");
     } else if (optopt > 0 && optopt < 127 && optopt != '?') {
-        fprintf(stderr, "kvitt %s: option '-%c' is unknown or needs a value", cmd, optopt);
+        snprintf(msg, sizeof msg, "option '-%c' is unknown or needs a value", optopt);
     } else {
-        fprintf(stderr, "kvitt %s: bad option '%s'", cmd, arg);
+        snprintf(msg, sizeof msg, "bad option '%s'", arg);
     }
-    fprintf(stderr, " (see 'kvitt %s --help')\n", cmd);
+    kv_err(cmd, "%s (see 'kvitt %s --help')", msg, cmd);
     return KV_EXIT_USAGE;
 }
 
@@ -73,10 +73,12 @@ static int take_config(int *argc, char **argv, kv_cli *cli)
             break;
         }
         if (strcmp(a, "--config") == 0) {
-            if (i + 1 >= *argc)
+            if (i + 1 >= *argc || !argv[i + 1][0])
                 return -1;
             cli->config_path = argv[++i];
         } else if (strncmp(a, "--config=", 9) == 0) {
+            if (!a[9])
+                return -1; /* an empty name is a mistake, not "the default" */
             cli->config_path = a + 9;
         } else {
             argv[out++] = argv[i];
@@ -87,25 +89,43 @@ static int take_config(int *argc, char **argv, kv_cli *cli)
     return 0;
 }
 
+/* Print "kvitt <cmd>: <message>" with every control byte of the message
+ * (an argument echoed back, a value from a file) shown as '?': an error
+ * line never moves the terminal's cursor or rings its bell. */
+static void print_clean(const char *cmd, const char *fmt, va_list ap)
+{
+    char buf[4096];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    for (unsigned char *p = (unsigned char *)buf; *p; p++)
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+            *p = '?';
+    fprintf(stderr, "kvitt %s: %s\n", cmd, buf);
+}
+
+int kv_has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
 int kv_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "kvitt %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_clean(cmd, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n(see 'kvitt %s --help')\n", cmd);
+    fprintf(stderr, "(see 'kvitt %s --help')\n", cmd);
     return KV_EXIT_USAGE;
 }
 
 void kv_err(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "kvitt %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_clean(cmd, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 FILE *kv_open_out(const char *cmd, const char *path)
@@ -179,7 +199,13 @@ int main(int argc, char **argv)
     /* '+' stops at the first non-option: the subcommand name. */
     while ((c = getopt_long(argc, argv, "+c:vqhVt:", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': cli.config_path = optarg; break;
+        case 'c':
+            if (!*optarg) {
+                fprintf(stderr, "kvitt: option '--config' needs a FILE, not an empty name\n");
+                return KV_EXIT_USAGE;
+            }
+            cli.config_path = optarg;
+            break;
         case 'v': cli.verbose++; break;
         case 'q': cli.quiet = 1; break;
         case 't': cli.trace_path = optarg; break;
@@ -212,7 +238,7 @@ int main(int argc, char **argv)
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
             if (take_config(&sub_argc, sub_argv, &cli) != 0) {
-                fprintf(stderr, "kvitt %s: option '--config' needs a value (see 'kvitt %s --help')\n",
+                fprintf(stderr, "kvitt %s: option '--config' needs a FILE (see 'kvitt %s --help')\n",
                         name, name);
                 return KV_EXIT_USAGE;
             }

@@ -93,7 +93,8 @@ static ckey *find_key(const csection *s, const char *key)
 static const char *const kvitt_keys[] = {
     "environment", "system_name", "system_version", "plugin_name", "plugin_version",
     "journal", "secrets", "connect_timeout_ms", "total_timeout_ms", "payment_timeout_s",
-    "poll_first_s", "poll_interval_ms", "default_store", "till_id", "order_management", NULL };
+    "poll_first_s", "poll_interval_ms", "default_store", "till_id", "order_management",
+    "serve_url", "serve_token", NULL };
 static const char *const store_keys[] = {
     "name", "address", "org_number", "msn", "language", "currency", "printer", "profile",
     "flow", "qr_source", "credentials", "reference_prefix", "website", "chain", NULL };
@@ -439,6 +440,19 @@ static kv_config_status load_main(kv_config *c, char *err, size_t errlen)
             if (!valid_id(v) || strlen(v) >= sizeof m->till_id)
                 VERR(s, k, "'%s' must be letters, digits, '-', '_' or '.'; fix: till_id = till-1", v);
             snprintf(m->till_id, sizeof m->till_id, "%s", v);
+        } else if (strcmp(k->key, "serve_url") == 0) {
+            if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strlen(v) >= sizeof m->serve_url)
+                VERR(s, k, "'%s' is not an http:// or https:// URL; fix: serve_url = http://127.0.0.1:8580", v);
+            snprintf(m->serve_url, sizeof m->serve_url, "%s", v);
+            size_t n = strlen(m->serve_url);
+            while (n && m->serve_url[n - 1] == '/')
+                m->serve_url[--n] = 0;
+        } else if (strcmp(k->key, "serve_token") == 0) {
+            /* a bearer token: never in the file itself, never echoed */
+            if (strncmp(k->value, "env:", 4) != 0)
+                VERR(s, k, "the till token must come from the environment; fix: serve_token = env:KVITT_TILL_TOKEN");
+            if (!*v || copy_str(m->serve_token, sizeof m->serve_token, v))
+                VERR(s, k, "the token in %s is empty or too long (at most 127 characters)", k->value + 4);
         }
     }
     if (strcmp(m->environment, "test") == 0)

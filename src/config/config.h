@@ -77,6 +77,8 @@ typedef struct kv_config_main {
     int poll_interval_ms;
     char default_store[64];
     char till_id[64];
+    char serve_url[256];     /* a running `kvitt serve` to hand payments to ("" = none) */
+    char serve_token[128];   /* this till's bearer token for it (secret: from env:VAR) */
 } kv_config_main;
 
 typedef struct kv_config kv_config;

@@ -16,8 +16,9 @@
  * Every function may be called concurrently; operations on the SAME
  * reference are serialised internally (a per-reference lock), operations on
  * different references run in parallel.  kv_flow_wait blocks the calling
- * thread (run it on a worker thread in a daemon); kv_flow_notify and
- * kv_flow_abort wake it from any thread.
+ * thread; kv_flow_waiter_* run the same wait as steps on any thread (no
+ * thread per waiting payment); kv_flow_notify and kv_flow_abort wake the
+ * wait on their reference alone, from any thread.
  *
  * Results: every operation fills a kv_flow_result (a value struct, no
  * ownership) with the payment as journaled afterwards and two messages:
@@ -108,10 +109,15 @@ typedef struct kv_flow_options {
     void *vipps_log_payload;
     kv_vipps_log_level vipps_log_level;
     const char *trace_path;              /* borrowed for the life of the handle */
+    /* 1: kv_flow_open starts fetching the default store's access token on
+     * a thread before it opens the journal, so a cold `kvitt pay` has it
+     * when its create leaves (the token call moves no money).  The first
+     * kv_flow_start joins it. */
+    int prefetch_token;
 } kv_flow_options;
-#define KV_FLOW_OPTIONS_VERSION 1
+#define KV_FLOW_OPTIONS_VERSION 2
 #define KV_FLOW_OPTIONS_INIT { KV_FLOW_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-                               KV_VIPPS_LOG_ERROR, NULL }
+                               KV_VIPPS_LOG_ERROR, NULL, 0 }
 
 typedef struct kv_flow kv_flow;
 
@@ -181,6 +187,38 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
  * timeout (timeout_s, 0 = the request's/config's), opts.stop or
  * kv_flow_abort: gives up (kv_flow_give_up semantics).  Blocking. */
 kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *reference, int timeout_s);
+
+/* Waiting without a thread, for event loops (the daemon runs its waiting
+ * payments as steps on a small pool).  kv_flow_waiter_open registers a
+ * wait on a reference and takes its lock (blocking I/O: journal reads).
+ * It sets *out and returns KV_FLOW_OK, or leaves *out NULL (nothing to
+ * close) and returns what kv_flow_wait would for a payment that is not
+ * waiting (KV_FLOW_OK when DONE, ...; out filled) or an error.  wake(user) is called from
+ * the thread of a kv_flow_notify/kv_flow_abort/kv_flow_record_webhook for
+ * THIS reference (never for another one), with the flow's lock held: it
+ * must only schedule a step, never call into the flow.
+ *
+ * kv_flow_waiter_step does what is due (a tick event, a poll, the capture
+ * after a verified AUTHORIZED webhook, giving up at the timeout, abort or
+ * opts.stop) with blocking I/O, and returns 1 when the wait is over (*st
+ * and out set as kv_flow_wait would; then close), or 0 with *next_ms, the
+ * unix time in ms when it is next due (sooner when woken).  Steps of one
+ * waiter must not overlap; steps of different waiters may run in
+ * parallel.  kv_flow_waiter_close releases the lock and frees it (NULL is
+ * a no-op); a wait closed before it is over stays WAITING in the journal
+ * (recover or the next start resumes it). */
+typedef struct kv_flow_waiter kv_flow_waiter;
+typedef void (*kv_flow_wake_fn)(void *user);
+kv_flow_status kv_flow_waiter_open(kv_flow *f, kv_flow_waiter **out, kv_flow_result *res,
+                                   const char *reference, int timeout_s, kv_flow_wake_fn wake,
+                                   void *user);
+int kv_flow_waiter_step(kv_flow_waiter *w, kv_flow_result *out, kv_flow_status *st,
+                        int64_t *next_ms);
+void kv_flow_waiter_close(kv_flow_waiter *w);
+/* How many times notify/abort/webhooks woke the current wait on reference
+ * (0 when none waits).  For tests: events for other references never
+ * count here. */
+uint64_t kv_flow_wakeups(kv_flow *f, const char *reference);
 
 /* start + wait (what `kvitt pay` does). */
 kv_flow_status kv_flow_pay(kv_flow *f, kv_flow_result *out, const kv_pay_request *req);

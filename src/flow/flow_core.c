@@ -78,6 +78,12 @@ void kv__flow_emit(kv_flow *f, kv_flow_event_kind kind, const char *ref, kv_pay_
 /* ---------------------------------------------------------------- */
 /* open / close                                                      */
 
+static void *prefetch_main(void *client)
+{
+    (void)kv_vipps_token_warm(client);
+    return NULL;
+}
+
 kv_flow_status kv_flow_open(kv_flow **out, const kv_config *cfg, const kv_flow_options *opts,
                             char *err, size_t errlen)
 {
@@ -100,24 +106,48 @@ kv_flow_status kv_flow_open(kv_flow **out, const kv_config *cfg, const kv_flow_o
         snprintf(f->crash_at, sizeof f->crash_at, "%s", crash);
     const kv_config_main *m = kv_config_main_get(cfg);
     snprintf(f->lockpath, sizeof f->lockpath, "%s.lock", m->journal);
+    if (kv_vipps_shared_create(&f->shared) != KV_VIPPS_OK) {
+        kv_flow_close(f);
+        return KV_FLOW_E_NOMEM;
+    }
+    /* the token request leaves before the journal work (it moves no money) */
+    const kv_store *ds = f->opts.version >= 2 && f->opts.prefetch_token ? kv_config_store(cfg, NULL) : NULL;
+    if (ds && kv__flow_client_for(f, &f->prefetch_client, ds, NULL) == KV_FLOW_OK) {
+        if (pthread_create(&f->prefetch, NULL, prefetch_main, f->prefetch_client) == 0) {
+            f->prefetching = 1;
+        } else {
+            kv_vipps_client_destroy(f->prefetch_client);
+            f->prefetch_client = NULL;
+        }
+    }
     char jerr[512] = "";
     if (kv_journal_open(&f->j, m->journal, jerr, sizeof jerr) != KV_J_OK) {
         setmsg(err, errlen, "%s", jerr);
         kv_flow_close(f);
         return KV_FLOW_E_JOURNAL;
     }
-    if (kv_vipps_shared_create(&f->shared) != KV_VIPPS_OK) {
-        kv_flow_close(f);
-        return KV_FLOW_E_NOMEM;
-    }
     *out = f;
     return KV_FLOW_OK;
+}
+
+void kv__flow_prefetch_join(kv_flow *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int join = f->prefetching;
+    f->prefetching = 0;
+    pthread_mutex_unlock(&f->mu);
+    if (!join)
+        return;
+    pthread_join(f->prefetch, NULL);
+    kv_vipps_client_destroy(f->prefetch_client);
+    f->prefetch_client = NULL;
 }
 
 void kv_flow_close(kv_flow *f)
 {
     if (!f)
         return;
+    kv__flow_prefetch_join(f);
     kv__flow_om_stop(f);
     kv_journal_close(f->j);
     kv_vipps_shared_destroy(f->shared);

@@ -10,7 +10,7 @@
  *   flow_recover.c   kvitt recover
  *   flow_ops.c       capture, cancel, status, refund, reprint, find
  *
- * Locking: f->mu guards the waiter list and the per-reference lock list.
+ * Locking: f->mu guards the waiter table and the per-reference lock list.
  * Every operation that changes a payment holds that payment's reference
  * lock for its whole duration, so two threads (or a wait and a cancel)
  * never move the same payment's money at once.  The journal serialises its
@@ -40,13 +40,30 @@
 #include "src/flow/flow.h"
 #include "src/vipps/vipps.h"
 
-typedef struct waiter {
+/* A wait for the customer (flow_wait.c): a kv_flow_waiter.  Found by
+ * reference in f->waiters (hashed); a notify or abort for the reference
+ * touches that waiter alone: its wake function (event loops) or its own
+ * condition variable (kv_flow_wait). */
+#define KV_FLOW_WAIT_BUCKETS 256
+struct kv_flow_waiter {
     char ref[64];
     int notified;
     int authorized;          /* a verified webhook said AUTHORIZED */
     int abort;
-    struct waiter *next;
-} waiter;
+    uint64_t wakeups;        /* times a notify/abort woke this waiter */
+    kv_flow_wake_fn wake;    /* event loop owner, or NULL: cv */
+    void *wake_user;
+    pthread_cond_t cv;       /* kv_flow_wait's own sleep */
+    struct kv_flow_waiter *next; /* hash bucket */
+    /* the wait's progress (kv_flow_waiter_step) */
+    kv_flow *f;
+    kv_payment p;
+    const kv_store *s;
+    kv_vipps_client *c;
+    int64_t deadline, next_poll, next_tick;
+    int first, locked, registered;
+};
+typedef struct kv_flow_waiter waiter;
 
 typedef struct reflock {
     char ref[64];
@@ -59,10 +76,13 @@ struct kv_flow {
     kv_journal *j;
     kv_flow_options opts;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    waiter *waiters;
+    pthread_cond_t cv;       /* reference locks only */
+    waiter *waiters[KV_FLOW_WAIT_BUCKETS];
     reflock *locks;
     kv_vipps_shared *shared;
+    pthread_t prefetch;      /* opts.prefetch_token: the token fetch */
+    kv_vipps_client *prefetch_client;
+    int prefetching;         /* the thread runs or is not joined yet (f->mu) */
     char crash_at[32];
     char lockpath[1100];     /* <journal>.lock: per-reference byte locks */
     pthread_t om_thread;     /* Order Management outbox retries (mu) */
@@ -128,6 +148,8 @@ static inline void scpy(char *dst, size_t len, const char *src)
 }
 
 /* flow_core.c */
+/* Join the token prefetch of kv_flow_open, when there is one. */
+void kv__flow_prefetch_join(kv_flow *f);
 kv_flow_result *kv__flow_op_begin(op_args *a, kv_flow_result *out, const char **reference);
 void kv__flow_crash_point(kv_flow *f, const char *step);
 void kv__flow_emit(kv_flow *f, kv_flow_event_kind kind, const char *ref, kv_pay_state st, int secs,

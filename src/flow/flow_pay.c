@@ -10,19 +10,51 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
     int send_om = 0;
     if (p->state != KV_PAY_CAPTURED && p->captured < p->amount) {
         int64_t amt = p->amount - p->captured;
-        if (kv__flow_save(f, p, KV_PAY_AUTHORIZED, "authorized") != KV_FLOW_OK)
-            return kv__flow_jfail(out, "authorized");
+        /* the state and the capture key in one unit (one sync), durable
+         * before the capture leaves and before the event goes out */
         kv_journal_op op;
-        if (kv_journal_op_begin(f->j, &op, p->reference, KV_OP_CAPTURE, amt) != KV_J_OK)
+        kv_pay_state was = p->state;
+        p->state = KV_PAY_AUTHORIZED;
+        kv_journal_status js = kv_journal_batch_begin(f->j);
+        if (js == KV_J_OK) {
+            js = kv_journal_update_payment(f->j, p, "authorized");
+            if (js == KV_J_OK)
+                js = kv_journal_op_begin(f->j, &op, p->reference, KV_OP_CAPTURE, amt);
+            kv_journal_status je = kv_journal_batch_end(f->j, js == KV_J_OK);
+            if (js == KV_J_OK)
+                js = je;
+        }
+        if (js != KV_J_OK) {
+            p->state = was;
             return kv__flow_jfail(out, "capture key");
+        }
+        if (was != KV_PAY_AUTHORIZED)
+            kv__flow_emit(f, KV_FEV_STATE, p->reference, KV_PAY_AUTHORIZED, -1, "authorized");
         kv_vipps_modification mod;
         kv_vipps_status vs = kv__flow_api_capture(c, p, amt, op.idem_key, &mod);
         kv__flow_crash_point(f, "capture-sent");
+        int answered = 0;
         if (vs == KV_VIPPS_OK) {
-            kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
             kv__flow_absorb(p, &mod);
             if (p->captured < p->amount)
                 p->captured = p->amount;
+            /* the answer and CAPTURED: one unit */
+            js = kv_journal_batch_begin(f->j);
+            if (js == KV_J_OK) {
+                js = kv_journal_op_finish(f->j, op.id, KV_OPR_OK);
+                p->state = KV_PAY_CAPTURED;
+                if (js == KV_J_OK)
+                    js = kv_journal_update_payment(f->j, p, "captured");
+                kv_journal_status je = kv_journal_batch_end(f->j, js == KV_J_OK);
+                if (js == KV_J_OK)
+                    js = je;
+            }
+            if (js != KV_J_OK) {
+                p->state = KV_PAY_AUTHORIZED;
+                return kv__flow_jfail(out, "captured");
+            }
+            kv__flow_emit(f, KV_FEV_STATE, p->reference, KV_PAY_CAPTURED, -1, "captured");
+            answered = 1;
         } else if (vs == KV_VIPPS_E_API) {
             /* refused: find out what is true now */
             kv_journal_op_finish(f->j, op.id, KV_OPR_REJECTED);
@@ -47,7 +79,7 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
             kv__flow_save(f, p, KV_PAY_UNKNOWN, "capture outcome unknown");
             return KV_FLOW_E_UNKNOWN;
         }
-        if (kv__flow_save(f, p, KV_PAY_CAPTURED, "captured") != KV_FLOW_OK)
+        if (!answered && kv__flow_save(f, p, KV_PAY_CAPTURED, "captured") != KV_FLOW_OK)
             return kv__flow_jfail(out, "captured");
         kv__flow_crash_point(f, "captured");
         /* eCom has no receipt in its initiate: the app gets it through
@@ -205,7 +237,9 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
      * call moves no money, and the two waits overlap.  Until the join the
      * client belongs to that thread alone. */
     pthread_t warm;
-    int warming = pthread_create(&warm, NULL, warm_token, c) == 0;
+    /* kv_flow_open may already be fetching this store's token */
+    int prefetched = f->prefetching && v.store == kv_config_store(f->cfg, NULL);
+    int warming = !prefetched && !kv_vipps_token_cached(c) && pthread_create(&warm, NULL, warm_token, c) == 0;
     /* the payment row and its create key in one transaction (one fsync):
      * both are on disk before the create request leaves */
     kv_journal_op op;
@@ -220,6 +254,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     }
     if (warming)
         pthread_join(warm, NULL);
+    kv__flow_prefetch_join(f); /* kv_flow_open's token fetch: now in the shared cache */
     if (js) {
         kv__flow_unlock_ref(f, p.reference);
         kv_vipps_client_destroy(c);

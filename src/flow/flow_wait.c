@@ -18,41 +18,73 @@ static int stopped(kv_flow *f)
 /* ---------------------------------------------------------------- */
 /* wait                                                              */
 
-static waiter *add_waiter(kv_flow *f, const char *ref)
+static size_t bucket(const char *ref)
 {
-    waiter *w = calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
-    snprintf(w->ref, sizeof w->ref, "%s", ref);
+    uint32_t h = 2166136261u;
+    for (const unsigned char *q = (const unsigned char *)ref; *q; q++)
+        h = (h ^ *q) * 16777619u;
+    return h & (KV_FLOW_WAIT_BUCKETS - 1);
+}
+
+static void add_waiter(kv_flow *f, waiter *w)
+{
+    size_t b = bucket(w->ref);
     pthread_mutex_lock(&f->mu);
-    w->next = f->waiters;
-    f->waiters = w;
+    w->next = f->waiters[b];
+    f->waiters[b] = w;
+    w->registered = 1;
     pthread_mutex_unlock(&f->mu);
-    return w;
 }
 
 static void del_waiter(kv_flow *f, waiter *w)
 {
+    if (!w->registered)
+        return;
     pthread_mutex_lock(&f->mu);
-    for (waiter **pp = &f->waiters; *pp; pp = &(*pp)->next) {
+    for (waiter **pp = &f->waiters[bucket(w->ref)]; *pp; pp = &(*pp)->next) {
         if (*pp == w) {
             *pp = w->next;
             break;
         }
     }
+    w->registered = 0;
     pthread_mutex_unlock(&f->mu);
-    free(w);
 }
+
+/* Wake one waiter (f->mu held). */
+static void wake_locked(waiter *w)
+{
+    w->wakeups++;
+    if (w->wake)
+        w->wake(w->wake_user);
+    else
+        pthread_cond_signal(&w->cv);
+}
+
+/* Apply fn to the waiters of reference (f->mu held); returns how many. */
+static int for_ref(kv_flow *f, const char *reference, void (*fn)(waiter *w))
+{
+    int n = 0;
+    for (waiter *w = f->waiters[bucket(reference)]; w; w = w->next) {
+        if (strcmp(w->ref, reference) == 0) {
+            fn(w);
+            wake_locked(w);
+            n++;
+        }
+    }
+    return n;
+}
+
+static void set_notified(waiter *w) { w->notified = 1; }
+static void set_abort(waiter *w) { w->abort = 1; }
+static void set_authorized(waiter *w) { w->notified = w->authorized = 1; }
 
 void kv_flow_notify(kv_flow *f, const char *reference)
 {
     if (!f || !reference)
         return;
     pthread_mutex_lock(&f->mu);
-    for (waiter *w = f->waiters; w; w = w->next)
-        if (strcmp(w->ref, reference) == 0)
-            w->notified = 1;
-    pthread_cond_broadcast(&f->cv);
+    for_ref(f, reference, set_notified);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -60,57 +92,46 @@ kv_flow_status kv_flow_abort(kv_flow *f, const char *reference)
 {
     if (!f || !reference)
         return KV_FLOW_E_NOT_FOUND;
-    int found = 0;
     pthread_mutex_lock(&f->mu);
-    for (waiter *w = f->waiters; w; w = w->next) {
-        if (strcmp(w->ref, reference) == 0) {
-            w->abort = 1;
-            found = 1;
-        }
-    }
-    pthread_cond_broadcast(&f->cv);
+    int found = for_ref(f, reference, set_abort);
     pthread_mutex_unlock(&f->mu);
     return found ? KV_FLOW_OK : KV_FLOW_E_NOT_FOUND;
 }
 
-/* Sleep until deadline_ms, a notify, an abort or stop.  Returns 1 when
- * woken by notify, 3 by a notify that carried a verified AUTHORIZED event,
- * 2 by abort/stop, 0 on time. */
-static int nap(kv_flow *f, waiter *w, int64_t until_ms)
+uint64_t kv_flow_wakeups(kv_flow *f, const char *reference)
 {
+    uint64_t n = 0;
+    if (!f || !reference)
+        return 0;
     pthread_mutex_lock(&f->mu);
-    int r = 0;
-    for (;;) {
-        if (w->abort || stopped(f)) { r = 2; break; }
-        if (w->notified) {
-            r = w->authorized ? 3 : 1;
-            w->notified = 0;
-            w->authorized = 0;
-            break;
-        }
-        int64_t now = now_ms();
-        if (now >= until_ms)
-            break;
-        int64_t slice = until_ms - now;
-        if (slice > 100)
-            slice = 100; /* the stop flag is set by a signal handler: look at it often */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)(slice % 1000) * 1000000L;
-        ts.tv_sec += (time_t)(slice / 1000) + ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&f->cv, &f->mu, &ts);
-    }
+    for (waiter *w = f->waiters[bucket(reference)]; w; w = w->next)
+        if (strcmp(w->ref, reference) == 0)
+            n += w->wakeups;
     pthread_mutex_unlock(&f->mu);
-    return r;
+    return n;
 }
 
-kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *reference, int timeout_s)
+void kv_flow_waiter_close(kv_flow_waiter *w)
+{
+    if (!w)
+        return;
+    del_waiter(w->f, w);
+    if (w->locked)
+        kv__flow_unlock_ref(w->f, w->ref);
+    kv_vipps_client_destroy(w->c);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+kv_flow_status kv_flow_waiter_open(kv_flow *f, kv_flow_waiter **out, kv_flow_result *res,
+                                   const char *reference, int timeout_s, kv_flow_wake_fn wake,
+                                   void *user)
 {
     op_args oa;
-    out = kv__flow_op_begin(&oa, out, &reference);
-    if (!f || !reference)
+    res = kv__flow_op_begin(&oa, res, &reference);
+    if (!f || !reference || !out)
         return KV_FLOW_E_INPUT;
+    *out = NULL;
     kv_payment p;
     if (kv_journal_get_payment(f->j, &p, reference) != KV_J_OK)
         return KV_FLOW_E_NOT_FOUND;
@@ -120,50 +141,92 @@ kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *referen
     const kv_config_main *m = kv_config_main_get(f->cfg);
     if (timeout_s <= 0)
         timeout_s = m->payment_timeout_s;
-    waiter *w = add_waiter(f, reference);
+    waiter *w = calloc(1, sizeof *w);
     if (!w)
         return KV_FLOW_E_NOMEM;
+    snprintf(w->ref, sizeof w->ref, "%s", reference);
+    w->f = f;
+    w->s = s;
+    w->wake = wake;
+    w->wake_user = user;
+    pthread_cond_init(&w->cv, NULL);
+    /* registered before the lock: a webhook that comes while another
+     * operation still holds the payment is not lost */
+    add_waiter(f, w);
     if (kv__flow_lock_ref(f, reference, 0)) {
-        del_waiter(f, w);
+        kv_flow_waiter_close(w);
         return KV_FLOW_E_NOMEM;
     }
-    kv_vipps_client *c = NULL;
-    kv_flow_status st = kv__flow_client_for(f, &c, s, out);
-    if (st)
-        goto done;
-    kv_journal_get_payment(f->j, &p, reference);
-    if (p.state != KV_PAY_WAITING) {
-        setmsg(out->detail, sizeof out->detail, "payment %s is %s, not waiting", reference, kv_pay_state_name(p.state));
-        st = kv_pay_state_final(p.state) ? (p.state == KV_PAY_DONE ? KV_FLOW_OK : KV_FLOW_E_NOT_PAID)
-                                         : KV_FLOW_E_REFUSED;
-        goto done;
+    w->locked = 1;
+    kv_flow_status st = kv__flow_client_for(f, &w->c, s, res);
+    if (st == KV_FLOW_OK) {
+        kv_journal_get_payment(f->j, &w->p, reference);
+        if (w->p.state != KV_PAY_WAITING) {
+            setmsg(res->detail, sizeof res->detail, "payment %s is %s, not waiting", reference,
+                   kv_pay_state_name(w->p.state));
+            st = kv_pay_state_final(w->p.state) ? (w->p.state == KV_PAY_DONE ? KV_FLOW_OK : KV_FLOW_E_NOT_PAID)
+                                                : KV_FLOW_E_REFUSED;
+            kv__flow_fill(f, res, reference);
+            kv_flow_waiter_close(w);
+            return st;
+        }
+    }
+    if (st) {
+        kv__flow_fill(f, res, reference);
+        kv_flow_waiter_close(w);
+        return st;
     }
     int64_t start = now_ms();
-    int64_t deadline = start + (int64_t)timeout_s * 1000;
-    int64_t next_poll = start + (int64_t)m->poll_first_s * 1000;
-    int64_t next_tick = start;
-    int first = 1;
+    w->deadline = start + (int64_t)timeout_s * 1000;
+    w->next_poll = start + (int64_t)m->poll_first_s * 1000;
+    w->next_tick = start;
+    w->first = 1;
+    *out = w;
+    return KV_FLOW_OK;
+}
+
+/* The wait is over: fill the result (the payment as journaled). */
+static int finished(waiter *w, kv_flow_result *out, kv_flow_status st, kv_flow_status *stp)
+{
+    kv__flow_fill(w->f, out, w->ref);
+    if (st == KV_FLOW_OK && !out->cashier[0])
+        setmsg(out->cashier, sizeof out->cashier, "%s", kv_doc_paid_with(kv__flow_store_lang(w->s)));
+    *stp = st;
+    return 1;
+}
+
+int kv_flow_waiter_step(kv_flow_waiter *w, kv_flow_result *out, kv_flow_status *stp,
+                        int64_t *next_ms)
+{
+    kv_flow *f = w->f;
+    const kv_config_main *m = kv_config_main_get(f->cfg);
+    kv_flow_result dummy;
+    if (!out)
+        out = &dummy;
     for (;;) {
         int64_t now = now_ms();
-        if (now >= next_tick) {
-            kv__flow_emit(f, KV_FEV_TICK, reference, KV_PAY_WAITING, (int)((deadline - now + 999) / 1000), "");
-            next_tick = now + 1000;
+        if (now >= w->next_tick) {
+            kv__flow_emit(f, KV_FEV_TICK, w->ref, KV_PAY_WAITING, (int)((w->deadline - now + 999) / 1000), "");
+            w->next_tick = now + 1000;
         }
-        int64_t until = next_poll < next_tick ? next_poll : next_tick;
-        if (deadline < until)
-            until = deadline;
-        int why = nap(f, w, until);
-        now = now_ms();
-        if (why == 2 || now >= deadline) {
-            kv__flow_emit(f, KV_FEV_MESSAGE, reference, KV_PAY_WAITING, 0, why == 2 ? "cancelled at the till" : "timed out");
-            st = kv__flow_give_up_locked(f, c, &p, out);
-            break;
+        pthread_mutex_lock(&f->mu);
+        int why = w->abort || stopped(f) ? 2 : w->notified ? (w->authorized ? 3 : 1) : 0;
+        if (why == 1 || why == 3)
+            w->notified = w->authorized = 0;
+        pthread_mutex_unlock(&f->mu);
+        if (why == 2 || now >= w->deadline) {
+            kv__flow_emit(f, KV_FEV_MESSAGE, w->ref, KV_PAY_WAITING, 0,
+                          why == 2 ? "cancelled at the till" : "timed out");
+            return finished(w, out, kv__flow_give_up_locked(f, w->c, &w->p, out), stp);
         }
-        if (why != 1 && why != 3 && now < next_poll)
-            continue;
-        if (first) {
+        if (why == 0 && now < w->next_poll) {
+            int64_t until = w->next_poll < w->next_tick ? w->next_poll : w->next_tick;
+            *next_ms = w->deadline < until ? w->deadline : until;
+            return 0;
+        }
+        if (w->first) {
             kv__flow_crash_point(f, "waiting");
-            first = 0;
+            w->first = 0;
         }
         if (why == 3) {
             /* The daemon verified the webhook's HMAC before recording it, so
@@ -172,45 +235,62 @@ kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *referen
              * check (Vipps refuses to capture what is not authorized, and
              * finish_sale then reads the payment back); its key is
              * journaled first like every capture. */
-            kv__flow_emit(f, KV_FEV_MESSAGE, reference, KV_PAY_WAITING, -1, "authorized (webhook)");
-            st = kv__flow_finish_sale(f, c, &p, 0, out);
-            break;
+            kv__flow_emit(f, KV_FEV_MESSAGE, w->ref, KV_PAY_WAITING, -1, "authorized (webhook)");
+            return finished(w, out, kv__flow_finish_sale(f, w->c, &w->p, 0, out), stp);
         }
         kv_vipps_payment g;
         /* A poll never sleeps (Retry-After, backoff) past the payment's end. */
-        long left = (long)(deadline - now_ms());
-        kv_vipps_set_deadline_in(c, left > 0 ? left : -1);
-        kv_vipps_status gs = kv__flow_api_get(c, &p, reference, &g);
-        kv_vipps_set_deadline_in(c, 0);
+        long left = (long)(w->deadline - now_ms());
+        kv_vipps_set_deadline_in(w->c, left > 0 ? left : -1);
+        kv_vipps_status gs = kv__flow_api_get(w->c, &w->p, w->ref, &g);
+        kv_vipps_set_deadline_in(w->c, 0);
         int interval = m->poll_interval_ms;
         if (gs != KV_VIPPS_OK) {
-            const kv_vipps_error *e = kv_vipps_last_error(c);
+            const kv_vipps_error *e = kv_vipps_last_error(w->c);
             if (e && e->retry_after_s > 0)
                 interval = (int)e->retry_after_s * 1000;
             else if (e && e->cls == KV_VIPPS_ERR_RATE_LIMITED)
                 interval *= 2;
-            kv__flow_emit(f, KV_FEV_MESSAGE, reference, KV_PAY_WAITING, -1, e ? e->cashier : "poll failed");
-            next_poll = now_ms() + interval;
+            kv__flow_emit(f, KV_FEV_MESSAGE, w->ref, KV_PAY_WAITING, -1, e ? e->cashier : "poll failed");
+            w->next_poll = now_ms() + interval;
             continue;
         }
-        kv__flow_absorb(&p, &g);
-        if (g.state == KV_VIPPS_STATE_AUTHORIZED) {
-            st = kv__flow_finish_sale(f, c, &p, 0, out);
-            break;
-        }
-        if (kv_vipps_state_final(g.state)) {
-            st = kv__flow_not_paid(f, c, &p, g.state, out);
-            break;
-        }
-        next_poll = now_ms() + interval;
+        kv__flow_absorb(&w->p, &g);
+        if (g.state == KV_VIPPS_STATE_AUTHORIZED)
+            return finished(w, out, kv__flow_finish_sale(f, w->c, &w->p, 0, out), stp);
+        if (kv_vipps_state_final(g.state))
+            return finished(w, out, kv__flow_not_paid(f, w->c, &w->p, g.state, out), stp);
+        w->next_poll = now_ms() + interval;
     }
-done:
-    kv__flow_fill(f, out, reference);
-    kv__flow_unlock_ref(f, reference);
-    del_waiter(f, w);
-    kv_vipps_client_destroy(c);
-    if (st == KV_FLOW_OK && !out->cashier[0])
-        setmsg(out->cashier, sizeof out->cashier, "%s", kv_doc_paid_with(kv__flow_store_lang(s)));
+}
+
+kv_flow_status kv_flow_wait(kv_flow *f, kv_flow_result *out, const char *reference, int timeout_s)
+{
+    op_args oa;
+    out = kv__flow_op_begin(&oa, out, &reference);
+    waiter *w = NULL;
+    kv_flow_status st = kv_flow_waiter_open(f, &w, out, reference, timeout_s, NULL, NULL);
+    if (!w)
+        return st;
+    int64_t next_ms = 0;
+    while (!kv_flow_waiter_step(w, out, &st, &next_ms)) {
+        /* sleep on this waiter's own condition variable until the step is
+         * due or an event for this reference comes; a stop flag set by a
+         * signal handler cannot signal it: then look every 100 ms */
+        pthread_mutex_lock(&f->mu);
+        while (!w->notified && !w->abort && !stopped(f)) {
+            int64_t now = now_ms();
+            if (now >= next_ms)
+                break;
+            int64_t until = next_ms;
+            if (f->opts.stop && until - now > 100)
+                until = now + 100;
+            struct timespec ts = { (time_t)(until / 1000), (long)(until % 1000) * 1000000L };
+            pthread_cond_timedwait(&w->cv, &f->mu, &ts);
+        }
+        pthread_mutex_unlock(&f->mu);
+    }
+    kv_flow_waiter_close(w);
     return st;
 }
 
@@ -282,13 +362,8 @@ kv_flow_status kv_flow_record_webhook(kv_flow *f, const char *reference, const c
             authorized = 0;
         cJSON_Delete(o);
     }
-    if (authorized) {
-        pthread_mutex_lock(&f->mu);
-        for (waiter *w = f->waiters; w; w = w->next)
-            if (strcmp(w->ref, reference) == 0)
-                w->authorized = 1;
-        pthread_mutex_unlock(&f->mu);
-    }
-    kv_flow_notify(f, reference);
+    pthread_mutex_lock(&f->mu);
+    for_ref(f, reference, authorized ? set_authorized : set_notified);
+    pthread_mutex_unlock(&f->mu);
     return KV_FLOW_OK;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +92,10 @@ const char *kv_pj_state_name(kv_pj_state s)
     return "?";
 }
 
-static int64_t now_ms(void)
+static int64_t now_ms(void);
+static void set_err(kv_journal *j);
+
+int64_t kv__journal_now_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -133,7 +137,7 @@ static const char schema[] =
     " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
     " detail TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);";
 
-static void set_err(kv_journal *j)
+void kv__journal_set_err(kv_journal *j)
 {
     snprintf(j->errmsg, sizeof j->errmsg, "%s", sqlite3_errmsg(j->db));
 }
@@ -196,6 +200,16 @@ kv_journal_status kv_journal_check_private(const char *path, char *err, size_t e
     return KV_J_OK;
 }
 
+static int64_t now_ms(void)
+{
+    return kv__journal_now_ms();
+}
+
+static void set_err(kv_journal *j)
+{
+    kv__journal_set_err(j);
+}
+
 kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err, size_t errlen)
 {
     if (!out || !path)
@@ -210,6 +224,12 @@ kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err,
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&j->mu, &ma);
     pthread_mutexattr_destroy(&ma);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->done_cv, &ca);
+    pthread_cond_init(&j->lead_cv, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (err)
@@ -240,9 +260,16 @@ void kv_journal_close(kv_journal *j)
 {
     if (!j)
         return;
-    if (j->db)
+    for (size_t i = 0; i < j->ncache; i++)
+        sqlite3_finalize(j->cache[i].st);
+    if (j->db) {
+        if (j->tx_gen)
+            sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
         sqlite3_close_v2(j->db);
+    }
     pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->done_cv);
+    pthread_cond_destroy(&j->lead_cv);
     free(j);
 }
 
@@ -251,14 +278,25 @@ const char *kv_journal_errmsg(kv_journal *j)
     return j ? j->errmsg : "";
 }
 
+/* The statement cache and the write units are journal_tx.c's. */
 static sqlite3_stmt *prep(kv_journal *j, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(j);
-        return NULL;
-    }
-    return st;
+    return kv__journal_prep(j, sql);
+}
+
+static void done(kv_journal *j, sqlite3_stmt *st)
+{
+    kv__journal_done(j, st);
+}
+
+static kv_journal_status w_begin(kv_journal *j)
+{
+    return kv__journal_w_begin(j);
+}
+
+static kv_journal_status w_end(kv_journal *j, kv_journal_status st, int wrote)
+{
+    return kv__journal_w_end(j, st, wrote);
 }
 
 static void bt(sqlite3_stmt *s, int i, const char *v)
@@ -270,63 +308,6 @@ static void col_str(char *dst, size_t len, sqlite3_stmt *s, int i)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
     snprintf(dst, len, "%s", t ? (const char *)t : "");
-}
-
-static kv_journal_status exec_simple(kv_journal *j, const char *sql)
-{
-    if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        set_err(j);
-        return KV_J_E_SQL;
-    }
-    return KV_J_OK;
-}
-
-/* BEGIN/COMMIT/ROLLBACK that become no-ops inside a batch. */
-static kv_journal_status tx_begin(kv_journal *j)
-{
-    return j->batch ? KV_J_OK : exec_simple(j, "BEGIN IMMEDIATE");
-}
-
-static kv_journal_status tx_commit(kv_journal *j)
-{
-    return j->batch ? KV_J_OK : exec_simple(j, "COMMIT");
-}
-
-static void tx_rollback(kv_journal *j)
-{
-    if (!j->batch)
-        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-kv_journal_status kv_journal_batch_begin(kv_journal *j)
-{
-    if (!j)
-        return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    if (j->batch++ == 0) {
-        kv_journal_status st = exec_simple(j, "BEGIN IMMEDIATE");
-        if (st) {
-            j->batch = 0;
-            pthread_mutex_unlock(&j->mu);
-            return st;
-        }
-    }
-    return KV_J_OK;
-}
-
-kv_journal_status kv_journal_batch_end(kv_journal *j, int commit)
-{
-    if (!j || j->batch <= 0)
-        return KV_J_E_ARG;
-    kv_journal_status st = KV_J_OK;
-    if (--j->batch == 0) {
-        if (commit)
-            st = exec_simple(j, "COMMIT");
-        if (!commit || st)
-            sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    pthread_mutex_unlock(&j->mu);
-    return st;
 }
 
 static kv_journal_status add_transition(kv_journal *j, const char *ref, const char *from, const char *to,
@@ -341,7 +322,7 @@ static kv_journal_status add_transition(kv_journal *j, const char *ref, const ch
     bt(s, 4, note);
     sqlite3_bind_int64(s, 5, now_ms());
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(j, s);
     if (rc != SQLITE_DONE) {
         set_err(j);
         return KV_J_E_SQL;
@@ -353,10 +334,9 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
 {
     if (!j || !p || !p->reference[0])
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = tx_begin(j);
+    kv_journal_status st = w_begin(j);
     if (st)
-        goto out;
+        return st;
     sqlite3_stmt *s = prep(j, "INSERT INTO payments(reference, store_id, msn, till_id, flow, currency, amount,"
                               " captured, refunded, state, api_state, psp_reference, reason, description, items_json,"
                               " qr_url, created_at, updated_at, expires_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -385,7 +365,7 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
     sqlite3_bind_int64(s, 18, now);
     sqlite3_bind_int64(s, 19, p->expires_at);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(j, s);
     if (rc == SQLITE_CONSTRAINT) {
         st = KV_J_E_EXISTS;
         goto rollback;
@@ -398,15 +378,8 @@ kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)
     st = add_transition(j, p->reference, "", kv_pay_state_name(p->state), "journaled");
     if (st)
         goto rollback;
-    st = tx_commit(j);
-    if (st)
-        goto rollback;
-    goto out;
 rollback:
-    tx_rollback(j);
-out:
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 #define PAY_COLS "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state," \
@@ -455,7 +428,7 @@ static kv_journal_status get_locked(kv_journal *j, kv_payment *out, const char *
         set_err(j);
         st = KV_J_E_SQL;
     }
-    sqlite3_finalize(s);
+    done(j, s);
     return st;
 }
 
@@ -476,10 +449,9 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
 {
     if (!j || !p)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = tx_begin(j);
+    kv_journal_status st = w_begin(j);
     if (st)
-        goto out;
+        return st;
     kv_payment old;
     st = get_locked(j, &old, p->reference);
     if (st)
@@ -501,7 +473,7 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
     sqlite3_bind_int64(s, 9, now_ms() / 1000);
     bt(s, 10, p->reference);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(j, s);
     if (rc != SQLITE_DONE) {
         set_err(j);
         st = KV_J_E_SQL;
@@ -512,15 +484,8 @@ kv_journal_status kv_journal_update_payment(kv_journal *j, const kv_payment *p, 
         if (st)
             goto rollback;
     }
-    st = tx_commit(j);
-    if (st)
-        goto rollback;
-    goto out;
 rollback:
-    tx_rollback(j);
-out:
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 static kv_op_result parse_result(const char *s)
@@ -620,7 +585,7 @@ static kv_journal_status collect_rows(kv_journal *j, void **out, size_t *n, sqli
         set_err(j);
         st = KV_J_E_SQL;
     }
-    sqlite3_finalize(s);
+    done(j, s);
     if (st) {
         free(v);
         return st;
@@ -647,7 +612,7 @@ static kv_journal_status op_last_locked(kv_journal *j, kv_journal_op *out, const
         set_err(j);
         st = KV_J_E_SQL;
     }
-    sqlite3_finalize(s);
+    done(j, s);
     return st;
 }
 
@@ -681,17 +646,16 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
 {
     if (!j || !out || !reference || !*reference)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
     kv_journal_op last, op;
-    kv_journal_status st = tx_begin(j);
+    kv_journal_status st = w_begin(j);
     if (st)
-        goto out;
+        return st;
+    int wrote = 0;
     st = op_last_locked(j, &last, reference, kind);
     if (st == KV_J_OK && last.result == KV_OPR_PENDING && last.amount == amount) {
         /* an unanswered attempt: retry it with the same key */
         op = last;
-        tx_commit(j);
-        goto done;
+        goto reuse;
     }
     if (st != KV_J_OK && st != KV_J_E_NOT_FOUND)
         goto rollback;
@@ -716,33 +680,30 @@ kv_journal_status kv_journal_op_begin(kv_journal *j, kv_journal_op *out, const c
     sqlite3_bind_int64(s, 5, amount);
     sqlite3_bind_int64(s, 6, op.created_at);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(j, s);
     if (rc != SQLITE_DONE) {
         set_err(j);
         st = KV_J_E_SQL;
         goto rollback;
     }
     op.id = sqlite3_last_insert_rowid(j->db);
-    st = tx_commit(j);
-    if (st)
-        goto rollback;
-done:
-    st = KV_J_OK;
-    *out = op;
-    goto out;
-rollback:
-    tx_rollback(j);
-out:
-    pthread_mutex_unlock(&j->mu);
+    wrote = 1;
+reuse:
+    st = w_end(j, KV_J_OK, wrote);
+    if (st == KV_J_OK)
+        *out = op;
     return st;
+rollback:
+    return w_end(j, st, 0);
 }
 
 kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_result res)
 {
     if (!j)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "UPDATE operations SET result=?, answered_at=? WHERE id=?");
     if (!s) {
         st = KV_J_E_SQL;
@@ -756,10 +717,9 @@ kv_journal_status kv_journal_op_finish(kv_journal *j, int64_t op_id, kv_op_resul
         } else if (sqlite3_changes(j->db) == 0) {
             st = KV_J_E_NOT_FOUND;
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 kv_journal_status kv_journal_op_last(kv_journal *j, kv_journal_op *out, const char *reference, kv_op_kind kind)
@@ -811,7 +771,7 @@ int kv_journal_op_count(kv_journal *j, const char *reference, kv_op_kind kind, i
             bt(s, 3, result_name((kv_op_result)result));
         if (sqlite3_step(s) == SQLITE_ROW)
             n = sqlite3_column_int(s, 0);
-        sqlite3_finalize(s);
+        done(j, s);
     }
     pthread_mutex_unlock(&j->mu);
     return n;
@@ -822,8 +782,9 @@ kv_journal_status kv_journal_job_add(kv_journal *j, int64_t *id, const char *ref
 {
     if (!j || !id || !reference)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "INSERT INTO print_jobs(reference, doc, state, copy, printer, created_at, updated_at)"
                               " VALUES(?,?,'queued',?,?,?,?)");
     if (!s) {
@@ -842,18 +803,18 @@ kv_journal_status kv_journal_job_add(kv_journal *j, int64_t *id, const char *ref
         } else {
             *id = sqlite3_last_insert_rowid(j->db);
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 kv_journal_status kv_journal_job_set(kv_journal *j, int64_t id, kv_pj_state state, const char *detail)
 {
     if (!j)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "UPDATE print_jobs SET state=?, detail=?, updated_at=? WHERE id=?");
     if (!s) {
         st = KV_J_E_SQL;
@@ -868,10 +829,9 @@ kv_journal_status kv_journal_job_set(kv_journal *j, int64_t id, kv_pj_state stat
         } else if (sqlite3_changes(j->db) == 0) {
             st = KV_J_E_NOT_FOUND;
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 static kv_pj_state parse_pj(const char *s)
@@ -926,7 +886,7 @@ kv_journal_status kv_journal_job_last(kv_journal *j, kv_print_job *out, const ch
             set_err(j);
             st = KV_J_E_SQL;
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
     pthread_mutex_unlock(&j->mu);
     return st;
@@ -936,8 +896,9 @@ kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, con
 {
     if (!j || !reference || !name)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "INSERT INTO webhook_events(reference, name, body, received_ms) VALUES(?,?,?,?)");
     if (!s) {
         st = KV_J_E_SQL;
@@ -950,10 +911,9 @@ kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, con
             set_err(j);
             st = KV_J_E_SQL;
         }
-        sqlite3_finalize(s);
+        done(j, s);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 int kv_journal_event_count(kv_journal *j, const char *reference)
@@ -967,7 +927,7 @@ int kv_journal_event_count(kv_journal *j, const char *reference)
         bt(s, 1, reference);
         if (sqlite3_step(s) == SQLITE_ROW)
             n = sqlite3_column_int(s, 0);
-        sqlite3_finalize(s);
+        done(j, s);
     }
     pthread_mutex_unlock(&j->mu);
     return n;
@@ -1050,7 +1010,7 @@ static void read_om_row(void *dst, sqlite3_stmt *s)
 
 #define OM_COLS "reference, store_id, state, attempts, next_at, detail"
 
-/* Step a bound INSERT/UPDATE (j->mu held) and finalize it: KV_J_OK, or
+/* Step a bound INSERT/UPDATE (j->mu held) and release it: KV_J_OK, or
  * KV_J_E_SQL with the error recorded, or KV_J_E_NOT_FOUND when need_row
  * and no row changed. */
 static kv_journal_status om_step(kv_journal *j, sqlite3_stmt *s, int need_row)
@@ -1062,7 +1022,7 @@ static kv_journal_status om_step(kv_journal *j, sqlite3_stmt *s, int need_row)
     } else if (need_row && sqlite3_changes(j->db) == 0) {
         st = KV_J_E_NOT_FOUND;
     }
-    sqlite3_finalize(s);
+    done(j, s);
     return st;
 }
 
@@ -1070,8 +1030,9 @@ kv_journal_status kv_journal_om_add(kv_journal *j, const char *reference, const 
 {
     if (!j || !reference || !store_id)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "INSERT OR IGNORE INTO om_outbox(reference, store_id, state, created_at, updated_at)"
                               " VALUES(?,?,'pending',?,?)");
     if (!s) {
@@ -1084,8 +1045,7 @@ kv_journal_status kv_journal_om_add(kv_journal *j, const char *reference, const 
         sqlite3_bind_int64(s, 4, now);
         st = om_step(j, s, 0);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 kv_journal_status kv_journal_om_get(kv_journal *j, kv_om_entry *out, const char *reference)
@@ -1137,8 +1097,9 @@ kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_
 {
     if (!j || !reference)
         return KV_J_E_ARG;
-    pthread_mutex_lock(&j->mu);
-    kv_journal_status st = KV_J_OK;
+    kv_journal_status st = w_begin(j);
+    if (st)
+        return st;
     sqlite3_stmt *s = prep(j, "UPDATE om_outbox SET state=?, attempts=?, next_at=?, detail=?, updated_at=?"
                               " WHERE reference=?");
     if (!s) {
@@ -1152,8 +1113,7 @@ kv_journal_status kv_journal_om_set(kv_journal *j, const char *reference, kv_om_
         bt(s, 6, reference);
         st = om_step(j, s, 1);
     }
-    pthread_mutex_unlock(&j->mu);
-    return st;
+    return w_end(j, st, 1);
 }
 
 /* ---- back office (src/journal/journal_report.c): the handle's database

@@ -14,6 +14,17 @@
  * Thread-safety: one kv_journal handle may be used from several threads (it
  * serialises calls with a mutex); several processes may open the same file
  * (WAL + busy_timeout).
+ *
+ * Group commit: every write call (and every batch) is one unit, a
+ * savepoint inside a transaction shared by the threads writing at the same
+ * time.  A call returns only when its unit is durable: the first caller
+ * that waits commits the shared transaction (one COMMIT, one WAL sync)
+ * once no other writer is queued for the handle (at most 2 ms after the
+ * transaction opened), and every unit in it is acknowledged together.  A
+ * failed COMMIT fails every unit in it (KV_J_E_SQL); a failed unit undoes
+ * only its own savepoint.  Until the COMMIT, other threads of the process
+ * see the units of the open transaction (one connection); other processes
+ * do not.  Statements are prepared once per handle and kept.
  */
 #ifndef KV_JOURNAL_H
 #define KV_JOURNAL_H
@@ -157,12 +168,22 @@ kv_journal_status kv_journal_check_private(const char *path, char *err, size_t e
  * call on the handle from the same thread). */
 const char *kv_journal_errmsg(kv_journal *j);
 
+/* Counters of a handle: write units acknowledged (each was one
+ * transaction and one sync before group commit) and COMMITs that made them
+ * durable (one WAL sync each under synchronous=FULL). */
+typedef struct kv_journal_stats {
+    uint64_t units;
+    uint64_t commits;
+} kv_journal_stats;
+void kv_journal_stats_get(kv_journal *j, kv_journal_stats *out);
+
 /* Group the following calls of THIS thread into one transaction (one
  * fsync instead of one per call): kv_journal_batch_begin takes the
  * handle's lock (other threads wait) and starts a transaction;
- * kv_journal_batch_end commits it (commit != 0) or rolls it back, and
- * releases the lock.  Calls made between them may not be interleaved with
- * other I/O that takes long (printing, HTTP).  Returns KV_J_OK or
+ * kv_journal_batch_end commits it (commit != 0; durable on return, see
+ * group commit) or rolls it back, and releases the lock.  Calls made
+ * between them may not be interleaved with other I/O that takes long
+ * (printing, HTTP).  Returns KV_J_OK or
  * KV_J_E_SQL (after a failed commit everything in the batch is undone). */
 kv_journal_status kv_journal_batch_begin(kv_journal *j);
 kv_journal_status kv_journal_batch_end(kv_journal *j, int commit);

@@ -28,18 +28,36 @@ static int enter(kv_journal *j)
     return sqlite3_exec(j->db, proxy_schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+/* The same for a write: a group-commit unit of the journal (durable when
+ * it ends well); wfail ends it undone. */
+static int wenter(kv_journal *j)
+{
+    if (kv__journal_w_begin(j) != KV_J_OK)
+        return -2;
+    return sqlite3_exec(j->db, proxy_schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static kv_journal_status wfail(kv_journal *j)
+{
+    snprintf(j->errmsg, sizeof j->errmsg, "%s", sqlite3_errmsg(j->db));
+    return kv__journal_w_end(j, KV_J_E_SQL, 0);
+}
+
 kv_journal_status kv_journal_proxy_hold(kv_journal *j, const char *proxy, const char *reference,
                                         int64_t amount, const void *job, size_t len, int64_t *id)
 {
     if (!j || !proxy || !reference || (!job && len) || len > 64u << 20)
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    int e = wenter(j);
+    if (e == -2)
+        return KV_J_E_SQL;
+    if (e)
+        return wfail(j);
     sqlite3_stmt *s = NULL;
     int64_t now = (int64_t)time(NULL);
     if (sqlite3_prepare_v2(j->db, "INSERT INTO proxy_jobs(proxy, reference, amount, job, created_at,"
                            " updated_at) VALUES(?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK)
-        return fail(j);
+        return wfail(j);
     sqlite3_bind_text(s, 1, proxy, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, reference, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 3, amount);
@@ -49,33 +67,35 @@ kv_journal_status kv_journal_proxy_hold(kv_journal *j, const char *proxy, const 
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
-        return fail(j);
+        return wfail(j);
     if (id)
         *id = sqlite3_last_insert_rowid(j->db);
-    pthread_mutex_unlock(&j->mu);
-    return KV_J_OK;
+    return kv__journal_w_end(j, KV_J_OK, 1);
 }
 
 kv_journal_status kv_journal_proxy_release(kv_journal *j, int64_t id, const char *outcome)
 {
     if (!j || !outcome)
         return KV_J_E_ARG;
-    if (enter(j))
-        return fail(j);
+    int e = wenter(j);
+    if (e == -2)
+        return KV_J_E_SQL;
+    if (e)
+        return wfail(j);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(j->db, "UPDATE proxy_jobs SET state = 'printed', outcome = ?, updated_at = ?"
                            " WHERE id = ?", -1, &s, NULL) != SQLITE_OK)
-        return fail(j);
+        return wfail(j);
     sqlite3_bind_text(s, 1, outcome, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
     sqlite3_bind_int64(s, 3, id);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
-        return fail(j);
+        return wfail(j);
     int changed = sqlite3_changes(j->db);
-    pthread_mutex_unlock(&j->mu);
-    return changed ? KV_J_OK : KV_J_E_NOT_FOUND;
+    kv_journal_status st = kv__journal_w_end(j, KV_J_OK, changed);
+    return st ? st : changed ? KV_J_OK : KV_J_E_NOT_FOUND;
 }
 
 void kv_journal_proxy_free(kv_proxy_held *rows, size_t n)

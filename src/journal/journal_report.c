@@ -49,27 +49,23 @@ static void col(char *dst, size_t len, sqlite3_stmt *s, int i)
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
-static kv_journal_status exec(kv_journal *j, const char *sql)
-{
-    return sqlite3_exec(kv__journal_db(j), sql, NULL, NULL, NULL) == SQLITE_OK ? KV_J_OK : KV_J_E_SQL;
-}
-
+/* A write: the lock and a group-commit unit (journal_tx.c); the tables
+ * are made sure of inside it.  On failure the lock is not held. */
 static kv_journal_status tx_begin(kv_journal *j)
 {
-    /* make sure the tables exist before the write transaction */
+    kv_journal_status st = kv__journal_w_begin(j);
+    if (st != KV_J_OK)
+        return st;
     if (sqlite3_exec(kv__journal_db(j), report_schema, NULL, NULL, NULL) != SQLITE_OK)
-        return KV_J_E_SQL;
-    return kv__journal_in_batch(j) ? KV_J_OK : exec(j, "BEGIN IMMEDIATE");
+        return kv__journal_w_end(j, KV_J_E_SQL, 0);
+    return KV_J_OK;
 }
 
+/* End the write begun by tx_begin: kept (and durable when this returns
+ * KV_J_OK) when st is KV_J_OK, else undone; releases the lock. */
 static kv_journal_status tx_end(kv_journal *j, kv_journal_status st)
 {
-    if (kv__journal_in_batch(j))
-        return st;
-    if (st == KV_J_OK && exec(j, "COMMIT") == KV_J_OK)
-        return KV_J_OK;
-    exec(j, "ROLLBACK");
-    return st ? st : KV_J_E_SQL;
+    return kv__journal_w_end(j, st, 1);
 }
 
 kv_journal_status kv_journal_each_payment(kv_journal *j, int64_t from, int64_t to,
@@ -214,7 +210,6 @@ kv_journal_status kv_journal_z_close(kv_journal *j, const char *store, const cha
 {
     if (!j || !store || !till || !day || !figures || !z_number || !existed)
         return KV_J_E_ARG;
-    kv__journal_lock(j);
     *existed = 0;
     kv_journal_status st = tx_begin(j);
     if (st == KV_J_OK) {
@@ -241,7 +236,6 @@ kv_journal_status kv_journal_z_close(kv_journal *j, const char *store, const cha
         }
         st = tx_end(j, st);
     }
-    kv__journal_unlock(j);
     return st;
 }
 
@@ -274,8 +268,10 @@ kv_journal_status kv_journal_z_printed(kv_journal *j, const char *store, const c
 {
     if (!j || !store || !till || !day)
         return KV_J_E_ARG;
-    kv__journal_lock(j);
-    kv_journal_status st = KV_J_E_SQL;
+    kv_journal_status st = tx_begin(j);
+    if (st != KV_J_OK)
+        return st;
+    st = KV_J_E_SQL;
     sqlite3_stmt *s = prep(j, "UPDATE z_reports SET printed = printed + 1"
                               " WHERE store_id = ? AND till_id = ? AND day = ?");
     if (s) {
@@ -286,8 +282,7 @@ kv_journal_status kv_journal_z_printed(kv_journal *j, const char *store, const c
             st = sqlite3_changes(kv__journal_db(j)) ? KV_J_OK : KV_J_E_NOT_FOUND;
         sqlite3_finalize(s);
     }
-    kv__journal_unlock(j);
-    return st;
+    return tx_end(j, st);
 }
 
 kv_journal_status kv_journal_feed_cursor(kv_journal *j, const char *ledger, const char *topic,
@@ -319,7 +314,6 @@ kv_journal_status kv_journal_feed_store(kv_journal *j, const char *ledger, const
     if (!j || !ledger || !topic || (n && !e) || !next_cursor)
         return KV_J_E_ARG;
     size_t cnt = 0;
-    kv__journal_lock(j);
     kv_journal_status st = tx_begin(j);
     if (st == KV_J_OK) {
         sqlite3_stmt *s = prep(j, "INSERT OR IGNORE INTO ledger_entries(ledger_id, topic, psp_reference, reference,"
@@ -361,7 +355,6 @@ kv_journal_status kv_journal_feed_store(kv_journal *j, const char *ledger, const
         }
         st = tx_end(j, st);
     }
-    kv__journal_unlock(j);
     if (st == KV_J_OK && added)
         *added = cnt;
     return st;

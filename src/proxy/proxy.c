@@ -126,7 +126,7 @@ kv_proxy_status kv_proxy_create(kv_proxy **out, const kv_config *cfg, const char
         st = cfg_err(p, err, errlen, "amount_format", "'%s'; fix: comma (1 234,50) or point (1,234.50)", v);
         goto out;
     }
-    int64_t max = 10000000;
+    int64_t max = KV_PROXY_MAX_AMOUNT_DEFAULT;
     v = kv_config_get(cfg, sec, "max_amount");
     char aerr[160];
     if (v && kv_proxy_parse_amount(&max, v, KV_AMOUNT_POINT, aerr, sizeof aerr) != 0) {

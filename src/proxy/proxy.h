@@ -40,6 +40,10 @@
 #ifndef KV_PROXY_H
 #define KV_PROXY_H
 
+/* The largest amount charged when max_amount is not set, in minor units
+ * (100000.00): `kvitt proxy test-rule` applies the same. */
+#define KV_PROXY_MAX_AMOUNT_DEFAULT 10000000
+
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>

@@ -140,8 +140,9 @@ int kv_recon_write_text(FILE *f, const kv_recon *r)
         }
         kv__report_money(a, s->captures);
         kv__report_money(b, s->refunds);
-        fprintf(f, "store %s (MSN %s, ledger %s): %zu captures %s, %zu refunds %s", s->store, s->msn,
-                s->ledger_id, s->n_captures, a, s->n_refunds, b);
+        fprintf(f, "store %s (MSN %s, ledger %s): %zu capture%s %s, %zu refund%s %s", s->store, s->msn,
+                s->ledger_id, s->n_captures, s->n_captures == 1 ? "" : "s", a, s->n_refunds,
+                s->n_refunds == 1 ? "" : "s", b);
         kv__report_money(a, s->fees);
         fprintf(f, ", fees %s", a);
         if (s->has_payout) {

@@ -230,14 +230,17 @@ int kv_report_write_csv(FILE *f, const kv_report *r)
         }
         kv__report_money(m, g->net);
         fprintf(f, "%s,%s,%s,%s,net,,%s\n", r->date, g->store_id, g->till_id, z, m);
+        /* per VAT line its base (gross_RATE, VAT included) and its VAT */
         for (size_t k = 0; k < g->n_vat; k++) {
-            char name[32];
+            char rate[24];
             if (g->vat[k].rate_bp < 0)
-                snprintf(name, sizeof name, "vat_without_items");
+                snprintf(rate, sizeof rate, "without_items");
             else
-                snprintf(name, sizeof name, "vat_%d.%02d", g->vat[k].rate_bp / 100, g->vat[k].rate_bp % 100);
+                snprintf(rate, sizeof rate, "%d.%02d", g->vat[k].rate_bp / 100, g->vat[k].rate_bp % 100);
+            kv__report_money(m, g->vat[k].gross);
+            fprintf(f, "%s,%s,%s,%s,gross_%s,,%s\n", r->date, g->store_id, g->till_id, z, rate, m);
             kv__report_money(m, g->vat[k].vat);
-            fprintf(f, "%s,%s,%s,%s,%s,,%s\n", r->date, g->store_id, g->till_id, z, name, m);
+            fprintf(f, "%s,%s,%s,%s,vat_%s,,%s\n", r->date, g->store_id, g->till_id, z, rate, m);
         }
         fprintf(f, "%s,%s,%s,%s,open,%zu,\n", r->date, g->store_id, g->till_id, z, g->n_open);
     }

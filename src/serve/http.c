@@ -1,7 +1,17 @@
-/* http.c - libmicrohttpd wrapper: capped bodies, one handler, JSON replies. */
+/* http.c - libmicrohttpd wrapper: capped bodies, one handler, JSON replies.
+ *
+ * Threads: MHD runs one internal polling thread (epoll where available)
+ * that reads requests and writes replies for every connection.  A
+ * complete request is suspended and handed to a pool of handler threads
+ * (kv_http_options.threads); the handler's reply is queued when the pool
+ * thread resumes the connection.  A streamed reply whose reader has
+ * nothing to send suspends its connection until kv_http_stream_wake: an
+ * open stream or long-poll holds no thread. */
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +29,30 @@ struct kv_http {
     kv_http_options o;
     MHD_socket quiesced_fd;
     int quiesced;
+    /* handler pool */
+    pthread_mutex_t mu;       /* guards the queue, stopping and the stream list */
+    pthread_cond_t cv;        /* signalled once per queued request */
+    kv_http_req *qhead, *qtail;
+    int stopping;
+    pthread_t *threads;
+    unsigned nthreads;
+    kv_http_stream *streams;  /* every open stream (woken once at stop) */
+};
+
+/* A streamed reply.  References: one for the MHD response (dropped when
+ * MHD frees it) and one for the handler that created it. */
+struct kv_http_stream {
+    kv_http *h;
+    struct MHD_Connection *conn;
+    atomic_int refs;
+    pthread_mutex_t mu;
+    int sleeping;             /* the connection is suspended by stream_read */
+    int pending;              /* a wake came while the reader ran */
+    int ended;                /* MHD freed the response */
+    kv_http_stream *prev, *next; /* h->streams */
+    ssize_t (*reader)(void *cls, char *buf, size_t max);
+    void *cls;
+    void (*free_cls)(void *cls);
 };
 
 struct hdr {
@@ -34,8 +68,12 @@ struct kv_http_req {
     size_t len, cap;
     int too_big;
     int replied;
+    int dispatched;           /* handed to the pool (connection suspended) */
     enum MHD_Result result;
+    struct MHD_Response *resp; /* the reply, queued when MHD calls back */
+    unsigned status;
     struct hdr *hdrs;
+    kv_http_req *qnext;
     struct inject *inj;     /* in-memory request (kv_http_inject), else NULL */
 };
 
@@ -98,8 +136,19 @@ static void queue(kv_http_req *r, int status, struct MHD_Response *resp, const c
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     for (struct hdr *x = r->hdrs; x; x = x->next)
         MHD_add_response_header(resp, x->name, x->value);
-    r->result = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
+    r->resp = resp;
+    r->status = (unsigned)status;
+}
+
+/* Queue a stored reply (inside an MHD callback). */
+static enum MHD_Result flush(kv_http_req *r)
+{
+    if (r->resp) {
+        r->result = MHD_queue_response(r->conn, r->status, r->resp);
+        MHD_destroy_response(r->resp);
+        r->resp = NULL;
+    }
+    return r->result;
 }
 
 void kv_http_reply(kv_http_req *r, int status, const char *ctype, const char *body, size_t len)
@@ -148,54 +197,133 @@ void kv_http_reply_error(kv_http_req *r, int status, const char *code, const cha
     kv_http_reply_json(r, status, o);
 }
 
-struct stream {
-    ssize_t (*reader)(void *cls, char *buf, size_t max);
-    void *cls;
-    void (*free_cls)(void *cls);
-};
+static void stream_unref(kv_http_stream *st)
+{
+    if (atomic_fetch_sub(&st->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+void kv_http_stream_unref(kv_http_stream *st)
+{
+    if (st)
+        stream_unref(st);
+}
+
+void kv_http_stream_ref(kv_http_stream *st)
+{
+    if (st)
+        atomic_fetch_add(&st->refs, 1);
+}
+
+void kv_http_stream_wake(kv_http_stream *st)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&st->mu);
+    if (!st->ended) {
+        st->pending = 1;
+        if (st->sleeping) {
+            st->sleeping = 0;
+            MHD_resume_connection(st->conn);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    struct stream *s = cls;
-    ssize_t n = s->reader(s->cls, buf, max);
-    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+    kv_http_stream *st = cls;
+    pthread_mutex_lock(&st->mu);
+    st->pending = 0;
+    pthread_mutex_unlock(&st->mu);
+    ssize_t n = st->reader(st->cls, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n > 0)
+        return n;
+    /* nothing now: sleep without a thread until a wake (one that came
+     * while the reader ran makes MHD ask again at once) */
+    pthread_mutex_lock(&st->h->mu);
+    int stopping = st->h->stopping;
+    pthread_mutex_unlock(&st->h->mu);
+    if (stopping)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    pthread_mutex_lock(&st->mu);
+    if (!st->pending) {
+        st->sleeping = 1;
+        MHD_suspend_connection(st->conn);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return 0;
 }
 
 static void stream_free(void *cls)
 {
-    struct stream *s = cls;
-    if (s->free_cls)
-        s->free_cls(s->cls);
-    free(s);
+    kv_http_stream *st = cls;
+    kv_http *h = st->h;
+    pthread_mutex_lock(&h->mu);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        h->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_lock(&st->mu);
+    st->ended = 1;
+    pthread_mutex_unlock(&st->mu);
+    if (st->free_cls)
+        st->free_cls(st->cls);
+    stream_unref(st);
 }
 
-void kv_http_reply_stream(kv_http_req *r, int status, const char *ctype,
-                          ssize_t (*reader)(void *cls, char *buf, size_t max),
-                          void *cls, void (*free_cls)(void *cls))
+kv_http_stream *kv_http_reply_stream(kv_http_req *r, int status, const char *ctype,
+                                     ssize_t (*reader)(void *cls, char *buf, size_t max),
+                                     void *cls, void (*free_cls)(void *cls))
 {
     if (r->inj) {
         /* In memory: the stream ends at once. */
         if (free_cls)
             free_cls(cls);
         kv_http_reply(r, status, ctype, "", 0);
-        return;
+        return NULL;
     }
-    struct stream *s = calloc(1, sizeof *s);
-    if (!s) {
+    kv_http_stream *st = calloc(1, sizeof *st);
+    if (!st) {
         if (free_cls)
             free_cls(cls);
         queue(r, 500, NULL, NULL);
-        return;
+        return NULL;
     }
-    s->reader = reader;
-    s->cls = cls;
-    s->free_cls = free_cls;
+    st->h = r->h;
+    st->conn = r->conn;
+    atomic_init(&st->refs, 2);
+    pthread_mutex_init(&st->mu, NULL);
+    st->reader = reader;
+    st->cls = cls;
+    st->free_cls = free_cls;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
-    if (!resp)
-        stream_free(s);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, stream_read, st, stream_free);
+    if (!resp) {
+        if (free_cls)
+            free_cls(cls);
+        pthread_mutex_destroy(&st->mu);
+        free(st);
+        queue(r, 500, NULL, NULL);
+        return NULL;
+    }
+    kv_http *h = r->h;
+    pthread_mutex_lock(&h->mu);
+    st->next = h->streams;
+    if (h->streams)
+        h->streams->prev = st;
+    h->streams = st;
+    pthread_mutex_unlock(&h->mu);
     queue(r, status, resp, ctype);
+    return st;
 }
 
 /* ---- request accessors ---------------------------------------------------- */
@@ -351,6 +479,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         r->h = h;
         r->conn = conn;
+        r->result = MHD_YES;
         r->method = method;
         r->url = url;
         *con_cls = r;
@@ -366,7 +495,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                     "the request body is larger than %zu bytes", h->o.max_body);
                 kv_slog_write(h->o.log, KV_LOG_WARNING, "http.too_large method=%s path=%s",
                               method, url);
-                return r->result;
+                return flush(r);
             }
         }
         return MHD_YES;
@@ -399,17 +528,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->replied)
-        return r->result;
+        return flush(r);
     if (r->too_big) {
         kv_http_reply_error(r, 413, "too_large",
                             "the request body is larger than %zu bytes", h->o.max_body);
         kv_slog_write(h->o.log, KV_LOG_WARNING, "http.too_large method=%s path=%s", method, url);
-        return r->result;
+        return flush(r);
     }
-    h->o.handler(r, h->o.payload);
-    if (!r->replied)
-        kv_http_reply_error(r, 500, "internal", "the request was not answered");
-    return r->result;
+    if (!r->dispatched) {
+        /* to the pool; the connection sleeps until the reply is ready */
+        r->dispatched = 1;
+        MHD_suspend_connection(conn);
+        pthread_mutex_lock(&h->mu);
+        r->qnext = NULL;
+        if (h->qtail)
+            h->qtail->qnext = r;
+        else
+            h->qhead = r;
+        h->qtail = r;
+        pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+    }
+    return MHD_YES;
+}
+
+/* A handler pool thread: run queued requests, then resume their
+ * connections so MHD sends the replies. */
+static void *pool_main(void *arg)
+{
+    kv_http *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->qhead && !h->stopping)
+            pthread_cond_wait(&h->cv, &h->mu);
+        kv_http_req *r = h->qhead;
+        if (!r)
+            break; /* stopping and nothing left */
+        h->qhead = r->qnext;
+        if (!h->qhead)
+            h->qtail = NULL;
+        pthread_mutex_unlock(&h->mu);
+        h->o.handler(r, h->o.payload);
+        if (!r->replied)
+            kv_http_reply_error(r, 500, "internal", "the request was not answered");
+        MHD_resume_connection(r->conn);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -426,6 +592,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(x->value);
         free(x);
     }
+    if (r->resp)
+        MHD_destroy_response(r->resp);
     free(r->body);
     free(r);
     *con_cls = NULL;
@@ -522,9 +690,15 @@ kv_http_status kv_http_start(kv_http **out, const kv_http_options *o, char *err,
         h->o.max_connections = 2048;
     if (!h->o.idle_timeout_s)
         h->o.idle_timeout_s = 120;
+    if (!h->o.threads)
+        h->o.threads = 16;
     h->quiesced_fd = MHD_INVALID_SOCKET;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG |
+                     (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL
+                                                                              : MHD_USE_POLL);
     if (v6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
@@ -534,12 +708,29 @@ kv_http_status kv_http_start(kv_http **out, const kv_http_options *o, char *err,
                             MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, h->o.idle_timeout_s,
                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
+                            /* headers and read buffer of a connection (bodies are
+                             * copied out as they come): small, there may be
+                             * thousands of open event streams */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", o->listen);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
         free(h);
         return KV_HTTP_E_LISTEN;
+    }
+    h->threads = calloc(h->o.threads, sizeof *h->threads);
+    for (unsigned i = 0; h->threads && i < h->o.threads; i++) {
+        if (pthread_create(&h->threads[i], NULL, pool_main, h) != 0)
+            break;
+        h->nthreads++;
+    }
+    if (!h->nthreads) {
+        snprintf(err, errlen, "cannot start the HTTP handler threads");
+        kv_http_stop(h);
+        return KV_HTTP_E_NOMEM;
     }
     *out = h;
     return KV_HTTP_OK;
@@ -565,10 +756,39 @@ void kv_http_stop(kv_http *h)
 {
     if (!h)
         return;
+    /* The pool finishes what is queued; every sleeping stream is woken
+     * once and ends (its reader sees the stop); no connection may be
+     * suspended when MHD stops. */
+    pthread_mutex_lock(&h->mu);
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    for (unsigned i = 0; i < h->nthreads; i++)
+        pthread_join(h->threads[i], NULL);
+    free(h->threads);
+    for (int round = 0; round < 500; round++) {
+        int left = 0;
+        pthread_mutex_lock(&h->mu);
+        for (kv_http_stream *st = h->streams; st; st = st->next) {
+            pthread_mutex_lock(&st->mu);
+            if (st->sleeping) {
+                st->sleeping = 0;
+                MHD_resume_connection(st->conn);
+            }
+            pthread_mutex_unlock(&st->mu);
+            left++;
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (!left)
+            break;
+        usleep(10000); /* MHD ends the woken streams on its thread */
+    }
     if (h->d)
         MHD_stop_daemon(h->d);
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
     free(h);
 }
 

@@ -3,9 +3,14 @@
  *
  * One handler function sees every complete request (headers + body, the
  * body capped at max_body bytes) and answers it with exactly one kv_http_reply*
- * call.  The server runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION
- * with an internal poll thread), so a handler may block: a long-poll waits
- * on a condition variable, a payment start waits for its QR slip.
+ * call.  One MHD polling thread (epoll) serves every connection; complete
+ * requests run on a pool of `threads` handler threads, so a handler may
+ * block for a while (a payment start waits for its QR slip) but should not
+ * park: a reply that waits for something (a long-poll, server-sent
+ * events) is a stream whose reader returns 0 until there is something to
+ * send, and the connection then sleeps without a thread until
+ * kv_http_stream_wake.  The thread count is 2 + threads whatever the
+ * number of open connections.
  *
  * Bodies larger than max_body get 413 without the handler being called
  * (at once when Content-Length announces it, otherwise when the cap is
@@ -51,9 +56,10 @@ typedef struct kv_http_options {
     kv_http_handler handler;
     void *payload;              /* passed to handler, borrowed */
     const kv_slog *log;         /* borrowed; NULL = no log */
+    unsigned threads;           /* handler threads (default 16) */
 } kv_http_options;
 
-#define KV_HTTP_OPTIONS_INIT { 1, "127.0.0.1:8580", 65536, 2048, 120, NULL, NULL, NULL }
+#define KV_HTTP_OPTIONS_INIT { 1, "127.0.0.1:8580", 65536, 2048, 120, NULL, NULL, NULL, 16 }
 
 /* Bind and start serving.  *out is set on success; stop with kv_http_stop.
  * On failure err receives a message naming the address. */
@@ -103,13 +109,24 @@ void kv_http_reply_json(kv_http_req *r, int status, cJSON *obj);
 void kv_http_reply_error(kv_http_req *r, int status, const char *code,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Stream a reply (server-sent events): reader is called on a connection
- * thread with (cls, buf, max) and returns a byte count > 0, 0 to be called
- * again (it should block briefly first), or -1 to end the stream.
- * free_cls(cls) runs when the stream ends or the client goes away. */
-void kv_http_reply_stream(kv_http_req *r, int status, const char *content_type,
-                          ssize_t (*reader)(void *cls, char *buf, size_t max),
-                          void *cls, void (*free_cls)(void *cls));
+/* Stream a reply (server-sent events, long-polls).  reader is called on the
+ * MHD thread with (cls, buf, max) and must not block: it returns a byte
+ * count > 0, 0 when it has nothing to send now (the connection then sleeps,
+ * holding no thread, until kv_http_stream_wake), or -1 to end the stream.
+ * free_cls(cls) runs when the stream ends or the client goes away (on the
+ * MHD thread).  Returns the stream's handle with one reference for the
+ * caller (release it with kv_http_stream_unref, at the latest in
+ * free_cls); NULL when out of memory (a 500 is sent, free_cls has run). */
+typedef struct kv_http_stream kv_http_stream;
+kv_http_stream *kv_http_reply_stream(kv_http_req *r, int status, const char *content_type,
+                                     ssize_t (*reader)(void *cls, char *buf, size_t max),
+                                     void *cls, void (*free_cls)(void *cls));
+/* Make a sleeping stream's reader run again soon.  Any thread; a stream
+ * that ended is left alone. */
+void kv_http_stream_wake(kv_http_stream *st);
+/* References to a stream handle (any thread); the last unref frees it. */
+void kv_http_stream_ref(kv_http_stream *st);
+void kv_http_stream_unref(kv_http_stream *st);
 
 /* Run the server's handler on one request held in memory, without a
  * socket (the fuzz target and tests use it).  query is the raw text after

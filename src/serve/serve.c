@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +53,7 @@ int64_t kv__serve_now_ms(void)
 
 static const char *const serve_keys[] = {
     "listen", "webhook_url", "webhook_max_skew_s", "callback_auth_token", "max_body",
-    "shutdown_grace_s", "events_max_wait_s", "log_level", NULL
+    "shutdown_grace_s", "events_max_wait_s", "log_level", "threads", "payment_threads", "max_connections", NULL
 };
 static const char *const till_keys[] = { "store", "token_sha256", "chain_refund", "printer", NULL };
 
@@ -109,7 +110,8 @@ static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err
                 if (!known(serve_keys, k)) {
                     snprintf(err, errlen, "%s:%d: [serve] %s: unknown key; use one of listen, "
                              "webhook_url, webhook_max_skew_s, callback_auth_token, max_body, "
-                             "shutdown_grace_s, events_max_wait_s, log_level",
+                             "shutdown_grace_s, events_max_wait_s, log_level, threads, "
+                             "payment_threads, max_connections",
                              path, kv_config_line(cfg, sec, k), k);
                     return KV_SERVE_E_CONFIG;
                 }
@@ -180,6 +182,9 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
         (parse_long(cfg, "serve", "max_body", 1024, 16L << 20, 65536, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "shutdown_grace_s", 0, 3600, 10, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "threads", 1, 256, 12, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "payment_threads", 1, 256, 16, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "max_connections", 16, 1000000, 8192, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0))
         st = KV_SERVE_E_CONFIG;
     const char *ll = kv_config_get(cfg, "serve", "log_level");
@@ -224,8 +229,9 @@ static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
         for (size_t b = 0; b < KV_HUB_BUCKETS; b++) {
             for (kv_hub **pp = &s->hubs[b]; *pp;) {
                 kv_hub *h = *pp;
-                if (h->final && !h->worker && now - h->final_at_ms > KV_HUB_LINGER_MS) {
+                if (h->final && !h->worker && !h->subs && now - h->final_at_ms > KV_HUB_LINGER_MS) {
                     *pp = h->next;
+                    free(h->ev);
                     free(h);
                 } else {
                     pp = &h->next;
@@ -244,12 +250,31 @@ static kv_hub *hub_get(kv_serve *s, const char *ref, int create)
     return h;
 }
 
+kv_hub *kv__hub_get(kv_serve *s, const char *ref)
+{
+    return hub_get(s, ref, 1);
+}
+
 static void hub_push_locked(kv_hub *h, const char *type, const char *state, int secs,
                             const char *msg)
 {
-    if (h->next_seq - h->first_seq >= KV_HUB_KEEP)
+    if (h->next_seq - h->first_seq >= h->cap && h->cap < KV_HUB_KEEP) {
+        /* grow the ring, keeping every event at seq % cap */
+        int nc = h->cap ? h->cap * 2 : 8;
+        kv_hub_ev *nv = calloc((size_t)nc, sizeof *nv);
+        if (nv) {
+            for (int q = h->first_seq; q < h->next_seq; q++)
+                nv[q % nc] = h->ev[q % h->cap];
+            free(h->ev);
+            h->ev = nv;
+            h->cap = nc;
+        }
+    }
+    if (!h->cap)
+        return; /* out of memory: the event is dropped, the state stays in the journal */
+    if (h->next_seq - h->first_seq >= h->cap)
         h->first_seq++;
-    kv_hub_ev *e = &h->ev[h->next_seq % KV_HUB_KEEP];
+    kv_hub_ev *e = &h->ev[h->next_seq % h->cap];
     memset(e, 0, sizeof *e);
     e->seq = h->next_seq++;
     e->at_ms = kv__serve_now_ms();
@@ -266,8 +291,8 @@ void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *st
     kv_hub *h = hub_get(s, ref, 1);
     if (h)
         hub_push_locked(h, type, state, seconds_left, message);
-    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    kv__hub_wake(s, ref);
 }
 
 void kv__hub_final(kv_serve *s, const char *ref)
@@ -278,8 +303,8 @@ void kv__hub_final(kv_serve *s, const char *ref)
         h->final = 1;
         h->final_at_ms = kv__serve_now_ms();
     }
-    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    kv__hub_wake(s, ref);
 }
 
 void kv__hub_set_store(kv_serve *s, const char *ref, const char *store)
@@ -300,8 +325,8 @@ void kv__hub_webhook(kv_serve *s, const char *ref, const char *name)
         if (!h->ticked && !h->final)
             h->early = 1;
     }
-    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    kv__hub_wake(s, ref);
 }
 
 /* The flow's progress callback: feed the hub (never calls back into the flow). */
@@ -348,33 +373,10 @@ static void on_flow_event(void *user, const kv_flow_event *ev)
 
 /* ---- payment workers -------------------------------------------------- */
 
-struct waiter {
-    kv_serve *s;
-    char ref[64];
-    int timeout_s;
-};
-
-static void *waiter_main(void *arg)
+void kv__hub_worker_done(kv_serve *s, const char *ref)
 {
-    struct waiter *w = arg;
-    kv_serve *s = w->s;
-    kv_flow_result *res = calloc(1, sizeof *res);
-    kv_flow_status st = res ? kv_flow_wait(s->flow, res, w->ref, w->timeout_s) : KV_FLOW_E_NOMEM;
-    const char *state = res && res->payment.reference[0] ? kv_pay_state_name(res->payment.state)
-                                                         : "UNKNOWN";
-    char msg[300];
-    snprintf(msg, sizeof msg, "%s%s", kv_flow_strerror(st),
-             res && res->receipt_queued ? "; receipt queued for reprint" : "");
-    kv__hub_push(s, w->ref, "result", state, -1, msg);
-    char why[900] = "";
-    if (st != KV_FLOW_OK)
-        kv__serve_err_fields(why, sizeof why, res);
-    kv_slog_write(&s->log, st == KV_FLOW_OK || st == KV_FLOW_E_NOT_PAID ? KV_LOG_INFO
-                                                                        : KV_LOG_WARNING,
-                  "payment.finished reference=%s state=%s result=\"%s\"%s%s", w->ref, state,
-                  kv_flow_strerror(st), res && res->receipt_queued ? " receipt=queued" : "", why);
     pthread_mutex_lock(&s->mu);
-    kv_hub *h = hub_get(s, w->ref, 1);
+    kv_hub *h = hub_get(s, ref, 1);
     if (h) {
         h->worker = 0;
         h->final = 1;
@@ -383,24 +385,15 @@ static void *waiter_main(void *arg)
     s->workers--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    free(res);
-    free(w);
-    return NULL;
+    kv__hub_wake(s, ref);
 }
 
 int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
 {
-    struct waiter *w = calloc(1, sizeof *w);
-    if (!w)
-        return -1;
-    w->s = s;
-    w->timeout_s = timeout_s;
-    snprintf(w->ref, sizeof w->ref, "%s", ref);
     pthread_mutex_lock(&s->mu);
     kv_hub *h = hub_get(s, ref, 1);
     if (!h || h->worker) {
         pthread_mutex_unlock(&s->mu);
-        free(w);
         return -1;
     }
     h->worker = 1;
@@ -408,22 +401,14 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
     h->ticked = 0;
     s->workers++;
     pthread_mutex_unlock(&s->mu);
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&at, 512 * 1024);
-    pthread_t t;
-    int rc = pthread_create(&t, &at, waiter_main, w);
-    pthread_attr_destroy(&at);
-    if (rc != 0) {
+    if (kv__engine_add(s, ref, timeout_s) != 0) {
         pthread_mutex_lock(&s->mu);
         h->worker = 0;
         s->workers--;
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
-        free(w);
-        kv_slog_write(&s->log, KV_LOG_ERR, "payment.worker_failed reference=%s error=\"%s\"",
-                      ref, strerror(rc));
+        kv_slog_write(&s->log, KV_LOG_ERR, "payment.worker_failed reference=%s error=\"out of memory\"",
+                      ref);
         return -1;
     }
     return 0;
@@ -571,6 +556,10 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     s->shutdown_grace_s = (int)v;
     parse_long(cfg, "serve", "events_max_wait_s", 1, 300, 30, &v, err, errlen);
     s->events_max_wait_s = (int)v;
+    parse_long(cfg, "serve", "threads", 1, 256, 12, &v, err, errlen);
+    s->http_threads = (int)v;
+    parse_long(cfg, "serve", "payment_threads", 1, 256, 16, &v, err, errlen);
+    s->payment_threads = (int)v;
     parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen);
     s->webhook_skew_s = v;
     const char *wu = kv_config_get(cfg, "serve", "webhook_url");
@@ -617,6 +606,22 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     ho.handler = handle;
     ho.payload = s;
     ho.log = &s->log;
+    ho.threads = (unsigned)s->http_threads;
+    parse_long(cfg, "serve", "max_connections", 16, 1000000, 8192, &v, err, errlen);
+    ho.max_connections = (unsigned)v;
+    /* every open event stream is a socket: let the process have the
+     * descriptors its connection limit needs (up to the hard limit) */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)v + 256) {
+        rlim_t want = (rlim_t)v + 256;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || want < rl.rlim_max ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (kv__timer_start(s) != 0 || kv__engine_start(s) != 0) {
+        snprintf(err, errlen, "cannot start the timer or payment threads");
+        st = KV_SERVE_E_NOMEM;
+        goto fail;
+    }
     kv_http_status hs = kv_http_start(&s->http, &ho, err, errlen);
     if (hs != KV_HTTP_OK) {
         st = hs == KV_HTTP_E_NOMEM ? KV_SERVE_E_NOMEM
@@ -652,6 +657,8 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     return KV_SERVE_OK;
 fail:
     kv_http_stop(s->http);
+    kv__engine_stop(s);
+    kv__timer_free(s);
     kv_session_close(s->sess);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
@@ -690,7 +697,10 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
     deadline_after(&dl, grace_ms > 0 ? grace_ms : 1);
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
-    pthread_cond_broadcast(&s->cv); /* long-polls and event streams end */
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    kv__hub_wake_all(s); /* long-polls answer, event streams end: one wake each */
+    pthread_mutex_lock(&s->mu);
     /* Requests in flight (a payment start waits for its slip) finish. */
     while (s->requests > 0) {
         if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
@@ -704,9 +714,12 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
     int left = s->workers + s->recovering + (s->requests > 0);
     int workers = s->workers;
     pthread_mutex_unlock(&s->mu);
+    kv_journal_stats js = { 0, 0 };
+    kv_journal_stats_get(kv_flow_journal(s->flow), &js);
     if (left > 0) {
-        kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=%d "
-                      "note=\"journaled; resumed at the next start\"", workers);
+        kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=%d journal_units=%llu "
+                      "journal_commits=%llu note=\"journaled; resumed at the next start\"", workers,
+                      (unsigned long long)js.units, (unsigned long long)js.commits);
         return left;
     }
     if (s->recover_joinable) {
@@ -715,7 +728,10 @@ int kv_serve_shutdown(kv_serve *s, int grace_ms)
     }
     kv_http_stop(s->http);
     s->http = NULL;
-    kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=0");
+    kv__engine_stop(s);
+    kv__timer_stop(s);
+    kv_slog_write(&s->log, KV_LOG_NOTICE, "serve.stopped waiting_payments=0 journal_units=%llu "
+                  "journal_commits=%llu", (unsigned long long)js.units, (unsigned long long)js.commits);
     return 0;
 }
 
@@ -726,6 +742,8 @@ void kv_serve_close(kv_serve *s)
     kv_http_stop(s->http);
     if (s->recover_joinable)
         pthread_join(s->recover_thread, NULL);
+    kv__engine_stop(s);
+    kv__timer_free(s);
     kv_session_close(s->sess);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
@@ -734,6 +752,7 @@ void kv_serve_close(kv_serve *s)
         while (s->hubs[b]) {
             kv_hub *h = s->hubs[b];
             s->hubs[b] = h->next;
+            free(h->ev);
             free(h);
         }
     }

@@ -31,12 +31,33 @@ typedef struct kv_hub_ev {
     char message[120];
 } kv_hub_ev;
 
+struct kv_hub;
+typedef struct kv_pw kv_pw;
+
+/* A suspended connection (event stream or long-poll) subscribed to one
+ * payment's feed; embedded in the stream's state (api.c). */
+typedef struct kv_sub {
+    struct kv_sub *next;
+    struct kv_hub *hub;       /* NULL once unsubscribed */
+    kv_http_stream *st;       /* borrowed from the stream's owner */
+} kv_sub;
+
+/* A deadline: wake st at due_ms (CLOCK_REALTIME ms). */
+typedef struct kv_timer {
+    int64_t due_ms;
+    kv_http_stream *st;       /* one reference held by the heap */
+} kv_timer;
+
 /* The feed of one payment. */
 typedef struct kv_hub {
     struct kv_hub *next;
+    kv_sub *subs;             /* streams and long-polls waiting on this feed */
+    uint64_t wakeups;         /* stream wakes caused by this feed (tests) */
     char ref[64];
     char store[64];           /* the payment's store once known ("" before) */
-    kv_hub_ev ev[KV_HUB_KEEP];
+    kv_hub_ev *ev;            /* ring of cap slots (grows to KV_HUB_KEEP): a
+                                 finished payment's feed stays small */
+    int cap;
     int first_seq, next_seq;  /* ev holds seq first_seq .. next_seq-1 */
     int final;                /* the worker finished (or the state is final) */
     int64_t final_at_ms;
@@ -71,8 +92,32 @@ struct kv_serve {
     int shutdown_grace_s;
     int events_max_wait_s;
 
+    int http_threads;         /* [serve] threads: HTTP handler pool */
+    int payment_threads;      /* [serve] payment_threads: waiting payments' pool */
+
+    /* timers (wake.c): one thread, a heap of deadlines */
+    pthread_mutex_t timer_mu;
+    pthread_cond_t timer_cv;
+    kv_timer *timers;
+    size_t ntimers, captimers;
+    int timer_stop, timer_inited, timer_joinable;
+    pthread_t timer_thread;
+
+    /* waiting payments (engine.c): steps on payment_threads threads */
+    pthread_mutex_t emu;
+    pthread_cond_t ecv;       /* work queued */
+    pthread_cond_t etcv;      /* a new earliest due time (for the timing thread) */
+    struct kv_pw *eqhead, *eqtail;
+    struct kv_pw **eheap;
+    size_t neheap, capeheap;
+    pthread_t *ethreads;
+    int nethreads, estop, etiming, einited;
+    uint64_t esteps, ewakes;
+
     pthread_mutex_t mu;       /* guards everything below */
-    pthread_cond_t cv;        /* broadcast on every hub change */
+    pthread_cond_t cv;        /* broadcast when a worker, a request or an
+                                 in-flight key ends (not on feed changes:
+                                 those wake the feed's subscribers only) */
     kv_hub *hubs[KV_HUB_BUCKETS]; /* hash table by reference */
     int64_t pruned_at_ms;
     kv_inflight *inflight;
@@ -109,6 +154,11 @@ void kv__serve_err_fields(char *buf, size_t len, const kv_flow_result *res);
  * returns NULL when the payment has no feed; the others take s->mu
  * themselves. */
 kv_hub *kv__hub_find(kv_serve *s, const char *ref);
+/* Event seq of a feed (first_seq <= seq < next_seq; s->mu held). */
+static inline const kv_hub_ev *kv__hub_ev(const kv_hub *h, int seq)
+{
+    return &h->ev[seq % h->cap];
+}
 void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
                   int seconds_left, const char *message);
 void kv__hub_final(kv_serve *s, const char *ref);
@@ -120,7 +170,31 @@ void kv__hub_set_store(kv_serve *s, const char *ref, const char *store);
  * tick (kv_flow_notify only wakes a waiter that exists). */
 void kv__hub_webhook(kv_serve *s, const char *ref, const char *name);
 
-/* Start a worker thread that runs kv_flow_wait on ref (serve.c), with
+/* Feed subscribers and timers (wake.c).  kv__hub_get (serve.c) finds or
+ * creates a feed, s->mu held. */
+kv_hub *kv__hub_get(kv_serve *s, const char *ref);
+void kv__hub_subscribe(kv_serve *s, const char *ref, kv_sub *sub);
+void kv__hub_unsubscribe(kv_serve *s, kv_sub *sub);
+/* Wake the subscribers of ref's feed (s->mu NOT held). */
+void kv__hub_wake(kv_serve *s, const char *ref);
+/* Wake every subscriber once (shutdown). */
+void kv__hub_wake_all(kv_serve *s);
+int kv__timer_start(kv_serve *s);
+void kv__timer_add(kv_serve *s, int64_t due_ms, kv_http_stream *st);
+void kv__timer_stop(kv_serve *s);
+void kv__timer_free(kv_serve *s);
+
+/* Waiting payments (engine.c).  kv__engine_add queues a wait on ref
+ * (timeout_s 0 = the configured one); kv__engine_stop joins the pool and
+ * closes the waits left (they stay WAITING in the journal). */
+int kv__engine_start(kv_serve *s);
+int kv__engine_add(kv_serve *s, const char *ref, int timeout_s);
+void kv__engine_stop(kv_serve *s);
+void kv__engine_stats(kv_serve *s, uint64_t *steps, uint64_t *wakes);
+/* A payment's wait ended: its feed is final and no worker holds it. */
+void kv__hub_worker_done(kv_serve *s, const char *ref);
+
+/* Start waiting on ref (a step on the payment pool, no thread), with
  * timeout_s (0 = the configured payment timeout).  Returns
  * 0, or -1 when a worker already waits on it or the thread failed. */
 int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s);

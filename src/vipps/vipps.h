@@ -286,6 +286,9 @@ void kv_vipps_get_stats(const kv_vipps_client *c, kv_vipps_stats *out);
 /* Fetch an access token now if the cached one is missing or due for
  * refresh (warm-up before the first payment).  OK, AUTH, UNREACHABLE. */
 kv_vipps_status kv_vipps_token_warm(kv_vipps_client *c);
+/* 1 when a cached token is valid and not due for refresh (no request is
+ * made); 0 when the next call will fetch one. */
+int kv_vipps_token_cached(kv_vipps_client *c);
 /* Drop the cached token for this client's credential set (next call
  * fetches a new one). */
 void kv_vipps_token_forget(kv_vipps_client *c);

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "tests/lib/kvtest.h"
@@ -320,19 +321,27 @@ pid_t kvt_proc_pid(const kvt_proc *p) { return p->pid; }
 
 int kvt_proc_stop(kvt_proc *p, int sig)
 {
+    return kvt_proc_stop_usage(p, sig, NULL);
+}
+
+int kvt_proc_stop_usage(kvt_proc *p, int sig, struct rusage *ru)
+{
     int st = 0;
+    struct rusage dummy;
+    if (!ru)
+        ru = &dummy;
     if (!p)
         return 0;
     if (sig)
         kill(p->pid, sig);
     for (int i = 0; i < 1000; i++) {
-        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        pid_t r = wait4(p->pid, &st, WNOHANG, ru);
         if (r == p->pid)
             goto done;
         usleep(10000);
     }
     kill(p->pid, SIGKILL);
-    waitpid(p->pid, &st, 0);
+    wait4(p->pid, &st, 0, ru);
 done:
     close(p->outfd);
     free(p);

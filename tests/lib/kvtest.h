@@ -84,6 +84,10 @@ pid_t kvt_proc_pid(const kvt_proc *p);
 /* Send sig (0 = none), wait for the child (at most 10 s, then SIGKILL),
  * free the handle and return its wait status. NULL is a no-op returning 0. */
 int kvt_proc_stop(kvt_proc *p, int sig);
+/* kvt_proc_stop that also fills *ru (may be NULL) with the child's
+ * resource usage over its whole life, all threads included (wait4). */
+struct rusage;
+int kvt_proc_stop_usage(kvt_proc *p, int sig, struct rusage *ru);
 
 /* A free TCP port on 127.0.0.1 (bind to port 0, read it back, close). */
 int kvt_free_port(void);
