@@ -180,6 +180,32 @@ static void test_config__secrets_readable_by_others_refused(void **state)
     free(cp);
 }
 
+/* `secrets = FOLDER` is named as a folder, never "chmod 600 FOLDER". */
+static void test_config__secrets_path_is_a_folder(void **state)
+{
+    (void)state;
+    setenv("KVT_SECRET", "x", 1);
+    char *cp = write_pair("secdir", main_conf, secrets, 0600);
+    char *dir = kvt_path("%s/secdir/t.secrets.d", kvt_tmpdir());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char *conf = kvt_path("%s/secdir/folder.conf", kvt_tmpdir());
+    const char *key = "secrets = t.secrets";
+    const char *at = strstr(main_conf, key);
+    assert_non_null(at);
+    char body[4096];
+    snprintf(body, sizeof body, "%.*ssecrets = t.secrets.d%s", (int)(at - main_conf), main_conf,
+             at + strlen(key));
+    assert_int_equal(kvt_write_file(conf, body, strlen(body)), 0);
+    kv_config *c = NULL;
+    char err[512] = "";
+    assert_int_equal(kv_config_load(&c, conf, err, sizeof err), KV_C_E_SECRETS);
+    assert_non_null(strstr(err, "is a directory"));
+    assert_null(strstr(err, "chmod"));
+    free(conf);
+    free(dir);
+    free(cp);
+}
+
 static void test_config__env_variable_missing(void **state)
 {
     (void)state;
@@ -254,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_config__unknown_key_names_file_line_key_and_fix),
         cmocka_unit_test(test_config__bad_values_are_explained),
         cmocka_unit_test(test_config__secrets_readable_by_others_refused),
+        cmocka_unit_test(test_config__secrets_path_is_a_folder),
         cmocka_unit_test(test_config__env_variable_missing),
         cmocka_unit_test(test_config__missing_credentials_and_syntax),
         cmocka_unit_test(test_config__cli_refuses_open_secrets_with_exit_3),

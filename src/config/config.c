@@ -146,8 +146,13 @@ static kv_config_status parse_file(kv_config *c, const char *path, char *file_la
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
-        seterr(err, errlen, "%s: cannot read: %s; fix: check the path (--config FILE or KVITT_CONFIG)",
-               path, strerror(errno));
+        int e = errno;
+        if (e == EACCES)
+            seterr(err, errlen, "%s: cannot read: %s; fix: run kvitt as a user who may read it (the "
+                   "kvitt user, or a member of its group) or correct its permissions", path, strerror(e));
+        else
+            seterr(err, errlen, "%s: cannot read: %s; fix: check the path (--config FILE or KVITT_CONFIG)",
+                   path, strerror(e));
         return KV_C_E_IO;
     }
     struct stat dsb;
@@ -598,6 +603,12 @@ static kv_config_status check_private(const char *path, const char *why, char *e
     if (stat(path, &sb) != 0) {
         seterr(err, errlen, "%s: cannot read the secrets file: %s; fix: create it (mode 0600) or correct [kvitt] secrets",
                path, strerror(errno));
+        return KV_C_E_SECRETS;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        seterr(err, errlen, "%s: %s; fix: name a file in [kvitt] secrets (mode 0600), not a %s", path,
+               S_ISDIR(sb.st_mode) ? "is a directory, not the secrets file" : "is not a regular file",
+               S_ISDIR(sb.st_mode) ? "folder" : "device or pipe");
         return KV_C_E_SECRETS;
     }
     if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
