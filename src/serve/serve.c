@@ -555,6 +555,8 @@ static void handle(kv_http_req *r, void *payload)
             kv_http_reply_error(r, 405, "method_not_allowed", "use POST");
     } else if (strncmp(path, "/v1/", 4) == 0) {
         kv__api_route(s, r, path, method);
+    } else if (!strcmp(path, "/") || !strcmp(path, "/till") || !strncmp(path, "/till/", 6)) {
+        kv__till_static(s, r, path);
     } else {
         kv_http_reply_error(r, 404, "not_found", "no such endpoint; the till API is under /v1");
     }
@@ -640,6 +642,10 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
         st = KV_SERVE_E_JOURNAL;
         goto fail;
     }
+    if (kv_session_open(&s->sess, m->journal, err, errlen) != KV_SESSION_OK) {
+        st = KV_SERVE_E_JOURNAL;
+        goto fail;
+    }
 
     const char *listen = o->listen;
     if (!listen)
@@ -707,6 +713,7 @@ fail:
     kv_http_stop(s->http);
     kv__engine_stop(s);
     kv__timer_free(s);
+    kv_session_close(s->sess);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);
@@ -793,6 +800,7 @@ void kv_serve_close(kv_serve *s)
     kv__chain_stop(s);
     kv__engine_stop(s);
     kv__timer_free(s);
+    kv_session_close(s->sess);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);
