@@ -321,7 +321,10 @@ int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
     if (!is_session && !is_list && !is_one)
         return 0;
     if (!s->sess) {
-        kv_http_reply_error(r, 503, "unavailable", "sessions are not available");
+        kv_http_reply_error(r, 503, "unavailable", "%s", s->sess_unsupported
+                            ? "the cashier page's sign-in needs a SQLite journal for now (this daemon's "
+                              "journal is PostgreSQL): use till tokens with the /v1 API"
+                            : "sessions are not available");
         return 1;
     }
     if (is_session && !strcmp(method, "POST")) {

@@ -642,7 +642,15 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
         st = KV_SERVE_E_JOURNAL;
         goto fail;
     }
-    if (kv_session_open(&s->sess, m->journal, err, errlen) != KV_SESSION_OK) {
+    kv_session_status sst = kv_session_open(&s->sess, m->journal, err, errlen);
+    if (sst == KV_SESSION_E_UNSUPPORTED) {
+        /* a chain on PostgreSQL: the API works, the cashier page's sign-in
+         * answers 503 (logged once below, when the log is open) */
+        s->sess = NULL;
+        s->sess_unsupported = 1;
+        if (err && errlen)
+            err[0] = '\0';
+    } else if (sst != KV_SESSION_OK) {
         st = KV_SERVE_E_JOURNAL;
         goto fail;
     }
@@ -696,6 +704,9 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
                           "draws the QR itself: a self-drawn QR needs Vipps' approval; qr_source = image "
                           "prints Vipps' own QR\"", qs->id);
     }
+    if (s->sess_unsupported)
+        kv_slog_write(&s->log, KV_LOG_WARNING, "cashier.unavailable reason=\"the cashier page's sign-in "
+                      "sessions are kept in a SQLite journal only for now; this journal is PostgreSQL\"");
     if (kv__chain_start(s) != 0)
         kv_slog_write(&s->log, KV_LOG_ERR, "chain.not_started error=\"no thread\"");
     if (!o->no_recover) {

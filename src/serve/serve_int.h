@@ -79,7 +79,8 @@ struct kv_serve {
     kv_slog log;
     kv_flow *flow;
     kv_sdb *sdb;
-    kv_session *sess;         /* cashier page sessions (api_till.c) */
+    kv_session *sess;         /* cashier page sessions (api_till.c); NULL on PostgreSQL */
+    int sess_unsupported;     /* 1: the journal is PostgreSQL (sessions need SQLite) */
     int64_t signin_window_ms; /* failed sign-ins in the current minute (under mu) */
     int signin_failures;
     kv_auth *auth;

@@ -14,6 +14,7 @@
 #include <openssl/sha.h>
 #include <sqlite3.h>
 
+#include "src/journal/pgconn.h"
 #include "src/serve/session.h"
 
 struct kv_session {
@@ -38,6 +39,7 @@ const char *kv_session_strerror(kv_session_status st)
     case KV_SESSION_E_DB: return "session database error";
     case KV_SESSION_E_DENIED: return "unknown, used, expired or revoked";
     case KV_SESSION_E_NOT_FOUND: return "no such session";
+    case KV_SESSION_E_UNSUPPORTED: return "the cashier page's sessions need a SQLite journal";
     }
     return "unknown session status";
 }
@@ -46,6 +48,14 @@ kv_session_status kv_session_open(kv_session **out, const char *path, char *err,
 {
     if (!out || !path)
         return KV_SESSION_E_ARG;
+    if (kv_pg_is_dsn(path)) {
+        /* Not kept in PostgreSQL yet: a chain's daemons would each need
+         * the same sessions behind their balancer. */
+        if (err)
+            snprintf(err, errlen, "the cashier page's sign-in sessions are kept in a SQLite journal "
+                     "only for now; this journal is PostgreSQL");
+        return KV_SESSION_E_UNSUPPORTED;
+    }
     kv_session *ss = calloc(1, sizeof *ss);
     if (!ss)
         return KV_SESSION_E_NOMEM;

@@ -38,7 +38,8 @@ typedef enum {
     KV_SESSION_E_NOMEM = -2,
     KV_SESSION_E_DB = -3,        /* SQLite error (message in err / the log) */
     KV_SESSION_E_DENIED = -4,    /* unknown, used, expired or revoked */
-    KV_SESSION_E_NOT_FOUND = -5
+    KV_SESSION_E_NOT_FOUND = -5,
+    KV_SESSION_E_UNSUPPORTED = -6 /* the journal is PostgreSQL: sessions need a SQLite journal */
 } kv_session_status;
 
 /* Static text for a status; never NULL, never freed by the caller. */
