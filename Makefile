@@ -220,6 +220,7 @@ HDR_USES_INT = $(shell grep -l '^[[:space:]]*\#[[:space:]]*include[[:space:]]*"[
 HDR_PUBLIC  = $(filter-out $(HDR_PRIVATE) $(HDR_USES_INT),$(HDR_ALL))
 DOCS        := README.md LICENSE
 DOCS_TOPICS := $(sort $(wildcard docs/*.md))
+DOCS_IMAGES := $(sort $(wildcard docs/img/*.png))
 # Every installed header starts with the licence's SPDX line.
 SPDX        := /* SPDX-License-Identifier: MIT */
 
@@ -241,6 +242,7 @@ install: $(KVITT) $(LIB_ESCPOS) $(LIB_DRIVERS) $(LIB_CORE) $(MAN_PAGES)
 	install -m 0644 $(filter build/man/%.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 $(DOCS_TOPICS) $(DESTDIR)$(DOCDIR)/docs/
+	$(if $(DOCS_IMAGES),install -d $(DESTDIR)$(DOCDIR)/docs/img && install -m 0644 $(DOCS_IMAGES) $(DESTDIR)$(DOCDIR)/docs/img/)
 	sed -e 's#/usr/local/bin/kvitt#$(BINDIR)/kvitt#g' \
 	    -e 's#/usr/local/share/doc/kvitt#$(DOCDIR)#g' src/serve/kvitt.service > $(DESTDIR)$(UNITDIR)/kvitt.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/kvitt.service

@@ -168,6 +168,17 @@ static void test_chain__same_retry_on_two_instances_makes_one_payment(void **sta
             assert_string_equal(a[0].ref, a[1].ref);
         assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), round + 1);
     }
+    /* The cashier page's sign-in is SQLite-only for now: on PostgreSQL it
+     * answers 503 with the reason (the daemon starts and the API works). */
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/session", e->url);
+    kvt_http_resp r;
+    const char *body = "{\"token\":\"wrong\"}";
+    const char *h[] = { "Content-Type: application/json", NULL };
+    assert_int_equal(kvt_http(&r, "POST", url, h, body, strlen(body), 10000), 0);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "SQLite journal"));
+    kvt_http_free(&r);
 }
 
 /* B owns the payment (it created it and waits on it) and polls only after

@@ -18,7 +18,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: kvitt serve [--config FILE] [--listen HOST:PORT] [-v]\n"
             "       kvitt serve --check [--config FILE]\n"
-            "       kvitt serve --hash-token TOKEN|-\n\n"
+            "       kvitt serve --hash-token TOKEN|-\n"
+            "       kvitt serve pair --till ID [--url URL] [--no-print]   (see serve pair --help)\n\n"
             "Run the HTTP service for tills (API under /v1, see src/serve/openapi.yaml),\n"
             "receive Vipps MobilePay webhooks (/webhooks/vipps) and eCom callbacks\n"
             "(/callbacks/v2/payments/ID).  Binds 127.0.0.1:8580 unless [serve] listen or\n"
@@ -36,8 +37,12 @@ static void usage(FILE *f)
             "text makes kvitt draw it, which needs Vipps' approval (logged as a warning).\n");
 }
 
+int kv_serve_pair(int argc, char **argv, const kv_cli *cli); /* cmd_serve_pair.c */
+
 int kv_cmd_serve(int argc, char **argv, const kv_cli *cli)
 {
+    if (argc > 1 && !strcmp(argv[1], "pair"))
+        return kv_serve_pair(argc - 1, argv + 1, cli);
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "listen", required_argument, NULL, 'l' },

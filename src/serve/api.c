@@ -25,6 +25,9 @@
 static const kv_till *authenticate(kv_serve *s, kv_http_req *r)
 {
     const kv_till *t = NULL;
+    int cookie = kv_http_header(r, "Authorization") ? 0 : kv__till_cookie_auth(s, r, &t, NULL);
+    if (cookie)
+        return cookie > 0 ? t : NULL; /* the cashier page's session (api_till.c) */
     if (kv_auth_check(&t, s->auth, kv_http_header(r, "Authorization")) != KV_AUTH_OK) {
         /* One answer for every failure: it must not tell which tokens exist. */
         kv_http_add_header(r, "WWW-Authenticate", "Bearer realm=\"kvitt\"");
@@ -1469,6 +1472,8 @@ static int valid_ref(const char *ref, size_t len)
 void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *method)
 {
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    if (kv__till_route(s, r, path, method))
+        return;
     const kv_till *t = authenticate(s, r);
     if (!t || kv_http_query_check(r) < 0)
         return;

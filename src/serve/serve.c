@@ -565,6 +565,8 @@ static void handle(kv_http_req *r, void *payload)
             kv_http_reply_error(r, 405, "method_not_allowed", "use POST");
     } else if (strncmp(path, "/v1/", 4) == 0) {
         kv__api_route(s, r, path, method);
+    } else if (!strcmp(path, "/") || !strcmp(path, "/till") || !strncmp(path, "/till/", 6)) {
+        kv__till_static(s, r, path);
     } else {
         kv_http_reply_error(r, 404, "not_found", "no such endpoint; the till API is under /v1");
     }
@@ -650,6 +652,18 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
         st = KV_SERVE_E_JOURNAL;
         goto fail;
     }
+    kv_session_status sst = kv_session_open(&s->sess, m->journal, err, errlen);
+    if (sst == KV_SESSION_E_UNSUPPORTED) {
+        /* a chain on PostgreSQL: the API works, the cashier page's sign-in
+         * answers 503 (logged once below, when the log is open) */
+        s->sess = NULL;
+        s->sess_unsupported = 1;
+        if (err && errlen)
+            err[0] = '\0';
+    } else if (sst != KV_SESSION_OK) {
+        st = KV_SERVE_E_JOURNAL;
+        goto fail;
+    }
 
     const char *listen = o->listen;
     if (!listen)
@@ -700,6 +714,9 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
                           "draws the QR itself: a self-drawn QR needs Vipps' approval; qr_source = image "
                           "prints Vipps' own QR\"", qs->id);
     }
+    if (s->sess_unsupported)
+        kv_slog_write(&s->log, KV_LOG_WARNING, "cashier.unavailable reason=\"the cashier page's sign-in "
+                      "sessions are kept in a SQLite journal only for now; this journal is PostgreSQL\"");
     if (kv__chain_start(s) != 0)
         kv_slog_write(&s->log, KV_LOG_ERR, "chain.not_started error=\"no thread\"");
     if (!o->no_recover) {
@@ -717,6 +734,7 @@ fail:
     kv_http_stop(s->http);
     kv__engine_stop(s);
     kv__timer_free(s);
+    kv_session_close(s->sess);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);
@@ -803,6 +821,7 @@ void kv_serve_close(kv_serve *s)
     kv__chain_stop(s);
     kv__engine_stop(s);
     kv__timer_free(s);
+    kv_session_close(s->sess);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);

@@ -14,6 +14,7 @@
 #include "src/serve/http.h"
 #include "src/serve/sdb.h"
 #include "src/serve/serve.h"
+#include "src/serve/session.h"
 #include "src/serve/slog.h"
 
 #define KV_HUB_KEEP 32  /* events kept per payment (older ones are dropped) */
@@ -78,6 +79,10 @@ struct kv_serve {
     kv_slog log;
     kv_flow *flow;
     kv_sdb *sdb;
+    kv_session *sess;         /* cashier page sessions (api_till.c); NULL on PostgreSQL */
+    int sess_unsupported;     /* 1: the journal is PostgreSQL (sessions need SQLite) */
+    int64_t signin_window_ms; /* failed sign-ins in the current minute (under mu) */
+    int signin_failures;
     kv_auth *auth;
     kv_http *http;
     char url[300];
@@ -237,5 +242,15 @@ void kv__sticker_free(kv_serve *s);
  * flow): *sticker = 1 for the sticker flow.  -1 after replying 400. */
 int kv__api_sticker_flow(kv_serve *s, kv_http_req *r, const struct cJSON *body, const kv_till *t,
                          int *sticker);
+
+/* The cashier page (api_till.c): its files under /till/; /v1/session and
+ * /v1/sessions (returns 1 when it answered the request); and the session
+ * cookie as an alternative to the bearer token: 1 with *out set (info_out,
+ * may be NULL, receives the session), 0 without a live session, -1 after
+ * replying 403 to a state-changing request without the CSRF token. */
+void kv__till_static(kv_serve *s, kv_http_req *r, const char *path);
+int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *method);
+int kv__till_cookie_auth(kv_serve *s, kv_http_req *r, const kv_till **out,
+                         kv_session_info *info_out);
 
 #endif
