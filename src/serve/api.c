@@ -1,5 +1,6 @@
-/* api.c - the till API under /v1: payments, events, cancel, refund,
- * reprint, orders and health.  Every money decision is the flow's; this
+/* api.c - the till API under /v1: routing, authentication, payments,
+ * cancel, refund and reprint (events: api_events.c; orders and health:
+ * api_query.c).  Every money decision is the flow's; this
  * file authenticates, checks the store, keeps idempotency and shapes JSON. */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,21 +47,21 @@ static const char *chain_of(kv_serve *s, const char *store_id)
 }
 
 /* May till t act on a payment of store origin (reads, cancel, reprint)? */
-static int same_store(const kv_till *t, const char *origin)
+int kv__api_same_store(const kv_till *t, const char *origin)
 {
     return strcmp(t->store, origin) == 0;
 }
 
 /* May till t refund / search a payment of store origin? */
-static int chain_allowed(kv_serve *s, const kv_till *t, const char *origin)
+int kv__api_chain_allowed(kv_serve *s, const kv_till *t, const char *origin)
 {
-    if (same_store(t, origin))
+    if (kv__api_same_store(t, origin))
         return 1;
     const char *a = chain_of(s, t->store), *b = chain_of(s, origin);
     return t->chain_refund && a[0] && strcmp(a, b) == 0;
 }
 
-static void forbid(kv_serve *s, kv_http_req *r, const kv_till *t, const char *why)
+void kv__api_forbid(kv_serve *s, kv_http_req *r, const kv_till *t, const char *why)
 {
     kv_http_reply_error(r, 403, "forbidden", "%s", why);
     kv_slog_write(&s->log, KV_LOG_WARNING, "auth.forbidden till=%s method=%s path=%s",
@@ -98,7 +99,7 @@ static const char *receipt_status(kv_serve *s, const kv_payment *p, int *copy)
     return "pending";
 }
 
-static cJSON *payment_json(kv_serve *s, const kv_payment *p)
+cJSON *kv__api_payment_json(kv_serve *s, const kv_payment *p)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -137,7 +138,7 @@ static cJSON *payment_json(kv_serve *s, const kv_payment *p)
 static void reply_payment(kv_serve *s, kv_http_req *r, int status, const kv_payment *p,
                           const kv_flow_result *res)
 {
-    cJSON *o = payment_json(s, p);
+    cJSON *o = kv__api_payment_json(s, p);
     if (o && res) {
         if (res->cashier[0])
             cJSON_AddStringToObject(o, "message", res->cashier);
@@ -150,7 +151,7 @@ static void reply_payment(kv_serve *s, kv_http_req *r, int status, const kv_paym
 }
 
 /* Map a flow status to an HTTP status and error code. */
-static int flow_http(kv_flow_status st, const char **code)
+int kv__api_flow_http(kv_flow_status st, const char **code)
 {
     switch (st) {
     case KV_FLOW_OK: *code = "ok"; return 200;
@@ -508,7 +509,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     }
     /* The store comes from the token; a different one in the body is refused. */
     if (store && strcmp(store, t->store) != 0) {
-        forbid(s, r, t, "this till acts only for its own store");
+        kv__api_forbid(s, r, t, "this till acts only for its own store");
         cJSON_Delete(body);
         return;
     }
@@ -571,7 +572,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
                 kv__serve_spawn_waiter(s, pending, 0);
             kv_slog_write(&s->log, KV_LOG_INFO, "idem.resumed till=%s reference=%s state=%s",
                           t->id, pending, kv_pay_state_name(res->payment.state));
-            idem_reply(s, r, &ic, 201, payment_json(s, &res->payment));
+            idem_reply(s, r, &ic, 201, kv__api_payment_json(s, &res->payment));
             goto out;
         }
         snprintf(ref, sizeof ref, "%s", pending); /* never journaled: start it now */
@@ -586,7 +587,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     kv_flow_status vs = kv_flow_validate(s->flow, &pr, err, sizeof err);
     if (vs != KV_FLOW_OK) {
         const char *code;
-        int hs = flow_http(vs, &code);
+        int hs = kv__api_flow_http(vs, &code);
         idem_reply(s, r, &ic, hs, error_json(code, err, NULL));
         goto out;
     }
@@ -624,7 +625,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
                       "amount=%lld currency=%s slip_ms=%lld", t->id, t->store, ref,
                       (long long)res->payment.amount, res->payment.currency,
                       (long long)(t1 - t0));
-        cJSON *o = payment_json(s, &res->payment);
+        cJSON *o = kv__api_payment_json(s, &res->payment);
         if (o) {
             char loc[200];
             snprintf(loc, sizeof loc, "/v1/payments/%s", ref);
@@ -639,11 +640,11 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
          * reached both) -- the same payment, one answer */
         kv_slog_write(&s->log, KV_LOG_INFO, "idem.joined till=%s reference=%s state=%s", t->id, ref,
                       kv_pay_state_name(res->payment.state));
-        idem_reply(s, r, &ic, 201, payment_json(s, &res->payment));
+        idem_reply(s, r, &ic, 201, kv__api_payment_json(s, &res->payment));
         goto out;
     }
     const char *code;
-    int hs = flow_http(st, &code);
+    int hs = kv__api_flow_http(st, &code);
     const char *msg = res->cashier[0] ? res->cashier : kv_flow_strerror(st);
     char why[900];
     kv__serve_err_fields(why, sizeof why, res);
@@ -669,8 +670,8 @@ out:
 
 /* Load a payment the till may see (same store, or chain_refund for
  * chain==1).  Replies 404/403 itself and returns -1 on failure. */
-static int load_for(kv_serve *s, kv_http_req *r, const kv_till *t, const char *ref, int chain,
-                    kv_flow_result *res, int refresh)
+int kv__api_load_for(kv_serve *s, kv_http_req *r, const kv_till *t, const char *ref, int chain,
+                     kv_flow_result *res, int refresh)
 {
     kv_flow_status st = kv_flow_status_get(s->flow, res, ref, refresh);
     if (st == KV_FLOW_E_NOT_FOUND || (st != KV_FLOW_OK && !res->payment.reference[0])) {
@@ -678,13 +679,13 @@ static int load_for(kv_serve *s, kv_http_req *r, const kv_till *t, const char *r
             kv_http_reply_error(r, 404, "not_found", "no payment with this reference");
         else {
             const char *code;
-            int hs = flow_http(st, &code);
+            int hs = kv__api_flow_http(st, &code);
             kv_http_reply_error(r, hs, code, "%s", kv_flow_strerror(st));
         }
         return -1;
     }
-    if (!(chain ? chain_allowed(s, t, res->payment.store_id) : same_store(t, res->payment.store_id))) {
-        forbid(s, r, t, chain ? "this payment belongs to another store and this till may not act "
+    if (!(chain ? kv__api_chain_allowed(s, t, res->payment.store_id) : kv__api_same_store(t, res->payment.store_id))) {
+        kv__api_forbid(s, r, t, chain ? "this payment belongs to another store and this till may not act "
                                 "for it (chain_refund)"
                               : "this payment belongs to another store");
         return -1;
@@ -704,321 +705,9 @@ static void get_payment(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
     cJSON *so = NULL;
     if (kv__sticker_describe(s, t, ref, &so))
         kv_http_reply_json(r, 200, so); /* a sticker payment still waiting for the scan */
-    else if (load_for(s, r, t, ref, 0, res, refresh) == 0)
+    else if (kv__api_load_for(s, r, t, ref, 0, res, refresh) == 0)
         reply_payment(s, r, 200, &res->payment, NULL);
     free(res);
-}
-
-/* ---- events: long-poll and server-sent events --------------------------------- */
-
-static cJSON *event_json(const kv_hub_ev *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddNumberToObject(o, "seq", e->seq);
-    cJSON_AddStringToObject(o, "type", e->type);
-    if (e->state[0])
-        cJSON_AddStringToObject(o, "state", e->state);
-    if (e->seconds_left >= 0 && !strcmp(e->type, "tick"))
-        cJSON_AddNumberToObject(o, "secondsLeft", e->seconds_left);
-    if (e->message[0])
-        cJSON_AddStringToObject(o, "message", e->message);
-    cJSON_AddNumberToObject(o, "atMs", (double)e->at_ms);
-    return o;
-}
-
-/* Make sure the hub knows the payment (after a restart it may not):
- * seed it with the journaled state. */
-static void hub_seed(kv_serve *s, const kv_payment *p)
-{
-    pthread_mutex_lock(&s->mu);
-    kv_hub *h = kv__hub_find(s, p->reference);
-    pthread_mutex_unlock(&s->mu);
-    if (h)
-        return;
-    kv__hub_push(s, p->reference, "state", kv_pay_state_name(p->state), -1, "");
-    if (kv_pay_state_final(p->state))
-        kv__hub_final(s, p->reference);
-}
-
-/* Collect events after `after` into arr; returns 1 when the feed is final. */
-static int collect(kv_serve *s, const char *ref, int after, cJSON *arr, int *last)
-{
-    int fin = 0;
-    *last = after;
-    kv_hub *h = kv__hub_find(s, ref);
-    if (h) {
-        for (int q = after + 1 > h->first_seq ? after + 1 : h->first_seq; q < h->next_seq; q++) {
-            cJSON *e = event_json(kv__hub_ev(h, q));
-            if (e)
-                cJSON_AddItemToArray(arr, e);
-            *last = q;
-        }
-        fin = h->final && !h->worker;
-    }
-    return fin;
-}
-
-/* An event stream: a suspended connection subscribed to the payment's
- * feed; its reader never blocks (it answers 0 and the connection sleeps
- * until the feed changes or its keep-alive timer is due). */
-struct sse {
-    kv_serve *s;
-    kv_sub sub;
-    kv_http_stream *st;
-    char ref[64];
-    int last;
-    int done;
-    int64_t last_write_ms;
-    int64_t timer_due_ms;
-};
-
-#define SSE_KEEPALIVE_MS 15000
-
-static ssize_t sse_read(void *cls, char *buf, size_t max)
-{
-    struct sse *x = cls;
-    kv_serve *s = x->s;
-    if (x->done)
-        return -1;
-    pthread_mutex_lock(&s->mu);
-    cJSON *arr = cJSON_CreateArray();
-    int last = x->last;
-    int fin = arr ? collect(s, x->ref, x->last, arr, &last) : 1;
-    int stopping = s->stopping;
-    pthread_mutex_unlock(&s->mu);
-    size_t off = 0;
-    if (arr) {
-        int used = x->last;
-        for (cJSON *e = arr->child; e; e = e->next) {
-            char *txt = cJSON_PrintUnformatted(e);
-            if (!txt)
-                break;
-            const cJSON *type = cJSON_GetObjectItemCaseSensitive(e, "type");
-            int seq = (int)cJSON_GetObjectItemCaseSensitive(e, "seq")->valuedouble;
-            int w = snprintf(buf + off, max - off, "id: %d\nevent: %s\ndata: %s\n\n", seq,
-                             cJSON_IsString(type) ? type->valuestring : "message", txt);
-            cJSON_free(txt);
-            if (w < 0 || (size_t)w >= max - off)
-                break; /* the rest goes in the next call */
-            off += (size_t)w;
-            used = seq;
-        }
-        cJSON_Delete(arr);
-        if (off > 0) {
-            x->last = used;
-            x->last_write_ms = kv__serve_now_ms();
-            return (ssize_t)off;
-        }
-    }
-    if (fin || stopping) {
-        x->done = 1;
-        return -1;
-    }
-    int64_t now = kv__serve_now_ms();
-    if (now - x->last_write_ms >= SSE_KEEPALIVE_MS) {
-        x->last_write_ms = now;
-        int w = snprintf(buf, max, ": keep-alive\n\n");
-        return w > 0 && (size_t)w < max ? w : -1;
-    }
-    if (x->timer_due_ms <= now) {
-        x->timer_due_ms = x->last_write_ms + SSE_KEEPALIVE_MS;
-        kv__timer_add(s, x->timer_due_ms, x->st);
-    }
-    return 0;
-}
-
-static void sse_free(void *cls)
-{
-    struct sse *x = cls;
-    kv__hub_unsubscribe(x->s, &x->sub);
-    kv_http_stream_unref(x->st);
-    free(x);
-}
-
-/* A long-poll that found nothing yet: a suspended connection subscribed
- * to the feed, answered (one JSON body) when an event comes, the feed
- * ends, the wait is over or the daemon stops. */
-struct lpoll {
-    kv_serve *s;
-    kv_sub sub;
-    kv_http_stream *st;
-    char ref[64];
-    int after;
-    int64_t deadline_ms;
-    int timer_set;
-    char *body;
-    size_t len, off;
-};
-
-/* The long-poll answer: {"reference","events","next","final"}. */
-static char *events_body(kv_serve *s, const char *ref, int after, int force, size_t *len)
-{
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr)
-        return NULL;
-    int last = after;
-    pthread_mutex_lock(&s->mu);
-    int fin = collect(s, ref, after, arr, &last);
-    int stopping = s->stopping;
-    pthread_mutex_unlock(&s->mu);
-    if (!force && !fin && !stopping && cJSON_GetArraySize(arr) == 0) {
-        cJSON_Delete(arr);
-        *len = 0;
-        return NULL;
-    }
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        cJSON_Delete(arr);
-        return NULL;
-    }
-    cJSON_AddStringToObject(o, "reference", ref);
-    cJSON_AddItemToObject(o, "events", arr);
-    cJSON_AddNumberToObject(o, "next", last);
-    cJSON_AddBoolToObject(o, "final", fin);
-    char *txt = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    *len = txt ? strlen(txt) : 0;
-    return txt;
-}
-
-static ssize_t lpoll_read(void *cls, char *buf, size_t max)
-{
-    struct lpoll *x = cls;
-    if (!x->body) {
-        int64_t now = kv__serve_now_ms();
-        x->body = events_body(x->s, x->ref, x->after, now >= x->deadline_ms, &x->len);
-        if (!x->body) {
-            if (x->len == 0 && now < x->deadline_ms) {
-                if (!x->timer_set) {
-                    x->timer_set = 1;
-                    kv__timer_add(x->s, x->deadline_ms, x->st);
-                }
-                return 0;
-            }
-            return -1; /* out of memory: end the reply */
-        }
-    }
-    if (x->off >= x->len)
-        return -1;
-    size_t n = x->len - x->off < max ? x->len - x->off : max;
-    memcpy(buf, x->body + x->off, n);
-    x->off += n;
-    return (ssize_t)n;
-}
-
-static void lpoll_free(void *cls)
-{
-    struct lpoll *x = cls;
-    kv__hub_unsubscribe(x->s, &x->sub);
-    kv_http_stream_unref(x->st);
-    cJSON_free(x->body);
-    free(x);
-}
-
-static void get_events(kv_serve *s, kv_http_req *r, const kv_till *t, const char *ref)
-{
-    /* A feed this daemon already has knows its store: no journal read
-     * (tills long-poll this in a loop).  Otherwise ask the journal. */
-    char known[64] = "";
-    pthread_mutex_lock(&s->mu);
-    kv_hub *kh = kv__hub_find(s, ref);
-    if (kh)
-        snprintf(known, sizeof known, "%s", kh->store);
-    pthread_mutex_unlock(&s->mu);
-    if (known[0]) {
-        if (!same_store(t, known)) {
-            forbid(s, r, t, "this payment belongs to another store");
-            return;
-        }
-    } else {
-        kv_flow_result *res = calloc(1, sizeof *res);
-        if (!res) {
-            kv_http_reply_error(r, 500, "internal", "out of memory");
-            return;
-        }
-        if (load_for(s, r, t, ref, 0, res, 0) < 0) {
-            free(res);
-            return;
-        }
-        hub_seed(s, &res->payment);
-        kv__hub_set_store(s, ref, res->payment.store_id);
-        free(res);
-    }
-    int after = 0;
-    const char *a = kv_http_query(r, "after");
-    const char *lei = kv_http_header(r, "Last-Event-ID");
-    if (!a)
-        a = lei;
-    if (a) {
-        char *e = NULL;
-        long v = strtol(a, &e, 10);
-        if (*e || v < 0 || v > 1000000000L) {
-            kv_http_reply_error(r, 400, "invalid_request", "after must be an event sequence number");
-            return;
-        }
-        after = (int)v;
-    }
-    const char *accept = kv_http_header(r, "Accept");
-    const char *stream = kv_http_query(r, "stream");
-    if ((accept && strstr(accept, "text/event-stream")) || (stream && !strcmp(stream, "sse"))) {
-        struct sse *x = calloc(1, sizeof *x);
-        if (!x) {
-            kv_http_reply_error(r, 500, "internal", "out of memory");
-            return;
-        }
-        x->s = s;
-        snprintf(x->ref, sizeof x->ref, "%s", ref);
-        x->last = after;
-        x->last_write_ms = kv__serve_now_ms();
-        x->st = kv_http_reply_stream(r, 200, "text/event-stream", sse_read, x, sse_free);
-        if (x->st) {
-            /* the reader runs once this handler returns, after the
-             * subscription: no change can fall between the two */
-            x->sub.st = x->st;
-            kv__hub_subscribe(s, ref, &x->sub);
-        }
-        return;
-    }
-    int wait_s = 0;
-    const char *w = kv_http_query(r, "wait");
-    if (w) {
-        char *e = NULL;
-        errno = 0;
-        long v = strtol(w, &e, 10);
-        if (*e || v < 0 || errno == ERANGE) {
-            kv_http_reply_error(r, 400, "invalid_request", "wait must be a number of seconds");
-            return;
-        }
-        wait_s = v > s->events_max_wait_s ? s->events_max_wait_s : (int)v;
-    }
-    /* Something to say now (or no wait asked): answer at once. */
-    size_t len = 0;
-    char *body = events_body(s, ref, after, wait_s == 0, &len);
-    if (body) {
-        kv_http_reply(r, 200, "application/json", body, len);
-        cJSON_free(body);
-        return;
-    }
-    if (len == 0 && wait_s > 0) {
-        struct lpoll *x = calloc(1, sizeof *x);
-        if (!x) {
-            kv_http_reply_error(r, 500, "internal", "out of memory");
-            return;
-        }
-        x->s = s;
-        snprintf(x->ref, sizeof x->ref, "%s", ref);
-        x->after = after;
-        x->deadline_ms = kv__serve_now_ms() + (int64_t)wait_s * 1000;
-        x->st = kv_http_reply_stream(r, 200, "application/json", lpoll_read, x, lpoll_free);
-        if (x->st) {
-            x->sub.st = x->st;
-            kv__hub_subscribe(s, ref, &x->sub);
-        }
-        return;
-    }
-    kv_http_reply_error(r, 500, "internal", "out of memory");
 }
 
 /* ---- cancel / refund / reprint ---------------------------------------------- */
@@ -1114,15 +803,15 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
             kv_http_reply_error(r, 404, "not_found", "no payment with this reference");
         else {
             const char *code;
-            int hs = flow_http(gs, &code);
+            int hs = kv__api_flow_http(gs, &code);
             kv_http_reply_error(r, hs, code, "%s", kv_flow_strerror(gs));
         }
         free(res);
         return;
     }
-    int allowed = is_refund ? chain_allowed(s, t, origin) : same_store(t, origin);
+    int allowed = is_refund ? kv__api_chain_allowed(s, t, origin) : kv__api_same_store(t, origin);
     if (!allowed) {
-        forbid(s, r, t, is_refund ? "this payment was made in another store; refunding it needs "
+        kv__api_forbid(s, r, t, is_refund ? "this payment was made in another store; refunding it needs "
                                     "chain_refund for this till and the same chain"
                                   : "this payment belongs to another store");
         free(res);
@@ -1147,7 +836,7 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
             st = kv_flow_status_get(s->flow, res, ref, 0);
             kv_slog_write(&s->log, KV_LOG_INFO, "idem.resumed till=%s reference=%s action=refund "
                           "note=\"refund already done\"", t->id, ref);
-            idem_reply(s, r, &ic, 200, payment_json(s, &res->payment));
+            idem_reply(s, r, &ic, 200, kv__api_payment_json(s, &res->payment));
             free(res);
             return;
         }
@@ -1188,7 +877,7 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
     if (st == KV_FLOW_OK) {
         if (res->payment.reference[0])
             kv__hub_push(s, ref, "state", kv_pay_state_name(res->payment.state), -1, action);
-        cJSON *o = payment_json(s, &res->payment);
+        cJSON *o = kv__api_payment_json(s, &res->payment);
         if (o) {
             if (res->cashier[0])
                 cJSON_AddStringToObject(o, "message", res->cashier);
@@ -1200,7 +889,7 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
         idem_reply(s, r, &ic, 200, o);
     } else {
         const char *code;
-        int hs = flow_http(st, &code);
+        int hs = kv__api_flow_http(st, &code);
         cJSON *o = error_json(code, res->cashier[0] ? res->cashier : kv_flow_strerror(st), res);
         if (st == KV_FLOW_E_SERVICE || st == KV_FLOW_E_JOURNAL || st == KV_FLOW_E_BUSY)
             idem_abandon_reply(s, r, &ic, hs, o);
@@ -1208,250 +897,6 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
             idem_reply(s, r, &ic, hs, o);
     }
     free(res);
-}
-
-/* ---- GET /v1/orders --------------------------------------------------------------- */
-
-#define KV_SINCE_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
-
-static void get_orders(kv_serve *s, kv_http_req *r, const kv_till *t)
-{
-    kv_journal_query q;
-    memset(&q, 0, sizeof q);
-    q.reference = kv_http_query(r, "reference");
-    q.store_id = kv_http_query(r, "store");
-    const char *since = kv_http_query(r, "since");
-    const char *limit = kv_http_query(r, "limit");
-    if (q.reference && !*q.reference)
-        q.reference = NULL;
-    if (q.store_id && !*q.store_id)
-        q.store_id = NULL;
-    if (since && *since) {
-        char *e = NULL;
-        errno = 0;
-        long long v = strtoll(since, &e, 10);
-        if (!*e && (errno == ERANGE || v < 0 || v > KV_SINCE_MAX)) {
-            kv_http_reply_error(r, 400, "invalid_request",
-                                "since: out of range (Unix seconds 0..%lld, up to 9999-12-31)",
-                                (long long)KV_SINCE_MAX);
-            return;
-        }
-        if (*e) {
-            /* Accept a date: YYYY-MM-DD[THH:MM:SS[Z]] (UTC). */
-            struct tm tm;
-            memset(&tm, 0, sizeof tm);
-            const char *p = strptime(since, "%Y-%m-%d", &tm);
-            if (p && *p == 'T')
-                p = strptime(p + 1, "%H:%M:%S", &tm);
-            if (p && *p == 'Z')
-                p++;
-            if (!p || *p || tm.tm_year < 70 || tm.tm_year > 9999 - 1900) {
-                kv_http_reply_error(r, 400, "invalid_request",
-                                    "since must be Unix seconds or a UTC date (1970..9999) like 2026-11-25 or "
-                                    "2026-11-25T08:00:00Z");
-                return;
-            }
-            v = (long long)timegm(&tm);
-        }
-        q.since = v;
-    }
-    if (limit && *limit) {
-        char *e = NULL;
-        long v = strtol(limit, &e, 10);
-        if (*e || v < 1 || v > 1000) {
-            kv_http_reply_error(r, 400, "invalid_request", "limit must be 1..1000");
-            return;
-        }
-        q.limit = (int)v;
-    }
-    if (q.store_id && !kv_config_store(s->cfg, q.store_id)) {
-        kv_http_reply_error(r, 404, "not_found", "no such store");
-        return;
-    }
-    if (q.store_id && !chain_allowed(s, t, q.store_id)) {
-        forbid(s, r, t, "this till may search only its own store (chain_refund allows its chain)");
-        return;
-    }
-    /* Without chain_refund a till sees only its store. */
-    if (!q.store_id && !t->chain_refund)
-        q.store_id = t->store;
-    kv_payment *rows = NULL;
-    size_t n = 0;
-    kv_flow_status st = kv_flow_find(s->flow, &rows, &n, &q);
-    if (st != KV_FLOW_OK) {
-        const char *code;
-        int hs = flow_http(st, &code);
-        kv_http_reply_error(r, hs, code, "%s", kv_flow_strerror(st));
-        return;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = o ? cJSON_AddArrayToObject(o, "orders") : NULL;
-    for (size_t i = 0; arr && i < n; i++) {
-        if (!chain_allowed(s, t, rows[i].store_id))
-            continue;
-        cJSON *p = payment_json(s, &rows[i]);
-        if (p)
-            cJSON_AddItemToArray(arr, p);
-    }
-    free(rows);
-    kv_http_reply_json(r, 200, o);
-}
-
-/* ---- GET /v1/health ------------------------------------------------------------------ */
-
-/* Can we open a TCP connection to the payment service within ms? */
-static int service_reachable(const char *base_url, int ms, char *why, size_t wlen)
-{
-    char host[256] = "", port[8] = "443";
-    const char *p = strstr(base_url, "://");
-    int https = !strncmp(base_url, "https", 5);
-    snprintf(port, sizeof port, "%s", https ? "443" : "80");
-    p = p ? p + 3 : base_url;
-    size_t i = 0;
-    if (*p == '[') {
-        p++;
-        while (*p && *p != ']' && i < sizeof host - 1)
-            host[i++] = *p++;
-        if (*p == ']')
-            p++;
-    } else {
-        while (*p && *p != ':' && *p != '/' && i < sizeof host - 1)
-            host[i++] = *p++;
-    }
-    host[i] = '\0';
-    if (*p == ':') {
-        p++;
-        size_t k = 0;
-        while (*p >= '0' && *p <= '9' && k < sizeof port - 1)
-            port[k++] = *p++;
-        port[k] = '\0';
-    }
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-    int rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc != 0) {
-        snprintf(why, wlen, "cannot resolve %s: %s", host, gai_strerror(rc));
-        return 0;
-    }
-    int ok = 0;
-    for (struct addrinfo *a = ai; a && !ok; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-            ok = 1;
-        } else if (errno == EINPROGRESS) {
-            struct pollfd pfd = { fd, POLLOUT, 0 };
-            if (poll(&pfd, 1, ms) == 1) {
-                int e = 0;
-                socklen_t el = sizeof e;
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
-                ok = e == 0;
-                if (!ok)
-                    snprintf(why, wlen, "%s:%s: %s", host, port, strerror(e));
-            } else {
-                snprintf(why, wlen, "%s:%s: no answer within %d ms", host, port, ms);
-            }
-        } else {
-            snprintf(why, wlen, "%s:%s: %s", host, port, strerror(errno));
-        }
-        close(fd);
-    }
-    freeaddrinfo(ai);
-    return ok;
-}
-
-static cJSON *printer_json(const char *uri)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddStringToObject(o, "uri", uri);
-    if (strncmp(uri, "tcp://", 6) != 0) {
-        /* USB, serial and lp devices are held by the flow while printing;
-         * virtual printers are files.  Only network printers are asked. */
-        cJSON_AddStringToObject(o, "state", strncmp(uri, "virtual:", 8) ? "not_checked"
-                                                                        : "virtual");
-        return o;
-    }
-    char err[256] = "";
-    kv_transport_options to = KV_TRANSPORT_OPTIONS_INIT;
-    to.open_timeout_ms = 1000;
-    to.io_timeout_ms = 1000;
-    to.errbuf = err;
-    to.errlen = sizeof err;
-    kv_transport *t = NULL;
-    if (kv_transport_open(&t, uri, &to) != KV_T_OK) {
-        cJSON_AddStringToObject(o, "state", "unreachable");
-        cJSON_AddStringToObject(o, "detail", err);
-        return o;
-    }
-    kv_printer_status_info info;
-    int st = kv_printer_status(t, 500, &info);
-    kv_transport_close(t);
-    if (st != KV_T_OK) {
-        cJSON_AddStringToObject(o, "state", "unreachable");
-        cJSON_AddStringToObject(o, "detail", kv_transport_strerror(st));
-        return o;
-    }
-    cJSON_AddStringToObject(o, "state", kv_printer_state_name(info.state));
-    if (info.state != KV_PS_READY)
-        cJSON_AddStringToObject(o, "detail", kv_printer_state_advice(info.state));
-    return o;
-}
-
-static void get_health(kv_serve *s, kv_http_req *r, const kv_till *t)
-{
-    (void)t;
-    pthread_mutex_lock(&s->health_mu);
-    int64_t now = kv__serve_now_ms();
-    if (!s->health_json || now - s->health_at_ms > 5000) {
-        cJSON *o = cJSON_CreateObject();
-        if (o) {
-            const kv_config_main *m = kv_config_main_get(s->cfg);
-            char why[256] = "";
-            int reach = service_reachable(m->base_url, 1500, why, sizeof why);
-            cJSON *ps = cJSON_AddObjectToObject(o, "paymentService");
-            if (ps) {
-                cJSON_AddStringToObject(ps, "url", m->base_url);
-                cJSON_AddBoolToObject(ps, "reachable", reach);
-                if (!reach)
-                    cJSON_AddStringToObject(ps, "detail", why);
-            }
-            cJSON *tills = cJSON_AddArrayToObject(o, "tills");
-            for (size_t i = 0; tills && i < kv_auth_count(s->auth); i++) {
-                const kv_till *x = kv_auth_till(s->auth, i);
-                const kv_store *st = kv_config_store(s->cfg, x->store);
-                const char *uri = x->printer[0] ? x->printer : st ? st->printer : "";
-                cJSON *to = cJSON_CreateObject();
-                if (!to)
-                    continue;
-                cJSON_AddStringToObject(to, "till", x->id);
-                cJSON_AddStringToObject(to, "store", x->store);
-                cJSON *pj = printer_json(uri);
-                if (pj)
-                    cJSON_AddItemToObject(to, "printer", pj);
-                cJSON_AddItemToArray(tills, to);
-            }
-            pthread_mutex_lock(&s->mu);
-            cJSON_AddBoolToObject(o, "recovering", s->recovering);
-            cJSON_AddNumberToObject(o, "waitingPayments", s->workers);
-            pthread_mutex_unlock(&s->mu);
-            cJSON_AddStringToObject(o, "status", reach ? "ok" : "degraded");
-            char *txt = cJSON_PrintUnformatted(o);
-            cJSON_Delete(o);
-            if (txt) {
-                free(s->health_json);
-                s->health_json = strdup(txt);
-                cJSON_free(txt);
-                s->health_at_ms = now;
-            }
-        }
-    }
-    if (s->health_json)
-        kv_http_reply(r, 200, "application/json", s->health_json, strlen(s->health_json));
-    else
-        kv_http_reply_error(r, 500, "internal", "out of memory");
-    pthread_mutex_unlock(&s->health_mu);
 }
 
 /* ---- routing ----------------------------------------------------------------------- */
@@ -1486,7 +931,7 @@ void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
     }
     if (!strcmp(path, "/v1/orders")) {
         if (get)
-            get_orders(s, r, t);
+            kv__api_get_orders(s, r, t);
         else
             kv_http_reply_error(r, 405, "method_not_allowed", "use GET");
         return;
@@ -1500,7 +945,7 @@ void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
     }
     if (!strcmp(path, "/v1/health")) {
         if (get)
-            get_health(s, r, t);
+            kv__api_get_health(s, r, t);
         else
             kv_http_reply_error(r, 405, "method_not_allowed", "use GET");
         return;
@@ -1526,7 +971,7 @@ void kv__api_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
         }
         if (!strcmp(sub, "events")) {
             if (get)
-                get_events(s, r, t, rbuf);
+                kv__api_get_events(s, r, t, rbuf);
             else
                 kv_http_reply_error(r, 405, "method_not_allowed", "use GET");
             return;

@@ -253,4 +253,24 @@ int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
 int kv__till_cookie_auth(kv_serve *s, kv_http_req *r, const kv_till **out,
                          kv_session_info *info_out);
 
+
+/* api.c, shared with api_events.c: does till t act for store origin; a 403
+ * (logged); load a payment the till may see (chain: also its chain's),
+ * answering 404/403/5xx itself and returning -1 then. */
+int kv__api_same_store(const kv_till *t, const char *origin);
+void kv__api_forbid(kv_serve *s, kv_http_req *r, const kv_till *t, const char *why);
+int kv__api_load_for(kv_serve *s, kv_http_req *r, const kv_till *t, const char *ref, int chain,
+                     kv_flow_result *res, int refresh);
+/* api.c: may till t act for store origin's payments across the chain
+ * (chain_refund); a flow status as an HTTP status and error code; a
+ * payment as the API's JSON (caller owns it). */
+int kv__api_chain_allowed(kv_serve *s, const kv_till *t, const char *origin);
+int kv__api_flow_http(kv_flow_status st, const char **code);
+cJSON *kv__api_payment_json(kv_serve *s, const kv_payment *p);
+/* api_query.c: GET /v1/orders and GET /v1/health. */
+void kv__api_get_orders(kv_serve *s, kv_http_req *r, const kv_till *t);
+void kv__api_get_health(kv_serve *s, kv_http_req *r, const kv_till *t);
+/* api_events.c: GET /v1/payments/{ref}/events (long-poll or SSE). */
+void kv__api_get_events(kv_serve *s, kv_http_req *r, const kv_till *t, const char *ref);
+
 #endif
