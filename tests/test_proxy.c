@@ -227,16 +227,59 @@ static void test_proxy__paid_and_pass_through(void **state)
     kvp_teardown(&e);
 }
 
+/* Start everything and send the example payment receipt; returns its
+ * bytes (*pl: length). */
+static unsigned char *start_sale(kvp_env *e, const char *name, const char *const sim[], size_t *pl)
+{
+    assert_int_equal(kvp_setup(e, name, sim, NULL, MATCH, NULL), 0);
+    assert_int_equal(kvp_proxy_start(e), 0);
+    unsigned char *pay = payment_job(pl);
+    send_and_close(e, pay, *pl);
+    return pay;
+}
+
+/* A paid sale gives the customer ONE receipt: the printer gets exactly two
+ * jobs, the QR slip and then the till's own receipt with the paid block;
+ * the flow prints no receipt of its own (counted on the printer). */
+static void test_proxy__paid_sale_prints_one_receipt(void **state)
+{
+    (void)state;
+    kvp_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    size_t pl;
+    unsigned char *pay = start_sale(&e, "one", sim, &pl);
+    int rel = wait_job_with(&e, PAID, WAIT_MS);
+    assert_true(rel > 0);
+    /* the proxy has released the receipt; anything the flow printed for
+     * this sale came before it.  Let a late job land before counting. */
+    usleep(500000);
+    int n = kvp_jobs(&e);
+    printf("paid sale: %d job(s) on the printer\n", n);
+    assert_int_equal(find_job(&e, "OSL-P"), 1);
+    assert_int_equal(rel, 2);
+    assert_int_equal(n, 2);
+    check_release(&e, rel, pay, pl, PAID);
+    /* the till's lines appear on one paper only */
+    int tills = 0;
+    for (int i = 1; i <= n; i++) {
+        unsigned char *b;
+        size_t l;
+        assert_int_equal(kvp_job(&e, i, &b, &l), 0);
+        tills += kvp_has(b, l, "Skolebolle", 10);
+        free(b);
+    }
+    assert_int_equal(tills, 1);
+    free(pay);
+    kvp_teardown(&e);
+}
+
 static void test_proxy__not_paid(void **state)
 {
     (void)state;
     kvp_env e;
     const char *sim[] = { "--auto", "abort", "--approve-after", "1", NULL };
-    assert_int_equal(kvp_setup(&e, "notpaid", sim, NULL, MATCH, NULL), 0);
-    assert_int_equal(kvp_proxy_start(&e), 0);
     size_t pl;
-    unsigned char *pay = payment_job(&pl);
-    send_and_close(&e, pay, pl);
+    unsigned char *pay = start_sale(&e, "notpaid", sim, &pl);
     /* the flow's own NOT PAID slip, and the till's receipt marked */
     expect_not_paid_and_finish(&e, pay, pl);
 }
@@ -293,6 +336,10 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
     int rel = find_job(&e, PAID);
     assert_true(rel > 0);
     check_release(&e, rel, pay, pl, PAID);
+    /* one receipt: the flow's recovery finished the sale without a
+     * receipt of its own (the journal says the proxy prints it) */
+    assert_int_equal(rel, 2);
+    assert_int_equal(kvp_jobs(&e), 2);
     /* nothing left: a second recover prints nothing */
     assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
     assert_null(strstr(r.out, "held proxy"));
@@ -663,6 +710,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proxy__paid_and_pass_through),
+        cmocka_unit_test(test_proxy__paid_sale_prints_one_receipt),
         cmocka_unit_test(test_proxy__not_paid),
         cmocka_unit_test(test_proxy__crash_while_holding_then_recover),
         cmocka_unit_test(test_proxy__crash_then_kvitt_recover),
