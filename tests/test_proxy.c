@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -344,6 +345,38 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
     assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
     assert_null(strstr(r.out, "held proxy"));
     kvt_result_free(&r);
+    free(pay);
+    kvp_teardown(&e);
+}
+
+/* The proxy dies right after the capture is journaled (the flow's test
+ * hook): `kvitt recover` finishes the sale without a flow receipt (the
+ * journal says the proxy prints it) and releases the held receipt paid. */
+static void test_proxy__crash_after_capture_then_kvitt_recover(void **state)
+{
+    (void)state;
+    kvp_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    size_t pl;
+    setenv("KVITT_TEST_CRASH_AT", "captured", 1);
+    unsigned char *pay = start_sale(&e, "crash-captured", sim, &pl);
+    unsetenv("KVITT_TEST_CRASH_AT");
+    /* its stdout closes when it dies */
+    char *line = kvt_proc_readline(e.px, WAIT_MS);
+    assert_null(line);
+    int ws = kvt_proc_stop(e.px, 0);
+    e.px = NULL;
+    assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+    assert_int_equal(kvp_jobs(&e), 1);
+    assert_int_equal(find_job(&e, "OSL-P"), 1);
+    kvt_result r;
+    const char *args[] = { "recover", NULL };
+    assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
+    if (r.status != 0 || !strstr(r.out, "1 held proxy receipts printed"))
+        fail_msg("recover: exit %d\n%s%s", r.status, r.out, r.err);
+    kvt_result_free(&r);
+    assert_int_equal(kvp_jobs(&e), 2);
+    check_release(&e, 2, pay, pl, PAID);
     free(pay);
     kvp_teardown(&e);
 }
@@ -714,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_proxy__not_paid),
         cmocka_unit_test(test_proxy__crash_while_holding_then_recover),
         cmocka_unit_test(test_proxy__crash_then_kvitt_recover),
+        cmocka_unit_test(test_proxy__crash_after_capture_then_kvitt_recover),
         cmocka_unit_test(test_proxy__restart_while_customer_has_the_code),
         cmocka_unit_test(test_proxy__paper_out_while_held),
         cmocka_unit_test(test_proxy__jobs_during_held_payment),
