@@ -318,6 +318,17 @@ static void test_proxy__crash_while_holding_then_recover(void **state)
     kvp_teardown(&e);
 }
 
+/* `kvitt recover` succeeds and prints the one held receipt. */
+static void kvitt_recover_prints_one_held(kvp_env *e)
+{
+    kvt_result r;
+    const char *args[] = { "recover", NULL };
+    assert_int_equal(kvf_kvitt(&e->f, &r, NULL, args), 0);
+    if (r.status != 0 || !strstr(r.out, "1 held proxy receipts printed"))
+        fail_msg("recover: exit %d\n%s%s", r.status, r.out, r.err);
+    kvt_result_free(&r);
+}
+
 /* The same crash, finished by `kvitt recover` instead of a new start. */
 static void test_proxy__crash_then_kvitt_recover(void **state)
 {
@@ -328,12 +339,7 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
     char ref[64];
     crashed_while_holding(&e, "crash-recover", &pay, &pl, ref, sizeof ref);
     approve(&e, ref);
-    kvt_result r;
-    const char *args[] = { "recover", NULL };
-    assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
-    if (r.status != 0 || !strstr(r.out, "1 held proxy receipts printed"))
-        fail_msg("recover: exit %d\n%s%s", r.status, r.out, r.err);
-    kvt_result_free(&r);
+    kvitt_recover_prints_one_held(&e);
     int rel = find_job(&e, PAID);
     assert_true(rel > 0);
     check_release(&e, rel, pay, pl, PAID);
@@ -342,6 +348,8 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
     assert_int_equal(rel, 2);
     assert_int_equal(kvp_jobs(&e), 2);
     /* nothing left: a second recover prints nothing */
+    kvt_result r;
+    const char *args[] = { "recover", NULL };
     assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
     assert_null(strstr(r.out, "held proxy"));
     kvt_result_free(&r);
@@ -369,12 +377,7 @@ static void test_proxy__crash_after_capture_then_kvitt_recover(void **state)
     assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
     assert_int_equal(kvp_jobs(&e), 1);
     assert_int_equal(find_job(&e, "OSL-P"), 1);
-    kvt_result r;
-    const char *args[] = { "recover", NULL };
-    assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
-    if (r.status != 0 || !strstr(r.out, "1 held proxy receipts printed"))
-        fail_msg("recover: exit %d\n%s%s", r.status, r.out, r.err);
-    kvt_result_free(&r);
+    kvitt_recover_prints_one_held(&e);
     assert_int_equal(kvp_jobs(&e), 2);
     check_release(&e, 2, pay, pl, PAID);
     free(pay);
