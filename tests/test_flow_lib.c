@@ -322,6 +322,33 @@ static void test_flow_lib__an_event_wakes_only_its_own_payment(void **state)
     kvf_stop(&e);
 }
 
+/* receipt_by_caller (kvitt proxy prints the receipt) is for a QR sale at
+ * the till only: with a phone number or not_present it is refused, naming
+ * the field. */
+static void test_flow_lib__receipt_by_caller_only_for_qr(void **state)
+{
+    (void)state;
+    kvf_env e;
+    assert_int_equal(kvf_start(&e, "bycaller", NULL), 0);
+    kv_config *cfg = NULL;
+    char err[512] = "";
+    assert_int_equal(kv_config_load(&cfg, e.conf, err, sizeof err), KV_C_OK);
+    kv_flow_options fo = KV_FLOW_OPTIONS_INIT;
+    kv_flow *f = NULL;
+    assert_int_equal(kv_flow_open(&f, cfg, &fo, err, sizeof err), KV_FLOW_OK);
+    kv_pay_request ok = { .amount = "77.00", .receipt_by_caller = 1 };
+    assert_int_equal(kv_flow_validate(f, &ok, err, sizeof err), KV_FLOW_OK);
+    kv_pay_request push = { .amount = "77.00", .phone = "4791234567", .receipt_by_caller = 1 };
+    err[0] = 0;
+    assert_int_equal(kv_flow_validate(f, &push, err, sizeof err), KV_FLOW_E_INPUT);
+    assert_non_null(strstr(err, "receipt by caller"));
+    push.receipt_by_caller = 0;
+    assert_int_equal(kv_flow_validate(f, &push, err, sizeof err), KV_FLOW_OK);
+    kv_flow_close(f);
+    kv_config_free(cfg);
+    kvf_stop(&e);
+}
+
 static void test_flow_lib__amount_parsing(void **state)
 {
     (void)state;
@@ -360,6 +387,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flow_lib__two_payments_in_parallel_notify_and_abort),
         cmocka_unit_test(test_flow_lib__an_event_wakes_only_its_own_payment),
+        cmocka_unit_test(test_flow_lib__receipt_by_caller_only_for_qr),
         cmocka_unit_test(test_flow_lib__amount_parsing),
     };
     int rc = cmocka_run_group_tests_name("flow_lib", tests, NULL, NULL);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -227,16 +228,59 @@ static void test_proxy__paid_and_pass_through(void **state)
     kvp_teardown(&e);
 }
 
+/* Start everything and send the example payment receipt; returns its
+ * bytes (*pl: length). */
+static unsigned char *start_sale(kvp_env *e, const char *name, const char *const sim[], size_t *pl)
+{
+    assert_int_equal(kvp_setup(e, name, sim, NULL, MATCH, NULL), 0);
+    assert_int_equal(kvp_proxy_start(e), 0);
+    unsigned char *pay = payment_job(pl);
+    send_and_close(e, pay, *pl);
+    return pay;
+}
+
+/* A paid sale gives the customer ONE receipt: the printer gets exactly two
+ * jobs, the QR slip and then the till's own receipt with the paid block;
+ * the flow prints no receipt of its own (counted on the printer). */
+static void test_proxy__paid_sale_prints_one_receipt(void **state)
+{
+    (void)state;
+    kvp_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    size_t pl;
+    unsigned char *pay = start_sale(&e, "one", sim, &pl);
+    int rel = wait_job_with(&e, PAID, WAIT_MS);
+    assert_true(rel > 0);
+    /* the proxy has released the receipt; anything the flow printed for
+     * this sale came before it.  Let a late job land before counting. */
+    usleep(500000);
+    int n = kvp_jobs(&e);
+    printf("paid sale: %d job(s) on the printer\n", n);
+    assert_int_equal(find_job(&e, "OSL-P"), 1);
+    assert_int_equal(rel, 2);
+    assert_int_equal(n, 2);
+    check_release(&e, rel, pay, pl, PAID);
+    /* the till's lines appear on one paper only */
+    int tills = 0;
+    for (int i = 1; i <= n; i++) {
+        unsigned char *b;
+        size_t l;
+        assert_int_equal(kvp_job(&e, i, &b, &l), 0);
+        tills += kvp_has(b, l, "Skolebolle", 10);
+        free(b);
+    }
+    assert_int_equal(tills, 1);
+    free(pay);
+    kvp_teardown(&e);
+}
+
 static void test_proxy__not_paid(void **state)
 {
     (void)state;
     kvp_env e;
     const char *sim[] = { "--auto", "abort", "--approve-after", "1", NULL };
-    assert_int_equal(kvp_setup(&e, "notpaid", sim, NULL, MATCH, NULL), 0);
-    assert_int_equal(kvp_proxy_start(&e), 0);
     size_t pl;
-    unsigned char *pay = payment_job(&pl);
-    send_and_close(&e, pay, pl);
+    unsigned char *pay = start_sale(&e, "notpaid", sim, &pl);
     /* the flow's own NOT PAID slip, and the till's receipt marked */
     expect_not_paid_and_finish(&e, pay, pl);
 }
@@ -274,6 +318,17 @@ static void test_proxy__crash_while_holding_then_recover(void **state)
     kvp_teardown(&e);
 }
 
+/* `kvitt recover` succeeds and prints the one held receipt. */
+static void kvitt_recover_prints_one_held(kvp_env *e)
+{
+    kvt_result r;
+    const char *args[] = { "recover", NULL };
+    assert_int_equal(kvf_kvitt(&e->f, &r, NULL, args), 0);
+    if (r.status != 0 || !strstr(r.out, "1 held proxy receipts printed"))
+        fail_msg("recover: exit %d\n%s%s", r.status, r.out, r.err);
+    kvt_result_free(&r);
+}
+
 /* The same crash, finished by `kvitt recover` instead of a new start. */
 static void test_proxy__crash_then_kvitt_recover(void **state)
 {
@@ -284,19 +339,47 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
     char ref[64];
     crashed_while_holding(&e, "crash-recover", &pay, &pl, ref, sizeof ref);
     approve(&e, ref);
-    kvt_result r;
-    const char *args[] = { "recover", NULL };
-    assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
-    if (r.status != 0 || !strstr(r.out, "1 held proxy receipts printed"))
-        fail_msg("recover: exit %d\n%s%s", r.status, r.out, r.err);
-    kvt_result_free(&r);
+    kvitt_recover_prints_one_held(&e);
     int rel = find_job(&e, PAID);
     assert_true(rel > 0);
     check_release(&e, rel, pay, pl, PAID);
+    /* one receipt: the flow's recovery finished the sale without a
+     * receipt of its own (the journal says the proxy prints it) */
+    assert_int_equal(rel, 2);
+    assert_int_equal(kvp_jobs(&e), 2);
     /* nothing left: a second recover prints nothing */
+    kvt_result r;
+    const char *args[] = { "recover", NULL };
     assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
     assert_null(strstr(r.out, "held proxy"));
     kvt_result_free(&r);
+    free(pay);
+    kvp_teardown(&e);
+}
+
+/* The proxy dies right after the capture is journaled (the flow's test
+ * hook): `kvitt recover` finishes the sale without a flow receipt (the
+ * journal says the proxy prints it) and releases the held receipt paid. */
+static void test_proxy__crash_after_capture_then_kvitt_recover(void **state)
+{
+    (void)state;
+    kvp_env e;
+    const char *sim[] = { "--auto", "approve", "--approve-after", "1", NULL };
+    size_t pl;
+    setenv("KVITT_TEST_CRASH_AT", "captured", 1);
+    unsigned char *pay = start_sale(&e, "crash-captured", sim, &pl);
+    unsetenv("KVITT_TEST_CRASH_AT");
+    /* its stdout closes when it dies */
+    char *line = kvt_proc_readline(e.px, WAIT_MS);
+    assert_null(line);
+    int ws = kvt_proc_stop(e.px, 0);
+    e.px = NULL;
+    assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+    assert_int_equal(kvp_jobs(&e), 1);
+    assert_int_equal(find_job(&e, "OSL-P"), 1);
+    kvitt_recover_prints_one_held(&e);
+    assert_int_equal(kvp_jobs(&e), 2);
+    check_release(&e, 2, pay, pl, PAID);
     free(pay);
     kvp_teardown(&e);
 }
@@ -663,9 +746,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proxy__paid_and_pass_through),
+        cmocka_unit_test(test_proxy__paid_sale_prints_one_receipt),
         cmocka_unit_test(test_proxy__not_paid),
         cmocka_unit_test(test_proxy__crash_while_holding_then_recover),
         cmocka_unit_test(test_proxy__crash_then_kvitt_recover),
+        cmocka_unit_test(test_proxy__crash_after_capture_then_kvitt_recover),
         cmocka_unit_test(test_proxy__restart_while_customer_has_the_code),
         cmocka_unit_test(test_proxy__paper_out_while_held),
         cmocka_unit_test(test_proxy__jobs_during_held_payment),

@@ -158,6 +158,14 @@ typedef struct kv_pay_request {
                                  logged or printed.  Not with phone.  NULL */
     const char *customer_token; /* customerToken of a user.checked-in.v1 (sticker
                                  flow, the daemon) -> push flow; a secret.  NULL */
+    int receipt_by_caller;    /* 1: the caller prints the sale's receipt (kvitt proxy
+                                 releases the till's own); the flow prints the QR slip
+                                 and the not-paid slip as usual but no receipt, and the
+                                 payment still ends DONE once captured.  Journaled (flow
+                                 "proxy" / "proxy-ecom"), so kv_flow_recover prints no
+                                 receipt for it either; kv_flow_reprint still prints a
+                                 COPY.  A QR sale only (no phone, personal QR, customer
+                                 token or not_present).  0: the flow prints it */
 } kv_pay_request;
 
 /* The outcome of an operation (value struct). */

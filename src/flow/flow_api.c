@@ -6,7 +6,12 @@
 
 int kv__flow_is_ecom(const kv_payment *p)
 {
-    return p && strcmp(p->flow, "ecom-qr") == 0;
+    return p && (strcmp(p->flow, "ecom-qr") == 0 || strcmp(p->flow, "proxy-ecom") == 0);
+}
+
+int kv__flow_receipt_by_caller(const kv_payment *p)
+{
+    return p && (strcmp(p->flow, "proxy") == 0 || strcmp(p->flow, "proxy-ecom") == 0);
 }
 
 /* eCom's X-Request-Id holds at most 40 characters and is scoped by order

@@ -210,6 +210,9 @@ int kv__flow_print_not_paid(kv_flow *f, const kv_payment *p, kv_not_paid_reason 
 
 /* flow_api.c */
 int kv__flow_is_ecom(const kv_payment *p);
+/* 1 when the caller prints the sale's receipt (kv_pay_request.receipt_by_caller,
+ * journaled as flow "proxy" / "proxy-ecom"): no flow receipt on finishing */
+int kv__flow_receipt_by_caller(const kv_payment *p);
 kv_vipps_status kv__flow_api_get(kv_vipps_client *c, const kv_payment *p, const char *ref, kv_vipps_payment *g);
 kv_vipps_status kv__flow_api_capture(kv_vipps_client *c, const kv_payment *p, int64_t amount, const char *key,
                                      kv_vipps_modification *mod);

@@ -89,6 +89,15 @@ kv_flow_status kv__flow_finish_sale(kv_flow *f, kv_vipps_client *c, kv_payment *
         if (kv__flow_save(f, p, KV_PAY_CAPTURED, "already captured") != KV_FLOW_OK)
             return kv__flow_jfail(out, "captured");
     }
+    if (kv__flow_receipt_by_caller(p)) {
+        /* kvitt proxy releases the till's own receipt with the paid block */
+        if (send_om)
+            kv__flow_om_enqueue(f, c, p);
+        p->reason[0] = 0;
+        if (kv__flow_save(f, p, KV_PAY_DONE, "paid; the caller prints the receipt") != KV_FLOW_OK)
+            return kv__flow_jfail(out, "done");
+        return KV_FLOW_OK;
+    }
     char pmsg[512] = "";
     kv_flow_result tmp;
     memset(&tmp, 0, sizeof tmp);
@@ -236,7 +245,7 @@ kv_flow_status kv_flow_start(kv_flow *f, kv_flow_result *out, const kv_pay_reque
     snprintf(p.msn, sizeof p.msn, "%s", v.store->msn);
     snprintf(p.till_id, sizeof p.till_id, "%s", v.till);
     snprintf(p.flow, sizeof p.flow, "%s",
-             v.personal_qr[0] ? "personal-qr" : v.customer_token[0] ? "sticker" : req->not_present ? "phone-order" : v.phone[0] ? "push" : v.store->flow == KV_FLOW_ECOM_QR ? "ecom-qr" : "epayment-qr");
+             v.personal_qr[0] ? "personal-qr" : v.customer_token[0] ? "sticker" : req->not_present ? "phone-order" : v.phone[0] ? "push" : v.store->flow == KV_FLOW_ECOM_QR ? (req->receipt_by_caller ? "proxy-ecom" : "ecom-qr") : req->receipt_by_caller ? "proxy" : "epayment-qr");
     snprintf(p.currency, sizeof p.currency, "%s", v.currency);
     snprintf(p.description, sizeof p.description, "%s", v.text);
     if (req->items_json)

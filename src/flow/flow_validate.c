@@ -273,6 +273,11 @@ kv_flow_status kv__flow_validate(kv_flow *f, vreq *v, const kv_pay_request *req,
         setmsg(err, errlen, "store %s: flow = ecom-qr takes NOK only; fix: flow = epayment-qr", v->store->id);
         return KV_FLOW_E_CONFIG;
     }
+    if (req->receipt_by_caller && (req->phone || req->personal_qr || req->customer_token || req->not_present)) {
+        setmsg(err, errlen, "receipt by caller: only for a QR sale at the till (no phone, personal QR, "
+                            "customer token or not present)");
+        return KV_FLOW_E_INPUT;
+    }
     if (req->items_json) {
         if (strlen(req->items_json) >= sizeof(((kv_payment *)0)->items_json)) {
             setmsg(err, errlen, "items: too large (at most %zu bytes of JSON)", sizeof(((kv_payment *)0)->items_json) - 1);

@@ -98,7 +98,9 @@ typedef struct kv_payment {
     char store_id[64];
     char msn[16];            /* MSN the payment was created under */
     char till_id[64];
-    char flow[16];           /* epayment-qr | ecom-qr | push */
+    char flow[16];           /* epayment-qr | ecom-qr | push | personal-qr | sticker |
+                                phone-order | proxy | proxy-ecom (kvitt proxy: the
+                                till's receipt is the sale's receipt) */
     char currency[4];
     int64_t amount;          /* minor units */
     int64_t captured;        /* minor units, as last known */

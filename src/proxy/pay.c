@@ -231,6 +231,7 @@ static void pay_one(kv_proxy *p, held_job *h)
     req.till_id = p->name;
     req.reference = h->reference;
     req.timeout_s = p->timeout_s;
+    req.receipt_by_caller = 1;   /* one receipt: the till's, released below */
     kv_flow_result res;
     memset(&res, 0, sizeof res);
     kv__proxy_log(p, "payment %s of %lld minor units: QR slip", h->reference, (long long)h->amount);
