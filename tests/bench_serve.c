@@ -449,28 +449,41 @@ static long log_field(const char *path, const char *marker, const char *key)
     return v;
 }
 
-/* A waiting payment of the simulator's magic amount 2.01 (the customer
- * stays "processing") on the daemon at url; its reference into ref. */
+/* A payment of the simulator's magic amount 2.01 (the customer stays
+ * "processing") at the daemon at url, Idempotency-Key `key`: its
+ * reference into ref; the HTTP status, or 0 when a 201 names none. */
+static long pay_2_01(CURL *c, struct buf *out, const char *url, const char *token, const char *key,
+                     char *ref, size_t len)
+{
+    char auth[128], idem[128], u[256];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    snprintf(idem, sizeof idem, "Idempotency-Key: %s", key);
+    snprintf(u, sizeof u, "%s/v1/payments", url);
+    struct curl_slist *hp = curl_slist_append(NULL, auth);
+    hp = curl_slist_append(hp, idem);
+    hp = curl_slist_append(hp, "Content-Type: application/json");
+    long code = req(c, "POST", u, hp, "{\"amount\":\"2.01\"}", out);
+    curl_slist_free_all(hp);
+    cJSON *j = code == 201 ? cJSON_Parse(out->p) : NULL;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
+    if (cJSON_IsString(r))
+        snprintf(ref, len, "%s", r->valuestring);
+    else if (code == 201)
+        code = 0;
+    cJSON_Delete(j);
+    return code;
+}
+
+/* A waiting payment on the daemon at url, owned by it once WAITING. */
 static int orphan_make(CURL *c, const char *url, const char *token, int i, char *ref, size_t len)
 {
     struct buf out = { NULL, 0 };
     char auth[128], key[96], u[256];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    snprintf(key, sizeof key, "Idempotency-Key: bench-orphan-%d", i);
-    snprintf(u, sizeof u, "%s/v1/payments", url);
-    struct curl_slist *hp = curl_slist_append(NULL, auth);
-    hp = curl_slist_append(hp, key);
-    hp = curl_slist_append(hp, "Content-Type: application/json");
-    long code = req(c, "POST", u, hp, "{\"amount\":\"2.01\"}", &out);
-    curl_slist_free_all(hp);
-    cJSON *j = code == 201 ? cJSON_Parse(out.p) : NULL;
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
-    int ok = cJSON_IsString(r);
-    if (ok)
-        snprintf(ref, len, "%s", r->valuestring);
-    cJSON_Delete(j);
+    snprintf(key, sizeof key, "bench-orphan-%d", i);
+    int ok = pay_2_01(c, &out, url, token, key, ref, len) == 201;
     /* it is the owner's once its state is WAITING */
-    hp = curl_slist_append(NULL, auth);
+    struct curl_slist *hp = curl_slist_append(NULL, auth);
     snprintf(u, sizeof u, "%s/v1/payments/%s", url, ref);
     for (int k = 0; ok && k < 300; k++) {
         if (req(c, "GET", u, hp, NULL, &out) == 200 && out.p && strstr(out.p, "\"WAITING\""))
@@ -729,26 +742,15 @@ int main(void)
     if (nstreams > 0) {
         CURL *c = curl_easy_init();
         struct buf out = { NULL, 0 };
-        char auth[128], url[256];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tills[0].token);
-        snprintf(url, sizeof url, "%s/v1/payments", g_url);
         for (int i = 0; i < nobs; i++) {
             char key[96];
-            snprintf(key, sizeof key, "Idempotency-Key: bench-observer-%d", i);
-            struct curl_slist *hp = curl_slist_append(NULL, auth);
-            hp = curl_slist_append(hp, key);
-            hp = curl_slist_append(hp, "Content-Type: application/json");
-            long code = req(c, "POST", url, hp, "{\"amount\":\"2.01\"}", &out);
-            curl_slist_free_all(hp);
-            cJSON *j = code == 201 ? cJSON_Parse(out.p) : NULL;
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
-            if (!cJSON_IsString(r)) {
+            snprintf(key, sizeof key, "bench-observer-%d", i);
+            long code = pay_2_01(c, &out, g_url, tills[0].token, key, obs[i].ref, sizeof obs[i].ref);
+            if (code != 201) {
                 fprintf(stderr, "bench_serve: observer payment answered %ld\n", code);
                 return 1;
             }
-            snprintf(obs[i].ref, sizeof obs[i].ref, "%s", r->valuestring);
             obs[i].observer = 1;
-            cJSON_Delete(j);
         }
         free(out.p);
         curl_easy_cleanup(c);
