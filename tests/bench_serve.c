@@ -157,7 +157,9 @@ static void *till_main(void *arg)
     usleep((useconds_t)((t->idx * 7919) % 1000) * 1000);
     while (!g_stop) {
         char key[96], url[256];
-        snprintf(key, sizeof key, "Idempotency-Key: bench-%d-%d", t->idx, seq++);
+        /* a till retries a failed request with the same key (through a
+         * balancer, a payment whose answer was lost is not made twice) */
+        snprintf(key, sizeof key, "Idempotency-Key: bench-%d-%d", t->idx, seq);
         struct curl_slist *hp = curl_slist_append(NULL, auth);
         hp = curl_slist_append(hp, key);
         hp = curl_slist_append(hp, "Content-Type: application/json");
@@ -181,6 +183,7 @@ static void *till_main(void *arg)
             continue;
         }
         p->t_created_us = now_us();
+        seq++;
         cJSON *j = cJSON_Parse(out.p);
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
         if (cJSON_IsString(r))
