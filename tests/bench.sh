@@ -3,7 +3,7 @@
 # fail on time. Programs: BUILD/tests/bench_* (from tests/bench_*.c).
 # Scripts: tests/bench_*.sh (run with the same environment).
 # bench_proxy: kvitt proxy added latency, TCP throughput, trigger -> first slip byte.
-# bench_chain: bench_serve on SQLite and on a PostgreSQL journal in one run.
+# bench_chain: bench_serve on SQLite, on PostgreSQL, and 3 daemons behind HAProxy on PostgreSQL (+ takeover time after kill -9).
 set -u
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)

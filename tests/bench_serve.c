@@ -20,7 +20,18 @@
  * their feed (the event's atMs) to its bytes at the stream's socket),
  * KVITT_BENCH_JOURNAL (a
  * path for the journal database instead of the scratch folder, e.g. on
- * /dev/shm to see the daemon without the disk's fsync cost).  Figures only: it never
+ * /dev/shm to see the daemon without the disk's fsync cost; or a
+ * postgresql:// URL), KVITT_BENCH_DAEMONS (default 1; more needs a
+ * PostgreSQL journal and HAProxy: that many daemons on the one journal
+ * behind HAProxy, the tills and the webhooks going through the balancer;
+ * CPU, context switches and commits are summed over the daemons, RSS and
+ * threads are the first one's; afterwards KVITT_BENCH_ORPHANS (default 20)
+ * payments that stay waiting are made on one more daemon (not behind the
+ * balancer, so the figures above keep every daemon's counts; the
+ * survivors' takeover writes are in their commit counts), which is then
+ * killed with SIGKILL, and the figure is the time from the kill to each
+ * orphan's takeover line in a surviving daemon's log: median and max).
+ * Figures only: it never
  * fails on time; it exits 1 only when the invariant is broken or the
  * programs cannot start.
  *
@@ -50,6 +61,7 @@
 
 #include "src/journal/journal.h"
 #include "src/serve/auth.h"
+#include "tests/lib/kvhaproxy.h"
 #include "tests/lib/kvtest.h"
 #include "tests/lib/kvthttp.h"
 
@@ -145,7 +157,9 @@ static void *till_main(void *arg)
     usleep((useconds_t)((t->idx * 7919) % 1000) * 1000);
     while (!g_stop) {
         char key[96], url[256];
-        snprintf(key, sizeof key, "Idempotency-Key: bench-%d-%d", t->idx, seq++);
+        /* a till retries a failed request with the same key (through a
+         * balancer, a payment whose answer was lost is not made twice) */
+        snprintf(key, sizeof key, "Idempotency-Key: bench-%d-%d", t->idx, seq);
         struct curl_slist *hp = curl_slist_append(NULL, auth);
         hp = curl_slist_append(hp, key);
         hp = curl_slist_append(hp, "Content-Type: application/json");
@@ -169,6 +183,7 @@ static void *till_main(void *arg)
             continue;
         }
         p->t_created_us = now_us();
+        seq++;
         cJSON *j = cJSON_Parse(out.p);
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
         if (cJSON_IsString(r))
@@ -203,6 +218,18 @@ static void *till_main(void *arg)
                     p->final_done = 1;
             }
             cJSON_Delete(j);
+        }
+        /* Through a balancer the next long-poll may reach another daemon,
+         * whose feed numbers its events itself: "after" can skip the DONE
+         * event there.  The payment itself says how it ended. */
+        if (fin && !p->final_done) {
+            snprintf(url, sizeof url, "%s/v1/payments/%s", g_url, p->ref);
+            if (req(c, "GET", url, hg, NULL, &out) == 200) {
+                j = cJSON_Parse(out.p);
+                const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "state");
+                p->final_done = cJSON_IsString(s) && !strcmp(s->valuestring, "DONE");
+                cJSON_Delete(j);
+            }
         }
     }
     free(out.p);
@@ -425,6 +452,117 @@ static long log_field(const char *path, const char *marker, const char *key)
     return v;
 }
 
+/* A payment of the simulator's magic amount 2.01 (the customer stays
+ * "processing") at the daemon at url, Idempotency-Key `key`: its
+ * reference into ref; the HTTP status, or 0 when a 201 names none. */
+static long pay_2_01(CURL *c, struct buf *out, const char *url, const char *token, const char *key,
+                     char *ref, size_t len)
+{
+    char auth[128], idem[128], u[256];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    snprintf(idem, sizeof idem, "Idempotency-Key: %s", key);
+    snprintf(u, sizeof u, "%s/v1/payments", url);
+    struct curl_slist *hp = curl_slist_append(NULL, auth);
+    hp = curl_slist_append(hp, idem);
+    hp = curl_slist_append(hp, "Content-Type: application/json");
+    long code = req(c, "POST", u, hp, "{\"amount\":\"2.01\"}", out);
+    curl_slist_free_all(hp);
+    cJSON *j = code == 201 ? cJSON_Parse(out->p) : NULL;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
+    if (cJSON_IsString(r))
+        snprintf(ref, len, "%s", r->valuestring);
+    else if (code == 201)
+        code = 0;
+    cJSON_Delete(j);
+    return code;
+}
+
+/* A waiting payment on the daemon at url, owned by it once WAITING. */
+static int orphan_make(CURL *c, const char *url, const char *token, int i, char *ref, size_t len)
+{
+    struct buf out = { NULL, 0 };
+    char auth[128], key[96], u[256];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    snprintf(key, sizeof key, "bench-orphan-%d", i);
+    int ok = pay_2_01(c, &out, url, token, key, ref, len) == 201;
+    /* it is the owner's once its state is WAITING */
+    struct curl_slist *hp = curl_slist_append(NULL, auth);
+    snprintf(u, sizeof u, "%s/v1/payments/%s", url, ref);
+    for (int k = 0; ok && k < 300; k++) {
+        if (req(c, "GET", u, hp, NULL, &out) == 200 && out.p && strstr(out.p, "\"WAITING\""))
+            break;
+        usleep(50000);
+    }
+    curl_slist_free_all(hp);
+    free(out.p);
+    return ok ? 0 : -1;
+}
+
+/* Takeover time: norphans waiting payments on one more daemon on the same
+ * journal, kill -9 of it, and the time from the kill until each orphan's
+ * "chain.takeover" line appears in a surviving daemon's log. */
+static void takeover(const char *conf, const char *dir, char **slogs, int ndaemons, const char *token,
+                     int norphans)
+{
+    char addr[64], url[96];
+    int port = kvt_free_port();
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "http://%s", addr);
+    char *log = kvt_path("%s/serve-owner.log", dir);
+    const char *argv[] = { "kvitt", "serve", "--config", conf, "--listen", addr, NULL };
+    kvt_proc *owner = kvt_spawn(argv, NULL, log);
+    char *line = owner ? kvt_proc_readline(owner, 20000) : NULL;
+    free(log);
+    if (!line) {
+        printf("takeover after kill -9               n/a (the owner daemon did not start)\n");
+        kvt_proc_stop(owner, SIGTERM);
+        return;
+    }
+    free(line);
+    char (*refs)[64] = calloc((size_t)norphans, sizeof *refs);
+    int64_t *ms = calloc((size_t)norphans, sizeof *ms);
+    CURL *c = curl_easy_init();
+    int made = 0;
+    for (int i = 0; i < norphans; i++)
+        made += orphan_make(c, url, token, i, refs[made], sizeof refs[made]) == 0;
+    curl_easy_cleanup(c);
+    int64_t t0 = now_us();
+    kill(kvt_proc_pid(owner), SIGKILL);
+    kvt_proc_stop(owner, 0);
+    int seen = 0;
+    for (int round = 0; round < 3000 && seen < made; round++) {
+        int64_t t = now_us();
+        for (int d = 0; d < ndaemons; d++) {
+            unsigned char *lg = NULL;
+            size_t ll = 0;
+            if (kvt_read_file(slogs[d], &lg, &ll) != 0)
+                continue;
+            for (int i = 0; i < made; i++) {
+                char needle[128];
+                snprintf(needle, sizeof needle, "chain.takeover reference=%s", refs[i]);
+                if (!ms[i] && strstr((char *)lg, needle)) {
+                    ms[i] = (t - t0) / 1000 + 1; /* +1: 0 means not yet */
+                    seen++;
+                }
+            }
+            free(lg);
+        }
+        if (seen < made)
+            usleep(20000);
+    }
+    int64_t *got = calloc((size_t)made + 1, sizeof *got);
+    size_t ng = 0;
+    for (int i = 0; i < made; i++)
+        if (ms[i])
+            got[ng++] = (ms[i] - 1) * 1000;
+    printf("takeover after kill -9             %zu of %d orphans taken over: kill -> takeover "
+           "median %.0f ms  max %.0f ms\n", ng, made, pct(got, ng, 0.50), pct(got, ng, 1.0));
+    fflush(stdout);
+    free(got);
+    free(ms);
+    free(refs);
+}
+
 int main(void)
 {
     const char *e;
@@ -432,8 +570,16 @@ int main(void)
     int secs = (e = getenv("KVITT_BENCH_SECONDS")) ? atoi(e) : 60;
     int nprinters = (e = getenv("KVITT_BENCH_PRINTERS")) ? atoi(e) : 4;
     int nstreams = (e = getenv("KVITT_BENCH_STREAMS")) ? atoi(e) : 0;
+    int ndaemons = (e = getenv("KVITT_BENCH_DAEMONS")) ? atoi(e) : 1;
+    int norphans = (e = getenv("KVITT_BENCH_ORPHANS")) ? atoi(e) : 20;
     int nobs = nstreams > 0 ? (nstreams + 99) / 100 : 0;
-    if (ntills < 1 || secs < 1 || nprinters < 1) {
+    if (ndaemons > 1 && (!(e = getenv("KVITT_BENCH_JOURNAL")) || strncmp(e, "postgresql://", 13) ||
+                         access(KVT_HAPROXY, X_OK) != 0)) {
+        fprintf(stderr, "bench_serve: KVITT_BENCH_DAEMONS > 1 needs a postgresql:// "
+                        "KVITT_BENCH_JOURNAL and %s\n", KVT_HAPROXY);
+        return 2;
+    }
+    if (ntills < 1 || secs < 1 || nprinters < 1 || ndaemons < 1 || ndaemons > 8 || norphans < 0) {
         fprintf(stderr, "bench_serve: bad KVITT_BENCH_* values\n");
         return 2;
     }
@@ -519,7 +665,7 @@ int main(void)
                      : NULL;
     char *syncfile = kvt_path("%s/syncs.bin", dir);
     char *env_pre = NULL, *env_cnt = NULL;
-    if (shim && access(shim, R_OK) == 0) {
+    if (ndaemons == 1 && shim && access(shim, R_OK) == 0) { /* one counter file: one daemon */
         env_pre = kvt_path("LD_PRELOAD=%s", shim);
         env_cnt = kvt_path("KVITT_SYNCCOUNT=%s", syncfile);
     }
@@ -531,6 +677,54 @@ int main(void)
         return 1;
     }
     free(line);
+    /* more daemons on the same journal, and the balancer in front */
+    kvt_proc **serves = calloc((size_t)ndaemons, sizeof *serves);
+    char **slogs = calloc((size_t)ndaemons, sizeof *slogs);
+    int *ports = calloc((size_t)ndaemons, sizeof *ports);
+    serves[0] = serve;
+    slogs[0] = slog;
+    ports[0] = port;
+    kvt_proc *balancer = NULL;
+    for (int i = 1; i < ndaemons; i++) {
+        char addr[64];
+        ports[i] = kvt_free_port();
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", ports[i]);
+        slogs[i] = kvt_path("%s/serve-%d.log", dir, i);
+        const char *xargv[] = { "kvitt", "serve", "--config", conf, "--listen", addr, NULL };
+        serves[i] = kvt_spawn(xargv, NULL, slogs[i]);
+        line = serves[i] ? kvt_proc_readline(serves[i], 20000) : NULL;
+        if (!line) {
+            fprintf(stderr, "bench_serve: kvitt serve %d did not start (%s)\n", i, slogs[i]);
+            return 1;
+        }
+        free(line);
+    }
+    if (ndaemons > 1) {
+        int lb_port = kvt_free_port();
+        char cfgtext[2048];
+        char *cfg = kvt_path("%s/haproxy.cfg", dir), *lblog = kvt_path("%s/haproxy.log", dir);
+        int cl = kvt_haproxy_config(cfgtext, sizeof cfgtext, lb_port, ports, ndaemons);
+        const char *hargv[] = { KVT_HAPROXY, "-f", cfg, "-db", NULL };
+        if (cl < 0 || kvt_write_file(cfg, cfgtext, (size_t)cl) < 0 ||
+            !(balancer = kvt_spawn(hargv, NULL, lblog))) {
+            fprintf(stderr, "bench_serve: HAProxy did not start (%s)\n", lblog);
+            return 1;
+        }
+        free(cfg);
+        free(lblog);
+        snprintf(g_url, sizeof g_url, "http://127.0.0.1:%d", lb_port);
+        /* ready once every daemon is up behind it (rise 2 at 500 ms) */
+        char probe[160];
+        snprintf(probe, sizeof probe, "%s/readyz", g_url);
+        int up = 0;
+        for (int i = 0; i < 200 && up < 10; i++) {
+            kvt_http_resp pr;
+            up = kvt_http(&pr, "GET", probe, NULL, NULL, 0, 2000) == 0 && pr.status == 200 ? up + 1 : 0;
+            kvt_http_free(&pr);
+            usleep(100000);
+        }
+        sleep(2);
+    }
     char hookurl[200];
     snprintf(hookurl, sizeof hookurl, "%s/webhooks/vipps", g_url);
     kvt_result rr;
@@ -551,26 +745,15 @@ int main(void)
     if (nstreams > 0) {
         CURL *c = curl_easy_init();
         struct buf out = { NULL, 0 };
-        char auth[128], url[256];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tills[0].token);
-        snprintf(url, sizeof url, "%s/v1/payments", g_url);
         for (int i = 0; i < nobs; i++) {
             char key[96];
-            snprintf(key, sizeof key, "Idempotency-Key: bench-observer-%d", i);
-            struct curl_slist *hp = curl_slist_append(NULL, auth);
-            hp = curl_slist_append(hp, key);
-            hp = curl_slist_append(hp, "Content-Type: application/json");
-            long code = req(c, "POST", url, hp, "{\"amount\":\"2.01\"}", &out);
-            curl_slist_free_all(hp);
-            cJSON *j = code == 201 ? cJSON_Parse(out.p) : NULL;
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reference");
-            if (!cJSON_IsString(r)) {
+            snprintf(key, sizeof key, "bench-observer-%d", i);
+            long code = pay_2_01(c, &out, g_url, tills[0].token, key, obs[i].ref, sizeof obs[i].ref);
+            if (code != 201) {
                 fprintf(stderr, "bench_serve: observer payment answered %ld\n", code);
                 return 1;
             }
-            snprintf(obs[i].ref, sizeof obs[i].ref, "%s", r->valuestring);
             obs[i].observer = 1;
-            cJSON_Delete(j);
         }
         free(out.p);
         curl_easy_cleanup(c);
@@ -589,10 +772,13 @@ int main(void)
     }
 
     printf("bench_serve: %d tills, %d s, %d vprinters, sim latency 20 ms, auto approve, "
-           "journal %s\n", ntills, secs, nprinters, jpath);
+           "%d daemon%s%s, journal %s\n", ntills, secs, nprinters, ndaemons, ndaemons > 1 ? "s" : "",
+           ndaemons > 1 ? " behind HAProxy" : "", jenv && !strncmp(jpath, "postgresql://", 13) ? "postgresql://..." : jpath);
     fflush(stdout);
     int64_t t0 = now_us();
-    double cpu0 = cpu_ms(spid);
+    double cpu0 = 0;
+    for (int i = 0; i < ndaemons; i++)
+        cpu0 += cpu_ms(kvt_proc_pid(serves[i]));
     uint64_t syncs0 = syncs_counted(env_pre ? syncfile : NULL);
     for (int i = 0; i < ntills; i++)
         pthread_create(&tills[i].thread, NULL, till_main, &tills[i]);
@@ -608,7 +794,9 @@ int main(void)
     }
     g_stop = 1;
     int64_t t_stop = now_us();
-    double cpu1 = cpu_ms(spid);
+    double cpu1 = 0;
+    for (int i = 0; i < ndaemons; i++)
+        cpu1 += cpu_ms(kvt_proc_pid(serves[i]));
     uint64_t syncs1 = syncs_counted(env_pre ? syncfile : NULL);
     for (int i = 0; i < ntills; i++)
         pthread_join(tills[i].thread, NULL);
@@ -782,13 +970,22 @@ int main(void)
     printf("\n");
     fflush(stdout);
 
-    struct rusage ru;
-    memset(&ru, 0, sizeof ru);
-    kvt_proc_stop_usage(serve, SIGTERM, &ru);
+    if (ndaemons > 1 && norphans > 0)
+        takeover(conf, dir, slogs, ndaemons, tills[0].token, norphans);
+    long csw = 0, units = 0, commits = 0;
+    for (int i = 0; i < ndaemons; i++) {
+        struct rusage ru;
+        memset(&ru, 0, sizeof ru);
+        kvt_proc_stop_usage(serves[i], SIGTERM, &ru);
+        csw += ru.ru_nvcsw + ru.ru_nivcsw;
+        long u = log_field(slogs[i], "serve.stopped", "journal_units");
+        long c = log_field(slogs[i], "serve.stopped", "journal_commits");
+        units = u < 0 || units < 0 ? -1 : units + u;
+        commits = c < 0 || commits < 0 ? -1 : commits + c;
+    }
+    kvt_proc_stop(balancer, SIGTERM);
     printf("daemon context switches            %.1f per payment  (%ld over its life, all threads)\n",
-           (double)(ru.ru_nvcsw + ru.ru_nivcsw) / npay, ru.ru_nvcsw + ru.ru_nivcsw);
-    long units = log_field(slog, "serve.stopped", "journal_units");
-    long commits = log_field(slog, "serve.stopped", "journal_commits");
+           (double)csw / npay, csw);
     if (units >= 0 && commits >= 0)
         printf("journal commits                    %.2f per payment  (%ld write units in %ld "
                "commits over its life)\n", (double)commits / npay, units, commits);
@@ -819,7 +1016,11 @@ int main(void)
     free(sst.lat_us);
     free(obs);
     free(jpath);
-    free(slog);
+    for (int i = 0; i < ndaemons; i++)
+        free(slogs[i]);
+    free(slogs);
+    free(serves);
+    free(ports);
     free(shim);
     free(syncfile);
     free(env_pre);

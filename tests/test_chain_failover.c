@@ -23,11 +23,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "tests/lib/kvhaproxy.h"
 #include "tests/lib/kvpg.h"
 #include "tests/lib/kvtserve.h"
 
 #define TILLS 100
-#define HAPROXY "/usr/sbin/haproxy"
+#define HAPROXY KVT_HAPROXY
 
 static kvt_serve_env *live;
 static kvt_proc *extra[2], *balancer;
@@ -78,16 +79,7 @@ static kvt_proc *start_balancer(kvt_serve_env *e, const int ports[3], char *lb, 
     int lb_port = kvt_free_port();
     char *cfg = kvt_path("%s/haproxy.cfg", e->dir);
     char text[2048];
-    snprintf(text, sizeof text,
-             "global\n    maxconn 4000\n"
-             "defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n"
-             "    timeout server 60s\n    retries 2\n    option redispatch\n"
-             "frontend kvitt\n    bind 127.0.0.1:%d\n    default_backend daemons\n"
-             "backend daemons\n    balance roundrobin\n    option httpchk GET /readyz\n"
-             "    http-check expect status 200\n"
-             "    default-server inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions\n"
-             "    server a 127.0.0.1:%d check\n    server b 127.0.0.1:%d check\n"
-             "    server c 127.0.0.1:%d check\n", lb_port, ports[0], ports[1], ports[2]);
+    assert_true(kvt_haproxy_config(text, sizeof text, lb_port, ports, 3) > 0);
     assert_int_equal(kvt_write_file(cfg, text, strlen(text)), 0);
     char *lblog = kvt_path("%s/haproxy.log", e->dir);
     const char *hargv[] = { HAPROXY, "-f", cfg, "-db", NULL };
