@@ -543,6 +543,68 @@ static void test_journal__group_commit_survives_kill_9(void **state)
     free(path);
 }
 
+/* Many processes open one journal that does not exist yet, all at the same
+ * moment (several `kvitt report` or `kvitt pay` started together on a new
+ * shop): every one of them opens it; none answers "database is locked". */
+static void test_journal__many_processes_create_one_file_at_once(void **state)
+{
+    (void)state;
+#ifdef KVT_JOURNAL_PG
+    skip();
+#else
+    enum { ROUNDS = 12, N = 12 };
+    for (int round = 0; round < ROUNDS; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "race-%d", round);
+        char *path = jpath(name);
+        int gate[2];
+        assert_int_equal(pipe(gate), 0);
+        pid_t pid[N];
+        for (int i = 0; i < N; i++) {
+            pid[i] = fork();
+            assert_true(pid[i] >= 0);
+            if (pid[i] == 0) {
+                close(gate[1]);
+                char c;
+                while (read(gate[0], &c, 1) > 0) /* released when the parent closes */
+                    ;
+                kv_journal *cj = NULL;
+                char err[512] = "";
+                if (kv_journal_open(&cj, path, err, sizeof err) != KV_J_OK) {
+                    fprintf(stderr, "round %d child %d: %s\n", round, i, err);
+                    _exit(1);
+                }
+                kv_payment p = pay("", "OSL", 100 + i);
+                snprintf(p.reference, sizeof p.reference, "RACE-%d-%d", round, i);
+                kv_journal_status st = kv_journal_add_payment(cj, &p);
+                if (st != KV_J_OK)
+                    fprintf(stderr, "round %d child %d: put: %s\n", round, i, kv_journal_strerror(st));
+                kv_journal_close(cj);
+                _exit(st == KV_J_OK ? 0 : 1);
+            }
+        }
+        close(gate[0]);
+        close(gate[1]);
+        for (int i = 0; i < N; i++) {
+            int ws;
+            assert_int_equal(waitpid(pid[i], &ws, 0), pid[i]);
+            if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+                fail_msg("round %d: process %d could not open the new journal", round, i);
+        }
+        kv_journal *j = NULL;
+        assert_int_equal(kv_journal_open(&j, path, NULL, 0), KV_J_OK);
+        kv_payment *rows = NULL;
+        size_t n = 0;
+        kv_journal_query q = { .limit = 100 };
+        assert_int_equal(kv_journal_find(j, &rows, &n, &q), KV_J_OK);
+        assert_int_equal(n, N);
+        free(rows);
+        kv_journal_close(j);
+        free(path);
+    }
+#endif
+}
+
 #ifdef KVT_JOURNAL_PG
 #include "tests/journal_pg_cases.h"
 #endif
@@ -560,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_journal__created_private_and_refused_when_readable),
         cmocka_unit_test(test_journal__group_commit_shares_syncs),
         cmocka_unit_test(test_journal__group_commit_survives_kill_9),
+        cmocka_unit_test(test_journal__many_processes_create_one_file_at_once),
 #ifdef KVT_JOURNAL_PG
         KVT_JOURNAL_PG_CASES
 #endif

@@ -15,6 +15,7 @@
 
 #include "src/journal/journal_int.h"
 #include "src/journal/journal_pg.h"
+#include "src/util/sqlfile.h"
 
 const char *kv_journal_strerror(kv_journal_status st)
 {
@@ -254,10 +255,8 @@ kv_journal_status kv_journal_open(kv_journal **out, const char *path, char *err,
     }
     sqlite3_busy_timeout(j->db, 10000);
     char *emsg = NULL;
-    rc = sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-                      NULL, NULL, &emsg);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(j->db, schema, NULL, NULL, &emsg);
+    rc = kv_sqlfile_setup(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                          schema, 10000, &emsg);
     if (rc != SQLITE_OK) {
         if (err)
             snprintf(err, errlen, "journal %s: %s; fix: check the file is a kvitt journal and the disk is writable",

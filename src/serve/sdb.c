@@ -12,6 +12,7 @@
 #include "src/journal/journal.h"
 #include "src/serve/sdb.h"
 #include "src/serve/sdb_pg.h"
+#include "src/util/sqlfile.h"
 #include "src/journal/pgconn.h"
 
 struct kv_sdb {
@@ -94,10 +95,8 @@ kv_sdb_status kv_sdb_open(kv_sdb **out, const char *path, char *err, size_t errl
          * our claim.  So a claim is on disk before any money can move; a
          * stored answer lost to a power cut leaves the claim pending with
          * its reference, which a retry resolves from the journal. */
-        rc = sqlite3_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                          NULL, NULL, &msg);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(d->db, schema, NULL, NULL, &msg);
+        rc = kv_sqlfile_setup(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", schema, 10000,
+                              &msg);
     }
     if (rc != SQLITE_OK) {
         if (err)

@@ -16,6 +16,7 @@
 
 #include "src/journal/pgconn.h"
 #include "src/serve/session.h"
+#include "src/util/sqlfile.h"
 
 struct kv_session {
     sqlite3 *db;
@@ -65,7 +66,7 @@ kv_session_status kv_session_open(kv_session **out, const char *path, char *err,
     char *msg = NULL;
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(ss->db, 5000); /* the journal commits briefly */
-        rc = sqlite3_exec(ss->db, schema, NULL, NULL, &msg);
+        rc = kv_sqlfile_setup(ss->db, NULL, schema, 5000, &msg);
     }
     if (rc != SQLITE_OK) {
         if (err)
