@@ -1,5 +1,6 @@
 /* journal_int.h - internal: the journal handle, shared by journal.c,
- * journal_tx.c (statement cache, group commit), journal_proxy.c (the
+ * journal_ops.c and journal_om.c (operations, jobs, events; the
+ * outbox), journal_tx.c (statement cache, group commit), journal_proxy.c (the
  * proxy's held jobs) and journal_report.c (the back office).  Not
  * installed. */
 #ifndef KV_JOURNAL_INT_H
@@ -62,6 +63,14 @@ kv_journal_status kv__journal_w_end(kv_journal *j, kv_journal_status st, int wro
 /* journal_tx.c: the cached statement for a literal sql, and its release. */
 sqlite3_stmt *kv__journal_prep(kv_journal *j, const char *sql);
 void kv__journal_done(kv_journal *j, sqlite3_stmt *st);
+
+/* journal.c: step s (prepared and bound; j->mu held) to its end, reading
+ * each row with read into an element of elem bytes of a growing malloc'ed
+ * array, then release s.  On KV_J_OK *out (the caller free()s it; NULL when
+ * there are no rows) and *n are set; otherwise KV_J_E_NOMEM, or KV_J_E_SQL
+ * with the error recorded, and nothing is returned. */
+kv_journal_status kv__journal_collect_rows(kv_journal *j, void **out, size_t *n, sqlite3_stmt *s, size_t elem,
+                                           void (*read)(void *dst, sqlite3_stmt *s));
 
 /* journal.c, for journal_report.c: the handle's connection (borrowed);
  * take / release the handle's (recursive) lock around reads; 1 inside

@@ -1,0 +1,59 @@
+/* journal_sql.h - internal: the short helpers that every SQLite part of the
+ * journal (journal.c, journal_ops.c, journal_om.c, journal_report.c) uses
+ * around its statements.  Not installed. */
+#ifndef KV_JOURNAL_SQL_H
+#define KV_JOURNAL_SQL_H
+
+#include <stdio.h>
+
+#include "src/journal/journal_int.h"
+
+static inline int64_t now_ms(void)
+{
+    return kv__journal_now_ms();
+}
+
+static inline void set_err(kv_journal *j)
+{
+    kv__journal_set_err(j);
+}
+
+/* The statement cache and the write units are journal_tx.c's. */
+static inline sqlite3_stmt *prep(kv_journal *j, const char *sql)
+{
+    return kv__journal_prep(j, sql);
+}
+
+static inline void done(kv_journal *j, sqlite3_stmt *st)
+{
+    kv__journal_done(j, st);
+}
+
+static inline kv_journal_status w_begin(kv_journal *j)
+{
+    return kv__journal_w_begin(j);
+}
+
+static inline kv_journal_status w_end(kv_journal *j, kv_journal_status st, int wrote)
+{
+    return kv__journal_w_end(j, st, wrote);
+}
+
+static inline void bt(sqlite3_stmt *s, int i, const char *v)
+{
+    sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static inline void col_str(char *dst, size_t len, sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+static inline kv_journal_status collect_rows(kv_journal *j, void **out, size_t *n, sqlite3_stmt *s, size_t elem,
+                                             void (*read)(void *dst, sqlite3_stmt *s))
+{
+    return kv__journal_collect_rows(j, out, n, s, elem, read);
+}
+
+#endif
