@@ -149,16 +149,19 @@ deps-pkg:
 	@sh .ci/install-deps pkg
 
 # ---- tests ---------------------------------------------------------------
+# Both flavours are built first, then their suites share one pool of
+# runners (tests/run.sh; KVITT_JOBS at a time).
 test check: deps-test
-	@$(MAKE) --no-print-directory test-plain
-	@$(MAKE) --no-print-directory test-san
+	@$(MAKE) --no-print-directory tests-build
+	@$(MAKE) --no-print-directory SAN=1 tests-build
+	@bash tests/run.sh $(BUILD) plain build/san sanitizers
 
 test-plain: tests-build
-	@sh tests/run.sh $(BUILD) plain
+	@bash tests/run.sh $(BUILD) plain
 
 test-san:
 	@$(MAKE) --no-print-directory SAN=1 tests-build
-	@sh tests/run.sh build/san sanitizers
+	@bash tests/run.sh build/san sanitizers
 
 # ---- benchmarks (figures, never pass/fail on time) -----------------------
 bench: deps-test

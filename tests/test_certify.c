@@ -25,6 +25,13 @@
 #include "tests/lib/kvthttp.h"
 #include "tests/lib/kvtserve.h"
 
+/* The exit status, with kvitt's stderr when it is not the one wanted. */
+#define want_status(r, n)                                                                                     \
+    do {                                                                                                    \
+        if ((r).status != (n))                                                                              \
+            fail_msg("kvitt exited with %d, want %d; stderr:\n%.3000s", (r).status, (n), (r).err ? (r).err : ""); \
+    } while (0)
+
 typedef struct env {
     kvt_proc *sim;
     char url[128];
@@ -177,7 +184,7 @@ static void test_certify__sim_tour_passes_every_line(void **state)
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
     if (r.status != 0)
         printf("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     assert_non_null(strstr(r.out, "18 of 18 checklist lines passed"));
     kvt_result_free(&r);
 
@@ -292,7 +299,7 @@ static void test_certify__sim_fault_fails_the_named_line(void **state)
     const char *argv[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "f1",
                            "--webhook-wait", "5", "--phone", "4791234567", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
-    assert_int_equal(r.status, 1);
+    want_status(r, 1);
     assert_non_null(strstr(r.out, "refund-full      failed"));
     assert_null(strstr(r.out, "4791234567"));
     assert_null(strstr(r.err, "4791234567"));
@@ -353,13 +360,13 @@ static void test_certify__qr_source_default_image_and_text_warns(void **state)
     kvt_result r;
     const char *pay[] = { "kvitt", "--config", e.conf, "pay", "--amount", "12.00", "--timeout", "30", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 90, pay), 0);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     assert_null(strstr(r.err, "qr_source = text"));
     kvt_result_free(&r);
     /* text: the warning names the store and the approval */
     conf_set(&e, "[store oslo]", "qr_source = image", "qr_source = text");
     assert_int_equal(kvt_run(&r, NULL, NULL, 90, pay), 0);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     assert_non_null(strstr(r.err, "warning: [store oslo] qr_source = text"));
     assert_non_null(strstr(r.err, "needs Vipps' approval"));
     kvt_result_free(&r);
@@ -367,7 +374,7 @@ static void test_certify__qr_source_default_image_and_text_warns(void **state)
     const char *cert[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "q1",
                            "--webhook-wait", "5", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, cert), 0);
-    assert_int_equal(r.status, 1);
+    want_status(r, 1);
     assert_non_null(strstr(r.out, "qr-design        not verified"));
     assert_null(strstr(r.out, "18 of 18"));
     kvt_result_free(&r);
@@ -375,7 +382,7 @@ static void test_certify__qr_source_default_image_and_text_warns(void **state)
     const char *cert2[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "q2",
                             "--webhook-wait", "5", "--qr-design-approved", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, cert2), 0);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     assert_non_null(strstr(r.out, "qr-design        passed"));
     kvt_result_free(&r);
     sim_stop(&e);
@@ -451,7 +458,7 @@ static void test_certify__waits_for_the_customer(void **state)
     assert_int_equal(kvt_run(&r, NULL, NULL, 180, argv), 0);
     if (r.status != 0)
         printf("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     for (int i = 1; i <= 4; i++) {
         char want[160];
         snprintf(want, sizeof want, "ACTION: approve payment OSL-cert-w1-%d of NOK 10.00 in the simulator", i);
@@ -489,7 +496,7 @@ static void test_certify__uses_the_daemons_webhooks(void **state)
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
     if (r.status != 0)
         printf("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     assert_non_null(strstr(r.err, "the daemon's registration for"));
     assert_null(strstr(r.err, "local receiver"));
     kvt_result_free(&r);
@@ -510,7 +517,7 @@ static void test_certify__uses_the_daemons_webhooks(void **state)
     /* delete the daemon's registration: not verified, exit 1 */
     const char *list[] = { "kvitt", "--config", se.conf, "webhooks", "list", "--store", "oslo", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 60, list), 0);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     char *id = NULL;
     for (char *ln = strtok(r.out, "\n"); ln && !id; ln = strtok(NULL, "\n"))
         if (strstr(ln, "/webhooks/vipps"))
@@ -523,13 +530,13 @@ static void test_certify__uses_the_daemons_webhooks(void **state)
     assert_int_equal(kvt_run(&r, NULL, NULL, 60, del), 0);
     if (r.status != 0)
         printf("webhooks delete: %s\n", r.err);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     kvt_result_free(&r);
     free(id);
     /* the environment is still the simulator: the local receiver serves */
     const char *again[] = { "kvitt", "--config", se.conf, "certify", "--out", out, "--run-id", "d2", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, again), 0);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     assert_non_null(strstr(r.err, "local receiver"));
     kvt_result_free(&r);
     free(jsp);
@@ -606,7 +613,7 @@ static void test_certify__tour_requests_match_the_specs(void **state)
     kvt_result r;
     const char *argv[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, "--run-id", "c1", NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     kvt_result_free(&r);
     char *script = kvt_path("%s/tests/contract/validate.py", kvt_srcdir());
     char *specs = kvt_path("%s/specs", kvt_shared());
@@ -622,7 +629,7 @@ static void test_certify__tour_requests_match_the_specs(void **state)
     }
     if (r.status != 0)
         printf("validator:\n%s\n%s\n", r.out, r.err);
-    assert_int_equal(r.status, 0);
+    want_status(r, 0);
     kvt_result_free(&r);
     sim_stop(&e);
 }
@@ -643,12 +650,12 @@ static void test_certify__unreachable_and_config_errors(void **state)
     kvt_result r;
     const char *argv[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 120, argv), 0);
-    assert_int_equal(r.status, 5);
+    want_status(r, 5);
     assert_non_null(strstr(r.err, "unreachable"));
     kvt_result_free(&r);
     const char *nostore[] = { "kvitt", "--config", e.conf, "certify", "--store", "tromso", "--out", e.dir, NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 60, nostore), 0);
-    assert_int_equal(r.status, 2);
+    want_status(r, 2);
     assert_non_null(strstr(r.err, "tromso"));
     kvt_result_free(&r);
     /* refused credentials: 3, and the secret is not echoed */
@@ -664,7 +671,7 @@ static void test_certify__unreachable_and_config_errors(void **state)
     e.conf = sp;
     const char *refused[] = { "kvitt", "--config", e.conf, "certify", "--out", e.dir, NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 60, refused), 0);
-    assert_int_equal(r.status, 3);
+    want_status(r, 3);
     assert_non_null(strstr(r.err, "access token from"));
     assert_null(strstr(r.err, "d3Jvbmcgc2VjcmV0IGZvciB0aGUgdGVzdA=="));
     assert_null(strstr(r.err, secret));
@@ -672,7 +679,7 @@ static void test_certify__unreachable_and_config_errors(void **state)
     free(secret);
     const char *badrun[] = { "kvitt", "--config", e.conf, "certify", "--run-id", "bad id!", "--out", e.dir, NULL };
     assert_int_equal(kvt_run(&r, NULL, NULL, 60, badrun), 0);
-    assert_int_equal(r.status, 2);
+    want_status(r, 2);
     assert_non_null(strstr(r.err, "--run-id"));
     kvt_result_free(&r);
     sim_stop(&e);

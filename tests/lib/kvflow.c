@@ -120,7 +120,7 @@ int kvf_kvitt(kvf_env *e, kvt_result *r, const char *const env[], const char *co
     for (int i = 0; args[i] && n < 39; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    return kvt_run(r, NULL, env, 60, argv);
+    return kvt_run(r, NULL, env, 180, argv); /* a net for a hung kvitt; sanitizers on a loaded machine are slow */
 }
 
 static size_t sink(char *p, size_t sz, size_t n, void *ud)

@@ -348,7 +348,7 @@ done:
     return st;
 }
 
-int kvt_free_port(void)
+static int any_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { 0 };
@@ -362,6 +362,29 @@ int kvt_free_port(void)
     }
     close(fd);
     return ntohs(a.sin_port);
+}
+
+/* Suites run side by side (tests/run.sh): a port handed out here is marked
+ * in KVITT_PORTS_DIR so that no other suite of the run is handed it too
+ * before its user has bound it. */
+int kvt_free_port(void)
+{
+    const char *dir = getenv("KVITT_PORTS_DIR");
+    for (int tries = 0; tries < 64; tries++) {
+        int port = any_port();
+        if (port < 0 || !dir || !*dir)
+            return port;
+        char mark[512];
+        snprintf(mark, sizeof mark, "%s/%d", dir, port);
+        int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            return port;
+        }
+        if (errno != EEXIST)
+            return port;
+    }
+    return -1;
 }
 
 void kvt_print_dump_diff(const char *label, const void *got, size_t gotlen,

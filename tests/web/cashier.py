@@ -107,11 +107,28 @@ def customer(ref, state):
     assert st == 200, "simulator %s: %d %s" % (state, st, body)
 
 
+RESULT_JS = """
+var r = document.querySelector('#result');
+return r ? [r.getAttribute('data-kind') || '', r.innerText] : null;
+"""
+
+
 def result(drv, kind, timeout=60):
-    r = kvweb.wait(drv, present("#result"), timeout=timeout, what="the final screen")
-    assert r.get_attribute("data-kind") == kind, "final screen %s, want %s: %s" % (
-        r.get_attribute("data-kind"), kind, r.text)
-    return r
+    """Wait for the final screen and check its kind.  The screen is read in
+    one script call (it may be drawn again while the page follows the
+    feed, which would leave an element handle stale)."""
+    seen = [None]
+
+    def final(d):
+        seen[0] = d.execute_script(RESULT_JS)
+        return seen[0] is not None and seen[0][0] == kind
+
+    try:
+        kvweb.wait(drv, final, timeout=timeout, what="the final screen %s" % kind)
+    except AssertionError:
+        raise AssertionError("final screen %s, want %s: %s" % (
+            seen[0][0] if seen[0] else "(none)", kind, seen[0][1] if seen[0] else ""))
+    return q(drv, "#result")
 
 
 A11Y = """
