@@ -152,6 +152,15 @@ int kv_close_out(const char *cmd, FILE *f, const char *path)
     return 0;
 }
 
+int kv_write_out(const char *cmd, const char *path, const void *data, size_t len)
+{
+    FILE *f = kv_open_out(cmd, path);
+    if (!f)
+        return KV_EXIT_USAGE;
+    fwrite(data, 1, len, f);
+    return kv_close_out(cmd, f, path) ? KV_EXIT_USAGE : KV_EXIT_OK;
+}
+
 int kv_cmd_version(int argc, char **argv, const kv_cli *cli)
 {
     (void)argc; (void)argv; (void)cli;
