@@ -3,6 +3,7 @@
  * input patterns, rate limits and idempotency. */
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,13 +116,23 @@ int sim_rate_hit(kv_sim *s, const char *key, int limit, double now, int *retry_a
     return 0;
 }
 
-void sim_too_many(sim_resp *r, int retry_after)
+int sim_rate_limited(kv_sim *s, sim_resp *r, int limit, double now, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    char *key = NULL;
+    if (vasprintf(&key, fmt, ap) < 0) key = NULL;
+    va_end(ap);
+    int retry_after;
+    int hit = key && sim_rate_hit(s, key, limit, now, &retry_after);
+    free(key);
+    if (!hit) return 0;
     char msg[96], ra[16];
     snprintf(msg, sizeof msg, "Rate limit is exceeded. Try again in %d seconds.", retry_after);
     sim_apim_error(r, 429, msg);
     snprintf(ra, sizeof ra, "%d", retry_after);
     sim_resp_header(r, "Retry-After", ra);
+    return 1;
 }
 
 /* ---- idempotency ---- */

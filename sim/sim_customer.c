@@ -43,6 +43,21 @@ cJSON *sim_amount_json(const char *cur, long long v)
     return a;
 }
 
+cJSON *sim_event_json(const sim_payment *p, const sim_event *e, int with_msn)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (with_msn) cJSON_AddStringToObject(o, "msn", p->msn);
+    cJSON_AddStringToObject(o, "reference", p->ref);
+    cJSON_AddStringToObject(o, "pspReference", e->psp);
+    cJSON_AddStringToObject(o, "name", e->name);
+    cJSON_AddItemToObject(o, "amount", sim_amount_json(p->currency, e->value));
+    cJSON_AddStringToObject(o, "timestamp", e->ts);
+    if (e->idem) cJSON_AddStringToObject(o, "idempotencyKey", e->idem);
+    else cJSON_AddNullToObject(o, "idempotencyKey");
+    cJSON_AddBoolToObject(o, "success", e->success);
+    return o;
+}
+
 void sim_epay_event(kv_sim *s, sim_payment *p, const char *name, long long value,
                     const char *idem, int success, double now)
 {
@@ -60,16 +75,7 @@ void sim_epay_event(kv_sim *s, sim_payment *p, const char *name, long long value
         for (int i = 0; i < h->nevents; i++)
             if (strcmp(h->events[i], evname) == 0) want = 1;
         if (!want) continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "msn", p->msn);
-        cJSON_AddStringToObject(o, "reference", p->ref);
-        cJSON_AddStringToObject(o, "pspReference", e->psp);
-        cJSON_AddStringToObject(o, "name", e->name);
-        cJSON_AddItemToObject(o, "amount", sim_amount_json(p->currency, e->value));
-        cJSON_AddStringToObject(o, "timestamp", e->ts);
-        if (e->idem) cJSON_AddStringToObject(o, "idempotencyKey", e->idem);
-        else cJSON_AddNullToObject(o, "idempotencyKey");
-        cJSON_AddBoolToObject(o, "success", e->success);
+        cJSON *o = sim_event_json(p, e, 1);
         char *body = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (body) {

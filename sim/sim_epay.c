@@ -20,20 +20,6 @@ static const char *pstate_name(int st)
     return "CREATED";
 }
 
-static cJSON *event_json(const sim_payment *p, const sim_event *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "reference", p->ref);
-    cJSON_AddStringToObject(o, "pspReference", e->psp);
-    cJSON_AddStringToObject(o, "name", e->name);
-    cJSON_AddItemToObject(o, "amount", sim_amount_json(p->currency, e->value));
-    cJSON_AddStringToObject(o, "timestamp", e->ts);
-    if (e->idem) cJSON_AddStringToObject(o, "idempotencyKey", e->idem);
-    else cJSON_AddNullToObject(o, "idempotencyKey");
-    cJSON_AddBoolToObject(o, "success", e->success);
-    return o;
-}
-
 /* ---- ePayment ---- */
 static cJSON *aggregate_json(const sim_payment *p)
 {
@@ -103,21 +89,29 @@ static void register_qr(kv_sim *s, const char *token, const char *target, double
     s->qrs = q;
 }
 
+/* The Idempotency-Key of a POST (borrowed), or NULL after answering 400. */
+static const char *idem_key(kv_sim *s, const sim_req *rq, sim_resp *r, const char *inst)
+{
+    const char *key = sim_header(rq, "Idempotency-Key");
+    if (!key || !*key) {
+        sim_problem_field(s, r, 400, "The Idempotency-Key header is required", inst, "Idempotency-Key");
+        return NULL;
+    }
+    if (strlen(key) > 50) {
+        sim_problem_field(s, r, 400, "The Idempotency-Key must be at most 50 characters", inst,
+                          "Idempotency-Key");
+        return NULL;
+    }
+    return key;
+}
+
 /* POST /epayment/v1/payments. */
 static void epay_create(kv_sim *s, const sim_req *rq, sim_resp *r, int ci, const char *msn,
                         double now)
 {
     const char *inst = "/v1/payments";
-    const char *key = sim_header(rq, "Idempotency-Key");
-    if (!key || !*key) {
-        sim_problem_field(s, r, 400, "The Idempotency-Key header is required", inst, "Idempotency-Key");
-        return;
-    }
-    if (strlen(key) > 50) {
-        sim_problem_field(s, r, 400, "The Idempotency-Key must be at most 50 characters", inst,
-                          "Idempotency-Key");
-        return;
-    }
+    const char *key = idem_key(s, rq, r, inst);
+    if (!key) return;
     cJSON *b = cJSON_Parse(rq->body);
     if (!cJSON_IsObject(b)) {
         cJSON_Delete(b);
@@ -125,12 +119,10 @@ static void epay_create(kv_sim *s, const sim_req *rq, sim_resp *r, int ci, const
         return;
     }
     const char *ref = sim_json_str(b, "reference");
-    char *rk = sim_printf("create %s %s", msn, ref ? ref : "");
-    int ra;
-    if (rk && sim_rate_hit(s, rk, s->o.rate_mod_per_min, now, &ra)) {
-        free(rk); cJSON_Delete(b); sim_too_many(r, ra); return;
+    if (sim_rate_limited(s, r, s->o.rate_mod_per_min, now, "create %s %s", msn, ref ? ref : "")) {
+        cJSON_Delete(b);
+        return;
     }
-    free(rk);
     char *scope = sim_printf("%s POST /epayment/v1/payments", msn);
     if (!scope) { cJSON_Delete(b); sim_apim_error(r, 500, "Internal server error"); return; }
     if (sim_idem_check(s, rq, r, scope, key, 0, "4020", inst)) { free(scope); cJSON_Delete(b); return; }
@@ -356,20 +348,9 @@ static void epay_modify(kv_sim *s, const sim_req *rq, sim_resp *r, const char *m
 {
     char inst[128];
     snprintf(inst, sizeof inst, "/v1/payments/%s/%s", ref, op);
-    const char *key = sim_header(rq, "Idempotency-Key");
-    if (!key || !*key) {
-        sim_problem_field(s, r, 400, "The Idempotency-Key header is required", inst, "Idempotency-Key");
-        return;
-    }
-    if (strlen(key) > 50) {
-        sim_problem_field(s, r, 400, "The Idempotency-Key must be at most 50 characters", inst,
-                          "Idempotency-Key");
-        return;
-    }
-    char *rk = sim_printf("%s %s %s", op, msn, ref);
-    int ra;
-    if (rk && sim_rate_hit(s, rk, s->o.rate_mod_per_min, now, &ra)) { free(rk); sim_too_many(r, ra); return; }
-    free(rk);
+    const char *key = idem_key(s, rq, r, inst);
+    if (!key) return;
+    if (sim_rate_limited(s, r, s->o.rate_mod_per_min, now, "%s %s %s", op, msn, ref)) return;
     char *scope = sim_printf("%s POST %s", msn, rq->path);
     if (!scope) { sim_apim_error(r, 500, "Internal server error"); return; }
     const char *conflict = !strcmp(op, "capture") ? "4010" : !strcmp(op, "refund") ? "4150" : "4020";
@@ -534,29 +515,18 @@ void sim_epay_route(kv_sim *s, const sim_req *rq, sim_resp *r, int ci, const cha
             if (!strcmp(m, "POST")) { epay_create(s, rq, r, ci, msn, now); return; }
         } else {
             const char *ref = seg[3];
-            if (nseg == 4 && !strcmp(m, "GET")) {
-                char *rk = sim_printf("get %s %s", sim_header(rq, "Ocp-Apim-Subscription-Key"), ref);
-                int ra;
-                if (rk && sim_rate_hit(s, rk, s->o.rate_get_per_min, now, &ra)) { free(rk); sim_too_many(r, ra); return; }
-                free(rk);
+            int events = nseg == 5 && !strcmp(seg[4], "events");
+            if ((nseg == 4 || events) && !strcmp(m, "GET")) {
+                if (sim_rate_limited(s, r, s->o.rate_get_per_min, now, "get %s %s",
+                                     sim_header(rq, "Ocp-Apim-Subscription-Key"), ref))
+                    return;
                 sim_payment *p = sim_find(s, msn, ref, 0);
                 char inst[128];
-                snprintf(inst, sizeof inst, "/v1/payments/%s", ref);
-                if (!p) sim_problem(s, r, 404, "Not Found", "Reference not found", inst, "5090");
-                else payment_reply(r, p);
-                return;
-            }
-            if (nseg == 5 && !strcmp(seg[4], "events") && !strcmp(m, "GET")) {
-                char *rk = sim_printf("get %s %s", sim_header(rq, "Ocp-Apim-Subscription-Key"), ref);
-                int ra;
-                if (rk && sim_rate_hit(s, rk, s->o.rate_get_per_min, now, &ra)) { free(rk); sim_too_many(r, ra); return; }
-                free(rk);
-                sim_payment *p = sim_find(s, msn, ref, 0);
-                char inst[128];
-                snprintf(inst, sizeof inst, "/v1/payments/%s/events", ref);
+                snprintf(inst, sizeof inst, "/v1/payments/%s%s", ref, events ? "/events" : "");
                 if (!p) { sim_problem(s, r, 404, "Not Found", "Reference not found", inst, "5090"); return; }
+                if (!events) { payment_reply(r, p); return; }
                 cJSON *a = cJSON_CreateArray();
-                for (size_t i = 0; i < p->nev; i++) cJSON_AddItemToArray(a, event_json(p, &p->ev[i]));
+                for (size_t i = 0; i < p->nev; i++) cJSON_AddItemToArray(a, sim_event_json(p, &p->ev[i], 0));
                 sim_resp_json(r, 200, a);
                 return;
             }

@@ -273,8 +273,10 @@ const char *sim_json_str(const cJSON *o, const char *k);
 /* Sliding one-minute limit of `limit` calls per key (0 = none): 1 and
  * *retry_after (seconds) when this call is over the limit, else 0. */
 int sim_rate_hit(kv_sim *s, const char *key, int limit, double now, int *retry_after);
-/* Answer 429 with the API Management text and Retry-After. */
-void sim_too_many(sim_resp *r, int retry_after);
+/* sim_rate_hit on the key printed from fmt; over the limit: answer 429
+ * with the API Management text and Retry-After, and return 1. */
+int sim_rate_limited(kv_sim *s, sim_resp *r, int limit, double now, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Idempotency (Idempotency-Key, or eCom's X-Request-Id): when scope+key
  * was answered before, replay that answer into r (a different body: 409,
  * as eCom's error 93 when ecom, else a problem with conflict_code and
@@ -304,6 +306,9 @@ int sim_customer_expire(kv_sim *s, sim_payment *p, double now);
 void sim_new_psp(kv_sim *s, char out[40]);
 /* {"currency": cur, "value": v}, caller owns it. */
 cJSON *sim_amount_json(const char *cur, long long v);
+/* An event as the API shows it (caller owns it); with_msn: the webhook
+ * payload, which also names the sales unit. */
+cJSON *sim_event_json(const sim_payment *p, const sim_event *e, int with_msn);
 /* Record an ePayment event on p and queue it to the webhooks that want it. */
 void sim_epay_event(kv_sim *s, sim_payment *p, const char *name, long long value,
                     const char *idem, int success, double now);
