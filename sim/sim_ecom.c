@@ -1,36 +1,12 @@
 /* sim_ecom.c - eCom v2 (initiate, details, status, capture, cancel,
  * refund, integration-test approve, callbacks) and the QR API one-time
  * payment QR. */
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim/sim_int.h"
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int valid_order_id(const char *v)
-{
-    size_t n = strlen(v);
-    if (n < 1 || n > 50) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)v[i]) && v[i] != '-') return 0;
-    return 1;
-}
-
-static int digits(const char *v, size_t n)
-{
-    if (strlen(v) != n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isdigit((unsigned char)v[i])) return 0;
-    return 1;
-}
 
 static void new_txid(kv_sim *s, char out[40])
 {
@@ -133,40 +109,17 @@ static void tx_reply(sim_resp *r, const sim_payment *p, const char *status, long
 static int rate(kv_sim *s, sim_resp *r, const char *what, const char *a, const char *b, int limit)
 {
     if (limit <= 0) return 0;
-    /* shares the generic limiter through a tiny fault-free path */
     char *key = sim_printf("ecom %s %s %s", what, a, b);
     if (!key) return 0;
-    double now = sim_now();
-    sim_rate *rt;
-    for (rt = s->rate; rt; rt = rt->next) if (!strcmp(rt->key, key)) break;
-    if (!rt) {
-        rt = calloc(1, sizeof *rt);
-        if (!rt) { free(key); return 0; }
-        rt->key = key;
-        rt->t = calloc((size_t)limit, sizeof *rt->t);
-        if (!rt->t) { free(rt->key); free(rt); return 0; }
-        rt->limit = limit;
-        rt->next = s->rate;
-        s->rate = rt;
-    } else free(key);
-    if (rt->n == rt->limit) {
-        double oldest = rt->t[rt->head];
-        if (now - oldest < 60.0) {
-            int ra = (int)ceil(60.0 - (now - oldest));
-            if (ra < 1) ra = 1;
-            char ras[16];
-            snprintf(ras, sizeof ras, "%d", ra);
-            sim_ecom_error(s, r, 429, "VippsError", "98", "Too many requests");
-            sim_resp_header(r, "Retry-After", ras);
-            return 1;
-        }
-        rt->t[rt->head] = now;
-        rt->head = (rt->head + 1) % rt->limit;
-        return 0;
-    }
-    rt->t[(rt->head + rt->n) % rt->limit] = now;
-    rt->n++;
-    return 0;
+    int ra;
+    int hit = sim_rate_hit(s, key, limit, sim_now(), &ra);
+    free(key);
+    if (!hit) return 0;
+    char ras[16];
+    snprintf(ras, sizeof ras, "%d", ra);
+    sim_ecom_error(s, r, 429, "VippsError", "98", "Too many requests");
+    sim_resp_header(r, "Retry-After", ras);
+    return 1;
 }
 
 static void initiate(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn)
@@ -188,10 +141,10 @@ static void initiate(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn)
         sim_ecom_error(s, r, 500, "VippsError", "99", "Internal error");
         goto out;
     }
-    const char *bmsn = jstr(mi, "merchantSerialNumber");
-    const char *cb = jstr(mi, "callbackPrefix");
-    const char *fb = jstr(mi, "fallBack");
-    const char *at = jstr(mi, "authToken");
+    const char *bmsn = sim_json_str(mi, "merchantSerialNumber");
+    const char *cb = sim_json_str(mi, "callbackPrefix");
+    const char *fb = sim_json_str(mi, "fallBack");
+    const char *at = sim_json_str(mi, "authToken");
     if (!bmsn || strlen(bmsn) < 5 || strspn(bmsn, "0123456789") != strlen(bmsn)) {
         sim_ecom_error(s, r, 400, "InvalidRequest", "merchantSerialNumber",
                        "merchantSerialNumber must be a string of at least 5 digits");
@@ -213,12 +166,12 @@ static void initiate(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn)
         sim_ecom_error(s, r, 400, "InvalidRequest", "customerInfo", "customerInfo is required");
         goto out;
     }
-    const char *mob = jstr(cu, "mobileNumber");
-    const char *oid = jstr(tx, "orderId");
-    const char *txt = jstr(tx, "transactionText");
+    const char *mob = sim_json_str(cu, "mobileNumber");
+    const char *oid = sim_json_str(tx, "orderId");
+    const char *txt = sim_json_str(tx, "transactionText");
     const cJSON *amt = cJSON_GetObjectItemCaseSensitive(tx, "amount");
     int skip = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tx, "skipLandingPage"));
-    if (!oid || !valid_order_id(oid)) {
+    if (!oid || !sim_match_pattern(oid, 1, 50, "-")) {
         sim_ecom_error(s, r, 400, "InvalidRequest", "orderId", "orderId must match ^[a-zA-Z0-9-]{1,50}$");
         goto out;
     }
@@ -239,7 +192,7 @@ static void initiate(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn)
     if (mob) {
         char msisdn[16];
         snprintf(msisdn, sizeof msisdn, "47%s", mob);
-        if (!digits(mob, 8) || !sim_phone_known(s, msisdn)) {
+        if (!sim_all_digits(mob, 8, 8) || !sim_phone_known(s, msisdn)) {
             sim_ecom_error(s, r, 400, "User", "81", "User not recognized");
             goto out;
         }
@@ -334,7 +287,7 @@ static int check_mod_body(kv_sim *s, sim_resp *r, const cJSON *b, const char *ms
         sim_ecom_error(s, r, 403, "Merchant", "37", "Merchant not available or deactivated");
         return -1;
     }
-    const char *txt = jstr(tx, "transactionText");
+    const char *txt = sim_json_str(tx, "transactionText");
     if (need_text && (!txt || strlen(txt) > 100)) {
         sim_ecom_error(s, r, 400, "InvalidRequest", "transactionText", "transactionText is required (max 100)");
         return -1;
@@ -371,7 +324,7 @@ static void modify(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn, c
     cJSON *b = cJSON_Parse(rq->body);
     long long amount = 0;
     if (check_mod_body(s, r, b, msn, 1, &amount) < 0) goto done;
-    const char *txt = jstr(cJSON_GetObjectItemCaseSensitive(b, "transaction"), "transactionText");
+    const char *txt = sim_json_str(cJSON_GetObjectItemCaseSensitive(b, "transaction"), "transactionText");
     if (!p) {
         sim_ecom_error(s, r, 404, "Merchant", "35", "Requested Order not found");
         goto done;
@@ -489,11 +442,11 @@ void sim_ecom_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const c
         sim_payment *p = sim_find(s, msn, seg[4], 1);
         if (!p) { sim_ecom_error(s, r, 404, "Merchant", "35", "Requested Order not found"); return; }
         cJSON *b = cJSON_Parse(rq->body);
-        const char *ph = b ? jstr(b, "customerPhoneNumber") : NULL;
-        const char *tok = b ? jstr(b, "token") : NULL;
+        const char *ph = b ? sim_json_str(b, "customerPhoneNumber") : NULL;
+        const char *tok = b ? sim_json_str(b, "token") : NULL;
         char msisdn[16] = "";
         if (ph) snprintf(msisdn, sizeof msisdn, "47%s", ph);
-        if (!ph || !digits(ph, 8) || !sim_phone_known(s, msisdn)) {
+        if (!ph || !sim_all_digits(ph, 8, 8) || !sim_phone_known(s, msisdn)) {
             sim_ecom_error(s, r, 400, "User", "81", "User not recognized");
         } else if (p->skip_landing) {
             sim_ecom_error(s, r, 400, "InvalidRequest", "skipLandingPage",
@@ -559,7 +512,7 @@ void sim_qr_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const cha
         if (size < 100 || size > 2000) { qr_problem(s, r, 400, "Bad Request", "Size must be 100-2000", "Size"); return; }
     }
     cJSON *b = cJSON_Parse(rq->body);
-    const char *url = b ? jstr(b, "url") : NULL;
+    const char *url = b ? sim_json_str(b, "url") : NULL;
     sim_payment *p = NULL;
     if (url) {
         const char *t = strstr(url, "/sim/v1/landing/");

@@ -256,7 +256,27 @@ void sim_ecom_error(kv_sim *s, sim_resp *r, int status, const char *group,
 /* Azure API Management error {"statusCode":n,"message":...}. */
 void sim_apim_error(sim_resp *r, int status, const char *msg);
 
-/* ---- core (sim_api.c) ---- */
+/* ---- routing and shared helpers (sim_api.c) ---- */
+void sim_handle(kv_sim *s, const sim_req *rq, sim_resp *r);
+sim_payment *sim_find(kv_sim *s, const char *msn, const char *ref, int ecom);
+void sim_count_key(sim_count **list, const char *key);
+/* 1 when msisdn (country code, digits only) is a known test user. */
+int sim_phone_known(kv_sim *s, const char *msisdn);
+/* 1 when v has minl..maxl characters, each alphanumeric or in extra. */
+int sim_match_pattern(const char *v, size_t minl, size_t maxl, const char *extra);
+/* 1 when v has minl..maxl characters, all decimal digits. */
+int sim_all_digits(const char *v, size_t minl, size_t maxl);
+/* Integer JSON number in [lo, hi] -> 1 and *out; else 0. */
+int sim_json_int(const cJSON *n, long long lo, long long hi, long long *out);
+/* String member k of object o (borrowed), NULL when absent or not a string. */
+const char *sim_json_str(const cJSON *o, const char *k);
+/* Sliding one-minute limit of `limit` calls per key (0 = none): 1 and
+ * *retry_after (seconds) when this call is over the limit, else 0. */
+int sim_rate_hit(kv_sim *s, const char *key, int limit, double now, int *retry_after);
+/* sim_rate_hit on the key printed from fmt; over the limit: answer 429
+ * with the API Management text and Retry-After, and return 1. */
+int sim_rate_limited(kv_sim *s, sim_resp *r, int limit, double now, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Idempotency (Idempotency-Key, or eCom's X-Request-Id): when scope+key
  * was answered before, replay that answer into r (a different body: 409,
  * as eCom's error 93 when ecom, else a problem with conflict_code and
@@ -267,17 +287,49 @@ int sim_idem_check(kv_sim *s, const sim_req *rq, sim_resp *r, const char *scope,
 void sim_idem_store(kv_sim *s, const sim_req *rq, const sim_resp *r, const char *scope,
                     const char *key);
 
-void sim_handle(kv_sim *s, const sim_req *rq, sim_resp *r);
-void sim_tick(kv_sim *s, double now);
+/* ---- access tokens and call authentication (sim_auth.c) ---- */
 const kv_sim_cred *sim_creds(size_t *n);
-sim_payment *sim_find(kv_sim *s, const char *msn, const char *ref, int ecom);
+/* POST /accesstoken/get. */
+void sim_access_token(kv_sim *s, const sim_req *rq, sim_resp *r, double now);
+/* Check token, subscription key and MSN of an API call: 0 with *credp and
+ * msn set, -1 after answering r (eCom error format when ecom). */
+int sim_authenticate(kv_sim *s, const sim_req *rq, sim_resp *r, int ecom, int *credp,
+                     char msn[16]);
+
+/* ---- ePayment events and the simulated customer (sim_customer.c) ---- */
+void sim_tick(kv_sim *s, double now);
 /* Customer actions: return 0 or -1 when the state does not allow it. */
 int sim_customer_approve(kv_sim *s, sim_payment *p, double now);
 int sim_customer_abort(kv_sim *s, sim_payment *p, double now);
 int sim_customer_expire(kv_sim *s, sim_payment *p, double now);
-void sim_count_key(sim_count **list, const char *key);
-/* 1 when msisdn (country code, digits only) is a known test user. */
-int sim_phone_known(kv_sim *s, const char *msisdn);
+/* New random pspReference (10 digits). */
+void sim_new_psp(kv_sim *s, char out[40]);
+/* {"currency": cur, "value": v}, caller owns it. */
+cJSON *sim_amount_json(const char *cur, long long v);
+/* An event as the API shows it (caller owns it); with_msn: the webhook
+ * payload, which also names the sales unit. */
+cJSON *sim_event_json(const sim_payment *p, const sim_event *e, int with_msn);
+/* Record an ePayment event on p and queue it to the webhooks that want it. */
+void sim_epay_event(kv_sim *s, sim_payment *p, const char *name, long long value,
+                    const char *idem, int success, double now);
+
+/* ---- ePayment API (sim_epay.c) ---- */
+void sim_epay_route(kv_sim *s, const sim_req *rq, sim_resp *r, int ci, const char *msn,
+                    char **seg, int nseg, double now);
+
+/* ---- receipts and Order Management (sim_order.c) ---- */
+/* Validate a receipt object: 1 after answering r with a 400, 0 when fine. */
+int sim_check_receipt(kv_sim *s, sim_resp *r, const cJSON *rc, const char *instance, int epay);
+/* Store a copy of receipt (may be NULL) for msn/type/order. */
+void sim_store_receipt(kv_sim *s, const char *msn, const char *type, const char *order,
+                       const cJSON *receipt);
+sim_receipt *sim_find_receipt(kv_sim *s, const char *msn, const char *type, const char *order);
+void sim_om_route(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn, char **seg,
+                  int nseg);
+
+/* ---- Webhooks API (sim_hooks.c) ---- */
+void sim_hooks_route(kv_sim *s, const sim_req *rq, sim_resp *r, const char *msn, char **seg,
+                     int nseg);
 
 /* ---- eCom + QR (sim_ecom.c) ---- */
 void sim_ecom_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const char *msn,

@@ -520,12 +520,6 @@ void sim_report_route(kv_sim *s, const sim_req *rq, sim_resp *r, int cred, const
 
 /* ---- test controls: POST /sim/v1/report/{config|close|entries} ---- */
 
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(x) ? x->valuestring : NULL;
-}
-
 void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, int nseg)
 {
     sim_report *R = rep(s);
@@ -548,7 +542,7 @@ void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, i
             R->clock_offset_s = off->valuedouble;
         else if (off)
             ok = 0;
-        const char *co = jstr(b, "cutoff");
+        const char *co = sim_json_str(b, "cutoff");
         int hh, mm;
         if (cJSON_IsNumber(ps) && ps->valuedouble >= 1 && ps->valuedouble <= 10000)
             R->page_size = (int)ps->valuedouble;
@@ -567,7 +561,7 @@ void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, i
         else if (co)
             ok = 0;
     } else if (!strcmp(what, "close")) {
-        const char *msn = jstr(b, "msn"), *date = jstr(b, "date");
+        const char *msn = sim_json_str(b, "msn"), *date = sim_json_str(b, "date");
         char today[11];
         local_date(now, R->cutoff_min, today);
         if (!date)
@@ -584,15 +578,16 @@ void sim_report_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, i
     } else if (!strcmp(what, "entries")) {
         /* {"action":"add","msn","entryType","reference","amount"[,"date"]} |
          * {"action":"amount"|"drop","reference","entryType","amount"} */
-        const char *act = jstr(b, "action"), *ref = jstr(b, "reference"), *type = jstr(b, "entryType");
+        const char *act = sim_json_str(b, "action"), *ref = sim_json_str(b, "reference");
+        const char *type = sim_json_str(b, "entryType");
         const cJSON *am = cJSON_GetObjectItemCaseSensitive(b, "amount");
         if (!act || !ref || !type) {
             ok = 0;
         } else if (!strcmp(act, "add")) {
-            const char *msn = jstr(b, "msn");
+            const char *msn = sim_json_str(b, "msn");
             char psp[40];
             snprintf(psp, sizeof psp, "%llu", 8000000000ULL + (unsigned long long)R->seq);
-            const char *date = jstr(b, "date"); /* a ledger date of its own (even a closed one) */
+            const char *date = sim_json_str(b, "date"); /* a ledger date of its own (even a closed one) */
             if (!msn || !cJSON_IsNumber(am) || (date && !valid_date(date)))
                 ok = 0;
             else

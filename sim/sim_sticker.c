@@ -55,12 +55,6 @@ static struct sim_stk *stk(kv_sim *s)
     return s->stk;
 }
 
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static sim_sticker *find_sticker(kv_sim *s, const char *msn, const char *id)
 {
     if (!stk(s)) return NULL;
@@ -154,7 +148,7 @@ static void put_sticker(kv_sim *s, const sim_req *rq, sim_resp *r, const char *m
 {
     const char *inst = rq->path + 3;
     cJSON *b = cJSON_Parse(rq->body);
-    const char *loc = b ? jstr(b, "locationDescription") : NULL;
+    const char *loc = b ? sim_json_str(b, "locationDescription") : NULL;
     if (!loc || strlen(loc) > 36) {
         sim_problem_field(s, r, 400, "locationDescription is required, at most 36 characters", inst,
                           "locationDescription");
@@ -257,8 +251,8 @@ static sim_ctoken *new_token(kv_sim *s, const char *msn, const char *phone, doub
 static void scan(kv_sim *s, const sim_req *rq, sim_resp *r, const char *id)
 {
     cJSON *b = cJSON_Parse(rq->body && *rq->body ? rq->body : "{}");
-    const char *phone = b ? jstr(b, "phone") : NULL;
-    const char *msn = b ? jstr(b, "msn") : NULL;
+    const char *phone = b ? sim_json_str(b, "phone") : NULL;
+    const char *msn = b ? sim_json_str(b, "msn") : NULL;
     const cJSON *vs = b ? cJSON_GetObjectItemCaseSensitive(b, "validSeconds") : NULL;
     double ttl = cJSON_IsNumber(vs) ? vs->valuedouble : STK_TOKEN_TTL;
     if (!phone) phone = "4791234567";
@@ -314,7 +308,7 @@ static void scan(kv_sim *s, const sim_req *rq, sim_resp *r, const char *id)
 static void personal_qr(kv_sim *s, const sim_req *rq, sim_resp *r)
 {
     cJSON *b = cJSON_Parse(rq->body && *rq->body ? rq->body : "{}");
-    const char *phone = b ? jstr(b, "phone") : NULL;
+    const char *phone = b ? sim_json_str(b, "phone") : NULL;
     const cJSON *vs = b ? cJSON_GetObjectItemCaseSensitive(b, "validSeconds") : NULL;
     double ttl = cJSON_IsNumber(vs) ? vs->valuedouble : PQR_TTL;
     if (!phone) phone = "4791234567";
@@ -348,8 +342,8 @@ int sim_sticker_control(kv_sim *s, const sim_req *rq, sim_resp *r, char **seg, i
 int sim_customer_resolve(kv_sim *s, sim_resp *r, const char *msn, const cJSON *cust,
                          const char *inst, const char **phone, double now)
 {
-    const char *pq = jstr(cust, "personalQr");
-    const char *ct = jstr(cust, "customerToken");
+    const char *pq = sim_json_str(cust, "personalQr");
+    const char *ct = sim_json_str(cust, "customerToken");
     if (cJSON_GetObjectItemCaseSensitive(cust, "personalQr")) {
         size_t n = pq ? strlen(pq) : 0;
         sim_ctoken *t = pq && n >= 5 && n <= 255 ? find_token(s, pq, 1) : NULL;
@@ -374,7 +368,7 @@ int sim_customer_resolve(kv_sim *s, sim_resp *r, const char *msn, const cJSON *c
 
 void sim_customer_token_used(kv_sim *s, const cJSON *cust)
 {
-    const char *ct = jstr(cust, "customerToken");
+    const char *ct = sim_json_str(cust, "customerToken");
     sim_ctoken *t = ct ? find_token(s, ct, 0) : NULL;
     if (t) t->used = 1;
 }
@@ -406,7 +400,7 @@ void sim_exchange_route(kv_sim *s, const sim_req *rq, sim_resp *r, const char *m
     cJSON *b = cJSON_Parse(rq->body);
     double now = sim_now();
     if (nseg == 3) {
-        const char *qr = b ? jstr(b, "qrCode") : NULL;
+        const char *qr = b ? sim_json_str(b, "qrCode") : NULL;
         sim_ctoken *t = qr ? find_token(s, qr, 1) : NULL;
         cJSON_Delete(b);
         if (!qr) { exchange_error(s, r, "qrCode is required", "qrCode"); return; }
@@ -419,7 +413,7 @@ void sim_exchange_route(kv_sim *s, const sim_req *rq, sim_resp *r, const char *m
         return;
     }
     const cJSON *c = b ? cJSON_GetObjectItemCaseSensitive(b, "customer") : NULL;
-    const char *ct = cJSON_IsObject(c) ? jstr(c, "customerToken") : NULL;
+    const char *ct = cJSON_IsObject(c) ? sim_json_str(c, "customerToken") : NULL;
     sim_ctoken *t = ct ? find_token(s, ct, 0) : NULL;
     cJSON_Delete(b);
     if (!ct) { exchange_error(s, r, "customer.customerToken is required", "customer.customerToken"); return; }

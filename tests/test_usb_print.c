@@ -29,30 +29,19 @@
 #include "tests/lib/kvtest.h"
 #include "tests/lib/usbfake.h"
 
-static const char *const T88_STRINGS[4] = { NULL, "EPSON", "TM-T88V", "J7PF012345" };
-
-typedef struct {
-    kvt_usbbed *bed;
-    kvt_usbdev *t88;
-} world;
+typedef kvt_usbworld world;
 
 static int setup(void **state)
 {
-    world *w = calloc(1, sizeof *w);
-    w->bed = kvt_usbbed_new();
-    if (w->bed) {
-        w->t88 = kvt_usbbed_add(w->bed, "tm-t88", "/dev/bus/usb/001/002", 1, T88_STRINGS);
-        if (w->t88) kvt_usbdev_config(w->t88)->answer_status = 1;
-    }
+    world *w = kvt_usbworld_new(KVT_USB_T88);
+    if (w && w->t88) kvt_usbdev_config(w->t88)->answer_status = 1;
     *state = w;
-    return 0;
+    return w ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    world *w = *state;
-    kvt_usbbed_free(w->bed);
-    free(w);
+    kvt_usbworld_free(*state);
     return 0;
 }
 

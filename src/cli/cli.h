@@ -62,6 +62,13 @@ FILE *kv_open_out(const char *cmd, const char *path);
  * 0, or -1 after printing a message when the data may not have been
  * written completely. */
 int kv_close_out(const char *cmd, FILE *f, const char *path);
+/* Write len bytes of data to path ("-": stdout) with the two above.
+ * Returns KV_EXIT_OK, or KV_EXIT_USAGE after printing a message. */
+int kv_write_out(const char *cmd, const char *path, const void *data, size_t len);
+
+/* Run handler on SIGINT and SIGTERM (no SA_RESTART, so blocking calls
+ * return early with EINTR): how a command stops its loop cleanly. */
+void kv_on_stop_signals(void (*handler)(int));
 
 #define KV_CMD(fn, name, summary) int kv_cmd_##fn(int argc, char **argv, const kv_cli *cli);
 #include "src/cli/commands.def"

@@ -136,12 +136,7 @@ int kv_cmd_certify(int argc, char **argv, const kv_cli *cli)
         kv_err("certify", "%s", err);
         return KV_EXIT_CONFIG;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    kv_on_stop_signals(on_signal);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     o.cfg = cfg;

@@ -176,14 +176,8 @@ static int cmd_feed(int argc, char **argv, const kv_cli *cli)
     kv_recon_ledger L[MAX_STORES];
     size_t n = 0;
     rc = ledgers(&bo, &a, L, &n);
-    if (!rc && a.follow) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-    }
+    if (!rc && a.follow)
+        kv_on_stop_signals(on_signal);
     while (!rc) {
         size_t added = 0, pages = 0;
         char err[1024] = "";

@@ -14,6 +14,7 @@
 #include "escpos/profile.h"
 #include "src/cli/backoffice.h"
 #include "src/cli/cli.h"
+#include "src/cli/sample_cmd.h"
 #include "src/doc/zreport.h"
 #include "src/journal/journal_report.h"
 #include "src/report/report.h"
@@ -50,63 +51,7 @@ static const char usage[] =
 
 static int cmd_sample(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "profile", required_argument, NULL, 'p' },
-        { "lang", required_argument, NULL, 'l' },
-        { "currency", required_argument, NULL, 'c' },
-        { "output", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *out = NULL, *currency = "NOK";
-    kv_lang lang = KV_LANG_NB;
-    kv_escpos_options eo = KV_ESCPOS_OPTIONS_INIT;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            if (!(eo.profile = kv_profile_find(optarg)))
-                return kv_usage_error("report", "unknown printer profile '%s' (see 'kvitt profiles')", optarg);
-            break;
-        case 'l':
-            if (kv_lang_from_name(&lang, optarg))
-                return kv_usage_error("report", "--lang must be nb, da, fi, sv or en");
-            break;
-        case 'c':
-            if (!kv_currency_known(optarg))
-                return kv_usage_error("report", "--currency must be NOK, DKK, SEK or EUR");
-            currency = optarg;
-            break;
-        case 'o': out = optarg; break;
-        case 'h': fputs(usage, stdout); return KV_EXIT_OK;
-        case ':': return kv_usage_error("report", "%s needs a value", argv[optind - 1]);
-        default: return kv_bad_option("report", argc, argv);
-        }
-    }
-    if (optind < argc)
-        return kv_usage_error("report", "unexpected argument '%s'", argv[optind]);
-    if (!out)
-        return kv_usage_error("report", "-o FILE is required (- for standard output)");
-    kv_escpos *e;
-    if (kv_escpos_create(&e, &eo))
-        return kv_usage_error("report", "cannot create the encoder");
-    if (kv_zreport_sample_write(e, lang, currency)) {
-        int rc = kv_usage_error("report", "%s", kv_escpos_errmsg(e));
-        kv_escpos_destroy(e);
-        return rc;
-    }
-    size_t len;
-    const uint8_t *data = kv_escpos_data(e, &len);
-    FILE *f = kv_open_out("report", out);
-    int rc = KV_EXIT_USAGE;
-    if (f) {
-        fwrite(data, 1, len, f);
-        rc = kv_close_out("report", f, out) ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
-    kv_escpos_destroy(e);
-    return rc;
+    return kv_sample_cmd("report", usage, 0, kv_zreport_sample_write, argc, argv);
 }
 
 typedef struct day_args {

@@ -146,13 +146,7 @@ int kv_cmd_slip(int argc, char **argv, const kv_cli *cli)
                kv_codepage_name(kv_escpos_codepage(e)));
     size_t len;
     const uint8_t *data = kv_escpos_data(e, &len);
-    FILE *f = kv_open_out("slip", out);
-    if (!f) {
-        kv_escpos_destroy(e);
-        return KV_EXIT_USAGE;
-    }
-    fwrite(data, 1, len, f);
-    int rc = kv_close_out("slip", f, out) ? KV_EXIT_USAGE : KV_EXIT_OK;
+    int rc = kv_write_out("slip", out, data, len);
     kv_escpos_destroy(e);
     return rc;
 }

@@ -109,12 +109,7 @@ static int placard(const placard_args *a, int draw)
     }
     size_t len;
     const uint8_t *data = kv_escpos_data(e, &len);
-    FILE *f = kv_open_out("sticker", a->out);
-    int rc = KV_EXIT_USAGE;
-    if (f) {
-        fwrite(data, 1, len, f);
-        rc = kv_close_out("sticker", f, a->out) ? KV_EXIT_USAGE : KV_EXIT_OK;
-    }
+    int rc = kv_write_out("sticker", a->out, data, len);
     kv_escpos_destroy(e);
     return rc;
 }

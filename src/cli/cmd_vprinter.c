@@ -100,12 +100,10 @@ int kv_cmd_vprinter(int argc, char **argv, const kv_cli *cli)
         return st == KV_T_E_URI ? KV_EXIT_USAGE : KV_EXIT_PRINTER;
     }
 
+    kv_on_stop_signals(on_stop); /* no SA_RESTART: poll() returns at once */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_stop; /* no SA_RESTART: poll() returns at once */
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_usr1;
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);

@@ -86,12 +86,7 @@ int kv_flowcli_open(kv_flowcli *fc, const char *cmd, const kv_cli *cli, int json
         kv_err(cmd, "%s", err);
         return KV_EXIT_CONFIG;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    kv_on_stop_signals(on_signal);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     kv_flow_options fo = KV_FLOW_OPTIONS_INIT;

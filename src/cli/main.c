@@ -1,6 +1,7 @@
 /* main.c - the kvitt program: global options and subcommand dispatch. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,25 @@ int kv_close_out(const char *cmd, FILE *f, const char *path)
         return -1;
     }
     return 0;
+}
+
+int kv_write_out(const char *cmd, const char *path, const void *data, size_t len)
+{
+    FILE *f = kv_open_out(cmd, path);
+    if (!f)
+        return KV_EXIT_USAGE;
+    fwrite(data, 1, len, f);
+    return kv_close_out(cmd, f, path) ? KV_EXIT_USAGE : KV_EXIT_OK;
+}
+
+void kv_on_stop_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 int kv_cmd_version(int argc, char **argv, const kv_cli *cli)

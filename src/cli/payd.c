@@ -178,11 +178,7 @@ int kv_pay_via_daemon(const kv_cli *cli, const kv_pay_request *req, int json)
     if (!cli->quiet)
         fprintf(stderr, "kvitt pay: %s: slip printed by %s; waiting for the customer\n",
                 r.payment.reference, m->serve_url);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    kv_on_stop_signals(on_signal);
     /* follow the feed until it is final; Ctrl-C cancels at the daemon */
     int after = 0, fin = 0, cancelled = 0;
     char ref[64];

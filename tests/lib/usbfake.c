@@ -430,3 +430,36 @@ void kvt_usbdev_stats_get(kvt_usbdev *d, kvt_usbdev_stats *out)
     *out = d->st;
     g_mutex_unlock(&d->lock);
 }
+
+/* ---- the suites' usual devices ---- */
+
+static const char *const T88_STRINGS[4] = { NULL, "EPSON", "TM-T88V", "J7PF012345" };
+static const char *const POS58_STRINGS[4] = { NULL, "Printer", "POS58 Printer USB", NULL };
+static const char *const ONEWAY_STRINGS[4] = { NULL, NULL, "Parallel Adapter", NULL };
+
+kvt_usbworld *kvt_usbworld_new(unsigned devices)
+{
+    kvt_usbworld *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->bed = kvt_usbbed_new();
+    if (!w->bed)
+        return w;
+    if (devices & KVT_USB_T88)
+        w->t88 = kvt_usbbed_add(w->bed, "tm-t88", "/dev/bus/usb/001/002", 1, T88_STRINGS);
+    if (devices & KVT_USB_POS58)
+        w->pos58 = kvt_usbbed_add(w->bed, "pos58", "/dev/bus/usb/001/003", 1, POS58_STRINGS);
+    if (devices & KVT_USB_KEYBOARD)
+        w->kbd = kvt_usbbed_add(w->bed, "keyboard", "/dev/bus/usb/001/004", 0, NULL);
+    if (devices & KVT_USB_ONEWAY)
+        w->oneway = kvt_usbbed_add(w->bed, "oneway", "/dev/bus/usb/001/005", 1, ONEWAY_STRINGS);
+    return w;
+}
+
+void kvt_usbworld_free(kvt_usbworld *w)
+{
+    if (!w)
+        return;
+    kvt_usbbed_free(w->bed);
+    free(w);
+}

@@ -47,6 +47,25 @@ int kvt_usbbed_restrict_nodes(kvt_usbbed *b);
 kvt_usbdev *kvt_usbbed_add(kvt_usbbed *b, const char *fixture, const char *node,
                            int emulate, const char *const strings[4]);
 
+/* The suites' usual devices, on fixed nodes (flags of kvt_usbworld_new). */
+enum {
+    KVT_USB_T88 = 1,        /* Epson TM-T88V, 001/002, emulated */
+    KVT_USB_POS58 = 2,      /* a POS58 without serial number, 001/003, emulated */
+    KVT_USB_KEYBOARD = 4,   /* a keyboard (no printer interface), 001/004, silent */
+    KVT_USB_ONEWAY = 8,     /* a one-way parallel adapter, 001/005, emulated */
+};
+
+/* A testbed with some of those devices; bed is NULL outside
+ * umockdev-wrapper (and then so are the devices). */
+typedef struct kvt_usbworld {
+    kvt_usbbed *bed;
+    kvt_usbdev *t88, *pos58, *kbd, *oneway;
+} kvt_usbworld;
+
+/* NULL only when out of memory.  Free with kvt_usbworld_free. */
+kvt_usbworld *kvt_usbworld_new(unsigned devices);
+void kvt_usbworld_free(kvt_usbworld *w);
+
 /* Behaviour knobs; set before the code under test runs. */
 typedef struct kvt_usbdev_cfg {
     const char *device_id;   /* 1284 ID answered to GET_DEVICE_ID; NULL = stall */
