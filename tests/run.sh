@@ -46,7 +46,7 @@ trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
 
 # Longest first (seconds on a 2-core machine); the rest in name order.
 first="test_cashier test_chain_failover test_reconcile test_serve_pg test_chain test_flow_pay_pg
-       test_serve_scale test_sticker test_proxy test_quickstart test_report test_sim"
+       test_serve_scale test_sticker test_proxy test_quickstart test_report"
 tasks=()   # "BUILD-INDEX SUITE", the known long ones of every build first
 for name in $first; do
     for i in "${!builds[@]}"; do
