@@ -74,6 +74,10 @@ FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# The cashier page's files, built into the program as byte arrays.
+WEB_FILES := src/serve/web/index.html src/serve/web/app.css src/serve/web/app.js
+WEB_GEN   := $(BUILD)/gen/web_assets.c
+WEB_OBJ   := $(BUILD)/obj/gen/web_assets.o
 LIB_ESCPOS  := $(BUILD)/libkvescpos.a
 LIB_DRIVERS := $(BUILD)/libkvdrivers.a
 LIB_CORE    := $(BUILD)/libkvitt.a
@@ -107,9 +111,16 @@ $(BUILD)/empty.o:
 
 $(LIB_ESCPOS):  $(call obj,$(ESCPOS_SRC)) | $(BUILD)/empty.o ; $(archive)
 $(LIB_DRIVERS): $(call obj,$(DRIVERS_SRC)) | $(BUILD)/empty.o ; $(archive)
-$(LIB_CORE):    $(call obj,$(CORE_SRC)) | $(BUILD)/empty.o ; $(archive)
+$(LIB_CORE):    $(call obj,$(CORE_SRC)) $(WEB_OBJ) | $(BUILD)/empty.o ; $(archive)
 $(LIB_SIM):     $(call obj,$(SIM_SRC)) | $(BUILD)/empty.o ; $(archive)
 $(LIB_TEST):    $(call obj,$(TESTLIB_SRC)) | $(BUILD)/empty.o ; $(archive)
+
+$(WEB_GEN): $(WEB_FILES) src/serve/web/gen-assets.sh
+	@mkdir -p $(dir $@)
+	sh src/serve/web/gen-assets.sh $@
+$(WEB_OBJ): $(WEB_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

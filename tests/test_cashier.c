@@ -69,8 +69,8 @@ static void test_assets_up_to_date(void **state)
         const kv_web_asset *a = kv_web_asset_find(files[i]);
         assert_non_null(a);
         if (a->len != len || memcmp(a->data, buf, len) != 0)
-            fail_msg("src/serve/web_assets.c is older than src/serve/web/%s: run "
-                     "sh src/serve/web/gen-assets.sh", files[i]);
+            fail_msg("the page built into kvitt differs from src/serve/web/%s (is the build older "
+                     "than the file?)", files[i]);
         free(buf);
         free(p);
     }

@@ -1,8 +1,8 @@
 /*
  * web_assets.h - the cashier page's files (the files in src/serve/web/), built into the
- * program.  src/serve/web_assets.c is GENERATED from those files by
- * src/serve/web/gen-assets.sh and committed; tests/test_cashier.c checks
- * that it matches the sources byte for byte.
+ * program.  Its C file is GENERATED at build time from those files by
+ * src/serve/web/gen-assets.sh (BUILD/gen/web_assets.c, not committed);
+ * tests/test_cashier.c checks that it matches the sources byte for byte.
  *
  * The table is constant data: no state, safe from any thread.
  */
