@@ -16,6 +16,7 @@
 #include "src/serve/serve.h"
 #include "src/serve/session.h"
 #include "src/serve/slog.h"
+#include "src/serve/trust.h"
 
 #define KV_HUB_KEEP 32  /* events kept per payment (older ones are dropped) */
 #define KV_HUB_BUCKETS 1024
@@ -79,10 +80,9 @@ struct kv_serve {
     kv_slog log;
     kv_flow *flow;
     kv_sdb *sdb;
-    kv_session *sess;         /* cashier page sessions (api_till.c); NULL on PostgreSQL */
-    int sess_unsupported;     /* 1: the journal is PostgreSQL (sessions need SQLite) */
-    int64_t signin_window_ms; /* failed sign-ins in the current minute (under mu) */
-    int signin_failures;
+    kv_session *sess;         /* cashier page sessions and sign-in throttle (api_till.c) */
+    int session_ttl_s;        /* [serve] session_hours, in seconds */
+    kv_trust *trust;          /* [serve] trusted_proxies (the balancers) */
     kv_auth *auth;
     kv_http *http;
     char url[300];

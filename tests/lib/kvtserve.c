@@ -202,6 +202,30 @@ int kvt_serve_start(kvt_serve_env *e, const char *const envp[])
     return 0;
 }
 
+kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, char *url, size_t len,
+                                   const char *log)
+{
+    int port = kvt_free_port();
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    snprintf(url, len, "http://127.0.0.1:%d", port);
+    const char *argv[] = { "kvitt", "serve", "--config", e->conf, "--listen", addr, NULL };
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    char probe[200];
+    snprintf(probe, sizeof probe, "%s/readyz", url);
+    for (int i = 0; p && i < 300; i++) {
+        kvt_http_resp r;
+        long st = kvt_http(&r, "GET", probe, NULL, NULL, 0, 2000) == 0 ? r.status : 0;
+        kvt_http_free(&r);
+        if (st == 200)
+            return p;
+        usleep(100000);
+    }
+    printf("kvtserve: instance %s did not become ready (log %s)\n", url, log);
+    kvt_proc_stop(p, SIGTERM);
+    return NULL;
+}
+
 int kvt_serve_stop(kvt_serve_env *e, int sig)
 {
     int st = kvt_proc_stop(e->serve, sig);
