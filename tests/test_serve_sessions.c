@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
 #include "src/config/config.h"
 #include "src/serve/serve.h"
 #include "src/serve/session.h"
@@ -256,6 +259,66 @@ static void test_sessions__session_hours_bounds(void **state)
         }
         free(path);
     }
+    char err[512];
+    assert_int_equal(check_serve_key("session_idle_minutes", "1441", 9, err, sizeof err, NULL),
+                     KV_SERVE_E_CONFIG);
+    assert_non_null(strstr(err, "session_idle_minutes"));
+    assert_int_equal(check_serve_key("session_idle_minutes", "0", 10, err, sizeof err, NULL),
+                     KV_SERVE_OK);
+}
+
+/* Run one SQL command on the fixture's journal (a SQLite file or a
+ * PostgreSQL database): how the idle case makes a session look unused
+ * for a while without waiting for it. */
+static void journal_sql(const kvt_serve_env *e, const char *sql)
+{
+    if (!strncmp(e->journal, "postgresql://", 13)) {
+        PGconn *c = PQconnectdb(e->journal);
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fail_msg("%s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(e->journal, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* [serve] session_idle_minutes: a session unused for longer ends (the
+ * page and the listing); one used within the time goes on. */
+static void test_sessions__idle_expiry(void **state)
+{
+    (void)state;
+    kvt_serve_env *e = env_new("idle", "session_idle_minutes = 30\n");
+    sess s1, s2;
+    login(&s1, e->url, NULL, TOKEN_BODY);
+    login(&s2, e->url, NULL, TOKEN_BODY);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE serve_session SET last_seen = last_seen - 31 * 60"
+             " WHERE id = '%s'", s1.id);
+    journal_sql(e, sql);
+    snprintf(sql, sizeof sql, "UPDATE serve_session SET last_seen = last_seen - 29 * 60"
+             " WHERE id = '%s'", s2.id);
+    journal_sql(e, sql);
+    assert_false(signed_in(e->url, &s1));
+    assert_int_equal(status_of(e->url, "GET", "/v1/sessions", s1.cookie, NULL, NULL, NULL), 401);
+    assert_true(signed_in(e->url, &s2));
+    kvt_http_resp r;
+    assert_int_equal(req(&r, e->url, "GET", "/v1/sessions", s2.cookie, NULL, NULL, NULL), 200);
+    assert_non_null(strstr(r.body, s2.id));
+    assert_null(strstr(r.body, s1.id));
+    kvt_http_free(&r);
+    /* s2's use just now counts: another 29 minutes later it still works */
+    journal_sql(e, sql);
+    assert_true(signed_in(e->url, &s2));
+    sess_free(&s1);
+    sess_free(&s2);
 }
 
 /* 20 failed sign-ins within a minute from one client; the 21st answer is
@@ -524,6 +587,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_sessions__session_hours, cleanup),
         cmocka_unit_test(test_sessions__session_hours_bounds),
+        cmocka_unit_test_teardown(test_sessions__idle_expiry, cleanup),
         cmocka_unit_test_teardown(test_sessions__throttle_per_client, cleanup),
         cmocka_unit_test_teardown(test_sessions__forwarded_for_ignored_untrusted, cleanup),
         cmocka_unit_test(test_sessions__trusted_proxies_checked),

@@ -54,7 +54,7 @@ int64_t kv__serve_now_ms(void)
 static const char *const serve_keys[] = {
     "listen", "webhook_url", "webhook_max_skew_s", "callback_auth_token", "max_body",
     "shutdown_grace_s", "events_max_wait_s", "log_level", "threads", "payment_threads", "max_connections",
-    "sticker_hold_s", "session_hours", "trusted_proxies", NULL
+    "sticker_hold_s", "session_hours", "session_idle_minutes", "trusted_proxies", NULL
 };
 static const char *const till_keys[] = { "store", "token_sha256", "chain_refund", "printer", "flow",
                                          NULL };
@@ -114,7 +114,7 @@ static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err
                              "webhook_url, webhook_max_skew_s, callback_auth_token, max_body, "
                              "shutdown_grace_s, events_max_wait_s, log_level, threads, "
                              "payment_threads, max_connections, sticker_hold_s, session_hours, "
-                             "trusted_proxies",
+                             "session_idle_minutes, trusted_proxies",
                              path, kv_config_line(cfg, sec, k), k);
                     return KV_SERVE_E_CONFIG;
                 }
@@ -214,7 +214,8 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
          parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "sticker_hold_s", 1, 840, 60, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "session_hours", 1, 168, KV_SESSION_TTL_S / 3600, &v, err,
-                    errlen) < 0))
+                    errlen) < 0 ||
+         parse_long(cfg, "serve", "session_idle_minutes", 0, 1440, 0, &v, err, errlen) < 0))
         st = KV_SERVE_E_CONFIG;
     kv_trust *tr = NULL;
     if (st == KV_SERVE_OK && load_trust(cfg, &tr, err, errlen) < 0)
@@ -682,6 +683,8 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
     }
     parse_long(cfg, "serve", "session_hours", 1, 168, KV_SESSION_TTL_S / 3600, &v, err, errlen);
     s->session_ttl_s = (int)v * 3600;
+    parse_long(cfg, "serve", "session_idle_minutes", 0, 1440, 0, &v, err, errlen);
+    kv_session_set_idle(s->sess, (int)v * 60);
     if (load_trust(cfg, &s->trust, err, errlen) < 0) {
         st = KV_SERVE_E_CONFIG;
         goto fail;

@@ -18,6 +18,7 @@
 struct kv_session {
     kv_sessdb *db;
     int max_failures, window_s, max_clients;   /* the sign-in throttle */
+    int idle_s;                  /* a session unused this long ends (0: never) */
 };
 
 /* The SQLite journal file: additive only (IF NOT EXISTS). */
@@ -207,6 +208,20 @@ static void row_info(const kv_sessdb_res *res, size_t row, kv_session_info *info
 
 #define SESSION_COLS "id, till, csrf, agent, created, expires, last_seen"
 
+/* Sessions last seen at or before this moment have ended by idling.
+ * last_seen is written at most once a minute, so the idle time is
+ * counted from up to a minute earlier than the last request. */
+static int64_t idle_since(const kv_session *ss, int64_t now)
+{
+    return ss->idle_s > 0 ? now - ss->idle_s : INT64_MIN;
+}
+
+void kv_session_set_idle(kv_session *ss, int idle_s)
+{
+    if (ss && idle_s >= 0)
+        ss->idle_s = idle_s;
+}
+
 kv_session_status kv_session_login(kv_session *ss, const char *till, const char *agent,
                                    int ttl_s, char cookie[65], kv_session_info *info)
 {
@@ -254,7 +269,8 @@ kv_session_status kv_session_find(kv_session *ss, const char *cookie, kv_session
      * daemon of the chain is refused here at once. */
     kv_sessdb_res res;
     if (EXEC(ss, &res, "SELECT " SESSION_COLS " FROM serve_session WHERE cookie_sha256 = ?"
-             " AND revoked = 0 AND expires > ?", "ti", h, now) != KV_SESSDB_OK) {
+             " AND revoked = 0 AND expires > ? AND last_seen > ?", "tii", h, now,
+             idle_since(ss, now)) != KV_SESSDB_OK) {
         out = KV_SESSION_E_DB;
     } else if (res.nrows == 1) {
         row_info(&res, 0, info);
@@ -276,9 +292,10 @@ kv_session_status kv_session_list(kv_session *ss, const char *till, kv_session_i
     *n = 0;
     kv_sessdb_res res;
     kv_session_status ret = KV_SESSION_OK;
+    int64_t now = now_s();
     if (EXEC(ss, &res, "SELECT " SESSION_COLS " FROM serve_session WHERE till = ?"
-             " AND revoked = 0 AND expires > ? ORDER BY created DESC, id", "ti", till,
-             now_s()) != KV_SESSDB_OK)
+             " AND revoked = 0 AND expires > ? AND last_seen > ? ORDER BY created DESC, id",
+             "tii", till, now, idle_since(ss, now)) != KV_SESSDB_OK)
         ret = KV_SESSION_E_DB;
     else if (res.nrows && !(*out = calloc(res.nrows, sizeof **out)))
         ret = KV_SESSION_E_NOMEM;

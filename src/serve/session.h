@@ -87,8 +87,14 @@ kv_session_status kv_session_pair_redeem(kv_session *ss, const char *code, char 
 kv_session_status kv_session_login(kv_session *ss, const char *till, const char *agent,
                                    int ttl_s, char cookie[65], kv_session_info *info);
 
+/* End sessions that were not used for idle_s seconds (0, the default:
+ * only their lifetime ends them).  Applies to kv_session_find and
+ * kv_session_list; last_seen is kept to the minute. */
+void kv_session_set_idle(kv_session *ss, int idle_s);
+
 /* Look up a cookie value: KV_SESSION_OK with info for a live session,
- * KV_SESSION_E_DENIED for anything else.  Updates last_seen. */
+ * KV_SESSION_E_DENIED for anything else.  Updates last_seen (at most once
+ * a minute). */
 kv_session_status kv_session_find(kv_session *ss, const char *cookie, kv_session_info *info);
 
 /* The live sessions of till (malloc'd array in *out, free()), newest first. */
