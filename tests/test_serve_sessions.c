@@ -507,6 +507,42 @@ static void test_sessions__session_shared_by_instances(void **state)
     sess_free(&s2);
 }
 
+/* The deployment of docs/chains.md: the owner applies the schema with
+ * `kvitt journal upgrade`, the daemons' role has data rights only (it may
+ * not create tables) and still keeps sessions and pairing codes. */
+static void test_sessions__upgrade_by_owner_daemon_role_uses_them(void **state)
+{
+    (void)state;
+    char *dsn = kvpg_test_journal("upgrade_roles");
+    assert_non_null(dsn);
+    kvt_result res;
+    const char *argv[] = { "kvitt", "journal", "upgrade", "--dsn", dsn, NULL };
+    assert_int_equal(kvt_run(&res, NULL, NULL, 120, argv), 0);
+    if (res.status != 0)
+        fail_msg("journal upgrade: %d %s", res.status, res.err);
+    kvt_result_free(&res);
+    assert_int_equal(kvpg_sql(kvpg_test_server(), "upgrade_roles",
+                              "DROP ROLE IF EXISTS kv_app; CREATE ROLE kv_app LOGIN;"
+                              "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA"
+                              " public TO kv_app;"
+                              "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO kv_app;"), 0);
+    const char *at = strstr(dsn, "postgres@");
+    assert_non_null(at);
+    char app[1024];
+    snprintf(app, sizeof app, "%.*skv_app@%s", (int)(at - dsn), dsn, at + 9);
+    kv_session *ss = NULL;
+    char err[600] = "";
+    if (kv_session_open(&ss, app, err, sizeof err) != KV_SESSION_OK)
+        fail_msg("the daemons' role cannot open the session tables: %s", err);
+    char code[10], till[64];
+    assert_int_equal(kv_session_pair_create(ss, "t-oslo", code), KV_SESSION_OK);
+    assert_int_equal(kv_session_pair_redeem(ss, code, till), KV_SESSION_OK);
+    assert_string_equal(till, "t-oslo");
+    assert_int_equal(kv_session_pair_redeem(ss, code, till), KV_SESSION_E_DENIED);
+    kv_session_close(ss);
+    free(dsn);
+}
+
 typedef struct claim_arg {
     const char *base;
     const char *body;
@@ -593,14 +629,15 @@ int main(void)
         cmocka_unit_test(test_sessions__trusted_proxies_checked),
         cmocka_unit_test(test_sessions__throttle_rows_bounded),
         /* several daemons share sessions only through PostgreSQL: the
-         * last three run in the _pg twin */
+         * last four run in the _pg twin */
         cmocka_unit_test_teardown(test_sessions__session_shared_by_instances, cleanup),
         cmocka_unit_test_teardown(test_sessions__pairing_code_once_across_instances, cleanup),
         cmocka_unit_test_teardown(test_sessions__throttle_shared_by_instances, cleanup),
+        cmocka_unit_test(test_sessions__upgrade_by_owner_daemon_role_uses_them),
     };
     const char *j = getenv("KVITT_TEST_JOURNAL");
     size_t n = sizeof tests / sizeof tests[0];
     if (!j || strcmp(j, "pg"))
-        n -= 3;
+        n -= 4;
     return _cmocka_run_group_tests("serve_sessions", tests, n, NULL, NULL);
 }
