@@ -69,29 +69,15 @@ static kvt_proc *start_b(kvt_serve_env *e, char *url, size_t len)
     return p;
 }
 
-/* One request to base: cookie, CSRF token and X-Forwarded-For may be NULL. */
+/* One request to base: cookie, CSRF token and X-Forwarded-For may be
+ * NULL.  Returns the status (0 when no answer came). */
 static long req(kvt_http_resp *r, const char *base, const char *method, const char *path,
                 const char *cookie, const char *csrf, const char *xff, const char *body)
 {
-    char url[512], ch[200], xh[200], fh[200];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    const char *h[6];
-    size_t n = 0;
-    if (cookie) {
-        snprintf(ch, sizeof ch, "Cookie: kvitt_till=%s", cookie);
-        h[n++] = ch;
-    }
-    if (csrf) {
-        snprintf(xh, sizeof xh, "X-CSRF-Token: %s", csrf);
-        h[n++] = xh;
-    }
-    if (xff) {
+    char fh[200];
+    if (xff)
         snprintf(fh, sizeof fh, "X-Forwarded-For: %s", xff);
-        h[n++] = fh;
-    }
-    h[n++] = "Content-Type: application/json";
-    h[n] = NULL;
-    if (kvt_http(r, method, url, h, body, body ? strlen(body) : 0, 30000) != 0)
+    if (kvt_serve_req_page(r, base, method, path, cookie, csrf, xff ? fh : NULL, body) != 0)
         return 0;
     return r->status;
 }

@@ -266,6 +266,29 @@ int kvt_serve_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
     return kvt_http(r, method, url, h, body, body ? strlen(body) : 0, 30000);
 }
 
+int kvt_serve_req_page(kvt_http_resp *r, const char *base, const char *method, const char *path,
+                       const char *cookie, const char *csrf, const char *extra,
+                       const char *body)
+{
+    char url[512], ch[200], xh[200];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    const char *h[6];
+    size_t n = 0;
+    if (cookie) {
+        snprintf(ch, sizeof ch, "Cookie: kvitt_till=%s", cookie);
+        h[n++] = ch;
+    }
+    if (csrf) {
+        snprintf(xh, sizeof xh, "X-CSRF-Token: %s", csrf);
+        h[n++] = xh;
+    }
+    if (extra)
+        h[n++] = extra;
+    h[n++] = "Content-Type: application/json";
+    h[n] = NULL;
+    return kvt_http(r, method, url, h, body, body ? strlen(body) : 0, 30000);
+}
+
 int kvt_sim_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
                 const char *path, const char *body)
 {

@@ -72,6 +72,13 @@ void kvt_serve_teardown(kvt_serve_env *e);
 /* One request to the daemon; token/idem/body may be NULL. */
 int kvt_serve_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
                   const char *path, const char *token, const char *idem, const char *body);
+/* One request as the cashier page sends it: to base + path with the
+ * session cookie value (kvitt_till), the X-CSRF-Token, one extra header
+ * line ("Name: value") and a JSON body; each may be NULL.  0 or -1 as
+ * kvt_http (30 s). */
+int kvt_serve_req_page(kvt_http_resp *r, const char *base, const char *method, const char *path,
+                       const char *cookie, const char *csrf, const char *extra,
+                       const char *body);
 /* One request to the simulator (control endpoints). */
 int kvt_sim_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
                 const char *path, const char *body);
