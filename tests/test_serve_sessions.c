@@ -373,6 +373,17 @@ static void test_sessions__throttle_per_client(void **state)
     expect_429(e->url, "2001:db8:1:2:ffff::9", TOKEN_BODY);
     login(&s, e->url, "2001:db8:1:3::5", TOKEN_BODY);
     sess_free(&s);
+    /* the operator's log names the client once, never a token or code */
+    unsigned char *log = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e->serve_log, &log, &len), 0);
+    const char *hit = strstr((char *)log, "session.throttled client=198.51.100.7 ");
+    assert_non_null(hit);
+    assert_null(strstr(hit + 1, "session.throttled client=198.51.100.7 "));
+    assert_non_null(strstr((char *)log, "session.throttled client=2001:db8:1:2::/64 "));
+    assert_null(strstr((char *)log, KVT_TOK_OSLO));
+    assert_null(strstr((char *)log, "AAAA-AAAA"));
+    free(log);
     /* the locked-out client's session from before keeps working */
     assert_int_equal(status_of(e->url, "GET", "/v1/sessions", s0.cookie, NULL, "198.51.100.7",
                                NULL), 200);
@@ -436,16 +447,19 @@ static void test_sessions__throttle_rows_bounded(void **state)
     for (int i = 0; i < 200; i++) {
         char client[32];
         snprintf(client, sizeof client, "192.0.2.%d/%d", i % 250, i);
-        assert_int_equal(kv_session_signin_failed(ss, client), KV_SESSION_OK);
+        assert_int_equal(kv_session_signin_failed(ss, client, NULL), KV_SESSION_OK);
     }
     size_t rows = 0;
     assert_int_equal(kv_session_throttle_rows(ss, &rows), KV_SESSION_OK);
     assert_true(rows <= 50);
     assert_true(rows >= 40);
     /* the newest client's failures are kept, and three lock it out */
-    assert_int_equal(kv_session_signin_failed(ss, "192.0.2.199/199"), KV_SESSION_OK);
+    int failures = 0;
+    assert_int_equal(kv_session_signin_failed(ss, "192.0.2.199/199", &failures), KV_SESSION_OK);
+    assert_int_equal(failures, 2);
     assert_int_equal(kv_session_signin_check(ss, "192.0.2.199/199", &retry), KV_SESSION_OK);
-    assert_int_equal(kv_session_signin_failed(ss, "192.0.2.199/199"), KV_SESSION_OK);
+    assert_int_equal(kv_session_signin_failed(ss, "192.0.2.199/199", &failures), KV_SESSION_OK);
+    assert_int_equal(failures, 3);
     assert_int_equal(kv_session_signin_check(ss, "192.0.2.199/199", &retry),
                      KV_SESSION_E_THROTTLED);
     assert_true(retry >= 1 && retry <= 60);

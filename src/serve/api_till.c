@@ -253,7 +253,12 @@ static void login(kv_serve *s, kv_http_req *r)
     }
     cJSON_Delete(body);
     if (!t) {
-        kv_session_signin_failed(s->sess, client);
+        int failures = 0;
+        kv_session_signin_failed(s->sess, client, &failures);
+        /* once per client and window: who is guessing, for the operator */
+        if (failures == KV_SIGNIN_MAX_FAILURES)
+            kv_slog_write(&s->log, KV_LOG_WARNING, "session.throttled client=%s failures=%d "
+                          "window_s=%d", client, failures, KV_SIGNIN_WINDOW_S);
         kv_http_reply_error(r, 401, "unauthorized", "unknown till token, or a pairing code "
                             "that is unknown, used or older than 10 minutes");
         kv_slog_write(&s->log, KV_LOG_WARNING, "session.denied how=%s", how);

@@ -356,8 +356,10 @@ kv_session_status kv_session_signin_check(kv_session *ss, const char *client, in
     return out;
 }
 
-kv_session_status kv_session_signin_failed(kv_session *ss, const char *client)
+kv_session_status kv_session_signin_failed(kv_session *ss, const char *client, int *failures)
 {
+    if (failures)
+        *failures = 0;
     if (!ss || !client)
         return KV_SESSION_E_ARG;
     char h[65];
@@ -366,13 +368,18 @@ kv_session_status kv_session_signin_failed(kv_session *ss, const char *client)
     /* One statement: daemons of a chain counting the same client at once
      * add up (the row is locked by the first). A window that is over
      * starts again at 1. */
-    if (EXEC(ss, NULL, "INSERT INTO serve_signin(client_sha256, window_start, failures)"
-             " VALUES(?, ?, 1) ON CONFLICT(client_sha256) DO UPDATE SET"
-             " failures = CASE WHEN serve_signin.window_start <= ? THEN 1"
-             " ELSE serve_signin.failures + 1 END,"
-             " window_start = CASE WHEN serve_signin.window_start <= ? THEN ?"
-             " ELSE serve_signin.window_start END", "tiiii", h, now, old, old,
-             now) != KV_SESSDB_OK)
+    kv_sessdb_res res;
+    kv_sessdb_status st = EXEC(ss, &res, "INSERT INTO serve_signin(client_sha256, window_start,"
+                               " failures) VALUES(?, ?, 1) ON CONFLICT(client_sha256) DO UPDATE"
+                               " SET failures = CASE WHEN serve_signin.window_start <= ? THEN 1"
+                               " ELSE serve_signin.failures + 1 END,"
+                               " window_start = CASE WHEN serve_signin.window_start <= ? THEN ?"
+                               " ELSE serve_signin.window_start END RETURNING failures", "tiiii",
+                               h, now, old, old, now);
+    if (failures)
+        *failures = (int)kv_sessdb_i64(&res, 0, 0);
+    kv_sessdb_res_free(&res);
+    if (st != KV_SESSDB_OK)
         return KV_SESSION_E_DB;
     /* Bounded: windows that are over go, then the oldest clients beyond
      * max_clients (a spray from many addresses forgets its own oldest). */

@@ -115,8 +115,9 @@ void kv_session_throttle_set(kv_session *ss, int max_failures, int window_s, int
  * try now, KV_SESSION_OK when it may. */
 kv_session_status kv_session_signin_check(kv_session *ss, const char *client, int *retry_s);
 
-/* Count one failed sign-in of client (on every daemon of a chain). */
-kv_session_status kv_session_signin_failed(kv_session *ss, const char *client);
+/* Count one failed sign-in of client (on every daemon of a chain);
+ * *failures (may be NULL) receives the client's count in this window. */
+kv_session_status kv_session_signin_failed(kv_session *ss, const char *client, int *failures);
 
 /* The number of clients the throttle keeps now (tests, monitoring). */
 kv_session_status kv_session_throttle_rows(kv_session *ss, size_t *n);
