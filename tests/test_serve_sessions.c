@@ -596,7 +596,7 @@ static void test_sessions__pairing_code_once_across_instances(void **state)
 static void test_sessions__throttle_shared_by_instances(void **state)
 {
     (void)state;
-    kvt_serve_env *e = env_new("throttle-chain", "trusted_proxies = 127.0.0.1\n");
+    kvt_serve_env *e = env_new("throttle-chain", "trusted_proxies = 127.0.0.0/8\n");
     char b[128];
     second = start_b(e, b, sizeof b);
     for (int i = 0; i < 10; i++)
