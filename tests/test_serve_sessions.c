@@ -63,7 +63,7 @@ static kvt_proc *start_b(kvt_serve_env *e, char *url, size_t len)
 {
     char log[600];
     snprintf(log, sizeof log, "%s/serve-b.log", e->dir);
-    kvt_proc *p = kvt_serve_spawn_instance(e, url, len, log);
+    kvt_proc *p = kvt_serve_spawn_instance(e, NULL, url, len, log);
     if (!p)
         fail_msg("instance B did not become ready (log %s)", log);
     return p;
@@ -543,6 +543,76 @@ static void test_sessions__upgrade_by_owner_daemon_role_uses_them(void **state)
     free(dsn);
 }
 
+/* A daemon whose role may not create tables, on a database where the
+ * session tables are missing (kvitt was upgraded, `kvitt journal upgrade`
+ * not yet run): it starts and takes payments; the cashier page's sign-in
+ * answers 503 naming the fix. */
+static void test_sessions__missing_session_tables_leave_the_api_working(void **state)
+{
+    (void)state;
+    kvt_serve_env *e = env_new("notables", NULL);
+    const char *db = "notables";
+    assert_int_equal(kvpg_sql(kvpg_test_server(), db,
+                              "DROP TABLE serve_pair, serve_session, serve_signin;"
+                              "DELETE FROM kvitt_schema WHERE component = 'session';"
+                              "DROP ROLE IF EXISTS kv_app2; CREATE ROLE kv_app2 LOGIN;"
+                              "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA"
+                              " public TO kv_app2;"
+                              "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO kv_app2;"), 0);
+    /* the same configuration with the daemons' role in the DSN */
+    unsigned char *conf = NULL;
+    size_t n = 0;
+    assert_int_equal(kvt_read_file(e->conf, &conf, &n), 0);
+    char *at = strstr((char *)conf, "postgres@");
+    assert_non_null(at);
+    char *conf2 = kvt_path("%s/app.conf", e->dir);
+    FILE *f = fopen(conf2, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*skv_app2@%s", (int)(at - (char *)conf), (char *)conf, at + 9);
+    fclose(f);
+    free(conf);
+    char b[128], log[600];
+    snprintf(log, sizeof log, "%s/serve-app.log", e->dir);
+    second = kvt_serve_spawn_instance(e, conf2, b, sizeof b, log);
+    if (!second)
+        fail_msg("the daemon with data rights only did not start (log %s)", log);
+    kvt_http_resp r;
+    assert_int_equal(req(&r, b, "POST", "/v1/session", NULL, NULL, NULL, TOKEN_BODY), 503);
+    if (!strstr(r.body, "kvitt journal upgrade"))
+        fail_msg("the 503 does not name the fix: %s", r.body);
+    kvt_http_free(&r);
+    char url[256], auth[128];
+    snprintf(url, sizeof url, "%s/v1/payments", b);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", KVT_TOK_OSLO);
+    const char *h[] = { auth, "Idempotency-Key: notables-1", "Content-Type: application/json",
+                        NULL };
+    const char *body = "{\"amount\":\"10.00\"}";
+    assert_int_equal(kvt_http(&r, "POST", url, h, body, strlen(body), 30000), 0);
+    assert_int_equal(r.status, 201);
+    kvt_http_free(&r);
+    unsigned char *text = NULL;
+    assert_int_equal(kvt_read_file(log, &text, &n), 0);
+    assert_non_null(strstr((char *)text, "cashier.unavailable"));
+    free(text);
+    /* the owner runs the upgrade: the next daemon start has sessions */
+    kvt_proc_stop(second, SIGTERM);
+    second = NULL;
+    kvt_result res;
+    const char *argv[] = { "kvitt", "journal", "upgrade", "--dsn", e->journal, NULL };
+    assert_int_equal(kvt_run(&res, NULL, NULL, 120, argv), 0);
+    assert_int_equal(res.status, 0);
+    kvt_result_free(&res);
+    assert_int_equal(kvpg_sql(kvpg_test_server(), db,
+                              "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA"
+                              " public TO kv_app2;"), 0);
+    second = kvt_serve_spawn_instance(e, conf2, b, sizeof b, log);
+    assert_non_null(second);
+    sess s;
+    login(&s, b, NULL, TOKEN_BODY);
+    sess_free(&s);
+    free(conf2);
+}
+
 typedef struct claim_arg {
     const char *base;
     const char *body;
@@ -629,15 +699,17 @@ int main(void)
         cmocka_unit_test(test_sessions__trusted_proxies_checked),
         cmocka_unit_test(test_sessions__throttle_rows_bounded),
         /* several daemons share sessions only through PostgreSQL: the
-         * last four run in the _pg twin */
+         * last five run in the _pg twin */
         cmocka_unit_test_teardown(test_sessions__session_shared_by_instances, cleanup),
         cmocka_unit_test_teardown(test_sessions__pairing_code_once_across_instances, cleanup),
         cmocka_unit_test_teardown(test_sessions__throttle_shared_by_instances, cleanup),
         cmocka_unit_test(test_sessions__upgrade_by_owner_daemon_role_uses_them),
+        cmocka_unit_test_teardown(test_sessions__missing_session_tables_leave_the_api_working,
+                                  cleanup),
     };
     const char *j = getenv("KVITT_TEST_JOURNAL");
     size_t n = sizeof tests / sizeof tests[0];
     if (!j || strcmp(j, "pg"))
-        n -= 4;
+        n -= 5;
     return _cmocka_run_group_tests("serve_sessions", tests, n, NULL, NULL);
 }

@@ -328,7 +328,8 @@ int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
     if (!is_session && !is_list && !is_one)
         return 0;
     if (!s->sess) {
-        kv_http_reply_error(r, 503, "unavailable", "sessions are not available");
+        kv_http_reply_error(r, 503, "unavailable", "the cashier page's sign-in is not available "
+                            "(the till API is): %s", s->sess_error);
         return 1;
     }
     if (is_session && !strcmp(method, "POST")) {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/journal/pgconn.h"
 #include "src/serve/serve_int.h"
 
 const char *kv_serve_strerror(kv_serve_status st)
@@ -677,9 +678,18 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
         st = KV_SERVE_E_JOURNAL;
         goto fail;
     }
-    if (kv_session_open(&s->sess, m->journal, err, errlen) != KV_SESSION_OK) {
-        st = KV_SERVE_E_JOURNAL;
-        goto fail;
+    if (kv_session_open(&s->sess, m->journal, s->sess_error, sizeof s->sess_error) !=
+        KV_SESSION_OK) {
+        /* On PostgreSQL the daemons' role may not create tables: until the
+         * owner runs `kvitt journal upgrade` the tills' API works and the
+         * cashier page's sign-in answers 503 with the fix (logged below).
+         * A SQLite journal the daemon just opened must hold them too. */
+        s->sess = NULL;
+        if (!kv_pg_is_dsn(m->journal)) {
+            snprintf(err, errlen, "%s", s->sess_error);
+            st = KV_SERVE_E_JOURNAL;
+            goto fail;
+        }
     }
     parse_long(cfg, "serve", "session_hours", 1, 168, KV_SESSION_TTL_S / 3600, &v, err, errlen);
     s->session_ttl_s = (int)v * 3600;
@@ -739,6 +749,8 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
                           "draws the QR itself: a self-drawn QR needs Vipps' approval; qr_source = image "
                           "prints Vipps' own QR\"", qs->id);
     }
+    if (!s->sess)
+        kv_slog_write(&s->log, KV_LOG_WARNING, "cashier.unavailable error=\"%s\"", s->sess_error);
     if (kv__chain_start(s) != 0)
         kv_slog_write(&s->log, KV_LOG_ERR, "chain.not_started error=\"no thread\"");
     if (!o->no_recover) {

@@ -80,7 +80,9 @@ struct kv_serve {
     kv_slog log;
     kv_flow *flow;
     kv_sdb *sdb;
-    kv_session *sess;         /* cashier page sessions and sign-in throttle (api_till.c) */
+    kv_session *sess;         /* cashier page sessions and sign-in throttle (api_till.c);
+                                 NULL when their PostgreSQL tables cannot be had */
+    char sess_error[400];     /* why sess is NULL (no password), for the 503 */
     int session_ttl_s;        /* [serve] session_hours, in seconds */
     kv_trust *trust;          /* [serve] trusted_proxies (the balancers) */
     kv_auth *auth;

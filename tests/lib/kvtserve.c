@@ -202,14 +202,15 @@ int kvt_serve_start(kvt_serve_env *e, const char *const envp[])
     return 0;
 }
 
-kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, char *url, size_t len,
-                                   const char *log)
+kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, const char *conf, char *url,
+                                   size_t len, const char *log)
 {
     int port = kvt_free_port();
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     snprintf(url, len, "http://127.0.0.1:%d", port);
-    const char *argv[] = { "kvitt", "serve", "--config", e->conf, "--listen", addr, NULL };
+    const char *argv[] = { "kvitt", "serve", "--config", conf ? conf : e->conf, "--listen", addr,
+                           NULL };
     kvt_proc *p = kvt_spawn(argv, NULL, log);
     char probe[200];
     snprintf(probe, sizeof probe, "%s/readyz", url);

@@ -58,12 +58,13 @@ typedef struct kvt_serve_env {
 int kvt_serve_setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o);
 /* (Re)start the daemon with extra environment (may be NULL). 0 or -1. */
 int kvt_serve_start(kvt_serve_env *e, const char *const envp[]);
-/* Another instance of the daemon on the same configuration (same journal)
- * listening on a free loopback port; url (len bytes) receives its base URL,
+/* Another instance of the daemon on the same configuration (same journal;
+ * conf names another file when not NULL) listening on a free loopback
+ * port; url (len bytes) receives its base URL,
  * its stderr goes to log.  Returns it once GET /readyz answers 200 (stop it
  * with kvt_proc_stop), NULL (with a message) when it did not get ready. */
-kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, char *url, size_t len,
-                                   const char *log);
+kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, const char *conf, char *url,
+                                   size_t len, const char *log);
 /* Stop the daemon with sig and return its wait status. */
 int kvt_serve_stop(kvt_serve_env *e, int sig);
 /* Stop everything and free the strings. */
