@@ -613,6 +613,35 @@ static void test_sessions__missing_session_tables_leave_the_api_working(void **s
     free(conf2);
 }
 
+/* The database goes down while a device is signed in: the page gets 503
+ * (try again), not 401 (which would send the cashier to the sign-in);
+ * once the database is back the same cookie works, sessions were not
+ * lost. */
+static void test_sessions__database_down_is_503_and_the_session_survives(void **state)
+{
+    (void)state;
+    kvt_serve_env *e = env_new("dbdown", NULL);
+    sess s;
+    login(&s, e->url, NULL, TOKEN_BODY);
+    kvpg_crash(kvpg_test_server());
+    long st = status_of(e->url, "GET", "/v1/sessions", s.cookie, NULL, NULL, NULL);
+    long st2 = status_of(e->url, "DELETE", "/v1/session", s.cookie, s.csrf, NULL, NULL);
+    long st3 = status_of(e->url, "POST", "/v1/session", NULL, NULL, NULL, TOKEN_BODY);
+    assert_int_equal(kvpg_restart(kvpg_test_server(), 0), 0);
+    assert_int_equal(st, 503);
+    assert_int_equal(st2, 503);
+    assert_int_equal(st3, 503);
+    int ok = 0;
+    for (int i = 0; i < 300 && !ok; i++) {
+        ok = status_of(e->url, "GET", "/v1/sessions", s.cookie, NULL, NULL, NULL) == 200;
+        if (!ok)
+            usleep(100000);
+    }
+    assert_true(ok);
+    assert_true(signed_in(e->url, &s));
+    sess_free(&s);
+}
+
 typedef struct claim_arg {
     const char *base;
     const char *body;
@@ -699,17 +728,19 @@ int main(void)
         cmocka_unit_test(test_sessions__trusted_proxies_checked),
         cmocka_unit_test(test_sessions__throttle_rows_bounded),
         /* several daemons share sessions only through PostgreSQL: the
-         * last five run in the _pg twin */
+         * last six run in the _pg twin */
         cmocka_unit_test_teardown(test_sessions__session_shared_by_instances, cleanup),
         cmocka_unit_test_teardown(test_sessions__pairing_code_once_across_instances, cleanup),
         cmocka_unit_test_teardown(test_sessions__throttle_shared_by_instances, cleanup),
         cmocka_unit_test(test_sessions__upgrade_by_owner_daemon_role_uses_them),
         cmocka_unit_test_teardown(test_sessions__missing_session_tables_leave_the_api_working,
                                   cleanup),
+        cmocka_unit_test_teardown(test_sessions__database_down_is_503_and_the_session_survives,
+                                  cleanup),
     };
     const char *j = getenv("KVITT_TEST_JOURNAL");
     size_t n = sizeof tests / sizeof tests[0];
     if (!j || strcmp(j, "pg"))
-        n -= 5;
+        n -= 6;
     return _cmocka_run_group_tests("serve_sessions", tests, n, NULL, NULL);
 }

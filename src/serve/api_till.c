@@ -120,6 +120,13 @@ int kv__till_cookie_auth(kv_serve *s, kv_http_req *r, const kv_till **out,
     kv_session_info info;
     kv_session_status st = kv_session_find(s->sess, cookie, &info);
     OPENSSL_cleanse(cookie, sizeof cookie);
+    if (st == KV_SESSION_E_DB) {
+        /* not "signed out": the session may well be alive; the page
+         * tries again instead of going back to the sign-in */
+        kv_http_reply_error(r, 503, "journal_unreachable", "the journal database does not "
+                            "answer; try again");
+        return -1;
+    }
     if (st != KV_SESSION_OK)
         return 0;
     const kv_till *t = till_by_id(s, info.till);
@@ -196,8 +203,8 @@ static void login(kv_serve *s, kv_http_req *r)
     client_of(s, r, client);
     kv_session_status ts = kv_session_signin_check(s->sess, client, &retry_s);
     if (ts == KV_SESSION_E_DB) {
-        kv_http_reply_error(r, 503, "unavailable", "the journal database does not answer; "
-                            "try again");
+        kv_http_reply_error(r, 503, "journal_unreachable", "the journal database does not "
+                            "answer; try again");
         return;
     }
     if (ts == KV_SESSION_E_THROTTLED) {
@@ -342,7 +349,10 @@ int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
         /* The page asks at every load: not signed in is an answer, not an
          * error (200), so the browser log stays clean. */
         const kv_till *t = NULL;
-        if (kv__till_cookie_auth(s, r, &t, &info) == 1) {
+        int c = kv__till_cookie_auth(s, r, &t, &info);
+        if (c < 0)
+            return 1; /* answered (503) */
+        if (c == 1) {
             cJSON *o = session_json(s, t, &info);
             if (o)
                 cJSON_AddBoolToObject(o, "signedIn", 1);

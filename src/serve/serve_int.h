@@ -249,7 +249,8 @@ int kv__api_sticker_flow(kv_serve *s, kv_http_req *r, const struct cJSON *body, 
  * /v1/sessions (returns 1 when it answered the request); and the session
  * cookie as an alternative to the bearer token: 1 with *out set (info_out,
  * may be NULL, receives the session), 0 without a live session, -1 after
- * replying 403 to a state-changing request without the CSRF token. */
+ * replying 403 to a state-changing request without the CSRF token or 503
+ * when the sessions' database does not answer. */
 void kv__till_static(kv_serve *s, kv_http_req *r, const char *path);
 int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *method);
 int kv__till_cookie_auth(kv_serve *s, kv_http_req *r, const kv_till **out,
