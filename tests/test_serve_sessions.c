@@ -126,6 +126,20 @@ static void login(sess *s, const char *base, const char *xff, const char *body)
     kvt_http_free(&r);
 }
 
+/* Prints (never asserts) how long n cookie-authenticated requests take:
+ * each one reads the session from the journal database. */
+static void bench_cookie(const char *base, const sess *s, const char *what)
+{
+    struct timespec t0, t1;
+    const int n = 200;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(status_of(base, "GET", "/v1/sessions", s->cookie, NULL, NULL, NULL), 200);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    printf("BENCH %d GET /v1/sessions with a cookie (%s): %.2f ms each\n", n, what, ms / n);
+}
+
 /* GET /v1/session with the cookie: 1 when it is signed in as session id. */
 static int signed_in(const char *base, const sess *s)
 {
@@ -184,6 +198,7 @@ static void test_sessions__session_hours(void **state)
     login(&s, e->url, NULL, TOKEN_BODY);
     if (!strstr(s.set_cookie, "Max-Age=43200"))
         fail_msg("Set-Cookie '%s' does not last 12 hours", s.set_cookie);
+    bench_cookie(e->url, &s, strncmp(e->journal, "postgresql://", 13) ? "SQLite" : "PostgreSQL");
     sess_free(&s);
 }
 
@@ -484,6 +499,7 @@ static void test_sessions__session_shared_by_instances(void **state)
     login(&s2, e->url, NULL, TOKEN_BODY);
     assert_true(signed_in(b, &s1));
     assert_true(signed_in(b, &s2));
+    bench_cookie(b, &s1, "PostgreSQL, session made by another instance");
     kvt_http_resp r;
     assert_int_equal(req(&r, b, "GET", "/v1/sessions", s1.cookie, NULL, NULL, NULL), 200);
     assert_non_null(strstr(r.body, s1.id));
