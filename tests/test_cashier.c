@@ -82,23 +82,7 @@ static void test_assets_up_to_date(void **state)
 static int req(kvt_http_resp *r, const char *method, const char *path, const char *cookie,
                const char *csrf, const char *extra, const char *body)
 {
-    char url[512], ch[200], xh[200];
-    snprintf(url, sizeof url, "%s%s", env.url, path);
-    const char *h[6];
-    size_t n = 0;
-    if (cookie) {
-        snprintf(ch, sizeof ch, "Cookie: kvitt_till=%s", cookie);
-        h[n++] = ch;
-    }
-    if (csrf) {
-        snprintf(xh, sizeof xh, "X-CSRF-Token: %s", csrf);
-        h[n++] = xh;
-    }
-    if (extra)
-        h[n++] = extra;
-    h[n++] = "Content-Type: application/json";
-    h[n] = NULL;
-    return kvt_http(r, method, url, h, body, body ? strlen(body) : 0, 30000);
+    return kvt_serve_req_page(r, env.url, method, path, cookie, csrf, extra, body);
 }
 
 /* Sign in with body; returns the cookie value in cookie and the CSRF token

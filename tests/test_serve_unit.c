@@ -1,6 +1,7 @@
 /* test_serve_unit.c - the daemon's building blocks in process: till token
  * hashes, the idempotency and webhook tables (a real SQLite file), the
- * journald log lines (a real pipe) and the HTTP core (a real server on
+ * journald log lines (a real pipe), the client address behind trusted
+ * proxies (pure text in, text out) and the HTTP core (a real server on
  * loopback, driven by libcurl). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include "src/serve/http.h"
 #include "src/serve/sdb.h"
 #include "src/serve/slog.h"
+#include "src/serve/trust.h"
 #include "src/serve/webhooks.h"
 #include "tests/lib/kvtest.h"
 #include "tests/lib/kvthttp.h"
@@ -303,6 +305,63 @@ static void test_serve_unit__http_core_bodies_and_errors(void **state)
     assert_int_equal(kv_http_start(&h, &o, err, sizeof err), KV_HTTP_E_ARG);
 }
 
+/* The client of a request behind [serve] trusted_proxies. */
+static void test_serve_unit__client_behind_trusted_proxies(void **state)
+{
+    (void)state;
+    kv_trust *t = NULL;
+    assert_int_equal(kv_trust_parse(&t, "10.0.0.0/8 127.0.0.1,fd00::/8", NULL, 0), KV_TRUST_OK);
+    char c[64];
+    struct { const char *peer, *xff, *want; } cases[] = {
+        /* not from a proxy: the header is anyone's */
+        { "198.51.100.1", "203.0.113.5", "198.51.100.1" },
+        /* from a proxy: the right-most address that is not a proxy */
+        { "127.0.0.1", "203.0.113.5", "203.0.113.5" },
+        { "10.1.2.3", "203.0.113.9, 203.0.113.5, 10.9.9.9", "203.0.113.5" },
+        { "127.0.0.1", " 203.0.113.5 ,10.0.0.7 ", "203.0.113.5" },
+        /* every hop a proxy: the first one named */
+        { "127.0.0.1", "10.0.0.2, 10.0.0.3", "10.0.0.2" },
+        /* no header: the proxy itself */
+        { "127.0.0.1", NULL, "127.0.0.1" },
+        { "127.0.0.1", "", "127.0.0.1" },
+        /* IPv4-mapped IPv6 is IPv4; IPv6 counts per /64 */
+        { "::ffff:127.0.0.1", "::ffff:198.51.100.3", "198.51.100.3" },
+        { "fd00::1", "2001:db8:aa:bb:1:2:3:4", "2001:db8:aa:bb::/64" },
+        { "2001:db8::1", NULL, "2001:db8::/64" },
+        { "127.0.0.1", "[2001:db8:1::5]", "2001:db8:1::/64" },
+        /* 11.0.0.1 is outside 10.0.0.0/8 */
+        { "11.0.0.1", "203.0.113.5", "11.0.0.1" },
+        /* something that is no address, written by the proxy: its text */
+        { "127.0.0.1", "unknown", "?unknown" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kv_trust_client(t, cases[i].peer, cases[i].xff, c, sizeof c);
+        if (strcmp(c, cases[i].want))
+            fail_msg("peer %s, X-Forwarded-For '%s': got %s, want %s", cases[i].peer,
+                     cases[i].xff ? cases[i].xff : "(none)", c, cases[i].want);
+    }
+    assert_true(kv_trust_contains(t, "10.255.0.1"));
+    assert_true(kv_trust_contains(t, "fdff::1"));
+    assert_false(kv_trust_contains(t, "fe80::1"));
+    assert_false(kv_trust_contains(t, "127.0.0.2"));
+    kv_trust_free(t);
+    /* an empty list trusts nobody */
+    assert_int_equal(kv_trust_parse(&t, NULL, NULL, 0), KV_TRUST_OK);
+    kv_trust_client(t, "127.0.0.1", "203.0.113.5", c, sizeof c);
+    assert_string_equal(c, "127.0.0.1");
+    kv_trust_free(t);
+    /* bad entries are named */
+    const char *bad[] = { "10.0.0.0/33", "::/129", "10.0.0.1/", "10.0.0.1/x", "host.example",
+                          "10.0.0.1/8/8" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char what[64] = "";
+        t = NULL;
+        assert_int_equal(kv_trust_parse(&t, bad[i], what, sizeof what), KV_TRUST_E_SYNTAX);
+        assert_null(t);
+        assert_string_equal(what, bad[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_serve_unit__event_names),
         cmocka_unit_test(test_serve_unit__log_lines_are_single_and_sanitised),
         cmocka_unit_test(test_serve_unit__http_core_bodies_and_errors),
+        cmocka_unit_test(test_serve_unit__client_behind_trusted_proxies),
     };
     return cmocka_run_group_tests_name("serve_unit", tests, NULL, NULL);
 }

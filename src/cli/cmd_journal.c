@@ -10,6 +10,7 @@
 #include "src/journal/journal_migrate.h"
 #include "src/journal/pgconn.h"
 #include "src/serve/sdb.h"
+#include "src/serve/session.h"
 
 static void usage(FILE *f)
 {
@@ -67,6 +68,10 @@ static kv_journal_status prepare(const char *dsn, char *err, size_t errlen)
     if (kv_sdb_open(&db, dsn, err, errlen) != KV_SDB_OK)
         return KV_J_E_OPEN;
     kv_sdb_close(db);
+    kv_session *ss = NULL; /* the cashier page's sessions (component "session") */
+    if (kv_session_open(&ss, dsn, err, errlen) != KV_SESSION_OK)
+        return KV_J_E_OPEN;
+    kv_session_close(ss);
     return KV_J_OK;
 }
 

@@ -120,6 +120,13 @@ int kv__till_cookie_auth(kv_serve *s, kv_http_req *r, const kv_till **out,
     kv_session_info info;
     kv_session_status st = kv_session_find(s->sess, cookie, &info);
     OPENSSL_cleanse(cookie, sizeof cookie);
+    if (st == KV_SESSION_E_DB) {
+        /* not "signed out": the session may well be alive; the page
+         * tries again instead of going back to the sign-in */
+        kv_http_reply_error(r, 503, "journal_unreachable", "the journal database does not "
+                            "answer; try again");
+        return -1;
+    }
     if (st != KV_SESSION_OK)
         return 0;
     const kv_till *t = till_by_id(s, info.till);
@@ -172,33 +179,35 @@ static void set_cookie(kv_http_req *r, const char *value, int max_age)
     kv_http_add_header(r, "Set-Cookie", c);
 }
 
-/* Failed sign-ins are counted per minute for the whole daemon: after
- * SIGNIN_MAX of them, sign-ins wait for the next minute (429), so pairing
- * codes and tokens cannot be guessed at speed.  Signed-in tills are not
- * affected. */
-#define SIGNIN_MAX 20
-#define SIGNIN_WINDOW_MS 60000
-
-static int signin_blocked(kv_serve *s, int failed, int *retry_s)
+/* Failed sign-ins are counted per client (its address: the peer, or the
+ * address a trusted balancer wrote into X-Forwarded-For, src/serve/trust.h)
+ * in the journal database, so every daemon of a chain counts together:
+ * after KV_SIGNIN_MAX_FAILURES of them within KV_SIGNIN_WINDOW_S, that
+ * client's sign-ins wait for the window to end (429), so pairing codes and
+ * tokens cannot be guessed at speed.  Other clients and signed-in tills
+ * are not affected. */
+static void client_of(kv_serve *s, kv_http_req *r, char out[64])
 {
-    pthread_mutex_lock(&s->mu);
-    int64_t now = kv__serve_now_ms();
-    if (now - s->signin_window_ms >= SIGNIN_WINDOW_MS) {
-        s->signin_window_ms = now;
-        s->signin_failures = 0;
-    }
-    if (failed)
-        s->signin_failures++;
-    int blocked = s->signin_failures >= SIGNIN_MAX;
-    *retry_s = (int)((s->signin_window_ms + SIGNIN_WINDOW_MS - now + 999) / 1000);
-    pthread_mutex_unlock(&s->mu);
-    return blocked;
+    char peer[64], xff[1024];
+    kv_http_peer(r, peer, sizeof peer);
+    int has = kv_http_header_all(r, "X-Forwarded-For", xff, sizeof xff);
+    /* a list too long to read whole: its right end is unknown, so the
+     * peer (the balancer) is the client */
+    kv_trust_client(s->trust, peer, has == 1 ? xff : NULL, out, 64);
 }
 
 static void login(kv_serve *s, kv_http_req *r)
 {
     int retry_s = 0;
-    if (signin_blocked(s, 0, &retry_s)) {
+    char client[64];
+    client_of(s, r, client);
+    kv_session_status ts = kv_session_signin_check(s->sess, client, &retry_s);
+    if (ts == KV_SESSION_E_DB) {
+        kv_http_reply_error(r, 503, "journal_unreachable", "the journal database does not "
+                            "answer; try again");
+        return;
+    }
+    if (ts == KV_SESSION_E_THROTTLED) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", retry_s);
         kv_http_add_header(r, "Retry-After", ra);
@@ -251,7 +260,12 @@ static void login(kv_serve *s, kv_http_req *r)
     }
     cJSON_Delete(body);
     if (!t) {
-        signin_blocked(s, 1, &retry_s);
+        int failures = 0;
+        kv_session_signin_failed(s->sess, client, &failures);
+        /* once per client and window: who is guessing, for the operator */
+        if (failures == KV_SIGNIN_MAX_FAILURES)
+            kv_slog_write(&s->log, KV_LOG_WARNING, "session.throttled client=%s failures=%d "
+                          "window_s=%d", client, failures, KV_SIGNIN_WINDOW_S);
         kv_http_reply_error(r, 401, "unauthorized", "unknown till token, or a pairing code "
                             "that is unknown, used or older than 10 minutes");
         kv_slog_write(&s->log, KV_LOG_WARNING, "session.denied how=%s", how);
@@ -259,12 +273,12 @@ static void login(kv_serve *s, kv_http_req *r)
     }
     char cookie[65];
     kv_session_info info;
-    if (kv_session_login(s->sess, t->id, kv_http_header(r, "User-Agent"), KV_SESSION_TTL_S,
+    if (kv_session_login(s->sess, t->id, kv_http_header(r, "User-Agent"), s->session_ttl_s,
                          cookie, &info) != KV_SESSION_OK) {
         kv_http_reply_error(r, 500, "internal", "cannot store the session");
         return;
     }
-    set_cookie(r, cookie, KV_SESSION_TTL_S);
+    set_cookie(r, cookie, s->session_ttl_s);
     OPENSSL_cleanse(cookie, sizeof cookie);
     kv_slog_write(&s->log, KV_LOG_NOTICE, "session.login till=%s session=%s how=%s", t->id,
                   info.id, how);
@@ -321,10 +335,8 @@ int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
     if (!is_session && !is_list && !is_one)
         return 0;
     if (!s->sess) {
-        kv_http_reply_error(r, 503, "unavailable", "%s", s->sess_unsupported
-                            ? "the cashier page's sign-in needs a SQLite journal for now (this daemon's "
-                              "journal is PostgreSQL): use till tokens with the /v1 API"
-                            : "sessions are not available");
+        kv_http_reply_error(r, 503, "unavailable", "the cashier page's sign-in is not available "
+                            "(the till API is): %s", s->sess_error);
         return 1;
     }
     if (is_session && !strcmp(method, "POST")) {
@@ -337,7 +349,10 @@ int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *me
         /* The page asks at every load: not signed in is an answer, not an
          * error (200), so the browser log stays clean. */
         const kv_till *t = NULL;
-        if (kv__till_cookie_auth(s, r, &t, &info) == 1) {
+        int c = kv__till_cookie_auth(s, r, &t, &info);
+        if (c < 0)
+            return 1; /* answered (503) */
+        if (c == 1) {
             cJSON *o = session_json(s, t, &info);
             if (o)
                 cJSON_AddBoolToObject(o, "signedIn", 1);

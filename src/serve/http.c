@@ -342,6 +342,63 @@ const char *kv_http_header(const kv_http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+struct joined {
+    const char *name;
+    char *buf;
+    size_t len, used;
+    int truncated;
+};
+
+static enum MHD_Result join_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    struct joined *j = cls;
+    if (!key || !value || strcasecmp(key, j->name))
+        return MHD_YES;
+    int n = snprintf(j->buf + j->used, j->len - j->used, "%s%s", j->used ? ", " : "", value);
+    if (n < 0 || (size_t)n >= j->len - j->used) {
+        j->truncated = 1;
+        return MHD_NO;
+    }
+    j->used += (size_t)n;
+    return MHD_YES;
+}
+
+int kv_http_header_all(const kv_http_req *r, const char *name, char *buf, size_t len)
+{
+    if (!len)
+        return -1;
+    buf[0] = '\0';
+    struct joined j = { name, buf, len, 0, 0 };
+    if (r->inj) {
+        for (const char *const *h = r->inj->headers; h && h[0] && h[1]; h += 2)
+            if (join_value(&j, MHD_HEADER_KIND, h[0], h[1]) == MHD_NO)
+                break;
+    } else {
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_value, &j);
+    }
+    return j.truncated ? -1 : j.used ? 1 : 0;
+}
+
+void kv_http_peer(const kv_http_req *r, char *buf, size_t len)
+{
+    if (!len)
+        return;
+    buf[0] = '\0';
+    if (r->inj)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, sl, buf, (socklen_t)len, NULL, 0, NI_NUMERICHOST) != 0)
+        buf[0] = '\0';
+}
+
 const char *kv_http_query(const kv_http_req *r, const char *name)
 {
     if (r->inj) {

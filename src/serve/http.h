@@ -81,6 +81,13 @@ const char *kv_http_method(const kv_http_req *r);
 const char *kv_http_path(const kv_http_req *r);       /* without the query */
 const char *kv_http_header(const kv_http_req *r, const char *name); /* NULL if absent */
 const char *kv_http_query(const kv_http_req *r, const char *name);  /* NULL if absent */
+/* Every value of header name, in the order received, joined with ", "
+ * into buf (len bytes): 1 when present, 0 when absent (buf ""), -1 when
+ * they do not fit (buf then holds no complete list: do not use it). */
+int kv_http_header_all(const kv_http_req *r, const char *name, char *buf, size_t len);
+/* The peer's address in numeric form ("127.0.0.1", "::1") into buf
+ * (len bytes, 64 are enough); "" for an injected request or when unknown. */
+void kv_http_peer(const kv_http_req *r, char *buf, size_t len);
 const char *kv_http_body(const kv_http_req *r, size_t *len);        /* never NULL */
 
 /* Parse the body as JSON.  On success returns the tree (free with

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/journal/pgconn.h"
 #include "src/serve/serve_int.h"
 
 const char *kv_serve_strerror(kv_serve_status st)
@@ -54,7 +55,7 @@ int64_t kv__serve_now_ms(void)
 static const char *const serve_keys[] = {
     "listen", "webhook_url", "webhook_max_skew_s", "callback_auth_token", "max_body",
     "shutdown_grace_s", "events_max_wait_s", "log_level", "threads", "payment_threads", "max_connections",
-    "sticker_hold_s", NULL
+    "sticker_hold_s", "session_hours", "session_idle_minutes", "trusted_proxies", NULL
 };
 static const char *const till_keys[] = { "store", "token_sha256", "chain_refund", "printer", "flow",
                                          NULL };
@@ -113,7 +114,8 @@ static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err
                     snprintf(err, errlen, "%s:%d: [serve] %s: unknown key; use one of listen, "
                              "webhook_url, webhook_max_skew_s, callback_auth_token, max_body, "
                              "shutdown_grace_s, events_max_wait_s, log_level, threads, "
-                             "payment_threads, max_connections, sticker_hold_s",
+                             "payment_threads, max_connections, sticker_hold_s, session_hours, "
+                             "session_idle_minutes, trusted_proxies",
                              path, kv_config_line(cfg, sec, k), k);
                     return KV_SERVE_E_CONFIG;
                 }
@@ -172,6 +174,23 @@ static kv_serve_status load_tills(const kv_config *cfg, kv_auth *auth, char *err
     return KV_SERVE_OK;
 }
 
+/* [serve] trusted_proxies into *out; -1 with err naming the entry. */
+static int load_trust(const kv_config *cfg, kv_trust **out, char *err, size_t errlen)
+{
+    char bad[64] = "";
+    kv_trust_status ts = kv_trust_parse(out, kv_config_get(cfg, "serve", "trusted_proxies"),
+                                        bad, sizeof bad);
+    if (ts == KV_TRUST_OK)
+        return 0;
+    if (ts == KV_TRUST_E_SYNTAX)
+        snprintf(err, errlen, "%s:%d: [serve] trusted_proxies: '%s' is not an IP address or "
+                 "network (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8); fix the value",
+                 kv_config_path(cfg), kv_config_line(cfg, "serve", "trusted_proxies"), bad);
+    else
+        snprintf(err, errlen, "[serve] trusted_proxies: %s", kv_trust_strerror(ts));
+    return -1;
+}
+
 kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t errlen)
 {
     if (!cfg)
@@ -194,8 +213,15 @@ kv_serve_status kv_serve_check_config(const kv_config *cfg, char *err, size_t er
          parse_long(cfg, "serve", "payment_threads", 1, 256, 16, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "max_connections", 16, 1000000, 8192, &v, err, errlen) < 0 ||
          parse_long(cfg, "serve", "webhook_max_skew_s", 0, 86400 * 8, 0, &v, err, errlen) < 0 ||
-         parse_long(cfg, "serve", "sticker_hold_s", 1, 840, 60, &v, err, errlen) < 0))
+         parse_long(cfg, "serve", "sticker_hold_s", 1, 840, 60, &v, err, errlen) < 0 ||
+         parse_long(cfg, "serve", "session_hours", 1, 168, KV_SESSION_TTL_S / 3600, &v, err,
+                    errlen) < 0 ||
+         parse_long(cfg, "serve", "session_idle_minutes", 0, 1440, 0, &v, err, errlen) < 0))
         st = KV_SERVE_E_CONFIG;
+    kv_trust *tr = NULL;
+    if (st == KV_SERVE_OK && load_trust(cfg, &tr, err, errlen) < 0)
+        st = KV_SERVE_E_CONFIG;
+    kv_trust_free(tr);
     const char *ll = kv_config_get(cfg, "serve", "log_level");
     if (st == KV_SERVE_OK && ll && strcmp(ll, "info") && strcmp(ll, "debug") &&
         strcmp(ll, "notice") && strcmp(ll, "warning")) {
@@ -652,16 +678,25 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
         st = KV_SERVE_E_JOURNAL;
         goto fail;
     }
-    kv_session_status sst = kv_session_open(&s->sess, m->journal, err, errlen);
-    if (sst == KV_SESSION_E_UNSUPPORTED) {
-        /* a chain on PostgreSQL: the API works, the cashier page's sign-in
-         * answers 503 (logged once below, when the log is open) */
+    if (kv_session_open(&s->sess, m->journal, s->sess_error, sizeof s->sess_error) !=
+        KV_SESSION_OK) {
+        /* On PostgreSQL the daemons' role may not create tables: until the
+         * owner runs `kvitt journal upgrade` the tills' API works and the
+         * cashier page's sign-in answers 503 with the fix (logged below).
+         * A SQLite journal the daemon just opened must hold them too. */
         s->sess = NULL;
-        s->sess_unsupported = 1;
-        if (err && errlen)
-            err[0] = '\0';
-    } else if (sst != KV_SESSION_OK) {
-        st = KV_SERVE_E_JOURNAL;
+        if (!kv_pg_is_dsn(m->journal)) {
+            snprintf(err, errlen, "%s", s->sess_error);
+            st = KV_SERVE_E_JOURNAL;
+            goto fail;
+        }
+    }
+    parse_long(cfg, "serve", "session_hours", 1, 168, KV_SESSION_TTL_S / 3600, &v, err, errlen);
+    s->session_ttl_s = (int)v * 3600;
+    parse_long(cfg, "serve", "session_idle_minutes", 0, 1440, 0, &v, err, errlen);
+    kv_session_set_idle(s->sess, (int)v * 60);
+    if (load_trust(cfg, &s->trust, err, errlen) < 0) {
+        st = KV_SERVE_E_CONFIG;
         goto fail;
     }
 
@@ -714,9 +749,8 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
                           "draws the QR itself: a self-drawn QR needs Vipps' approval; qr_source = image "
                           "prints Vipps' own QR\"", qs->id);
     }
-    if (s->sess_unsupported)
-        kv_slog_write(&s->log, KV_LOG_WARNING, "cashier.unavailable reason=\"the cashier page's sign-in "
-                      "sessions are kept in a SQLite journal only for now; this journal is PostgreSQL\"");
+    if (!s->sess)
+        kv_slog_write(&s->log, KV_LOG_WARNING, "cashier.unavailable error=\"%s\"", s->sess_error);
     if (kv__chain_start(s) != 0)
         kv_slog_write(&s->log, KV_LOG_ERR, "chain.not_started error=\"no thread\"");
     if (!o->no_recover) {
@@ -735,6 +769,7 @@ fail:
     kv__engine_stop(s);
     kv__timer_free(s);
     kv_session_close(s->sess);
+    kv_trust_free(s->trust);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);
@@ -822,6 +857,7 @@ void kv_serve_close(kv_serve *s)
     kv__engine_stop(s);
     kv__timer_free(s);
     kv_session_close(s->sess);
+    kv_trust_free(s->trust);
     kv_sdb_close(s->sdb);
     kv_flow_close(s->flow);
     kv_auth_destroy(s->auth);

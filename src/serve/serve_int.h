@@ -16,6 +16,7 @@
 #include "src/serve/serve.h"
 #include "src/serve/session.h"
 #include "src/serve/slog.h"
+#include "src/serve/trust.h"
 
 #define KV_HUB_KEEP 32  /* events kept per payment (older ones are dropped) */
 #define KV_HUB_BUCKETS 1024
@@ -79,10 +80,11 @@ struct kv_serve {
     kv_slog log;
     kv_flow *flow;
     kv_sdb *sdb;
-    kv_session *sess;         /* cashier page sessions (api_till.c); NULL on PostgreSQL */
-    int sess_unsupported;     /* 1: the journal is PostgreSQL (sessions need SQLite) */
-    int64_t signin_window_ms; /* failed sign-ins in the current minute (under mu) */
-    int signin_failures;
+    kv_session *sess;         /* cashier page sessions and sign-in throttle (api_till.c);
+                                 NULL when their PostgreSQL tables cannot be had */
+    char sess_error[400];     /* why sess is NULL (no password), for the 503 */
+    int session_ttl_s;        /* [serve] session_hours, in seconds */
+    kv_trust *trust;          /* [serve] trusted_proxies (the balancers) */
     kv_auth *auth;
     kv_http *http;
     char url[300];
@@ -247,7 +249,8 @@ int kv__api_sticker_flow(kv_serve *s, kv_http_req *r, const struct cJSON *body, 
  * /v1/sessions (returns 1 when it answered the request); and the session
  * cookie as an alternative to the bearer token: 1 with *out set (info_out,
  * may be NULL, receives the session), 0 without a live session, -1 after
- * replying 403 to a state-changing request without the CSRF token. */
+ * replying 403 to a state-changing request without the CSRF token or 503
+ * when the sessions' database does not answer. */
 void kv__till_static(kv_serve *s, kv_http_req *r, const char *path);
 int kv__till_route(kv_serve *s, kv_http_req *r, const char *path, const char *method);
 int kv__till_cookie_auth(kv_serve *s, kv_http_req *r, const kv_till **out,

@@ -1,8 +1,7 @@
-/* session.c - pairing codes and browser sessions of the cashier page,
- * kept as hashes in the journal database. */
+/* session.c - pairing codes, browser sessions and the sign-in throttle of
+ * the cashier page, kept as hashes in the journal database (a SQLite file
+ * or PostgreSQL, through sessdb.c). */
 #include <ctype.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +11,47 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include <sqlite3.h>
 
-#include "src/journal/pgconn.h"
+#include "src/serve/sessdb.h"
 #include "src/serve/session.h"
-#include "src/util/sqlfile.h"
 
 struct kv_session {
-    sqlite3 *db;
-    pthread_mutex_t mu;
+    kv_sessdb *db;
+    int max_failures, window_s, max_clients;   /* the sign-in throttle */
+    int idle_s;                  /* a session unused this long ends (0: never) */
 };
 
-static const char schema[] =
+/* The SQLite journal file: additive only (IF NOT EXISTS). */
+static const char sqlite_schema[] =
     "CREATE TABLE IF NOT EXISTS serve_pair (code_sha256 TEXT PRIMARY KEY, till TEXT NOT NULL,"
     " created INTEGER NOT NULL, expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS serve_session (id TEXT PRIMARY KEY,"
     " cookie_sha256 TEXT NOT NULL UNIQUE, csrf TEXT NOT NULL, till TEXT NOT NULL,"
     " created INTEGER NOT NULL, expires INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
-    " agent TEXT NOT NULL DEFAULT '', revoked INTEGER NOT NULL DEFAULT 0);";
+    " agent TEXT NOT NULL DEFAULT '', revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS serve_signin (client_sha256 TEXT PRIMARY KEY,"
+    " window_start INTEGER NOT NULL, failures INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS serve_signin_window ON serve_signin(window_start);";
+
+/* PostgreSQL: versioned under the component "session".  Append a step for
+ * every change; never edit a step that has shipped. */
+static const char *const pg_steps[] = {
+    /* 1: pairing codes, sessions and the sign-in throttle */
+    "CREATE TABLE serve_pair (code_sha256 TEXT PRIMARY KEY, till TEXT NOT NULL,"
+    " created BIGINT NOT NULL, expires BIGINT NOT NULL, used BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX serve_pair_expires ON serve_pair(expires);"
+    "CREATE TABLE serve_session (id TEXT PRIMARY KEY,"
+    " cookie_sha256 TEXT NOT NULL UNIQUE, csrf TEXT NOT NULL, till TEXT NOT NULL,"
+    " created BIGINT NOT NULL, expires BIGINT NOT NULL, last_seen BIGINT NOT NULL,"
+    " agent TEXT NOT NULL DEFAULT '', revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX serve_session_till ON serve_session(till, created);"
+    "CREATE INDEX serve_session_expires ON serve_session(expires);"
+    "CREATE TABLE serve_signin (client_sha256 TEXT PRIMARY KEY,"
+    " window_start BIGINT NOT NULL, failures INTEGER NOT NULL);"
+    "CREATE INDEX serve_signin_window ON serve_signin(window_start);",
+};
+static const kv_pg_schema pg_schema = { "session", pg_steps,
+                                        (int)(sizeof pg_steps / sizeof pg_steps[0]) };
 
 const char *kv_session_strerror(kv_session_status st)
 {
@@ -41,6 +63,7 @@ const char *kv_session_strerror(kv_session_status st)
     case KV_SESSION_E_DENIED: return "unknown, used, expired or revoked";
     case KV_SESSION_E_NOT_FOUND: return "no such session";
     case KV_SESSION_E_UNSUPPORTED: return "the cashier page's sessions need a SQLite journal";
+    case KV_SESSION_E_THROTTLED: return "too many failed sign-ins from this client";
     }
     return "unknown session status";
 }
@@ -49,32 +72,19 @@ kv_session_status kv_session_open(kv_session **out, const char *path, char *err,
 {
     if (!out || !path)
         return KV_SESSION_E_ARG;
-    if (kv_pg_is_dsn(path)) {
-        /* Not kept in PostgreSQL yet: a chain's daemons would each need
-         * the same sessions behind their balancer. */
-        if (err)
-            snprintf(err, errlen, "the cashier page's sign-in sessions are kept in a SQLite journal "
-                     "only for now; this journal is PostgreSQL");
-        return KV_SESSION_E_UNSUPPORTED;
-    }
     kv_session *ss = calloc(1, sizeof *ss);
     if (!ss)
         return KV_SESSION_E_NOMEM;
-    pthread_mutex_init(&ss->mu, NULL);
-    int rc = sqlite3_open_v2(path, &ss->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                             SQLITE_OPEN_FULLMUTEX, NULL);
-    char *msg = NULL;
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(ss->db, 5000); /* the journal commits briefly */
-        rc = kv_sqlfile_setup(ss->db, NULL, schema, 5000, &msg);
-    }
-    if (rc != SQLITE_OK) {
+    ss->max_failures = KV_SIGNIN_MAX_FAILURES;
+    ss->window_s = KV_SIGNIN_WINDOW_S;
+    ss->max_clients = KV_SIGNIN_MAX_CLIENTS;
+    char e[600] = "";
+    kv_sessdb_status st = kv_sessdb_open(&ss->db, path, sqlite_schema, &pg_schema, e, sizeof e);
+    if (st != KV_SESSDB_OK) {
         if (err)
-            snprintf(err, errlen, "%s: cannot open the session tables: %s", path,
-                     msg ? msg : ss->db ? sqlite3_errmsg(ss->db) : "out of memory");
-        sqlite3_free(msg);
-        kv_session_close(ss);
-        return KV_SESSION_E_DB;
+            snprintf(err, errlen, "cannot open the session tables: %s", e);
+        free(ss);
+        return st == KV_SESSDB_E_NOMEM ? KV_SESSION_E_NOMEM : KV_SESSION_E_DB;
     }
     *out = ss;
     return KV_SESSION_OK;
@@ -84,8 +94,7 @@ void kv_session_close(kv_session *ss)
 {
     if (!ss)
         return;
-    sqlite3_close(ss->db);
-    pthread_mutex_destroy(&ss->mu);
+    kv_sessdb_close(ss->db);
     free(ss);
 }
 
@@ -121,30 +130,7 @@ static void sha_hex(char out[65], const char *text)
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 
-/* Run one statement with text/int binds ("t" or "i" per parameter).
- * Returns the sqlite3_step result (SQLITE_DONE / SQLITE_ROW) with *st left
- * open when st is not NULL. */
-static int run(kv_session *ss, sqlite3_stmt **st, const char *sql, const char *types, ...)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(ss->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return SQLITE_ERROR;
-    va_list ap;
-    va_start(ap, types);
-    for (int i = 0; types[i]; i++) {
-        if (types[i] == 't')
-            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-        else
-            sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
-    }
-    va_end(ap);
-    int rc = sqlite3_step(s);
-    if (st)
-        *st = s;
-    else
-        sqlite3_finalize(s);
-    return rc;
-}
+#define EXEC(ss, res, sql, ...) kv_sessdb_exec((ss)->db, res, sql, __VA_ARGS__)
 
 kv_session_status kv_session_pair_create(kv_session *ss, const char *till, char code[10])
 {
@@ -162,12 +148,9 @@ kv_session_status kv_session_pair_create(kv_session *ss, const char *till, char 
     char h[65];
     sha_hex(h, plain);
     int64_t now = now_s();
-    pthread_mutex_lock(&ss->mu);
-    run(ss, NULL, "DELETE FROM serve_pair WHERE expires < ?", "i", now - 86400);
-    int rc = run(ss, NULL, "INSERT INTO serve_pair(code_sha256, till, created, expires)"
-                 " VALUES(?,?,?,?)", "ttii", h, till, now, now + KV_PAIR_TTL_S);
-    pthread_mutex_unlock(&ss->mu);
-    if (rc != SQLITE_DONE)
+    EXEC(ss, NULL, "DELETE FROM serve_pair WHERE expires < ?", "i", now - 86400);
+    if (EXEC(ss, NULL, "INSERT INTO serve_pair(code_sha256, till, created, expires)"
+             " VALUES(?,?,?,?)", "ttii", h, till, now, now + KV_PAIR_TTL_S) != KV_SESSDB_OK)
         return KV_SESSION_E_DB;
     snprintf(code, 10, "%.4s-%.4s", plain, plain + 4);
     OPENSSL_cleanse(plain, sizeof plain);
@@ -194,36 +177,50 @@ kv_session_status kv_session_pair_redeem(kv_session *ss, const char *code, char 
     sha_hex(h, plain);
     OPENSSL_cleanse(plain, sizeof plain);
     kv_session_status out = KV_SESSION_E_DENIED;
-    pthread_mutex_lock(&ss->mu);
     /* Mark it used and read the till in one statement: a second use of
-     * the same code, even at the same moment, finds it used. */
-    sqlite3_stmt *st = NULL;
-    int rc = run(ss, &st, "UPDATE serve_pair SET used = ? WHERE code_sha256 = ? AND used = 0"
-                 " AND expires >= ? RETURNING till", "iti", now_s(), h, now_s());
-    if (rc == SQLITE_ROW) {
-        snprintf(till, 64, "%s", (const char *)sqlite3_column_text(st, 0));
-        out = KV_SESSION_OK;
-    } else if (rc != SQLITE_DONE) {
+     * the same code, even at the same moment and from another daemon on
+     * the same PostgreSQL database, finds it used (the row is locked by
+     * the first UPDATE; the second re-checks used = 0 after it commits). */
+    kv_sessdb_res res;
+    int64_t now = now_s();
+    if (EXEC(ss, &res, "UPDATE serve_pair SET used = ? WHERE code_sha256 = ? AND used = 0"
+             " AND expires >= ? RETURNING till", "iti", now, h, now) != KV_SESSDB_OK) {
         out = KV_SESSION_E_DB;
+    } else if (res.nrows == 1) {
+        snprintf(till, 64, "%s", kv_sessdb_cell(&res, 0, 0));
+        out = KV_SESSION_OK;
     }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ss->mu);
+    kv_sessdb_res_free(&res);
     return out;
 }
 
-static void row_info(sqlite3_stmt *st, kv_session_info *info)
+static void row_info(const kv_sessdb_res *res, size_t row, kv_session_info *info)
 {
     memset(info, 0, sizeof *info);
-    snprintf(info->id, sizeof info->id, "%s", (const char *)sqlite3_column_text(st, 0));
-    snprintf(info->till, sizeof info->till, "%s", (const char *)sqlite3_column_text(st, 1));
-    snprintf(info->csrf, sizeof info->csrf, "%s", (const char *)sqlite3_column_text(st, 2));
-    snprintf(info->agent, sizeof info->agent, "%s", (const char *)sqlite3_column_text(st, 3));
-    info->created = sqlite3_column_int64(st, 4);
-    info->expires = sqlite3_column_int64(st, 5);
-    info->last_seen = sqlite3_column_int64(st, 6);
+    snprintf(info->id, sizeof info->id, "%s", kv_sessdb_cell(res, row, 0));
+    snprintf(info->till, sizeof info->till, "%s", kv_sessdb_cell(res, row, 1));
+    snprintf(info->csrf, sizeof info->csrf, "%s", kv_sessdb_cell(res, row, 2));
+    snprintf(info->agent, sizeof info->agent, "%s", kv_sessdb_cell(res, row, 3));
+    info->created = kv_sessdb_i64(res, row, 4);
+    info->expires = kv_sessdb_i64(res, row, 5);
+    info->last_seen = kv_sessdb_i64(res, row, 6);
 }
 
 #define SESSION_COLS "id, till, csrf, agent, created, expires, last_seen"
+
+/* Sessions last seen at or before this moment have ended by idling.
+ * last_seen is written at most once a minute, so the idle time is
+ * counted from up to a minute earlier than the last request. */
+static int64_t idle_since(const kv_session *ss, int64_t now)
+{
+    return ss->idle_s > 0 ? now - ss->idle_s : INT64_MIN;
+}
+
+void kv_session_set_idle(kv_session *ss, int idle_s)
+{
+    if (ss && idle_s >= 0)
+        ss->idle_s = idle_s;
+}
 
 kv_session_status kv_session_login(kv_session *ss, const char *till, const char *agent,
                                    int ttl_s, char cookie[65], kv_session_info *info)
@@ -247,13 +244,11 @@ kv_session_status kv_session_login(kv_session *ss, const char *till, const char 
     snprintf(info->till, sizeof info->till, "%s", till);
     info->created = info->last_seen = now_s();
     info->expires = info->created + ttl_s;
-    pthread_mutex_lock(&ss->mu);
-    run(ss, NULL, "DELETE FROM serve_session WHERE expires < ?", "i", info->created - 86400);
-    int rc = run(ss, NULL, "INSERT INTO serve_session(id, cookie_sha256, csrf, till, created,"
-                 " expires, last_seen, agent) VALUES(?,?,?,?,?,?,?,?)", "ttttiiit", info->id, h,
-                 info->csrf, till, info->created, info->expires, info->last_seen, info->agent);
-    pthread_mutex_unlock(&ss->mu);
-    if (rc != SQLITE_DONE) {
+    EXEC(ss, NULL, "DELETE FROM serve_session WHERE expires < ?", "i", info->created - 86400);
+    if (EXEC(ss, NULL, "INSERT INTO serve_session(id, cookie_sha256, csrf, till, created,"
+             " expires, last_seen, agent) VALUES(?,?,?,?,?,?,?,?)", "ttttiiit", info->id, h,
+             info->csrf, till, info->created, info->expires, info->last_seen,
+             info->agent) != KV_SESSDB_OK) {
         OPENSSL_cleanse(cookie, 65);
         return KV_SESSION_E_DB;
     }
@@ -270,21 +265,21 @@ kv_session_status kv_session_find(kv_session *ss, const char *cookie, kv_session
     sha_hex(h, cookie);
     int64_t now = now_s();
     kv_session_status out = KV_SESSION_E_DENIED;
-    pthread_mutex_lock(&ss->mu);
-    sqlite3_stmt *st = NULL;
-    int rc = run(ss, &st, "SELECT " SESSION_COLS " FROM serve_session WHERE cookie_sha256 = ?"
-                 " AND revoked = 0 AND expires > ?", "ti", h, now);
-    if (rc == SQLITE_ROW) {
-        row_info(st, info);
-        out = KV_SESSION_OK;
-    } else if (rc != SQLITE_DONE) {
+    /* Read at every request, never cached: a session revoked on another
+     * daemon of the chain is refused here at once. */
+    kv_sessdb_res res;
+    if (EXEC(ss, &res, "SELECT " SESSION_COLS " FROM serve_session WHERE cookie_sha256 = ?"
+             " AND revoked = 0 AND expires > ? AND last_seen > ?", "tii", h, now,
+             idle_since(ss, now)) != KV_SESSDB_OK) {
         out = KV_SESSION_E_DB;
+    } else if (res.nrows == 1) {
+        row_info(&res, 0, info);
+        out = KV_SESSION_OK;
     }
-    sqlite3_finalize(st);
+    kv_sessdb_res_free(&res);
     /* last_seen at most once a minute: no write per request. */
     if (out == KV_SESSION_OK && now - info->last_seen >= 60)
-        run(ss, NULL, "UPDATE serve_session SET last_seen = ? WHERE id = ?", "it", now, info->id);
-    pthread_mutex_unlock(&ss->mu);
+        EXEC(ss, NULL, "UPDATE serve_session SET last_seen = ? WHERE id = ?", "it", now, info->id);
     return out;
 }
 
@@ -295,49 +290,119 @@ kv_session_status kv_session_list(kv_session *ss, const char *till, kv_session_i
         return KV_SESSION_E_ARG;
     *out = NULL;
     *n = 0;
-    size_t cap = 0;
-    kv_session_status res = KV_SESSION_OK;
-    pthread_mutex_lock(&ss->mu);
-    sqlite3_stmt *st = NULL;
-    int rc = run(ss, &st, "SELECT " SESSION_COLS " FROM serve_session WHERE till = ?"
-                 " AND revoked = 0 AND expires > ? ORDER BY created DESC, id", "ti", till, now_s());
-    while (rc == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            kv_session_info *x = realloc(*out, cap * sizeof *x);
-            if (!x) {
-                res = KV_SESSION_E_NOMEM;
-                break;
-            }
-            *out = x;
-        }
-        row_info(st, &(*out)[*n]);
-        (*out)[*n].csrf[0] = '\0'; /* a listing never carries another session's token */
-        (*n)++;
-        rc = sqlite3_step(st);
+    kv_sessdb_res res;
+    kv_session_status ret = KV_SESSION_OK;
+    int64_t now = now_s();
+    if (EXEC(ss, &res, "SELECT " SESSION_COLS " FROM serve_session WHERE till = ?"
+             " AND revoked = 0 AND expires > ? AND last_seen > ? ORDER BY created DESC, id",
+             "tii", till, now, idle_since(ss, now)) != KV_SESSDB_OK)
+        ret = KV_SESSION_E_DB;
+    else if (res.nrows && !(*out = calloc(res.nrows, sizeof **out)))
+        ret = KV_SESSION_E_NOMEM;
+    for (size_t i = 0; ret == KV_SESSION_OK && i < res.nrows; i++) {
+        row_info(&res, i, &(*out)[i]);
+        (*out)[i].csrf[0] = '\0'; /* a listing never carries another session's token */
     }
-    if (res == KV_SESSION_OK && rc != SQLITE_DONE)
-        res = KV_SESSION_E_DB;
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ss->mu);
-    if (res != KV_SESSION_OK) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-    }
-    return res;
+    if (ret == KV_SESSION_OK)
+        *n = res.nrows;
+    kv_sessdb_res_free(&res);
+    return ret;
 }
 
 kv_session_status kv_session_revoke(kv_session *ss, const char *till, const char *id)
 {
     if (!ss || !till || !id)
         return KV_SESSION_E_ARG;
-    pthread_mutex_lock(&ss->mu);
-    int rc = run(ss, NULL, "UPDATE serve_session SET revoked = 1 WHERE id = ? AND till = ?"
-                 " AND revoked = 0 AND expires > ?", "tti", id, till, now_s());
-    int changed = sqlite3_changes(ss->db);
-    pthread_mutex_unlock(&ss->mu);
-    if (rc != SQLITE_DONE)
+    kv_sessdb_res res;
+    kv_sessdb_status st = EXEC(ss, &res, "UPDATE serve_session SET revoked = 1 WHERE id = ?"
+                               " AND till = ? AND revoked = 0 AND expires > ?", "tti", id, till,
+                               now_s());
+    long changed = res.changed;
+    kv_sessdb_res_free(&res);
+    if (st != KV_SESSDB_OK)
         return KV_SESSION_E_DB;
     return changed > 0 ? KV_SESSION_OK : KV_SESSION_E_NOT_FOUND;
+}
+
+/* ---- the sign-in throttle ------------------------------------------------ */
+
+void kv_session_throttle_set(kv_session *ss, int max_failures, int window_s, int max_clients)
+{
+    if (!ss || max_failures < 1 || window_s < 1 || max_clients < 1)
+        return;
+    ss->max_failures = max_failures;
+    ss->window_s = window_s;
+    ss->max_clients = max_clients;
+}
+
+kv_session_status kv_session_signin_check(kv_session *ss, const char *client, int *retry_s)
+{
+    if (!ss || !client || !retry_s)
+        return KV_SESSION_E_ARG;
+    char h[65];
+    sha_hex(h, client);
+    int64_t now = now_s();
+    kv_sessdb_res res;
+    kv_session_status out = KV_SESSION_OK;
+    if (EXEC(ss, &res, "SELECT window_start, failures FROM serve_signin WHERE client_sha256 = ?"
+             " AND window_start > ?", "ti", h, now - ss->window_s) != KV_SESSDB_OK) {
+        out = KV_SESSION_E_DB;
+    } else if (res.nrows == 1 && kv_sessdb_i64(&res, 0, 1) >= ss->max_failures) {
+        int64_t left = kv_sessdb_i64(&res, 0, 0) + ss->window_s - now;
+        *retry_s = left < 1 ? 1 : left > ss->window_s ? ss->window_s : (int)left;
+        out = KV_SESSION_E_THROTTLED;
+    }
+    kv_sessdb_res_free(&res);
+    return out;
+}
+
+kv_session_status kv_session_signin_failed(kv_session *ss, const char *client, int *failures)
+{
+    if (failures)
+        *failures = 0;
+    if (!ss || !client)
+        return KV_SESSION_E_ARG;
+    char h[65];
+    sha_hex(h, client);
+    int64_t now = now_s(), old = now - ss->window_s;
+    /* One statement: daemons of a chain counting the same client at once
+     * add up (the row is locked by the first). A window that is over
+     * starts again at 1. */
+    kv_sessdb_res res;
+    kv_sessdb_status st = EXEC(ss, &res, "INSERT INTO serve_signin(client_sha256, window_start,"
+                               " failures) VALUES(?, ?, 1) ON CONFLICT(client_sha256) DO UPDATE"
+                               " SET failures = CASE WHEN serve_signin.window_start <= ? THEN 1"
+                               " ELSE serve_signin.failures + 1 END,"
+                               " window_start = CASE WHEN serve_signin.window_start <= ? THEN ?"
+                               " ELSE serve_signin.window_start END RETURNING failures", "tiiii",
+                               h, now, old, old, now);
+    if (failures)
+        *failures = (int)kv_sessdb_i64(&res, 0, 0);
+    kv_sessdb_res_free(&res);
+    if (st != KV_SESSDB_OK)
+        return KV_SESSION_E_DB;
+    /* Bounded: windows that are over go, then the oldest clients beyond
+     * max_clients (a spray from many addresses forgets its own oldest). */
+    EXEC(ss, NULL, "DELETE FROM serve_signin WHERE window_start <= ?", "i", old);
+    size_t rows = 0;
+    if (kv_session_throttle_rows(ss, &rows) == KV_SESSION_OK && rows > (size_t)ss->max_clients)
+        EXEC(ss, NULL, "DELETE FROM serve_signin WHERE client_sha256 IN (SELECT client_sha256"
+             " FROM serve_signin ORDER BY window_start, client_sha256 LIMIT ?)", "i",
+             (int64_t)(rows - (size_t)ss->max_clients));
+    return KV_SESSION_OK;
+}
+
+kv_session_status kv_session_throttle_rows(kv_session *ss, size_t *n)
+{
+    if (!ss || !n)
+        return KV_SESSION_E_ARG;
+    kv_sessdb_res res;
+    kv_session_status out = KV_SESSION_E_DB;
+    if (EXEC(ss, &res, "SELECT count(*) FROM serve_signin", "") == KV_SESSDB_OK &&
+        res.nrows == 1) {
+        *n = (size_t)kv_sessdb_i64(&res, 0, 0);
+        out = KV_SESSION_OK;
+    }
+    kv_sessdb_res_free(&res);
+    return out;
 }

@@ -202,6 +202,31 @@ int kvt_serve_start(kvt_serve_env *e, const char *const envp[])
     return 0;
 }
 
+kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, const char *conf, char *url,
+                                   size_t len, const char *log)
+{
+    int port = kvt_free_port();
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    snprintf(url, len, "http://127.0.0.1:%d", port);
+    const char *argv[] = { "kvitt", "serve", "--config", conf ? conf : e->conf, "--listen", addr,
+                           NULL };
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    char probe[200];
+    snprintf(probe, sizeof probe, "%s/readyz", url);
+    for (int i = 0; p && i < 300; i++) {
+        kvt_http_resp r;
+        long st = kvt_http(&r, "GET", probe, NULL, NULL, 0, 2000) == 0 ? r.status : 0;
+        kvt_http_free(&r);
+        if (st == 200)
+            return p;
+        usleep(100000);
+    }
+    printf("kvtserve: instance %s did not become ready (log %s)\n", url, log);
+    kvt_proc_stop(p, SIGTERM);
+    return NULL;
+}
+
 int kvt_serve_stop(kvt_serve_env *e, int sig)
 {
     int st = kvt_proc_stop(e->serve, sig);
@@ -237,6 +262,29 @@ int kvt_serve_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
         snprintf(ih, sizeof ih, "Idempotency-Key: %s", idem);
         h[n++] = ih;
     }
+    h[n++] = "Content-Type: application/json";
+    h[n] = NULL;
+    return kvt_http(r, method, url, h, body, body ? strlen(body) : 0, 30000);
+}
+
+int kvt_serve_req_page(kvt_http_resp *r, const char *base, const char *method, const char *path,
+                       const char *cookie, const char *csrf, const char *extra,
+                       const char *body)
+{
+    char url[512], ch[200], xh[200];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    const char *h[6];
+    size_t n = 0;
+    if (cookie) {
+        snprintf(ch, sizeof ch, "Cookie: kvitt_till=%s", cookie);
+        h[n++] = ch;
+    }
+    if (csrf) {
+        snprintf(xh, sizeof xh, "X-CSRF-Token: %s", csrf);
+        h[n++] = xh;
+    }
+    if (extra)
+        h[n++] = extra;
     h[n++] = "Content-Type: application/json";
     h[n] = NULL;
     return kvt_http(r, method, url, h, body, body ? strlen(body) : 0, 30000);

@@ -58,6 +58,13 @@ typedef struct kvt_serve_env {
 int kvt_serve_setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o);
 /* (Re)start the daemon with extra environment (may be NULL). 0 or -1. */
 int kvt_serve_start(kvt_serve_env *e, const char *const envp[]);
+/* Another instance of the daemon on the same configuration (same journal;
+ * conf names another file when not NULL) listening on a free loopback
+ * port; url (len bytes) receives its base URL,
+ * its stderr goes to log.  Returns it once GET /readyz answers 200 (stop it
+ * with kvt_proc_stop), NULL (with a message) when it did not get ready. */
+kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, const char *conf, char *url,
+                                   size_t len, const char *log);
 /* Stop the daemon with sig and return its wait status. */
 int kvt_serve_stop(kvt_serve_env *e, int sig);
 /* Stop everything and free the strings. */
@@ -66,6 +73,13 @@ void kvt_serve_teardown(kvt_serve_env *e);
 /* One request to the daemon; token/idem/body may be NULL. */
 int kvt_serve_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
                   const char *path, const char *token, const char *idem, const char *body);
+/* One request as the cashier page sends it: to base + path with the
+ * session cookie value (kvitt_till), the X-CSRF-Token, one extra header
+ * line ("Name: value") and a JSON body; each may be NULL.  0 or -1 as
+ * kvt_http (30 s). */
+int kvt_serve_req_page(kvt_http_resp *r, const char *base, const char *method, const char *path,
+                       const char *cookie, const char *csrf, const char *extra,
+                       const char *body);
 /* One request to the simulator (control endpoints). */
 int kvt_sim_req(kvt_http_resp *r, const kvt_serve_env *e, const char *method,
                 const char *path, const char *body);
