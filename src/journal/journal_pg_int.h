@@ -8,8 +8,9 @@
  * writing at the same time share on one pooled connection (a "group").
  * The units of a group run one after the other; the first unit that
  * waits for durability leads: it COMMITs once no unit is running or
- * queued in the group (at most GC_HOLD_MS after the group opened) and
- * wakes all of them; nothing is acknowledged before that COMMIT answered.
+ * queued in the group (while units come in faster than one per
+ * GC_HOLD_MS, not before GC_HOLD_MS after the group opened, so that they
+ * can join it; never later) and wakes all of them; nothing is acknowledged before that COMMIT answered.
  * A failed COMMIT fails every unit in it (each caller gets the status); a
  * unit's own failure rolls back only its savepoint.
  *
@@ -42,7 +43,8 @@ typedef struct pconn {
     int batch;                /* > 0: inside the owner's batch_begin/end */
     pthread_t owner;
     /* its group (p->mu) */
-    pthread_cond_t gcv;       /* the running unit ended; the group resolved */
+    pthread_cond_t turn_cv;   /* the running unit ended; the group closes */
+    pthread_cond_t done_cv;   /* the group resolved */
     int64_t gen;              /* the group's number; 0 none */
     int units;                /* units done in it, waiting for its COMMIT */
     int running;              /* a unit runs its statements */
@@ -50,7 +52,7 @@ typedef struct pconn {
     int leader;               /* a unit leads its COMMIT */
     int closing;              /* its COMMIT is under way: no new units */
     int timed;                /* lock_timeout is set in its transaction */
-    int64_t opened_ms;
+    int64_t opened_us;
 } pconn;
 
 struct kv_jpg {
@@ -59,6 +61,8 @@ struct kv_jpg {
     pconn pool[POOL_MAX];
     int npool;                /* connections in use (kv_jpg_set_pool) */
     pconn *open;              /* the group units join; NULL none */
+    int64_t last_us;          /* when the last unit or batch began */
+    int64_t gap_us;           /* the mean time between them lately */
     int64_t last_gen;
     struct { int64_t gen; kv_journal_status st; } failed[32]; /* failed COMMITs */
     unsigned nfailed;

@@ -13,11 +13,11 @@
 #define GC_HOLD_MS 3
 #define GC_MAX_UNITS 64
 
-static int64_t mono_ms(void)
+static int64_t mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void set_err(kv_jpg *p, const char *msg)
@@ -163,7 +163,8 @@ kv_journal_status kv_jpg_open(kv_jpg **out, const char *dsn, char *err, size_t e
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     for (int i = 0; i < POOL_MAX; i++) {
         p->pool[i].p = p;
-        pthread_cond_init(&p->pool[i].gcv, &ca);
+        pthread_cond_init(&p->pool[i].turn_cv, &ca);
+        pthread_cond_init(&p->pool[i].done_cv, NULL);
     }
     pthread_condattr_destroy(&ca);
     p->npool = POOL_DEFAULT;
@@ -193,7 +194,8 @@ void kv_jpg_close(kv_jpg *p)
         return;
     for (int i = 0; i < POOL_MAX; i++) {
         pconn *pc = &p->pool[i];
-        pthread_cond_destroy(&pc->gcv);
+        pthread_cond_destroy(&pc->turn_cv);
+        pthread_cond_destroy(&pc->done_cv);
         if (!pc->c)
             continue;
         if (pc->batch || pc->gen)
@@ -244,9 +246,14 @@ kv_journal_status kv_jpg_ping(kv_jpg *p)
 static void group_join(kv_jpg *p, int head, pconn **pc, int64_t *gen, int *begin)
 {
     pthread_mutex_lock(&p->mu);
+    int64_t now = mono_us(), gap = now - p->last_us;
+    p->last_us = now;
+    p->gap_us = (p->gap_us * 7 + (gap < 100000 ? gap : 100000)) / 8;
     for (;;) {
         pconn *o = p->open;
         if (o && !head && !o->closing && o->units < GC_MAX_UNITS) {
+            if (free_conn(p))
+                pthread_cond_signal(&p->cv); /* not for this one: pass it on */
             if (!o->running) {
                 o->running = 1;
                 *pc = o;
@@ -255,7 +262,7 @@ static void group_join(kv_jpg *p, int head, pconn **pc, int64_t *gen, int *begin
                 break;
             }
             o->queued++;
-            pthread_cond_wait(&o->gcv, &p->mu);
+            pthread_cond_wait(&o->turn_cv, &p->mu);
             o->queued--;
             continue;
         }
@@ -266,7 +273,7 @@ static void group_join(kv_jpg *p, int head, pconn **pc, int64_t *gen, int *begin
             f->gen = ++p->last_gen;
             f->units = f->leader = f->closing = f->timed = 0;
             f->running = 1;
-            f->opened_ms = mono_ms();
+            f->opened_us = mono_us();
             if (!head) {
                 p->open = f;
                 pthread_cond_broadcast(&p->cv);
@@ -295,8 +302,9 @@ static void group_resolve(kv_jpg *p, pconn *pc, kv_journal_status st)
     pc->gen = 0;
     pc->units = pc->leader = pc->closing = pc->timed = 0;
     pc->busy = 0;
-    pthread_cond_broadcast(&pc->gcv);
-    pthread_cond_broadcast(&p->cv);
+    pthread_cond_broadcast(&pc->turn_cv); /* the queued go elsewhere */
+    pthread_cond_broadcast(&pc->done_cv);
+    pthread_cond_signal(&p->cv); /* one connection came free */
 }
 
 /* COMMIT (or, with no unit done, ROLLBACK) the transaction of pc's group
@@ -308,7 +316,10 @@ static kv_journal_status group_close_tx(pconn *pc, int units)
             PQclear(PQexec(pc->c, "ROLLBACK"));
         return KV_J_OK;
     }
-    PGresult *r = PQexec(pc->c, "COMMIT");
+    /* without the units' lock_timeout: a COMMIT with NOTIFYs waits for
+     * the server's notification queue lock, which other COMMITs hold */
+    pc->timed = 0;
+    PGresult *r = PQexec(pc->c, "SET LOCAL lock_timeout = DEFAULT; COMMIT");
     kv_journal_status st = KV_J_OK;
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         st = fail_status(pc, r);
@@ -329,24 +340,26 @@ static kv_journal_status group_wait(kv_jpg *p, pconn *pc, int64_t gen)
 {
     while (pc->gen == gen) {
         if (pc->leader) {
-            pthread_cond_wait(&pc->gcv, &p->mu);
+            pthread_cond_wait(&pc->done_cv, &p->mu);
             continue;
         }
         pc->leader = 1;
-        /* let the units running or queued now share this COMMIT */
+        /* let the units running or queued now share this COMMIT; while
+         * units come in faster than one per GC_HOLD_MS, hold the group
+         * that units join open until GC_HOLD_MS after it opened */
         for (;;) {
-            int64_t waited = mono_ms() - pc->opened_ms;
-            if ((!pc->running && !pc->queued) || waited >= GC_HOLD_MS || pc->units >= GC_MAX_UNITS)
+            int64_t waited = (mono_us() - pc->opened_us) / 1000;
+            int hold = p->open == pc && p->gap_us < GC_HOLD_MS * 1000;
+            if ((!pc->running && !pc->queued && !hold) || waited >= GC_HOLD_MS || pc->units >= GC_MAX_UNITS)
                 break;
-            kv__journal_wait_ms(&pc->gcv, &p->mu, (int)(GC_HOLD_MS - waited));
+            kv__journal_wait_ms(&pc->turn_cv, &p->mu, (int)(GC_HOLD_MS - waited) + 1);
         }
         pc->closing = 1;
         if (p->open == pc)
             p->open = NULL;
-        pthread_cond_broadcast(&pc->gcv); /* the queued go elsewhere */
-        pthread_cond_broadcast(&p->cv);
+        pthread_cond_broadcast(&pc->turn_cv); /* the queued go elsewhere */
         while (pc->running)
-            pthread_cond_wait(&pc->gcv, &p->mu);
+            pthread_cond_wait(&pc->turn_cv, &p->mu);
         int units = pc->units;
         pthread_mutex_unlock(&p->mu);
         kv_journal_status st = group_close_tx(pc, units);
@@ -390,7 +403,7 @@ static kv_journal_status group_leave(kv_jpg *p, pconn *pc, int64_t gen, int done
         pthread_mutex_unlock(&p->mu);
         return st;
     }
-    pthread_cond_broadcast(&pc->gcv);
+    pthread_cond_broadcast(&pc->turn_cv);
     if (done)
         st = group_wait(p, pc, gen);
     pthread_mutex_unlock(&p->mu);
