@@ -261,9 +261,12 @@ static void group_join(kv_jpg *p, int head, pconn **pc, int64_t *gen, int *begin
                 *begin = 0;
                 break;
             }
+            /* counted while its group lasts (group_resolve clears it) */
+            int64_t g = o->gen;
             o->queued++;
             pthread_cond_wait(&o->turn_cv, &p->mu);
-            o->queued--;
+            if (o->gen == g)
+                o->queued--;
             continue;
         }
         pconn *f = free_conn(p);
@@ -300,7 +303,7 @@ static void group_resolve(kv_jpg *p, pconn *pc, kv_journal_status st)
     if (p->open == pc)
         p->open = NULL;
     pc->gen = 0;
-    pc->units = pc->leader = pc->closing = pc->timed = 0;
+    pc->units = pc->leader = pc->closing = pc->timed = pc->queued = 0;
     pc->busy = 0;
     pthread_cond_broadcast(&pc->turn_cv); /* the queued go elsewhere */
     pthread_cond_broadcast(&pc->done_cv);
