@@ -39,8 +39,9 @@ typedef struct kv_jpg kv_jpg;
 
 kv_journal_status kv_jpg_open(kv_jpg **out, const char *dsn, char *err, size_t errlen);
 void kv_jpg_close(kv_jpg *p);
-/* Connections of the handle (1..32, default 4): write units and reads run
- * on as many connections at once, each batch on its own. */
+/* Connections of the handle (1..32, default 4): each read takes one for
+ * its query, each group of write units (and each batch) one until its
+ * COMMIT. */
 void kv_jpg_set_pool(kv_jpg *p, int n);
 const char *kv_jpg_errmsg(kv_jpg *p);
 void kv_jpg_stats_get(kv_jpg *p, kv_journal_stats *out);
