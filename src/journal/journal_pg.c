@@ -1,6 +1,6 @@
 /* journal_pg.c - the journal on PostgreSQL (libpq): same tables, same
  * contracts as the SQLite backend, shared by several kvitt processes. */
-#include "src/journal/journal_pg.h"
+#include "src/journal/journal_pg_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -12,40 +12,6 @@
 /* Advisory lock keys of references live in their own space (the first
  * key of the two-int form), apart from the migration lock. */
 #define REF_LOCK_SPACE 7316
-
-/* Connections of a handle: a write unit or read takes a free one; a batch
- * keeps its connection for the thread that began it. */
-#define POOL_MAX 32
-#define POOL_DEFAULT 4
-
-typedef struct pconn {
-    struct kv_jpg *p;
-    PGconn *c;                /* NULL until first used (or after a loss) */
-    int busy;                 /* taken by owner (p->mu) */
-    int batch;                /* > 0: inside the owner's batch_begin/end */
-    pthread_t owner;
-} pconn;
-
-struct kv_jpg {
-    pthread_mutex_t mu;       /* the pool's busy/owner/batch, stats, errmsg */
-    pthread_cond_t cv;        /* a connection came free */
-    pconn pool[POOL_MAX];
-    int npool;                /* connections in use (kv_jpg_set_pool) */
-    char *dsn;
-    kv_journal_stats stats;
-    char errmsg[600];
-    /* the session that holds this process's per-reference advisory locks
-     * (dies with the process: another instance may then take them) */
-    pthread_mutex_t lmu;
-    PGconn *lc;
-};
-
-/* Parameters of one statement: up to 20, numbers formatted in place. */
-typedef struct params {
-    const char *v[20];
-    char num[20][24];
-    int n;
-} params;
 
 static void ps(params *p, const char *s)
 {
@@ -64,294 +30,6 @@ static int64_t now_ms(void)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void set_err(kv_jpg *p, const char *msg)
-{
-    pthread_mutex_lock(&p->mu);
-    snprintf(p->errmsg, sizeof p->errmsg, "%s", msg ? msg : "");
-    size_t n = strlen(p->errmsg);
-    while (n && p->errmsg[n - 1] == '\n')
-        p->errmsg[--n] = '\0';
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* A connection for this thread: its batch's, else a free one (waiting for
- * one when all are taken).  Give it back with release(). */
-static pconn *acquire(kv_jpg *p)
-{
-    pthread_t self = pthread_self();
-    pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < POOL_MAX; i++) {
-        pconn *pc = &p->pool[i];
-        if (pc->busy && pc->batch && pthread_equal(pc->owner, self)) {
-            pthread_mutex_unlock(&p->mu);
-            return pc;
-        }
-    }
-    for (;;) {
-        pconn *best = NULL;
-        for (int i = 0; i < p->npool; i++)
-            if (!p->pool[i].busy && (!best || (!best->c && p->pool[i].c)))
-                best = &p->pool[i];
-        if (best) {
-            best->busy = 1;
-            best->owner = self;
-            pthread_mutex_unlock(&p->mu);
-            return best;
-        }
-        pthread_cond_wait(&p->cv, &p->mu);
-    }
-}
-
-/* Give a connection back (kept by its thread while a batch is open). */
-static void release(pconn *pc)
-{
-    kv_jpg *p = pc->p;
-    pthread_mutex_lock(&p->mu);
-    if (!pc->batch) {
-        pc->busy = 0;
-        pthread_cond_signal(&p->cv);
-    }
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* The status for a failed result r (cleared by the caller). */
-static kv_journal_status fail_status(pconn *pc, PGresult *r)
-{
-    set_err(pc->p, PQerrorMessage(pc->c));
-    if (kv_pg_conn_lost(pc->c, r))
-        return KV_J_E_CONN;
-    const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (code && strcmp(code, "23505") == 0)
-        return KV_J_E_EXISTS;
-    return KV_J_E_SQL;
-}
-
-/* A usable connection: reconnects once when it was lost, unless a batch
- * (whose transaction died with it) is open. */
-static kv_journal_status ensure(pconn *pc)
-{
-    if (pc->batch)
-        return pc->c && PQstatus(pc->c) == CONNECTION_OK ? KV_J_OK : KV_J_E_CONN;
-    if (kv_pg_alive(pc->c))
-        return KV_J_OK;
-    if (pc->c)
-        PQfinish(pc->c);
-    char err[512];
-    pc->c = kv_pg_connect(pc->p->dsn, err, sizeof err);
-    if (!pc->c) {
-        set_err(pc->p, err);
-        return KV_J_E_CONN;
-    }
-    return KV_J_OK;
-}
-
-/* Run sql with parameters; *out gets the result when it succeeded. */
-static kv_journal_status q(pconn *pc, PGresult **out, const char *sql, const params *pv)
-{
-    PGresult *r = PQexecParams(pc->c, sql, pv ? pv->n : 0, NULL, pv ? pv->v : NULL, NULL, NULL, 0);
-    ExecStatusType es = PQresultStatus(r);
-    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
-        if (out)
-            *out = r;
-        else
-            PQclear(r);
-        return KV_J_OK;
-    }
-    kv_journal_status st = fail_status(pc, r);
-    PQclear(r);
-    return st;
-}
-
-/* A connection for a read, connected; NULL with *st set when none. */
-static pconn *reader(kv_jpg *p, kv_journal_status *st)
-{
-    pconn *pc = acquire(p);
-    *st = ensure(pc);
-    if (*st) {
-        release(pc);
-        return NULL;
-    }
-    return pc;
-}
-
-kv_journal_status kv_jpg_open(kv_jpg **out, const char *dsn, char *err, size_t errlen)
-{
-    kv_jpg *p = calloc(1, sizeof *p);
-    if (!p || !(p->dsn = strdup(dsn))) {
-        free(p);
-        return KV_J_E_NOMEM;
-    }
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    pthread_mutex_init(&p->lmu, NULL);
-    for (int i = 0; i < POOL_MAX; i++)
-        p->pool[i].p = p;
-    p->npool = POOL_DEFAULT;
-    char e[512] = "";
-    p->pool[0].c = kv_pg_connect(dsn, e, sizeof e);
-    if (!p->pool[0].c || kv_pg_migrate(p->pool[0].c, &kv_jpg_schema, 1, NULL, NULL, e, sizeof e)) {
-        if (err)
-            snprintf(err, errlen, "%s", e);
-        kv_jpg_close(p);
-        return KV_J_E_OPEN;
-    }
-    *out = p;
-    return KV_J_OK;
-}
-
-void kv_jpg_set_pool(kv_jpg *p, int n)
-{
-    pthread_mutex_lock(&p->mu);
-    p->npool = n < 1 ? 1 : n > POOL_MAX ? POOL_MAX : n;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-}
-
-void kv_jpg_close(kv_jpg *p)
-{
-    if (!p)
-        return;
-    for (int i = 0; i < POOL_MAX; i++) {
-        pconn *pc = &p->pool[i];
-        if (!pc->c)
-            continue;
-        if (pc->batch)
-            PQclear(PQexec(pc->c, "ROLLBACK"));
-        PQfinish(pc->c);
-    }
-    if (p->lc)
-        PQfinish(p->lc);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->lmu);
-    if (p->dsn) {
-        memset(p->dsn, 0, strlen(p->dsn)); /* may hold a password */
-        free(p->dsn);
-    }
-    free(p);
-}
-
-const char *kv_jpg_errmsg(kv_jpg *p)
-{
-    return p->errmsg;
-}
-
-void kv_jpg_stats_get(kv_jpg *p, kv_journal_stats *out)
-{
-    pthread_mutex_lock(&p->mu);
-    *out = p->stats;
-    pthread_mutex_unlock(&p->mu);
-}
-
-kv_journal_status kv_jpg_ping(kv_jpg *p)
-{
-    kv_journal_status st;
-    pconn *pc = reader(p, &st);
-    if (pc) {
-        st = q(pc, NULL, "SELECT 1", NULL);
-        release(pc);
-    }
-    return st;
-}
-
-/* ---- write units ---- */
-
-/* Begin a write unit on a connection (*out): BEGIN, or a savepoint inside
- * the thread's batch.  On failure the connection is given back. */
-static kv_journal_status w_begin(kv_jpg *p, pconn **out)
-{
-    pconn *pc = acquire(p);
-    kv_journal_status st = ensure(pc);
-    if (st == KV_J_OK)
-        st = q(pc, NULL, pc->batch ? "SAVEPOINT unit" : "BEGIN", NULL);
-    if (st) {
-        release(pc);
-        return st;
-    }
-    *out = pc;
-    return KV_J_OK;
-}
-
-/* Close the open transaction: COMMIT when commit (a failed or unanswered
- * COMMIT is the unit's failure), else ROLLBACK. */
-static kv_journal_status tx_close(pconn *pc, int commit)
-{
-    if (!commit) {
-        if (PQstatus(pc->c) == CONNECTION_OK)
-            PQclear(PQexec(pc->c, "ROLLBACK"));
-        return KV_J_OK;
-    }
-    kv_journal_status st = q(pc, NULL, "COMMIT", NULL);
-    if (st == KV_J_OK) {
-        pthread_mutex_lock(&pc->p->mu);
-        pc->p->stats.units++;
-        pc->p->stats.commits++;
-        pthread_mutex_unlock(&pc->p->mu);
-    }
-    return st;
-}
-
-/* End the unit with its status st: COMMIT (or RELEASE) when KV_J_OK, else
- * undo it; give the connection back. */
-static kv_journal_status w_end(pconn *pc, kv_journal_status st)
-{
-    if (pc->batch) {
-        if (st == KV_J_OK)
-            st = q(pc, NULL, "RELEASE SAVEPOINT unit", NULL);
-        else if (PQstatus(pc->c) == CONNECTION_OK)
-            PQclear(PQexec(pc->c, "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit"));
-    } else {
-        kv_journal_status e = tx_close(pc, st == KV_J_OK);
-        if (st == KV_J_OK)
-            st = e;
-    }
-    release(pc);
-    return st;
-}
-
-kv_journal_status kv_jpg_batch_begin(kv_jpg *p)
-{
-    pconn *pc = acquire(p);
-    if (pc->batch) {
-        pc->batch++; /* only its owner touches it */
-        return KV_J_OK;
-    }
-    kv_journal_status st = ensure(pc);
-    if (st == KV_J_OK)
-        st = q(pc, NULL, "BEGIN", NULL);
-    if (st) {
-        release(pc);
-        return st;
-    }
-    pthread_mutex_lock(&p->mu);
-    pc->batch = 1;
-    pthread_mutex_unlock(&p->mu);
-    return KV_J_OK;
-}
-
-kv_journal_status kv_jpg_batch_end(kv_jpg *p, int commit)
-{
-    pthread_t self = pthread_self();
-    pconn *pc = NULL;
-    pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < POOL_MAX && !pc; i++)
-        if (p->pool[i].busy && p->pool[i].batch && pthread_equal(p->pool[i].owner, self))
-            pc = &p->pool[i];
-    pthread_mutex_unlock(&p->mu);
-    if (!pc)
-        return KV_J_E_ARG; /* not in a batch */
-    if (pc->batch > 1) {
-        pc->batch--;
-        return KV_J_OK;
-    }
-    kv_journal_status st = tx_close(pc, commit);
-    pthread_mutex_lock(&p->mu);
-    pc->batch = 0;
-    pthread_mutex_unlock(&p->mu);
-    release(pc);
-    return st;
 }
 
 /* ---- payments ---- */
@@ -402,12 +80,9 @@ static kv_journal_status add_transition(pconn *pc, const char *ref, const char *
                       " VALUES($1,$2,$3,$4,$5)", &pv);
 }
 
-kv_journal_status kv_jpg_add_payment(kv_jpg *p, const kv_payment *pay)
+static kv_journal_status add_payment_unit(pconn *pc, void *arg)
 {
-    pconn *pc = NULL;
-    kv_journal_status st = w_begin(p, &pc);
-    if (st)
-        return st;
+    const kv_payment *pay = arg;
     int64_t now = now_ms() / 1000;
     params pv = { .n = 0 };
     ps(&pv, pay->reference);
@@ -429,11 +104,16 @@ kv_journal_status kv_jpg_add_payment(kv_jpg *p, const kv_payment *pay)
     pi(&pv, pay->created_at ? pay->created_at : now);
     pi(&pv, now);
     pi(&pv, pay->expires_at);
-    st = q(pc, NULL, "INSERT INTO payments(" PAY_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
-                    "$15,$16,$17,$18,$19)", &pv);
+    kv_journal_status st = q(pc, NULL, "INSERT INTO payments(" PAY_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,"
+                             "$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)", &pv);
     if (st == KV_J_OK)
         st = add_transition(pc, pay->reference, "", kv_pay_state_name(pay->state), "journaled");
-    return w_end(pc, st);
+    return st;
+}
+
+kv_journal_status kv_jpg_add_payment(kv_jpg *p, const kv_payment *pay)
+{
+    return kv__jpg_unit(p, add_payment_unit, (void *)pay);
 }
 
 /* One payment; lock: FOR UPDATE (inside a unit). */
@@ -465,16 +145,19 @@ kv_journal_status kv_jpg_get_payment(kv_jpg *p, kv_payment *out, const char *ref
     return st;
 }
 
-kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const char *note)
+typedef struct update_arg {
+    const kv_payment *pay;
+    const char *note;
+} update_arg;
+
+static kv_journal_status update_payment_unit(pconn *pc, void *arg)
 {
-    pconn *pc = NULL;
-    kv_journal_status st = w_begin(p, &pc);
-    if (st)
-        return st;
+    const kv_payment *pay = ((update_arg *)arg)->pay;
+    const char *note = ((update_arg *)arg)->note;
     kv_payment *old = malloc(sizeof *old);
     if (!old)
-        return w_end(pc, KV_J_E_NOMEM);
-    st = get_locked(pc, old, pay->reference, 1);
+        return KV_J_E_NOMEM;
+    kv_journal_status st = get_locked(pc, old, pay->reference, 1);
     if (st == KV_J_OK) {
         params pv = { .n = 0 };
         ps(&pv, kv_pay_state_name(pay->state));
@@ -502,7 +185,13 @@ kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const 
         st = q(pc, NULL, "SELECT pg_notify('kvitt_changes', $1)", &nv);
     }
     free(old);
-    return w_end(pc, st);
+    return st;
+}
+
+kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const char *note)
+{
+    update_arg a = { pay, note };
+    return kv__jpg_unit(p, update_payment_unit, &a);
 }
 
 /* ---- operations ---- */
@@ -555,29 +244,32 @@ static kv_journal_status op_last_locked(pconn *pc, kv_journal_op *out, const cha
     return st;
 }
 
-kv_journal_status kv_jpg_op_begin(kv_jpg *p, kv_journal_op *out, const char *reference,
-                                  kv_op_kind kind, int64_t amount)
+typedef struct op_arg {
+    kv_journal_op op;          /* the result */
+    const char *reference;
+    kv_op_kind kind;
+    int64_t amount;
+} op_arg;
+
+static kv_journal_status op_begin_unit(pconn *pc, void *arg)
 {
-    pconn *pc = NULL;
-    kv_journal_status st = w_begin(p, &pc);
-    if (st)
-        return st;
+    op_arg *a = arg;
+    const char *reference = a->reference;
+    kv_op_kind kind = a->kind;
+    int64_t amount = a->amount;
     kv_journal_op last, op;
     /* serialise with other instances working on the same payment */
     params lk = { .n = 0 };
     ps(&lk, reference);
-    st = q(pc, NULL, "SELECT 1 FROM payments WHERE reference=$1 FOR UPDATE", &lk);
+    kv_journal_status st = q(pc, NULL, "SELECT 1 FROM payments WHERE reference=$1 FOR UPDATE", &lk);
     if (st == KV_J_OK)
         st = op_last_locked(pc, &last, reference, kind);
     if (st == KV_J_OK && last.result == KV_OPR_PENDING && last.amount == amount) {
-        op = last; /* an unanswered attempt: retry it with the same key */
-        st = w_end(pc, KV_J_OK);
-        if (st == KV_J_OK)
-            *out = op;
-        return st;
+        a->op = last; /* an unanswered attempt: retry it with the same key */
+        return KV_J_OK;
     }
     if (st != KV_J_OK && st != KV_J_E_NOT_FOUND)
-        return w_end(pc, st);
+        return st;
     memset(&op, 0, sizeof op);
     op.seq = st == KV_J_OK ? last.seq + 1 : 1;
     op.kind = kind;
@@ -602,28 +294,44 @@ kv_journal_status kv_jpg_op_begin(kv_jpg *p, kv_journal_op *out, const char *ref
     if (st == KV_J_OK) {
         op.id = kv_pg_i64(r, 0, 0);
         PQclear(r);
+        a->op = op;
     }
-    st = w_end(pc, st);
+    return st;
+}
+
+kv_journal_status kv_jpg_op_begin(kv_jpg *p, kv_journal_op *out, const char *reference,
+                                  kv_op_kind kind, int64_t amount)
+{
+    op_arg a = { .reference = reference, .kind = kind, .amount = amount };
+    kv_journal_status st = kv__jpg_unit(p, op_begin_unit, &a);
     if (st == KV_J_OK)
-        *out = op;
+        *out = a.op;
     return st;
 }
 
 /* One UPDATE ... WHERE id as a write unit; KV_J_E_NOT_FOUND when no row. */
-static kv_journal_status update_one(kv_jpg *p, const char *sql, const params *pv)
+typedef struct one_arg {
+    const char *sql;
+    const params *pv;
+} one_arg;
+
+static kv_journal_status update_one_unit(pconn *pc, void *arg)
 {
-    pconn *pc = NULL;
-    kv_journal_status st = w_begin(p, &pc);
-    if (st)
-        return st;
+    one_arg *a = arg;
     PGresult *r = NULL;
-    st = q(pc, &r, sql, pv);
+    kv_journal_status st = q(pc, &r, a->sql, a->pv);
     if (st == KV_J_OK) {
         if (strcmp(PQcmdTuples(r), "0") == 0)
             st = KV_J_E_NOT_FOUND;
         PQclear(r);
     }
-    return w_end(pc, st);
+    return st;
+}
+
+static kv_journal_status update_one(kv_jpg *p, const char *sql, const params *pv)
+{
+    one_arg a = { sql, pv };
+    return kv__jpg_unit(p, update_one_unit, &a);
 }
 
 kv_journal_status kv_jpg_op_finish(kv_jpg *p, int64_t op_id, kv_op_result res)
@@ -732,13 +440,20 @@ int kv_jpg_op_count(kv_jpg *p, const char *reference, kv_op_kind kind, int resul
 
 /* ---- print jobs, events, history, search ---- */
 
-kv_journal_status kv_jpg_job_add(kv_jpg *p, int64_t *id, const char *reference, kv_doc_kind doc,
-                                 int copy, const char *printer)
+typedef struct job_arg {
+    int64_t id;                /* the result */
+    const char *reference;
+    kv_doc_kind doc;
+    int copy;
+    const char *printer;
+} job_arg;
+
+static kv_journal_status job_add_unit(pconn *pc, void *arg)
 {
-    pconn *pc = NULL;
-    kv_journal_status st = w_begin(p, &pc);
-    if (st)
-        return st;
+    job_arg *a = arg;
+    const char *reference = a->reference, *printer = a->printer;
+    kv_doc_kind doc = a->doc;
+    int copy = a->copy;
     int64_t now = now_ms() / 1000;
     params pv = { .n = 0 };
     ps(&pv, reference);
@@ -747,13 +462,23 @@ kv_journal_status kv_jpg_job_add(kv_jpg *p, int64_t *id, const char *reference, 
     ps(&pv, printer);
     pi(&pv, now);
     PGresult *r = NULL;
-    st = q(pc, &r, "INSERT INTO print_jobs(reference, doc, state, copy, printer, created_at, updated_at)"
-                  " VALUES($1,$2,'queued',$3,$4,$5,$5) RETURNING id", &pv);
+    kv_journal_status st = q(pc, &r, "INSERT INTO print_jobs(reference, doc, state, copy, printer, created_at,"
+                             " updated_at) VALUES($1,$2,'queued',$3,$4,$5,$5) RETURNING id", &pv);
     if (st == KV_J_OK) {
-        *id = kv_pg_i64(r, 0, 0);
+        a->id = kv_pg_i64(r, 0, 0);
         PQclear(r);
     }
-    return w_end(pc, st);
+    return st;
+}
+
+kv_journal_status kv_jpg_job_add(kv_jpg *p, int64_t *id, const char *reference, kv_doc_kind doc,
+                                 int copy, const char *printer)
+{
+    job_arg a = { 0, reference, doc, copy, printer };
+    kv_journal_status st = kv__jpg_unit(p, job_add_unit, &a);
+    if (st == KV_J_OK)
+        *id = a.id;
+    return st;
 }
 
 kv_journal_status kv_jpg_job_set(kv_jpg *p, int64_t id, kv_pj_state state, const char *detail)
@@ -805,25 +530,32 @@ kv_journal_status kv_jpg_job_last(kv_jpg *p, kv_print_job *out, const char *refe
     return KV_J_OK;
 }
 
-kv_journal_status kv_jpg_add_event(kv_jpg *p, const char *reference, const char *name, const char *body)
+typedef struct event_arg {
+    const char *reference, *name, *body;
+} event_arg;
+
+static kv_journal_status add_event_unit(pconn *pc, void *arg)
 {
-    pconn *pc = NULL;
-    kv_journal_status st = w_begin(p, &pc);
-    if (st)
-        return st;
+    const char *reference = ((event_arg *)arg)->reference;
     params pv = { .n = 0 };
     ps(&pv, reference);
-    ps(&pv, name);
-    ps(&pv, body);
+    ps(&pv, ((event_arg *)arg)->name);
+    ps(&pv, ((event_arg *)arg)->body);
     pi(&pv, now_ms());
-    st = q(pc, NULL, "INSERT INTO webhook_events(reference, name, body, received_ms) VALUES($1,$2,$3,$4)", &pv);
+    kv_journal_status st = q(pc, NULL, "INSERT INTO webhook_events(reference, name, body, received_ms) VALUES($1,$2,$3,$4)", &pv);
     /* wake the instance that owns the payment (LISTEN kvitt_events) */
     if (st == KV_J_OK) {
         params nv = { .n = 0 };
         ps(&nv, reference);
         st = q(pc, NULL, "SELECT pg_notify('kvitt_events', $1)", &nv);
     }
-    return w_end(pc, st);
+    return st;
+}
+
+kv_journal_status kv_jpg_add_event(kv_jpg *p, const char *reference, const char *name, const char *body)
+{
+    event_arg a = { reference, name, body };
+    return kv__jpg_unit(p, add_event_unit, &a);
 }
 
 int kv_jpg_event_count(kv_jpg *p, const char *reference)
@@ -874,19 +606,21 @@ static void read_om_row(void *dst, const PGresult *r, int i)
     col(o->detail, sizeof o->detail, r, i, 5);
 }
 
+static kv_journal_status om_add_unit(pconn *pc, void *arg)
+{
+    const char *const *a = arg; /* reference, store_id */
+    params pv = { .n = 0 };
+    ps(&pv, a[0]);
+    ps(&pv, a[1]);
+    pi(&pv, now_ms() / 1000);
+    return q(pc, NULL, "INSERT INTO om_outbox(reference, store_id, state, created_at, updated_at)"
+                       " VALUES($1,$2,'pending',$3,$3) ON CONFLICT (reference) DO NOTHING", &pv);
+}
+
 kv_journal_status kv_jpg_om_add(kv_jpg *p, const char *reference, const char *store_id)
 {
-    pconn *pc = NULL;
-    kv_journal_status st = w_begin(p, &pc);
-    if (st)
-        return st;
-    params pv = { .n = 0 };
-    ps(&pv, reference);
-    ps(&pv, store_id);
-    pi(&pv, now_ms() / 1000);
-    st = q(pc, NULL, "INSERT INTO om_outbox(reference, store_id, state, created_at, updated_at)"
-                    " VALUES($1,$2,'pending',$3,$3) ON CONFLICT (reference) DO NOTHING", &pv);
-    return w_end(pc, st);
+    const char *a[2] = { reference, store_id };
+    return kv__jpg_unit(p, om_add_unit, a);
 }
 
 kv_journal_status kv_jpg_om_get(kv_jpg *p, kv_om_entry *out, const char *reference)

@@ -5,10 +5,18 @@
  * handle opened with a PostgreSQL DSN to the functions below; they have
  * the same contracts as their kv_journal_* counterparts, with these
  * differences:
- *   - every write call outside a batch is one transaction (BEGIN ...
- *     COMMIT on the server, durable when the server's synchronous_commit
- *     says so, which is on by default); a batch is one transaction and
- *     each call in it a savepoint, as on SQLite;
+ *   - group commit as on SQLite: every write call (and every batch) is a
+ *     unit, a savepoint in a transaction shared by the threads writing at
+ *     the same time on one of the handle's connections; a call returns
+ *     once the shared COMMIT answered (durable when the server's
+ *     synchronous_commit says so, which is on by default); a failed COMMIT
+ *     fails every unit in it, a unit's own failure only that unit.  Row
+ *     locks are held until the shared COMMIT: a unit that joins others
+ *     waits for a lock at most a few ms and then runs again heading a
+ *     transaction of its own, so no two groups (of this process, another
+ *     daemon or a batch) can deadlock; a batch always heads its group
+ *     (journal_pg_int.h).  Other threads see a unit's rows only once
+ *     committed (each group has its own connection);
  *   - a call that finds the connection gone reconnects once; when that
  *     fails (or the connection breaks during the call) it returns
  *     KV_J_E_CONN and changes nothing it has not reported; a COMMIT whose
@@ -17,9 +25,10 @@
  *   - several processes on several machines may use the same database:
  *     operation keys and payments are protected by unique constraints and
  *     op_begin locks the payment row (SELECT ... FOR UPDATE).
- * Thread-safety: one handle may be used from several threads: each call
- * takes one of the handle's connections (kv_jpg_set_pool), a batch keeps
- * its connection for the thread that began it.
+ * Thread-safety: one handle may be used from several threads: each read
+ * takes one of the handle's connections (kv_jpg_set_pool), each group one
+ * for its transaction; a batch keeps its group's for the thread that
+ * began it.
  */
 #ifndef KV_JOURNAL_PG_H
 #define KV_JOURNAL_PG_H
@@ -30,8 +39,9 @@ typedef struct kv_jpg kv_jpg;
 
 kv_journal_status kv_jpg_open(kv_jpg **out, const char *dsn, char *err, size_t errlen);
 void kv_jpg_close(kv_jpg *p);
-/* Connections of the handle (1..32, default 4): write units and reads run
- * on as many connections at once, each batch on its own. */
+/* Connections of the handle (1..32, default 4): each read takes one for
+ * its query, each group of write units (and each batch) one until its
+ * COMMIT. */
 void kv_jpg_set_pool(kv_jpg *p, int n);
 const char *kv_jpg_errmsg(kv_jpg *p);
 void kv_jpg_stats_get(kv_jpg *p, kv_journal_stats *out);

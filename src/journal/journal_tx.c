@@ -57,7 +57,7 @@ static kv_journal_status exec_simple(kv_journal *j, const char *sql)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? KV_J_OK : KV_J_E_SQL;
 }
 
-static void wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms)
+void kv__journal_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -132,7 +132,7 @@ static kv_journal_status wait_durable(kv_journal *j, int64_t g)
                 int64_t waited = kv__journal_now_ms() - j->tx_opened_ms;
                 if (waited >= GC_MAX_WAIT_MS || (!busy && atomic_load(&j->entering) == 0))
                     break;
-                wait_ms(&j->lead_cv, &j->mu, GC_MAX_WAIT_MS - (int)waited);
+                kv__journal_wait_ms(&j->lead_cv, &j->mu, GC_MAX_WAIT_MS - (int)waited);
             }
             commit_shared(j);
             break;
