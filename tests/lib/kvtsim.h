@@ -1,5 +1,6 @@
 /*
- * kvtsim.h - helpers shared by the test_sim_* suites (tests/lib/kvtsim.c):
+ * kvtsim.h - helpers shared by the test_sim_* suites (tests/lib/kvtsim.c),
+ * also used by test_vipps_sim_* (through kvtvipps.c and directly):
  * `kvitt sim` as a real child process on loopback, HTTP calls with libcurl
  * and a real HTTP receiver for webhooks and eCom callbacks.  The helpers
  * fail the running cmocka test on errors they cannot recover from.
