@@ -55,25 +55,10 @@ static kvt_serve_env *env_new(const char *name, const kvt_serve_opts *o)
 /* Instance B: the same configuration on another port; *url set. */
 static kvt_proc *start_b(kvt_serve_env *e, char *url, size_t len, const char *log)
 {
-    int port = kvt_free_port();
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    snprintf(url, len, "http://127.0.0.1:%d", port);
-    const char *argv[] = { "kvitt", "serve", "--config", e->conf, "--listen", addr, NULL };
-    kvt_proc *p = kvt_spawn(argv, NULL, log);
-    assert_non_null(p);
-    char probe[200];
-    snprintf(probe, sizeof probe, "%s/readyz", url);
-    for (int i = 0; i < 300; i++) {
-        kvt_http_resp r;
-        long st = kvt_http(&r, "GET", probe, NULL, NULL, 0, 2000) == 0 ? r.status : 0;
-        kvt_http_free(&r);
-        if (st == 200)
-            return p;
-        usleep(100000);
-    }
-    fail_msg("instance B did not become ready (log %s)", log);
-    return NULL;
+    kvt_proc *p = kvt_serve_second(e, url, len, log);
+    if (!p)
+        fail_msg("instance B did not become ready (log %s)", log);
+    return p;
 }
 
 /* POST /v1/payments to base with the till token and key. */

@@ -116,16 +116,22 @@ static void release(pconn *pc)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* The status for a failed result r (cleared by the caller). */
-static kv_journal_status fail_status(pconn *pc, PGresult *r)
+/* See journal_pg.h. */
+kv_journal_status kv_jpg_result_status(kv_jpg *p, PGconn *c, const PGresult *r)
 {
-    set_err(pc->p, PQerrorMessage(pc->c));
-    if (kv_pg_conn_lost(pc->c, r))
+    set_err(p, PQerrorMessage(c));
+    if (kv_pg_conn_lost(c, r))
         return KV_J_E_CONN;
     const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (code && strcmp(code, "23505") == 0)
         return KV_J_E_EXISTS;
     return KV_J_E_SQL;
+}
+
+/* The status for a failed result r (cleared by the caller). */
+static kv_journal_status fail_status(pconn *pc, PGresult *r)
+{
+    return kv_jpg_result_status(pc->p, pc->c, r);
 }
 
 /* A usable connection: reconnects once when it was lost, unless a batch
@@ -307,6 +313,25 @@ static kv_journal_status w_end(pconn *pc, kv_journal_status st)
         if (st == KV_J_OK)
             st = e;
     }
+    release(pc);
+    return st;
+}
+
+/* See journal_pg.h. */
+kv_journal_status kv_jpg_with(kv_jpg *p, int write, kv_jpg_fn fn, void *arg)
+{
+    pconn *pc = NULL;
+    kv_journal_status st;
+    if (write) {
+        st = w_begin(p, &pc);
+        if (st)
+            return st;
+        return w_end(pc, fn(p, pc->c, arg));
+    }
+    pc = reader(p, &st);
+    if (!pc)
+        return st;
+    st = fn(p, pc->c, arg);
     release(pc);
     return st;
 }
@@ -657,8 +682,13 @@ static kv_journal_status collect(kv_jpg *p, void **out, size_t *n, const char *s
         st = q(pc, &r, sql, pv);
         release(pc);
     }
-    if (st)
-        return st;
+    return st ? st : kv_jpg_rows(r, out, n, elem, read);
+}
+
+/* See journal_pg.h. */
+kv_journal_status kv_jpg_rows(PGresult *r, void **out, size_t *n, size_t elem,
+                              void (*read)(void *dst, const PGresult *r, int i))
+{
     int rows = PQntuples(r);
     char *v = rows ? calloc((size_t)rows, elem) : NULL;
     if (rows && !v) {

@@ -311,6 +311,61 @@ int kvt_sim_count(const kvt_serve_env *e, const char *method_path)
     return n;
 }
 
+int kvt_sim_delivered(const kvt_serve_env *e, const char *event)
+{
+    kvt_http_resp r;
+    int n = 0;
+    if (kvt_sim_req(&r, e, "GET", "/sim/v1/webhooks/deliveries", NULL) == 0 && r.status == 200) {
+        cJSON *a = cJSON_Parse(r.body);
+        const cJSON *d;
+        cJSON_ArrayForEach(d, a) {
+            const cJSON *ev = cJSON_GetObjectItemCaseSensitive(d, "event");
+            const cJSON *res = cJSON_GetObjectItemCaseSensitive(d, "result");
+            if (cJSON_IsString(ev) && !strcmp(ev->valuestring, event) && cJSON_IsString(res) &&
+                !strcmp(res->valuestring, "delivered"))
+                n++;
+        }
+        cJSON_Delete(a);
+    }
+    kvt_http_free(&r);
+    return n;
+}
+
+int kvt_sim_wait_delivered(const kvt_serve_env *e, const char *event, int want, int timeout_ms)
+{
+    int n = kvt_sim_delivered(e, event);
+    for (int waited = 0; n < want && waited < timeout_ms; waited += 50) {
+        usleep(50000);
+        n = kvt_sim_delivered(e, event);
+    }
+    return n;
+}
+
+kvt_proc *kvt_serve_second(const kvt_serve_env *e, char *url, size_t len, const char *log)
+{
+    int port = kvt_free_port();
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    snprintf(url, len, "http://127.0.0.1:%d", port);
+    const char *argv[] = { "kvitt", "serve", "--config", e->conf, "--listen", addr, NULL };
+    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    if (!p)
+        return NULL;
+    char probe[200];
+    snprintf(probe, sizeof probe, "%s/readyz", url);
+    for (int i = 0; i < 300; i++) {
+        kvt_http_resp r;
+        long st = kvt_http(&r, "GET", probe, NULL, NULL, 0, 2000) == 0 ? r.status : 0;
+        kvt_http_free(&r);
+        if (st == 200)
+            return p;
+        usleep(100000);
+    }
+    printf("the second daemon did not become ready (log %s)\n", log);
+    kvt_proc_stop(p, SIGTERM);
+    return NULL;
+}
+
 int kvt_jobs_containing(const char *dir, const char *needle)
 {
     DIR *d = opendir(dir);

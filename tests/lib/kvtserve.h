@@ -85,6 +85,18 @@ char *kvt_serve_wait_state(const kvt_serve_env *e, const char *token, const char
  * GET /sim/v1/stats), -1 when the stats cannot be read. */
 int kvt_sim_count(const kvt_serve_env *e, const char *method_path);
 
+/* Deliveries of webhook event (e.g. "user.checked-in.v1") that the daemon
+ * answered 2xx, from the simulator's delivery log. */
+int kvt_sim_delivered(const kvt_serve_env *e, const char *event);
+/* The same, polled until at least want or timeout_ms passed. */
+int kvt_sim_wait_delivered(const kvt_serve_env *e, const char *event, int want, int timeout_ms);
+
+/* A second daemon on e's configuration (a chain instance; its journal must
+ * be shared) on a free loopback port: url (len bytes) is set, stderr goes
+ * to log.  Returns it once GET /readyz answers 200; fails the test
+ * otherwise.  Stop it with kvt_proc_stop. */
+kvt_proc *kvt_serve_second(const kvt_serve_env *e, char *url, size_t len, const char *log);
+
 /* Number of recorded jobs in dir whose bytes contain needle. */
 int kvt_jobs_containing(const char *dir, const char *needle);
 /* The same, polled until at least `want` jobs are there or timeout_ms
