@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -612,6 +613,119 @@ static void test_sticker__checkin_answered_before_the_create(void **state)
     env_free(e);
 }
 
+/* ---- kvitt status: the sticker payments waiting for a scan ---- */
+
+/* The line of `out` that names ref (malloc'd), or NULL. */
+static char *line_of(const char *out, const char *ref)
+{
+    const char *p = strstr(out, ref);
+    if (!p)
+        return NULL;
+    while (p > out && p[-1] != '\n')
+        p--;
+    const char *e = strchr(p, '\n');
+    return strndup(p, e ? (size_t)(e - p) : strlen(p));
+}
+
+static const cJSON *by_ref(const cJSON *arr, const char *ref)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, arr) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(x, "reference");
+        if (cJSON_IsString(r) && !strcmp(r->valuestring, ref))
+            return x;
+    }
+    return NULL;
+}
+
+static void test_sticker__status_shows_payments_waiting_for_a_scan(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { 0 };
+    kvt_serve_env *e = env_new("stk-status", &o);
+    free(make_sticker(e, "t-oslo", "Kasse 1", 0));
+    free(make_sticker(e, "t-oslo2", "Kasse 2", 1));
+    const char *sargv[] = { "kvitt", "--config", e->conf, "status", NULL };
+    const char *jargv[] = { "kvitt", "--config", e->conf, "status", "--json", NULL };
+    kvt_result r = run(sargv);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "no sticker payment waits for a scan"));
+    kvt_result_free(&r);
+
+    long st;
+    time_t t0 = time(NULL);
+    char *a = sticker_pay(e, KVT_TOK_OSLO, 3150, &st);
+    assert_int_equal(st, 202);
+    kvt_http_resp h;
+    assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", TOK_OSLO2, idk(), "{\"amountMinor\":990}"), 0);
+    assert_int_equal(h.status, 202);
+    char *b = kvt_json_str(h.body, "reference");
+    assert_non_null(b);
+    kvt_http_free(&h);
+    time_t t1 = time(NULL);
+
+    /* text: one line per waiting payment */
+    r = run(sargv);
+    assert_int_equal(r.status, 0);
+    char *la = line_of(r.out, a), *lb = line_of(r.out, b);
+    if (!la || !lb)
+        printf("status:\n%s", r.out);
+    assert_non_null(la);
+    assert_non_null(lb);
+    assert_non_null(strstr(la, " AWAITING_SCAN 31.50 NOK till t-oslo sticker kvitt-t-oslo since "));
+    assert_non_null(strstr(lb, " AWAITING_SCAN 9.90 NOK till t-oslo2 sticker kvitt-t-oslo2 since "));
+    assert_non_null(strstr(la, "s left)"));
+    free(la);
+    free(lb);
+    kvt_result_free(&r);
+
+    /* JSON: the same, with the time as unix seconds */
+    r = run(jargv);
+    assert_int_equal(r.status, 0);
+    cJSON *j = cJSON_Parse(r.out);
+    assert_non_null(j);
+    assert_true(kvt_json_num(r.out, "count", -1) == 2);
+    const cJSON *w = by_ref(cJSON_GetObjectItemCaseSensitive(j, "waiting"), a);
+    assert_non_null(w);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(w, "till")->valuestring, "t-oslo");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(w, "merchantQrId")->valuestring, "kvitt-t-oslo");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(w, "state")->valuestring, "AWAITING_SCAN");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(w, "amount")->valuestring, "31.50");
+    assert_true(cJSON_GetObjectItemCaseSensitive(w, "amountMinor")->valuedouble == 3150);
+    double since = cJSON_GetObjectItemCaseSensitive(w, "since")->valuedouble;
+    assert_true(since >= (double)t0 - 1 && since <= (double)t1 + 1);
+    assert_true(cJSON_GetObjectItemCaseSensitive(w, "secondsLeft")->valuedouble > 0);
+    assert_non_null(by_ref(cJSON_GetObjectItemCaseSensitive(j, "waiting"), b));
+    cJSON_Delete(j);
+    kvt_result_free(&r);
+
+    /* by reference: the waiting payment, not "no such payment" */
+    const char *rargv[] = { "kvitt", "--config", e->conf, "status", "--reference", a, "--json", NULL };
+    r = run(rargv);
+    assert_int_equal(r.status, 0);
+    char *sv = kvt_json_str(r.out, "state");
+    assert_non_null(sv);
+    assert_string_equal(sv, "AWAITING_SCAN");
+    free(sv);
+    kvt_result_free(&r);
+
+    /* scanned and paid: it no longer waits */
+    free(scan(e, "t-oslo", NULL));
+    wait_checkins(e, 1);
+    approve(e, a);
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "DONE", 20000);
+    assert_non_null(done);
+    free(done);
+    r = run(sargv);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, a));
+    assert_non_null(strstr(r.out, b));
+    kvt_result_free(&r);
+    free(a);
+    free(b);
+    env_free(e);
+}
+
 /* ---- personal QR, and what never reaches a log or the journal ---- */
 
 static void test_sticker__personal_qr_and_no_secret_in_log_or_journal(void **state)
@@ -781,6 +895,7 @@ int main(void)
         cmocka_unit_test_teardown(test_sticker__held_checkin_expires_and_unknown_sticker_is_ignored, cleanup),
         cmocka_unit_test_teardown(test_sticker__kill9_between_checkin_and_create_recovers, cleanup),
         cmocka_unit_test_teardown(test_sticker__checkin_answered_before_the_create, cleanup),
+        cmocka_unit_test_teardown(test_sticker__status_shows_payments_waiting_for_a_scan, cleanup),
         cmocka_unit_test_teardown(test_sticker__personal_qr_and_no_secret_in_log_or_journal, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
