@@ -18,12 +18,10 @@
  * captured and recovered like every payment).  Scan first, the till's own
  * request creates it (201).  The token is never logged; it stays in the
  * journal only until the payment is created. */
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "src/journal/journal_sticker.h"
 #include "src/serve/serve_int.h"
