@@ -227,18 +227,27 @@ static void one_payment(kvt_serve_env *e, const char *burl, const char *blog, in
     free(ref);
 }
 
-static void test_sticker_chain__amount_on_b_checkin_at_a_both_orders(void **state)
+/* The fixture (A) with till t-oslo's sticker and the webhooks registered
+ * at A, and B (extra environment envp) at *burl, its log *blog (malloc'd). */
+static kvt_serve_env *chain_up(const char *name, char *burl, size_t len, char **blog, const char *const envp[])
 {
-    (void)state;
-    kvt_serve_env *e = env_new("stk-chain");
+    kvt_serve_env *e = env_new(name);
     const char *mk[] = { "sticker", "create", "--till", "t-oslo", "--location", "Kasse 1", NULL };
     run_ok(e, mk);
     const char *reg[] = { "webhooks", "register", NULL };
     run_ok(e, reg);
-    char burl[128];
-    char *blog = kvt_path("%s/serve-b.log", e->dir);
-    second = kvt_serve_second(e, burl, sizeof burl, blog);
+    *blog = kvt_path("%s/serve-b.log", e->dir);
+    second = kvt_serve_second(e, burl, len, *blog, envp);
     assert_non_null(second);
+    return e;
+}
+
+static void test_sticker_chain__amount_on_b_checkin_at_a_both_orders(void **state)
+{
+    (void)state;
+    char burl[128];
+    char *blog = NULL;
+    kvt_serve_env *e = chain_up("stk-chain", burl, sizeof burl, &blog, NULL);
     one_payment(e, burl, blog, 1, 3100, 1);
     one_payment(e, burl, blog, 0, 1250, 2);
     one_payment(e, burl, blog, 1, 4700, 3);
@@ -408,11 +417,94 @@ static void test_sticker_chain__meeting_is_atomic_across_handles(void **state)
     free(dsn);
 }
 
+/* The owner of the till's amount dies: B is killed (-9) after A paired its
+ * amount and B began the start, before the create (the crash point).  A
+ * adopts the paired amount (B's lease died with it) and creates the
+ * payment once; then an amount whose owner was killed while it waited is
+ * adopted too and paid when the customer scans. */
+static void test_sticker_chain__kill9_of_the_owner_hands_the_amount_over(void **state)
+{
+    (void)state;
+    char burl[128];
+    char *blog = NULL;
+    const char *crash[] = { "KVITT_TEST_CRASH_AT=sticker-checkin", NULL };
+    kvt_serve_env *e = chain_up("stk-chain-kill", burl, sizeof burl, &blog, crash);
+    int creates0 = kvt_sim_count(e, "POST /epayment/v1/payments");
+    kvt_http_resp r;
+    assert_int_equal(b_req(&r, burl, "POST", "/v1/payments", "stkk-1", "{\"amountMinor\":2600,\"flow\":\"sticker\"}"),
+                     202);
+    char *ref = kvt_json_str(r.body, "reference");
+    assert_non_null(ref);
+    kvt_http_free(&r);
+    scan(e);
+    wait_checkins(e, 1);
+    /* B kills itself at the crash point: after the pairing, before the create */
+    int gone = 0;
+    char probe[200];
+    snprintf(probe, sizeof probe, "%s/livez", burl);
+    for (int i = 0; i < 600 && !gone; i++) {
+        gone = kvt_http(&r, "GET", probe, NULL, NULL, 0, 2000) != 0;
+        kvt_http_free(&r);
+        if (!gone)
+            usleep(50000);
+    }
+    if (!gone) {
+        show_log("B", blog);
+        fail_msg("B did not die at the crash point");
+    }
+    int st = kvt_proc_stop(second, 0);
+    second = NULL;
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    /* it died before the create */
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0);
+    approve(e, ref);
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 30000);
+    if (!done) {
+        show_log("A", e->serve_log);
+        fail_msg("%s was not paid after B died", ref);
+    }
+    free(done);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
+    char needle[200];
+    snprintf(needle, sizeof needle, "sticker.adopted till=t-oslo reference=%s state=paired", ref);
+    assert_true(log_has(e->serve_log, needle));
+    snprintf(needle, sizeof needle, "/epayment/v1/payments/%s/capture", ref);
+    assert_int_equal(keys_on(e, needle), 1);
+    assert_int_equal(kvt_jobs_wait(e->printer_dir, ref, 1, 10000), 1);
+    free(ref);
+
+    /* an amount still waiting when its owner dies */
+    second = kvt_serve_second(e, burl, sizeof burl, blog, NULL);
+    assert_non_null(second);
+    assert_int_equal(b_req(&r, burl, "POST", "/v1/payments", "stkk-2", "{\"amountMinor\":1900,\"flow\":\"sticker\"}"),
+                     202);
+    ref = kvt_json_str(r.body, "reference");
+    assert_non_null(ref);
+    kvt_http_free(&r);
+    kill(kvt_proc_pid(second), SIGKILL);
+    kvt_proc_stop(second, 0);
+    second = NULL;
+    snprintf(needle, sizeof needle, "sticker.adopted till=t-oslo reference=%s state=waiting", ref);
+    for (int i = 0; i < 200 && !log_has(e->serve_log, needle); i++)
+        usleep(50000);
+    assert_true(log_has(e->serve_log, needle));
+    scan(e);
+    wait_checkins(e, 2);
+    approve(e, ref);
+    done = kvt_serve_wait_state(e, KVT_TOK_OSLO, ref, "DONE", 30000);
+    assert_non_null(done);
+    free(done);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 2);
+    free(ref);
+    free(blog);
+}
+
 static int suite(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sticker_chain__meeting_is_atomic_across_handles),
         cmocka_unit_test_teardown(test_sticker_chain__amount_on_b_checkin_at_a_both_orders, cleanup),
+        cmocka_unit_test_teardown(test_sticker_chain__kill9_of_the_owner_hands_the_amount_over, cleanup),
     };
     return cmocka_run_group_tests_name("sticker_chain", tests, NULL, NULL);
 }

@@ -341,14 +341,15 @@ int kvt_sim_wait_delivered(const kvt_serve_env *e, const char *event, int want, 
     return n;
 }
 
-kvt_proc *kvt_serve_second(const kvt_serve_env *e, char *url, size_t len, const char *log)
+kvt_proc *kvt_serve_second(const kvt_serve_env *e, char *url, size_t len, const char *log,
+                           const char *const envp[])
 {
     int port = kvt_free_port();
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     snprintf(url, len, "http://127.0.0.1:%d", port);
     const char *argv[] = { "kvitt", "serve", "--config", e->conf, "--listen", addr, NULL };
-    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    kvt_proc *p = kvt_spawn(argv, envp, log);
     if (!p)
         return NULL;
     char probe[200];

@@ -92,10 +92,12 @@ int kvt_sim_delivered(const kvt_serve_env *e, const char *event);
 int kvt_sim_wait_delivered(const kvt_serve_env *e, const char *event, int want, int timeout_ms);
 
 /* A second daemon on e's configuration (a chain instance; its journal must
- * be shared) on a free loopback port: url (len bytes) is set, stderr goes
- * to log.  Returns it once GET /readyz answers 200; fails the test
- * otherwise.  Stop it with kvt_proc_stop. */
-kvt_proc *kvt_serve_second(const kvt_serve_env *e, char *url, size_t len, const char *log);
+ * be shared) on a free loopback port, with extra environment envp (may be
+ * NULL): url (len bytes) is set, stderr goes to log.  Returns it once
+ * GET /readyz answers 200, else NULL (with a message on stdout).  Stop it
+ * with kvt_proc_stop. */
+kvt_proc *kvt_serve_second(const kvt_serve_env *e, char *url, size_t len, const char *log,
+                           const char *const envp[]);
 
 /* Number of recorded jobs in dir whose bytes contain needle. */
 int kvt_jobs_containing(const char *dir, const char *needle);
