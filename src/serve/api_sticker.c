@@ -84,6 +84,8 @@ int kv__sticker_begin(kv_serve *s, const kv_till *t, kv_pay_request *pr, int64_t
         *reply = err_json("journal", "the journal cannot be read; nothing was done");
         return 503;
     }
+    if (!kv_journal_is_shared(jr(s)))
+        kv__sticker_tidy(s); /* (on a chain the scan does it every second) */
     int64_t now = kv__serve_now_ms();
     snprintf(w->reference, sizeof w->reference, "%s", pr->reference);
     snprintf(w->till, sizeof w->till, "%s", t->id);

@@ -260,6 +260,9 @@ void kv__sticker_wake(kv_serve *s, const char *ref);
 int kv__sticker_notify(kv_serve *s, const char *ref);
 int kv__sticker_start(kv_serve *s, const char *ref, int *timeout_s);
 void kv__sticker_scan(kv_serve *s);
+/* Give back the leases of amounts that no longer wait (replaced ones: a
+ * single daemon has no scan). */
+void kv__sticker_tidy(kv_serve *s);
 /* The request's "flow" ("sticker" | "qr" | absent; absent = [till ID]
  * flow): *sticker = 1 for the sticker flow.  -1 after replying 400. */
 int kv__api_sticker_flow(kv_serve *s, kv_http_req *r, const struct cJSON *body, const kv_till *t,

@@ -291,6 +291,15 @@ static void prune(kv_serve *s, const kv_wait_row *rows, size_t n, int64_t now)
     }
 }
 
+void kv__sticker_tidy(kv_serve *s)
+{
+    kv_wait_row *v = NULL;
+    size_t n = 0;
+    if (stk(s) && kv_journal_wait_list(jr(s), &v, &n) == KV_J_OK)
+        prune(s, v, n, kv__serve_now_ms());
+    free(v);
+}
+
 void kv__sticker_scan(kv_serve *s)
 {
     kv_wait_row *v = NULL;
