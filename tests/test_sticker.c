@@ -17,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 
 #include <dirent.h>
 
@@ -321,6 +323,62 @@ static void test_sticker__create_prints_a_placard_that_scans_to_the_sticker(void
     free(again);
     free(content);
     env_free(e);
+}
+
+/* ---- a journal written before the pairing was journaled ---- */
+
+/* A shop's SQLite journal from before (sticker_waits without the token
+ * columns, an amount waiting, a check-in held): opened by this version, the
+ * table gains its columns, and the two meet as usual. */
+static void test_sticker__old_sqlite_journal_is_upgraded(void **state)
+{
+    (void)state;
+    char *path = kvt_path("%s/stk-old-journal.db", kvt_tmpdir());
+    unlink(path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "CREATE TABLE stickers (id TEXT PRIMARY KEY, till TEXT NOT NULL, store TEXT NOT NULL,"
+        " msn TEXT NOT NULL, location TEXT NOT NULL, content TEXT NOT NULL, created_at INTEGER NOT NULL,"
+        " printed_at INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE sticker_checkins (key TEXT PRIMARY KEY, sticker TEXT NOT NULL, msn TEXT NOT NULL,"
+        " token TEXT NOT NULL, state TEXT NOT NULL, received_ms INTEGER NOT NULL,"
+        " hold_until_ms INTEGER NOT NULL);"
+        "CREATE TABLE sticker_waits (reference TEXT PRIMARY KEY, till TEXT NOT NULL, sticker TEXT NOT NULL,"
+        " state TEXT NOT NULL, request TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+        " expires_ms INTEGER NOT NULL);"
+        "INSERT INTO stickers VALUES('kvitt-t-oslo','t-oslo','oslo','123456','Kasse 1','https://qr.vipps.no/x',1,0);"
+        "INSERT INTO sticker_waits VALUES('OLD-1','t-oslo','kvitt-t-oslo','waiting','{\"amountMinor\":700}',"
+        " 1000, 9000000000000);", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(chmod(path, 0600), 0); /* the journal refuses a readable one */
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, path, NULL, 0), KV_J_OK);
+    kv_wait_row *v = NULL;
+    size_t n = 0;
+    assert_int_equal(kv_journal_wait_list(j, &v, &n), KV_J_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].reference, "OLD-1");
+    free(v);
+    kv_checkin_row ci;
+    memset(&ci, 0, sizeof ci);
+    snprintf(ci.key, sizeof ci.key, "k-old");
+    snprintf(ci.sticker, sizeof ci.sticker, "kvitt-t-oslo");
+    snprintf(ci.msn, sizeof ci.msn, "123456");
+    snprintf(ci.token, sizeof ci.token, "ct-old");
+    ci.received_ms = 5000;
+    ci.hold_until_ms = 65000;
+    kv_wait_row w;
+    assert_int_equal(kv_journal_checkin_pair(j, &ci, 5000, &w), KV_J_OK);
+    assert_string_equal(w.reference, "OLD-1");
+    char tok[64];
+    int64_t until = 0;
+    assert_int_equal(kv_journal_wait_token(j, "OLD-1", tok, sizeof tok, &until), KV_J_OK);
+    assert_string_equal(tok, "ct-old");
+    assert_true(until == 65000);
+    kv_journal_close(j);
+    unlink(path);
+    free(path);
 }
 
 /* ---- the two orders, two tills ---- */
@@ -889,6 +947,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sticker__placard_bytes_follow_the_command_reference),
         cmocka_unit_test(test_sticker__pay_sticker_without_daemon_exits_3),
+        cmocka_unit_test(test_sticker__old_sqlite_journal_is_upgraded),
         cmocka_unit_test(test_sticker__config_keys_are_checked),
         cmocka_unit_test_teardown(test_sticker__create_prints_a_placard_that_scans_to_the_sticker, cleanup),
         cmocka_unit_test_teardown(test_sticker__amount_first_and_scan_first_two_tills, cleanup),
