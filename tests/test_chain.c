@@ -55,7 +55,7 @@ static kvt_serve_env *env_new(const char *name, const kvt_serve_opts *o)
 /* Instance B: the same configuration on another port; *url set. */
 static kvt_proc *start_b(kvt_serve_env *e, char *url, size_t len, const char *log)
 {
-    kvt_proc *p = kvt_serve_spawn_instance(e, NULL, url, len, log);
+    kvt_proc *p = kvt_serve_spawn_instance(e, NULL, url, len, log, NULL);
     if (!p)
         fail_msg("instance B did not become ready (log %s)", log);
     return p;

@@ -14,6 +14,7 @@
 
 #include "src/journal/journal.h"
 #include "tests/lib/kvflow.h"
+#include "src/journal/journal_sticker.h"
 #include "tests/lib/kvpg.h"
 
 #define NPAY 3000
@@ -60,6 +61,16 @@ static void fill(const char *path)
         if (i % 250 == 249)
             assert_int_equal(kv_journal_batch_end(j, 1), KV_J_OK);
     }
+    /* the shop's sticker (merchant-callback QR) comes along */
+    kv_sticker_row sr;
+    memset(&sr, 0, sizeof sr);
+    snprintf(sr.id, sizeof sr.id, "kvitt-till-1");
+    snprintf(sr.till, sizeof sr.till, "till-1");
+    snprintf(sr.store, sizeof sr.store, "oslo");
+    snprintf(sr.msn, sizeof sr.msn, "123456");
+    snprintf(sr.location, sizeof sr.location, "Kasse 1");
+    snprintf(sr.content, sizeof sr.content, "https://qr.vipps.no/example");
+    assert_int_equal(kv_journal_sticker_put(j, &sr), KV_J_OK);
     kv_journal_close(j);
 }
 
@@ -86,8 +97,11 @@ static void test_journal_migrate__copies_verifies_and_find_answers_the_same(void
     const char *all[] = { "find", "--json", "--limit", "100000", NULL };
     const char *store[] = { "find", "--json", "--store", "bergen", "--limit", "100000", NULL };
     const char *open[] = { "find", "--json", "--unfinished", "--limit", "100000", NULL };
+    const char *stickers[] = { "sticker", "list", "--json", NULL };
     char *a_all = run_ok(&e, all), *a_store = run_ok(&e, store), *a_open = run_ok(&e, open);
+    char *a_stk = run_ok(&e, stickers);
     assert_non_null(strstr(a_all, "OSL-MIG-002999"));
+    assert_non_null(strstr(a_stk, "kvitt-till-1"));
 
     char *dsn = kvpg_database(g_pg, "migrate");
     assert_non_null(dsn);
@@ -115,7 +129,10 @@ static void test_journal_migrate__copies_verifies_and_find_answers_the_same(void
     assert_string_equal(b_all, a_all);
     assert_string_equal(b_store, a_store);
     assert_string_equal(b_open, a_open);
+    char *b_stk = run_ok(&e, stickers);
+    assert_string_equal(b_stk, a_stk);
     free(a_all), free(a_store), free(a_open), free(b_all), free(b_store), free(b_open);
+    free(a_stk), free(b_stk);
 
     /* a wrong target is refused clearly, nothing copied */
     const char *bad[] = { "journal", "migrate", "--to", "/tmp/not-a-dsn.db", NULL };

@@ -63,7 +63,7 @@ static kvt_proc *start_b(kvt_serve_env *e, char *url, size_t len)
 {
     char log[600];
     snprintf(log, sizeof log, "%s/serve-b.log", e->dir);
-    kvt_proc *p = kvt_serve_spawn_instance(e, NULL, url, len, log);
+    kvt_proc *p = kvt_serve_spawn_instance(e, NULL, url, len, log, NULL);
     if (!p)
         fail_msg("instance B did not become ready (log %s)", log);
     return p;
@@ -589,7 +589,7 @@ static void test_sessions__missing_session_tables_leave_the_api_working(void **s
     free(conf);
     char b[128], log[600];
     snprintf(log, sizeof log, "%s/serve-app.log", e->dir);
-    second = kvt_serve_spawn_instance(e, conf2, b, sizeof b, log);
+    second = kvt_serve_spawn_instance(e, conf2, b, sizeof b, log, NULL);
     if (!second)
         fail_msg("the daemon with data rights only did not start (log %s)", log);
     kvt_http_resp r;
@@ -621,7 +621,7 @@ static void test_sessions__missing_session_tables_leave_the_api_working(void **s
     assert_int_equal(kvpg_sql(kvpg_test_server(), db,
                               "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA"
                               " public TO kv_app2;"), 0);
-    second = kvt_serve_spawn_instance(e, conf2, b, sizeof b, log);
+    second = kvt_serve_spawn_instance(e, conf2, b, sizeof b, log, NULL);
     assert_non_null(second);
     sess s;
     login(&s, b, NULL, TOKEN_BODY);

@@ -17,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 
 #include <dirent.h>
 
@@ -132,29 +135,12 @@ static char *scan(kvt_serve_env *e, const char *till, const char *extra)
 /* Deliveries of user.checked-in.v1 that the daemon answered 2xx. */
 static int checkins_delivered(kvt_serve_env *e)
 {
-    kvt_http_resp r;
-    int n = 0;
-    if (kvt_sim_req(&r, e, "GET", "/sim/v1/webhooks/deliveries", NULL) == 0 && r.status == 200) {
-        cJSON *a = cJSON_Parse(r.body);
-        const cJSON *d;
-        cJSON_ArrayForEach(d, a) {
-            const cJSON *ev = cJSON_GetObjectItemCaseSensitive(d, "event");
-            const cJSON *res = cJSON_GetObjectItemCaseSensitive(d, "result");
-            if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "user.checked-in.v1") &&
-                cJSON_IsString(res) && !strcmp(res->valuestring, "delivered"))
-                n++;
-        }
-        cJSON_Delete(a);
-    }
-    kvt_http_free(&r);
-    return n;
+    return kvt_sim_delivered(e, "user.checked-in.v1");
 }
 
 static void wait_checkins(kvt_serve_env *e, int want)
 {
-    for (int i = 0; i < 300 && checkins_delivered(e) < want; i++)
-        usleep(50000);
-    assert_int_equal(checkins_delivered(e), want);
+    assert_int_equal(kvt_sim_wait_delivered(e, "user.checked-in.v1", want, 15000), want);
 }
 
 /* POST a sticker payment; returns the reference, *status the HTTP status. */
@@ -339,6 +325,62 @@ static void test_sticker__create_prints_a_placard_that_scans_to_the_sticker(void
     env_free(e);
 }
 
+/* ---- a journal written before the pairing was journaled ---- */
+
+/* A shop's SQLite journal from before (sticker_waits without the token
+ * columns, an amount waiting, a check-in held): opened by this version, the
+ * table gains its columns, and the two meet as usual. */
+static void test_sticker__old_sqlite_journal_is_upgraded(void **state)
+{
+    (void)state;
+    char *path = kvt_path("%s/stk-old-journal.db", kvt_tmpdir());
+    unlink(path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "CREATE TABLE stickers (id TEXT PRIMARY KEY, till TEXT NOT NULL, store TEXT NOT NULL,"
+        " msn TEXT NOT NULL, location TEXT NOT NULL, content TEXT NOT NULL, created_at INTEGER NOT NULL,"
+        " printed_at INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE sticker_checkins (key TEXT PRIMARY KEY, sticker TEXT NOT NULL, msn TEXT NOT NULL,"
+        " token TEXT NOT NULL, state TEXT NOT NULL, received_ms INTEGER NOT NULL,"
+        " hold_until_ms INTEGER NOT NULL);"
+        "CREATE TABLE sticker_waits (reference TEXT PRIMARY KEY, till TEXT NOT NULL, sticker TEXT NOT NULL,"
+        " state TEXT NOT NULL, request TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+        " expires_ms INTEGER NOT NULL);"
+        "INSERT INTO stickers VALUES('kvitt-t-oslo','t-oslo','oslo','123456','Kasse 1','https://qr.vipps.no/x',1,0);"
+        "INSERT INTO sticker_waits VALUES('OLD-1','t-oslo','kvitt-t-oslo','waiting','{\"amountMinor\":700}',"
+        " 1000, 9000000000000);", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(chmod(path, 0600), 0); /* the journal refuses a readable one */
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, path, NULL, 0), KV_J_OK);
+    kv_wait_row *v = NULL;
+    size_t n = 0;
+    assert_int_equal(kv_journal_wait_list(j, &v, &n), KV_J_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].reference, "OLD-1");
+    free(v);
+    kv_checkin_row ci;
+    memset(&ci, 0, sizeof ci);
+    snprintf(ci.key, sizeof ci.key, "k-old");
+    snprintf(ci.sticker, sizeof ci.sticker, "kvitt-t-oslo");
+    snprintf(ci.msn, sizeof ci.msn, "123456");
+    snprintf(ci.token, sizeof ci.token, "ct-old");
+    ci.received_ms = 5000;
+    ci.hold_until_ms = 65000;
+    kv_wait_row w;
+    assert_int_equal(kv_journal_checkin_pair(j, &ci, 5000, &w), KV_J_OK);
+    assert_string_equal(w.reference, "OLD-1");
+    char tok[64];
+    int64_t until = 0;
+    assert_int_equal(kv_journal_wait_token(j, "OLD-1", tok, sizeof tok, &until), KV_J_OK);
+    assert_string_equal(tok, "ct-old");
+    assert_true(until == 65000);
+    kv_journal_close(j);
+    unlink(path);
+    free(path);
+}
+
 /* ---- the two orders, two tills ---- */
 
 static void test_sticker__amount_first_and_scan_first_two_tills(void **state)
@@ -510,9 +552,8 @@ static void test_sticker__held_checkin_expires_and_unknown_sticker_is_ignored(vo
     assert_int_equal(r.status, 0);
     kvt_result_free(&r);
     /* forget it in kvitt's journal only: its check-ins now name an unknown id */
-    char *db = kvt_path("%s/kvitt-journal.db", e->dir);
     kv_journal *j = NULL;
-    assert_int_equal(kv_journal_open(&j, db, NULL, 0), KV_J_OK);
+    assert_int_equal(kv_journal_open(&j, e->journal, NULL, 0), KV_J_OK);
     assert_int_equal(kv_journal_sticker_delete(j, "kvitt-t-bergen"), KV_J_OK);
     kv_journal_close(j);
     const char *wargv[] = { "kvitt", "--config", e->conf, "webhooks", "register", "--store", "bergen",
@@ -528,7 +569,6 @@ static void test_sticker__held_checkin_expires_and_unknown_sticker_is_ignored(vo
     assert_non_null(memmem(log, len, "sticker.checkin_unknown", 23));
     free(log);
     assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
-    free(db);
     free(a);
     env_free(e);
 }
@@ -579,6 +619,168 @@ static void test_sticker__kill9_between_checkin_and_create_recovers(void **state
     usleep(500000);
     assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
     free(a);
+    env_free(e);
+}
+
+/* ---- the webhook's answer does not wait for the create ---- */
+
+/* The create of the paired payment is slow at Vipps (the simulator holds
+ * its answer 6 s): the check-in's delivery is answered while the create is
+ * still out (the payment journaled, not WAITING yet), and the payment then
+ * goes through once. */
+static void test_sticker__checkin_answered_before_the_create(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { 0 };
+    kvt_serve_env *e = env_new("stk-async", &o);
+    free(make_sticker(e, "t-oslo", "Kasse 1", 1));
+    int creates0 = kvt_sim_count(e, "POST /epayment/v1/payments");
+    long st;
+    char *a = sticker_pay(e, KVT_TOK_OSLO, 5100, &st);
+    assert_int_equal(st, 202);
+    kvt_http_resp h;
+    assert_int_equal(kvt_sim_req(&h, e, "POST", "/sim/v1/faults", "{\"method\":\"POST\","
+                                 "\"path\":\"/epayment/v1/payments\",\"count\":1,\"action\":\"slow\","
+                                 "\"delayMs\":6000}"), 0);
+    assert_int_equal(h.status, 201);
+    kvt_http_free(&h);
+    free(scan(e, "t-oslo", NULL));
+    wait_checkins(e, 1);
+    /* delivered: the create has not been answered yet */
+    char path[200];
+    snprintf(path, sizeof path, "/v1/payments/%s", a);
+    assert_int_equal(kvt_serve_req(&h, e, "GET", path, KVT_TOK_OSLO, NULL, NULL), 0);
+    assert_int_equal(h.status, 200);
+    char *state_now = kvt_json_str(h.body, "state");
+    assert_non_null(state_now);
+    if (strcmp(state_now, "NEW") != 0)
+        printf("after the delivery: %s\n", h.body);
+    assert_string_equal(state_now, "NEW");
+    free(state_now);
+    kvt_http_free(&h);
+    char *w = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "WAITING", 30000);
+    assert_non_null(w);
+    free(w);
+    approve(e, a);
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "DONE", 20000);
+    assert_non_null(done);
+    assert_true(amount_of(done) == 5100);
+    free(done);
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), creates0 + 1);
+    free(a);
+    env_free(e);
+}
+
+/* ---- kvitt status: the sticker payments waiting for a scan ---- */
+
+/* The line of `out` that names ref (malloc'd), or NULL. */
+static char *line_of(const char *out, const char *ref)
+{
+    const char *p = strstr(out, ref);
+    if (!p)
+        return NULL;
+    while (p > out && p[-1] != '\n')
+        p--;
+    const char *e = strchr(p, '\n');
+    return strndup(p, e ? (size_t)(e - p) : strlen(p));
+}
+
+static const cJSON *by_ref(const cJSON *arr, const char *ref)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, arr) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(x, "reference");
+        if (cJSON_IsString(r) && !strcmp(r->valuestring, ref))
+            return x;
+    }
+    return NULL;
+}
+
+static void test_sticker__status_shows_payments_waiting_for_a_scan(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { 0 };
+    kvt_serve_env *e = env_new("stk-status", &o);
+    free(make_sticker(e, "t-oslo", "Kasse 1", 0));
+    free(make_sticker(e, "t-oslo2", "Kasse 2", 1));
+    const char *sargv[] = { "kvitt", "--config", e->conf, "status", NULL };
+    const char *jargv[] = { "kvitt", "--config", e->conf, "status", "--json", NULL };
+    kvt_result r = run(sargv);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "no sticker payment waits for a scan"));
+    kvt_result_free(&r);
+
+    long st;
+    time_t t0 = time(NULL);
+    char *a = sticker_pay(e, KVT_TOK_OSLO, 3150, &st);
+    assert_int_equal(st, 202);
+    kvt_http_resp h;
+    assert_int_equal(kvt_serve_req(&h, e, "POST", "/v1/payments", TOK_OSLO2, idk(), "{\"amountMinor\":990}"), 0);
+    assert_int_equal(h.status, 202);
+    char *b = kvt_json_str(h.body, "reference");
+    assert_non_null(b);
+    kvt_http_free(&h);
+    time_t t1 = time(NULL);
+
+    /* text: one line per waiting payment */
+    r = run(sargv);
+    assert_int_equal(r.status, 0);
+    char *la = line_of(r.out, a), *lb = line_of(r.out, b);
+    if (!la || !lb)
+        printf("status:\n%s", r.out);
+    assert_non_null(la);
+    assert_non_null(lb);
+    assert_non_null(strstr(la, " AWAITING_SCAN 31.50 NOK till t-oslo sticker kvitt-t-oslo since "));
+    assert_non_null(strstr(lb, " AWAITING_SCAN 9.90 NOK till t-oslo2 sticker kvitt-t-oslo2 since "));
+    assert_non_null(strstr(la, "s left)"));
+    free(la);
+    free(lb);
+    kvt_result_free(&r);
+
+    /* JSON: the same, with the time as unix seconds */
+    r = run(jargv);
+    assert_int_equal(r.status, 0);
+    cJSON *j = cJSON_Parse(r.out);
+    assert_non_null(j);
+    assert_true(kvt_json_num(r.out, "count", -1) == 2);
+    const cJSON *w = by_ref(cJSON_GetObjectItemCaseSensitive(j, "waiting"), a);
+    assert_non_null(w);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(w, "till")->valuestring, "t-oslo");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(w, "merchantQrId")->valuestring, "kvitt-t-oslo");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(w, "state")->valuestring, "AWAITING_SCAN");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(w, "amount")->valuestring, "31.50");
+    assert_true(cJSON_GetObjectItemCaseSensitive(w, "amountMinor")->valuedouble == 3150);
+    double since = cJSON_GetObjectItemCaseSensitive(w, "since")->valuedouble;
+    assert_true(since >= (double)t0 - 1 && since <= (double)t1 + 1);
+    assert_true(cJSON_GetObjectItemCaseSensitive(w, "secondsLeft")->valuedouble > 0);
+    assert_non_null(by_ref(cJSON_GetObjectItemCaseSensitive(j, "waiting"), b));
+    cJSON_Delete(j);
+    kvt_result_free(&r);
+
+    /* by reference: the waiting payment, not "no such payment" */
+    const char *rargv[] = { "kvitt", "--config", e->conf, "status", "--reference", a, "--json", NULL };
+    r = run(rargv);
+    assert_int_equal(r.status, 0);
+    char *sv = kvt_json_str(r.out, "state");
+    assert_non_null(sv);
+    assert_string_equal(sv, "AWAITING_SCAN");
+    free(sv);
+    kvt_result_free(&r);
+
+    /* scanned and paid: it no longer waits */
+    free(scan(e, "t-oslo", NULL));
+    wait_checkins(e, 1);
+    approve(e, a);
+    char *done = kvt_serve_wait_state(e, KVT_TOK_OSLO, a, "DONE", 20000);
+    assert_non_null(done);
+    free(done);
+    r = run(sargv);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, a));
+    assert_non_null(strstr(r.out, b));
+    kvt_result_free(&r);
+    free(a);
+    free(b);
     env_free(e);
 }
 
@@ -672,7 +874,9 @@ static void test_sticker__personal_qr_and_no_secret_in_log_or_journal(void **sta
      * the daemon's log, the journal, its WAL or the printed jobs */
     const char *needles[] = { pq, strrchr(pq, '/') + 1, "4790000001", "4748059470", "4790000002" };
     const char *files[] = { "serve.log", "kvitt-journal.db", "kvitt-journal.db-wal" };
-    for (size_t f = 0; f < 3; f++) {
+    /* (a PostgreSQL journal has no file here: the log only) */
+    size_t nfiles = strstr(e->journal, "postgresql://") ? 1 : 3;
+    for (size_t f = 0; f < nfiles; f++) {
         char *p = kvt_path("%s/%s", e->dir, files[f]);
         unsigned char *d = NULL;
         size_t n = 0;
@@ -743,11 +947,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sticker__placard_bytes_follow_the_command_reference),
         cmocka_unit_test(test_sticker__pay_sticker_without_daemon_exits_3),
+        cmocka_unit_test(test_sticker__old_sqlite_journal_is_upgraded),
         cmocka_unit_test(test_sticker__config_keys_are_checked),
         cmocka_unit_test_teardown(test_sticker__create_prints_a_placard_that_scans_to_the_sticker, cleanup),
         cmocka_unit_test_teardown(test_sticker__amount_first_and_scan_first_two_tills, cleanup),
         cmocka_unit_test_teardown(test_sticker__held_checkin_expires_and_unknown_sticker_is_ignored, cleanup),
         cmocka_unit_test_teardown(test_sticker__kill9_between_checkin_and_create_recovers, cleanup),
+        cmocka_unit_test_teardown(test_sticker__checkin_answered_before_the_create, cleanup),
+        cmocka_unit_test_teardown(test_sticker__status_shows_payments_waiting_for_a_scan, cleanup),
         cmocka_unit_test_teardown(test_sticker__personal_qr_and_no_secret_in_log_or_journal, cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

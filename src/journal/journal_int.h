@@ -45,6 +45,7 @@ struct kv_journal {
     unsigned batch_avg16;     /* units per COMMIT lately, x16 (moving average) */
     kv_journal_stats stats;
     struct kv_jpg *pg;        /* the PostgreSQL backend, when opened with a DSN */
+    int sticker_ready;        /* journal_sticker.c: its tables are in place */
     struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
     size_t ncache;
     char errmsg[256];

@@ -34,6 +34,9 @@ static const tdef tables[] = {
     { "om_outbox", "reference, store_id, state, attempts, next_at, detail, created_at, updated_at", 8, 0, -1 },
     { "serve_idem", "till, key, request_sha256, state, status, response, reference, created", 8, -1, 2 },
     { "serve_webhooks", "id, url, secret, events, created", 5, 0, -1 },
+    /* the shop's stickers (their printed QR keeps working in the chain);
+     * held check-ins and waiting amounts are moments, not history */
+    { "stickers", "id, till, store, msn, location, content, created_at, printed_at", 8, 0, -1 },
 };
 #define NTABLES ((int)(sizeof tables / sizeof tables[0]))
 

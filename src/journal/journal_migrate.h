@@ -4,8 +4,8 @@
  *
  * kv_journal_migrate copies every table of the SQLite file (payments,
  * transitions, operations, print jobs, webhook events, the Order
- * Management outbox, and the daemon's idempotency keys and webhook
- * registrations) into the database, in batches of one transaction each.
+ * Management outbox, the daemon's idempotency keys and webhook
+ * registrations, and the stickers) into the database, in batches of one transaction each.
  * Each copied row leaves a marker (kvitt_migrated: source file, table,
  * SQLite rowid) in the same transaction, so a migration that stops half way
  * resumes after the last batch, and a second run copies nothing twice.
@@ -36,7 +36,7 @@ typedef struct kv_migrate_table {
 } kv_migrate_table;
 
 typedef struct kv_migrate_report {
-    kv_migrate_table tables[8];
+    kv_migrate_table tables[12];
     int ntables;
     int64_t sums_source[4];  /* payments amount, captured, refunded; operations amount */
     int64_t sums_target[4];

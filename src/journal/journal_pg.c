@@ -355,6 +355,34 @@ kv_journal_status kv_jpg_op_last(kv_jpg *p, kv_journal_op *out, const char *refe
 }
 
 /* Rows of a read into a malloc'd array of elem-byte elements. */
+/* kv_jpg_with's write unit: the caller's function on the unit's connection. */
+typedef struct {
+    kv_jpg_fn fn;
+    void *arg;
+} with_arg;
+
+static kv_journal_status with_body(pconn *pc, void *a)
+{
+    with_arg *w = a;
+    return w->fn(pc->p, pc->c, w->arg);
+}
+
+/* See journal_pg.h. */
+kv_journal_status kv_jpg_with(kv_jpg *p, int write, kv_jpg_fn fn, void *arg)
+{
+    if (write) {
+        with_arg w = { fn, arg };
+        return kv__jpg_unit(p, with_body, &w);
+    }
+    kv_journal_status st;
+    pconn *pc = reader(p, &st);
+    if (!pc)
+        return st;
+    st = fn(p, pc->c, arg);
+    release(pc);
+    return st;
+}
+
 static kv_journal_status collect(kv_jpg *p, void **out, size_t *n, const char *sql, const params *pv,
                                  size_t elem, void (*read)(void *dst, const PGresult *r, int i))
 {
@@ -365,8 +393,13 @@ static kv_journal_status collect(kv_jpg *p, void **out, size_t *n, const char *s
         st = q(pc, &r, sql, pv);
         release(pc);
     }
-    if (st)
-        return st;
+    return st ? st : kv_jpg_rows(r, out, n, elem, read);
+}
+
+/* See journal_pg.h. */
+kv_journal_status kv_jpg_rows(PGresult *r, void **out, size_t *n, size_t elem,
+                              void (*read)(void *dst, const PGresult *r, int i))
+{
     int rows = PQntuples(r);
     char *v = rows ? calloc((size_t)rows, elem) : NULL;
     if (rows && !v) {

@@ -75,6 +75,26 @@ void kv_jpg_unlock_ref(kv_jpg *p, const char *reference);
 
 /* The journal's migrations (journal_pg_schema.c). */
 #include "src/journal/pgconn.h"
+
+/* For the journal's other PostgreSQL files (journal_sticker_pg.c): run
+ * fn(p, c, arg) on one of the handle's connections, connected.  write = 1:
+ * inside one write unit (a savepoint of a group-committed transaction, or
+ * of the thread's batch), durable when the call returns KV_J_OK and undone
+ * otherwise (a failed COMMIT is the call's failure); fn may run twice
+ * (the first attempt undone, when a row lock it met was taken and the
+ * unit is moved to the head of a fresh transaction), so it only sets its
+ * outputs in arg, never adds to them; fn returns kv_jpg_result_status's
+ * answer for a failed statement.  write = 0: a plain read.  The
+ * status of a failed result r on c, with its message recorded for
+ * kv_jpg_errmsg: kv_jpg_result_status (KV_J_E_CONN when the connection is
+ * gone, KV_J_E_EXISTS for a unique violation, else KV_J_E_SQL). */
+typedef kv_journal_status (*kv_jpg_fn)(kv_jpg *p, PGconn *c, void *arg);
+kv_journal_status kv_jpg_with(kv_jpg *p, int write, kv_jpg_fn fn, void *arg);
+kv_journal_status kv_jpg_result_status(kv_jpg *p, PGconn *c, const PGresult *r);
+/* Every row of the result r (cleared here) read into a malloc'd array of
+ * elem-byte elements: *out (free(); NULL when there are none) and *n. */
+kv_journal_status kv_jpg_rows(PGresult *r, void **out, size_t *n, size_t elem,
+                              void (*read)(void *dst, const PGresult *r, int i));
 extern const kv_pg_schema kv_jpg_schema;
 
 #endif

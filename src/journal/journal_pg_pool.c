@@ -80,7 +80,7 @@ void kv__jpg_release(pconn *pc)
 }
 
 /* The status for a failed result r (cleared by the caller). */
-static kv_journal_status fail_status(pconn *pc, PGresult *r)
+static kv_journal_status fail_status(pconn *pc, const PGresult *r)
 {
     const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (code && strcmp(code, "55P03") == 0 && pc->timed)
@@ -91,6 +91,16 @@ static kv_journal_status fail_status(pconn *pc, PGresult *r)
     if (code && strcmp(code, "23505") == 0)
         return KV_J_E_EXISTS;
     return KV_J_E_SQL;
+}
+
+/* See journal_pg.h: the pool connection c belongs to answers. */
+kv_journal_status kv_jpg_result_status(kv_jpg *p, PGconn *c, const PGresult *r)
+{
+    for (int i = 0; i < POOL_MAX; i++)
+        if (p->pool[i].c == c)
+            return fail_status(&p->pool[i], r);
+    set_err(p, PQerrorMessage(c));
+    return kv_pg_conn_lost(c, r) ? KV_J_E_CONN : KV_J_E_SQL;
 }
 
 /* A usable connection: reconnects once when it was lost, unless a batch

@@ -46,6 +46,24 @@ static const char *const steps[] = {
     " source TEXT NOT NULL, tbl TEXT NOT NULL, src_id BIGINT NOT NULL, key TEXT,"
     " PRIMARY KEY (source, tbl, src_id));"
     "CREATE INDEX kvitt_migrated_key ON kvitt_migrated(source, tbl, key);",
+    /* the sticker flow (journal_sticker_pg.c): stickers, check-ins and
+     * waiting amounts shared by the instances of a chain.  At most one
+     * held check-in per sticker and one waiting amount per till. */
+    "CREATE TABLE stickers ("
+    " id TEXT PRIMARY KEY, till TEXT NOT NULL, store TEXT NOT NULL, msn TEXT NOT NULL,"
+    " location TEXT NOT NULL, content TEXT NOT NULL, created_at BIGINT NOT NULL,"
+    " printed_at BIGINT NOT NULL DEFAULT 0);"
+    "CREATE TABLE sticker_checkins ("
+    " key TEXT PRIMARY KEY, sticker TEXT NOT NULL, msn TEXT NOT NULL, token TEXT NOT NULL,"
+    " state TEXT NOT NULL, received_ms BIGINT NOT NULL, hold_until_ms BIGINT NOT NULL);"
+    "CREATE UNIQUE INDEX sticker_checkins_held ON sticker_checkins(sticker, msn) WHERE state = 'held';"
+    "CREATE INDEX sticker_checkins_received ON sticker_checkins(received_ms);"
+    "CREATE TABLE sticker_waits ("
+    " reference TEXT PRIMARY KEY, till TEXT NOT NULL, sticker TEXT NOT NULL, state TEXT NOT NULL,"
+    " request TEXT NOT NULL, created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL,"
+    " token TEXT NOT NULL DEFAULT '', token_until_ms BIGINT NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX sticker_waits_waiting ON sticker_waits(till) WHERE state = 'waiting';"
+    "CREATE INDEX sticker_waits_open ON sticker_waits(sticker, created_ms) WHERE state IN ('waiting', 'paired');",
 };
 
 const kv_pg_schema kv_jpg_schema = { "journal", steps, (int)(sizeof steps / sizeof steps[0]) };

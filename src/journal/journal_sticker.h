@@ -39,11 +39,18 @@ kv_journal_status kv_journal_sticker_list(kv_journal *j, kv_sticker_row **out, s
 kv_journal_status kv_journal_sticker_delete(kv_journal *j, const char *id);
 
 /* ---- check-ins and waiting amounts of the sticker flow (kvitt serve) ----
- * A check-in (user.checked-in.v1) is kept until the till's next sticker
- * payment uses it, or until hold_until_ms; its customerToken (valid 15
- * minutes at Vipps) is kept only that long, for a daemon restarted in
- * between.  A waiting amount is the till's sticker payment that has no
- * check-in yet. */
+ * A check-in (user.checked-in.v1) is held until the till's next sticker
+ * payment uses it, or until hold_until_ms.  A waiting amount is the till's
+ * sticker payment that has no check-in yet.  The two meet in one journal
+ * transaction, whichever comes second and on whichever process (on
+ * PostgreSQL the sticker's row is locked, FOR UPDATE, for the meeting):
+ * the amount becomes "paired" and carries the customer token until the
+ * payment is created with it ("started": the token is forgotten).  One
+ * check-in is paired at most once; a second held check-in of the sticker
+ * replaces the first; a check-in past hold_until_ms is never paired; a
+ * check-in meets only the amounts of its own sticker (so its own till).
+ * On PostgreSQL the pairing also notifies kvitt_events with the amount's
+ * reference (the instance that owns the amount creates the payment). */
 typedef struct kv_checkin_row {
     char key[65];          /* SHA-256 hex of the token: one row per token */
     char sticker[129];     /* merchantQrId */
@@ -53,43 +60,41 @@ typedef struct kv_checkin_row {
     int64_t hold_until_ms; /* not used after this */
 } kv_checkin_row;
 
-/* Record a check-in as held; the sticker's earlier held check-in is
- * replaced (never used).  KV_J_E_EXISTS when this token (key) was recorded
- * before: a repeated delivery, nothing changes. */
-kv_journal_status kv_journal_checkin_put(kv_journal *j, const kv_checkin_row *r);
-/* Take the sticker's held check-in when it is still usable at now_ms: it
- * becomes used (its token is forgotten); an expired one is forgotten too.
- * KV_J_E_NOT_FOUND when none is usable. */
-kv_journal_status kv_journal_checkin_take(kv_journal *j, kv_checkin_row *out, const char *sticker,
-                                          const char *msn, int64_t now_ms);
-
-/* 1 when the check-in of key is still held (not used, replaced or
- * expired). */
-int kv_journal_checkin_held(kv_journal *j, const char *key);
-/* The check-in of key is used: its token is forgotten. */
-kv_journal_status kv_journal_checkin_retire(kv_journal *j, const char *key);
-
 typedef struct kv_wait_row {
     char reference[64];
     char till[64];
     char sticker[129];
-    char state[16];        /* waiting | started | replaced | expired | cancelled */
+    char state[16];        /* waiting | paired | started | replaced | expired | cancelled */
     char request[8192];    /* the payment request as JSON (no secrets) */
     int64_t created_ms;
     int64_t expires_ms;
 } kv_wait_row;
 
-/* Insert a waiting amount; an earlier one of the same till that still
- * waits becomes "replaced". */
-kv_journal_status kv_journal_wait_put(kv_journal *j, const kv_wait_row *r);
-/* The till's waiting amount (state "waiting", not expired at now_ms; one
- * past expires_ms becomes "expired"). */
-kv_journal_status kv_journal_wait_for_till(kv_journal *j, kv_wait_row *out, const char *till,
-                                           int64_t now_ms);
+/* Record the check-in r at now_ms and pair it with its sticker's waiting
+ * amount when there is one: KV_J_OK with *paired (state "paired"); else
+ * it is held: KV_J_E_NOT_FOUND.  KV_J_E_EXISTS when this token (key) was
+ * recorded before (a repeated delivery: nothing changes). */
+kv_journal_status kv_journal_checkin_pair(kv_journal *j, const kv_checkin_row *r, int64_t now_ms,
+                                          kv_wait_row *paired);
+/* Journal the waiting amount w (of the sticker whose MSN is msn); the
+ * till's earlier amount that still waits becomes "replaced".  When the
+ * sticker has a held check-in usable at now_ms the amount is paired with
+ * it at once: w->state is "paired" afterwards, else "waiting".
+ * KV_J_E_EXISTS when w->reference is journaled already (w is then
+ * refreshed from the journal). */
+kv_journal_status kv_journal_wait_pair(kv_journal *j, kv_wait_row *w, const char *msn, int64_t now_ms);
+/* The customer token of the paired amount reference (len bytes) and how
+ * long it may be used (*until_ms).  KV_J_E_NOT_FOUND when it is not
+ * paired. */
+kv_journal_status kv_journal_wait_token(kv_journal *j, const char *reference, char *token, size_t len,
+                                        int64_t *until_ms);
+/* Move reference from state from (NULL: any) to state to; the token is
+ * forgotten.  KV_J_E_NOT_FOUND when it is not in state from. */
+kv_journal_status kv_journal_wait_move(kv_journal *j, const char *reference, const char *from, const char *to);
 /* By reference, whatever its state. */
 kv_journal_status kv_journal_wait_get(kv_journal *j, kv_wait_row *out, const char *reference);
-kv_journal_status kv_journal_wait_set_state(kv_journal *j, const char *reference, const char *state);
-/* Every row in state "waiting"; *out malloc'd (free()). */
+/* Every amount that waits or is paired, oldest first; *out malloc'd
+ * (free()), NULL with *n 0 when there are none. */
 kv_journal_status kv_journal_wait_list(kv_journal *j, kv_wait_row **out, size_t *n);
 
 #endif

@@ -606,6 +606,8 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     int64_t t0 = kv__serve_now_ms();
     kv__hub_set_store(s, ref, t->store);
     kv_flow_status st = kv_flow_start(s->flow, res, &pr);
+    if (sticker)
+        kv__sticker_after_start(s, ref, st); /* scanned first: the amount is started */
     memset(ctok, 0, sizeof ctok);
     int64_t t1 = kv__serve_now_ms();
     if (st == KV_FLOW_OK && !res->payment.reference[0] &&

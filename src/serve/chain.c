@@ -61,6 +61,8 @@ static void on_notify(kv_serve *s, const char *channel, const char *payload)
         if (worker) {
             kv__hub_webhook(s, ref, "event");
             kv_flow_notify(s->flow, ref);
+        } else {
+            kv__sticker_notify(s, ref); /* a sticker amount of ours met its check-in */
         }
         return;
     }
@@ -125,6 +127,7 @@ static void scan(kv_serve *s)
         }
     }
     free(rows);
+    kv__sticker_scan(s); /* sticker amounts whose owner is gone */
     if (orphans) {
         kv_recover_report rep;
         memset(&rep, 0, sizeof rep);

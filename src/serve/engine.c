@@ -25,6 +25,7 @@ struct kv_pw {
     int64_t due_ms;
     size_t heap_idx;          /* SIZE_MAX when not in the heap */
     int queued, running, woken, opened;
+    int start;                /* a sticker payment to create first (sticker_run.c) */
     kv_pw *qnext;
 };
 
@@ -147,9 +148,16 @@ static void finish(kv_serve *s, kv_pw *pw, kv_flow_status st)
 static void run(kv_serve *s, kv_pw *pw)
 {
     kv_flow_status st = KV_FLOW_OK;
+    if (!pw->opened && pw->start && kv__sticker_start(s, pw->ref, &pw->timeout_s) != 0) {
+        kv__hub_worker_gone(s, pw->ref); /* nothing to wait on (yet) */
+        free(pw);
+        return;
+    }
     if (!pw->opened) {
         pw->opened = 1;
         st = kv_flow_waiter_open(s->flow, &pw->w, &pw->res, pw->ref, pw->timeout_s, wake_pw, pw);
+        if (pw->start)
+            kv__sticker_disown(s, pw->ref); /* the waiter holds the payment now */
         if (!pw->w && st == KV_FLOW_E_BUSY) {
             /* another instance of the chain holds the payment's lease */
             kv_slog_write(&s->log, KV_LOG_INFO, "payment.owned_elsewhere reference=%s", pw->ref);
@@ -246,7 +254,7 @@ int kv__engine_start(kv_serve *s)
     return s->nethreads ? 0 : -1;
 }
 
-int kv__engine_add(kv_serve *s, const char *ref, int timeout_s)
+int kv__engine_add(kv_serve *s, const char *ref, int timeout_s, int start)
 {
     kv_pw *pw = calloc(1, sizeof *pw);
     if (!pw)
@@ -254,6 +262,7 @@ int kv__engine_add(kv_serve *s, const char *ref, int timeout_s)
     pw->s = s;
     snprintf(pw->ref, sizeof pw->ref, "%s", ref);
     pw->timeout_s = timeout_s;
+    pw->start = start;
     pw->heap_idx = SIZE_MAX;
     pthread_mutex_lock(&s->emu);
     runq_push(s, pw);

@@ -434,7 +434,7 @@ void kv__hub_worker_gone(kv_serve *s, const char *ref)
     pthread_mutex_unlock(&s->mu);
 }
 
-int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
+static int spawn(kv_serve *s, const char *ref, int timeout_s, int start)
 {
     pthread_mutex_lock(&s->mu);
     kv_hub *h = hub_get(s, ref, 1);
@@ -447,7 +447,7 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
     h->ticked = 0;
     s->workers++;
     pthread_mutex_unlock(&s->mu);
-    if (kv__engine_add(s, ref, timeout_s) != 0) {
+    if (kv__engine_add(s, ref, timeout_s, start) != 0) {
         pthread_mutex_lock(&s->mu);
         h->worker = 0;
         s->workers--;
@@ -458,6 +458,16 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
         return -1;
     }
     return 0;
+}
+
+int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
+{
+    return spawn(s, ref, timeout_s, 0);
+}
+
+int kv__serve_spawn_starter(kv_serve *s, const char *ref)
+{
+    return spawn(s, ref, 0, 1);
 }
 
 /* ---- recovery at start -------------------------------------------------- */
@@ -508,7 +518,7 @@ static void *recover_main(void *arg)
     kv_recover_report rep;
     memset(&rep, 0, sizeof rep);
     kv_flow_status st = kv_flow_recover(s->flow, &rep);
-    kv__sticker_recover(s);
+    kv__sticker_scan(s); /* sticker amounts met before a crash */
     kv_slog_write(&s->log, st == KV_FLOW_OK ? KV_LOG_INFO : KV_LOG_WARNING,
                   "recover.done result=\"%s\" resumed=%d examined=%d finished=%d captured=%d "
                   "reprinted=%d unresolved=%d", kv_flow_strerror(st), resumed, rep.examined,

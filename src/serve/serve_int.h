@@ -198,7 +198,7 @@ void kv__timer_free(kv_serve *s);
  * (timeout_s 0 = the configured one); kv__engine_stop joins the pool and
  * closes the waits left (they stay WAITING in the journal). */
 int kv__engine_start(kv_serve *s);
-int kv__engine_add(kv_serve *s, const char *ref, int timeout_s);
+int kv__engine_add(kv_serve *s, const char *ref, int timeout_s, int start);
 void kv__engine_stop(kv_serve *s);
 void kv__engine_stats(kv_serve *s, uint64_t *steps, uint64_t *wakes);
 /* A payment's wait ended: its feed is final and no worker holds it. */
@@ -208,6 +208,9 @@ void kv__hub_worker_done(kv_serve *s, const char *ref);
  * timeout_s (0 = the configured payment timeout).  Returns
  * 0, or -1 when a worker already waits on it or the thread failed. */
 int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s);
+/* The same for a paired sticker amount: the step creates its payment
+ * first (kv__sticker_start), then waits on it. */
+int kv__serve_spawn_starter(kv_serve *s, const char *ref);
 
 /* A waiter could not take ref (another instance holds its lease): the
  * feed stays open, no worker holds it here. */
@@ -238,8 +241,30 @@ int kv__sticker_describe(kv_serve *s, const kv_till *t, const char *ref, struct 
 int kv__sticker_cancel(kv_serve *s, const kv_till *t, const char *ref, struct cJSON **reply);
 int kv__sticker_is_checkin(const char *body, size_t len);
 void kv__sticker_checkin(kv_serve *s, kv_http_req *r, const char *body, size_t len);
-void kv__sticker_recover(kv_serve *s);
+/* After kv_flow_start of a scan-first sticker payment (kv__sticker_begin
+ * returned 0): the amount is started, its lease given back. */
+void kv__sticker_after_start(kv_serve *s, const char *ref, kv_flow_status st);
 void kv__sticker_free(kv_serve *s);
+
+/* Who creates a sticker payment (sticker_run.c).  own: take the amount's
+ * lease (0, or -1 when another instance holds it); disown: give it back.
+ * wake: the amount ref was paired here: start it when this instance owns
+ * it.  notify: kvitt_events named ref (chain.c): 1 when it was an amount
+ * of ours (its starter is spawned).  start: the engine's first step of a
+ * starter: 0 when a payment of ref is journaled to wait on (*timeout_s
+ * set), -1 when there is none.  scan: adopt the open amounts nobody owns,
+ * start the paired ones, expire the old ones (at start; every second on
+ * a chain). */
+long kv__sticker_hold_s(kv_serve *s);
+int kv__sticker_own(kv_serve *s, const char *ref);
+void kv__sticker_disown(kv_serve *s, const char *ref);
+void kv__sticker_wake(kv_serve *s, const char *ref);
+int kv__sticker_notify(kv_serve *s, const char *ref);
+int kv__sticker_start(kv_serve *s, const char *ref, int *timeout_s);
+void kv__sticker_scan(kv_serve *s);
+/* Give back the leases of amounts that no longer wait (replaced ones: a
+ * single daemon has no scan). */
+void kv__sticker_tidy(kv_serve *s);
 /* The request's "flow" ("sticker" | "qr" | absent; absent = [till ID]
  * flow): *sticker = 1 for the sticker flow.  -1 after replying 400. */
 int kv__api_sticker_flow(kv_serve *s, kv_http_req *r, const struct cJSON *body, const kv_till *t,

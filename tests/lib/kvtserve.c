@@ -203,7 +203,7 @@ int kvt_serve_start(kvt_serve_env *e, const char *const envp[])
 }
 
 kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, const char *conf, char *url,
-                                   size_t len, const char *log)
+                                   size_t len, const char *log, const char *const envp[])
 {
     int port = kvt_free_port();
     char addr[64];
@@ -211,7 +211,7 @@ kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, const char *conf, cha
     snprintf(url, len, "http://127.0.0.1:%d", port);
     const char *argv[] = { "kvitt", "serve", "--config", conf ? conf : e->conf, "--listen", addr,
                            NULL };
-    kvt_proc *p = kvt_spawn(argv, NULL, log);
+    kvt_proc *p = kvt_spawn(argv, envp, log);
     char probe[200];
     snprintf(probe, sizeof probe, "%s/readyz", url);
     for (int i = 0; p && i < 300; i++) {
@@ -356,6 +356,36 @@ int kvt_sim_count(const kvt_serve_env *e, const char *method_path)
         cJSON_Delete(j);
     }
     kvt_http_free(&r);
+    return n;
+}
+
+int kvt_sim_delivered(const kvt_serve_env *e, const char *event)
+{
+    kvt_http_resp r;
+    int n = 0;
+    if (kvt_sim_req(&r, e, "GET", "/sim/v1/webhooks/deliveries", NULL) == 0 && r.status == 200) {
+        cJSON *a = cJSON_Parse(r.body);
+        const cJSON *d;
+        cJSON_ArrayForEach(d, a) {
+            const cJSON *ev = cJSON_GetObjectItemCaseSensitive(d, "event");
+            const cJSON *res = cJSON_GetObjectItemCaseSensitive(d, "result");
+            if (cJSON_IsString(ev) && !strcmp(ev->valuestring, event) && cJSON_IsString(res) &&
+                !strcmp(res->valuestring, "delivered"))
+                n++;
+        }
+        cJSON_Delete(a);
+    }
+    kvt_http_free(&r);
+    return n;
+}
+
+int kvt_sim_wait_delivered(const kvt_serve_env *e, const char *event, int want, int timeout_ms)
+{
+    int n = kvt_sim_delivered(e, event);
+    for (int waited = 0; n < want && waited < timeout_ms; waited += 50) {
+        usleep(50000);
+        n = kvt_sim_delivered(e, event);
+    }
     return n;
 }
 

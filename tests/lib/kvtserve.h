@@ -60,11 +60,11 @@ int kvt_serve_setup(kvt_serve_env *e, const char *name, const kvt_serve_opts *o)
 int kvt_serve_start(kvt_serve_env *e, const char *const envp[]);
 /* Another instance of the daemon on the same configuration (same journal;
  * conf names another file when not NULL) listening on a free loopback
- * port; url (len bytes) receives its base URL,
- * its stderr goes to log.  Returns it once GET /readyz answers 200 (stop it
+ * port, with extra environment envp (may be NULL); url (len bytes)
+ * receives its base URL, its stderr goes to log.  Returns it once GET /readyz answers 200 (stop it
  * with kvt_proc_stop), NULL (with a message) when it did not get ready. */
 kvt_proc *kvt_serve_spawn_instance(const kvt_serve_env *e, const char *conf, char *url,
-                                   size_t len, const char *log);
+                                   size_t len, const char *log, const char *const envp[]);
 /* Stop the daemon with sig and return its wait status. */
 int kvt_serve_stop(kvt_serve_env *e, int sig);
 /* Stop everything and free the strings. */
@@ -98,6 +98,12 @@ char *kvt_serve_wait_state(const kvt_serve_env *e, const char *token, const char
 /* Count of requests the simulator saw for "METHOD path" (from
  * GET /sim/v1/stats), -1 when the stats cannot be read. */
 int kvt_sim_count(const kvt_serve_env *e, const char *method_path);
+
+/* Deliveries of webhook event (e.g. "user.checked-in.v1") that the daemon
+ * answered 2xx, from the simulator's delivery log. */
+int kvt_sim_delivered(const kvt_serve_env *e, const char *event);
+/* The same, polled until at least want or timeout_ms passed. */
+int kvt_sim_wait_delivered(const kvt_serve_env *e, const char *event, int want, int timeout_ms);
 
 /* Number of recorded jobs in dir whose bytes contain needle. */
 int kvt_jobs_containing(const char *dir, const char *needle);
