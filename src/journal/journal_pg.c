@@ -40,12 +40,8 @@ struct kv_jpg {
     PGconn *lc;
 };
 
-/* Parameters of one statement: up to 20, numbers formatted in place. */
-typedef struct params {
-    const char *v[20];
-    char num[20][24];
-    int n;
-} params;
+/* Parameters of one statement (journal_pg.h). */
+typedef kv_jpg_params params;
 
 static void ps(params *p, const char *s)
 {
@@ -311,6 +307,42 @@ static kv_journal_status w_end(pconn *pc, kv_journal_status st)
     return st;
 }
 
+/* The same for the journal's other tables (journal_pg.h). */
+void kv_jpg_param_str(kv_jpg_params *pv, const char *s)
+{
+    ps(pv, s);
+}
+
+void kv_jpg_param_int(kv_jpg_params *pv, int64_t x)
+{
+    pi(pv, x);
+}
+
+kv_journal_status kv_jpg_unit_begin(kv_jpg *p, kv_jpg_conn **out)
+{
+    return w_begin(p, out);
+}
+
+kv_journal_status kv_jpg_unit_end(kv_jpg_conn *c, kv_journal_status st)
+{
+    return w_end(c, st);
+}
+
+kv_jpg_conn *kv_jpg_read_begin(kv_jpg *p, kv_journal_status *st)
+{
+    return reader(p, st);
+}
+
+void kv_jpg_read_end(kv_jpg_conn *c)
+{
+    release(c);
+}
+
+kv_journal_status kv_jpg_exec(kv_jpg_conn *c, PGresult **out, const char *sql, const kv_jpg_params *pv)
+{
+    return q(c, out, sql, pv);
+}
+
 kv_journal_status kv_jpg_batch_begin(kv_jpg *p)
 {
     pconn *pc = acquire(p);
@@ -356,8 +388,7 @@ kv_journal_status kv_jpg_batch_end(kv_jpg *p, int commit)
 
 /* ---- payments ---- */
 
-#define PAY_COLS "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state," \
-                 " api_state, psp_reference, reason, description, items_json, qr_url, created_at, updated_at, expires_at"
+#define PAY_COLS KV_JPG_PAY_COLS
 
 static void col(char *dst, size_t len, const PGresult *r, int row, int c)
 {
@@ -507,7 +538,7 @@ kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const 
 
 /* ---- operations ---- */
 
-#define OP_COLS "id, reference, kind, seq, idem_key, amount, result, created_at, answered_at"
+#define OP_COLS KV_JPG_OP_COLS
 
 static const char *result_name(kv_op_result r)
 {
@@ -535,6 +566,22 @@ static void read_op(kv_journal_op *o, const PGresult *r, int i)
               : KV_OPR_PENDING;
     o->created_at = kv_pg_i64(r, i, 7);
     o->answered_at = kv_pg_i64(r, i, 8);
+}
+
+/* The row readers for the journal's other tables (journal_pg.h). */
+void kv_jpg_read_payment(kv_payment *o, const PGresult *r, int row)
+{
+    read_payment(o, r, row);
+}
+
+void kv_jpg_read_op(kv_journal_op *o, const PGresult *r, int row)
+{
+    read_op(o, r, row);
+}
+
+void kv_jpg_col(char *dst, size_t len, const PGresult *r, int row, int c)
+{
+    col(dst, len, r, row, c);
 }
 
 static kv_journal_status op_last_locked(pconn *pc, kv_journal_op *out, const char *ref, kv_op_kind kind)
@@ -624,6 +671,12 @@ static kv_journal_status update_one(kv_jpg *p, const char *sql, const params *pv
         PQclear(r);
     }
     return w_end(pc, st);
+}
+
+/* The same for the journal's other tables (journal_pg.h). */
+kv_journal_status kv_jpg_update_one(kv_jpg *p, const char *sql, const kv_jpg_params *pv)
+{
+    return update_one(p, sql, pv);
 }
 
 kv_journal_status kv_jpg_op_finish(kv_jpg *p, int64_t op_id, kv_op_result res)
