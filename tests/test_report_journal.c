@@ -147,7 +147,8 @@ static void test_report_journal__feed_pages_kept_once(void **state)
     memset(e, 0, sizeof e);
     for (int i = 0; i < 4; i++) {
         snprintf(e[i].psp_reference, sizeof e[i].psp_reference, "psp-%d", 9 - i); /* not sorted */
-        snprintf(e[i].reference, sizeof e[i].reference, "OSL-%d", i);
+        /* a quote, a backslash, a comma and braces stay one text */
+        snprintf(e[i].reference, sizeof e[i].reference, i == 1 ? "OSL-\"q\\1,{x}" : "OSL-%d", i);
         snprintf(e[i].entry_type, sizeof e[i].entry_type, i == 3 ? "refund" : "capture");
         e[i].amount = i == 3 ? -5000 : 10000 + i;
         snprintf(e[i].currency, sizeof e[i].currency, "NOK");
@@ -178,6 +179,7 @@ static void test_report_journal__feed_pages_kept_once(void **state)
     assert_int_equal(k, 4);
     for (size_t i = 0; i < k; i++) {
         assert_string_equal(got[i].psp_reference, e[i].psp_reference);
+        assert_string_equal(got[i].reference, e[i].reference);
         assert_string_equal(got[i].entry_type, e[i].entry_type);
         assert_int_equal(got[i].amount, e[i].amount);
         assert_string_equal(got[i].time, e[i].time);

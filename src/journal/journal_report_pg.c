@@ -232,6 +232,75 @@ static int64_t now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* A PostgreSQL array literal being written (text[] or bigint[]). */
+typedef struct arr {
+    char *p;
+    size_t n, cap;
+} arr;
+
+/* Append len bytes of s; -1 when out of memory. */
+static int arr_put(arr *a, const char *s, size_t len)
+{
+    if (a->n + len + 1 > a->cap) {
+        size_t nc = (a->n + len + 1) * 2;
+        char *np = realloc(a->p, nc);
+        if (!np)
+            return -1;
+        a->p = np;
+        a->cap = nc;
+    }
+    memcpy(a->p + a->n, s, len);
+    a->n += len;
+    a->p[a->n] = '\0';
+    return 0;
+}
+
+/* Append one element: a number as it is, a text quoted ("..." with \ before
+ * every " and \), so any text stays one element. */
+static int arr_elem(arr *a, const char *text, int64_t num, int is_num)
+{
+    if (arr_put(a, a->n ? "," : "{", 1))
+        return -1;
+    if (is_num) {
+        char b[24];
+        int l = snprintf(b, sizeof b, "%lld", (long long)num);
+        return arr_put(a, b, (size_t)l);
+    }
+    if (arr_put(a, "\"", 1))
+        return -1;
+    for (const char *t = text; *t; t++)
+        if (((*t == '"' || *t == '\\') && arr_put(a, "\\", 1)) || arr_put(a, t, 1))
+            return -1;
+    return arr_put(a, "\"", 1);
+}
+
+/* The columns of a feed page, one array literal each, in feed order. */
+#define NCOLS 8
+typedef struct arrays {
+    arr col[NCOLS];
+} arrays;
+
+static void arrays_free(arrays *a)
+{
+    for (int k = 0; k < NCOLS; k++)
+        free(a->col[k].p);
+}
+
+static kv_journal_status page_arrays(arrays *a, const kv_ledger_entry *e, size_t n)
+{
+    memset(a, 0, sizeof *a);
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad; i++) {
+        const char *t[NCOLS] = { e[i].psp_reference, e[i].reference, e[i].entry_type, NULL, e[i].currency,
+                                 e[i].ledger_date, e[i].time, e[i].recipient };
+        for (int k = 0; k < NCOLS && !bad; k++)
+            bad = arr_elem(&a->col[k], t[k], e[i].amount, k == 3);
+    }
+    for (int k = 0; k < NCOLS && !bad; k++)
+        bad = arr_put(&a->col[k], "}", 1);
+    return bad ? KV_J_E_NOMEM : KV_J_OK;
+}
+
 kv_journal_status kv_jrpg_feed_store(kv_jpg *p, const char *ledger, const char *topic,
                                      const kv_ledger_entry *e, size_t n, const char *next_cursor,
                                      size_t *added)
@@ -241,29 +310,32 @@ kv_journal_status kv_jrpg_feed_store(kv_jpg *p, const char *ledger, const char *
     if (st)
         return st;
     size_t cnt = 0;
-    for (size_t i = 0; st == KV_J_OK && i < n; i++) {
-        kv_jpg_params pv = { .n = 0 };
-        PS(&pv, ledger);
-        PS(&pv, topic);
-        PS(&pv, e[i].psp_reference);
-        PS(&pv, e[i].reference);
-        PS(&pv, e[i].entry_type);
-        PI(&pv, e[i].amount);
-        PS(&pv, e[i].currency);
-        PS(&pv, e[i].ledger_date);
-        PS(&pv, e[i].time);
-        PS(&pv, e[i].recipient);
-        PGresult *r = NULL;
-        /* seen before (a page read again after a restart, or by another
-         * instance): kept once */
-        st = kv_jpg_exec(c, &r, "INSERT INTO ledger_entries(ledger_id, topic, psp_reference, reference,"
-                         " entry_type, amount, currency, ledger_date, time, recipient)"
-                         " VALUES($1,$2,$3,$4,$5,$6::bigint,$7,$8,$9,$10)"
-                         " ON CONFLICT (ledger_id, topic, entry_type, psp_reference, time) DO NOTHING", &pv);
+    if (n) {
+        /* the page in one statement: one array per column, unnested in
+         * feed order (seq follows it); an entry seen before (a page read
+         * again after a restart, or by another instance) is kept once */
+        arrays a;
+        st = page_arrays(&a, e, n);
         if (st == KV_J_OK) {
-            cnt += (size_t)changed(r);
-            PQclear(r);
+            kv_jpg_params pv = { .n = 0 };
+            PS(&pv, ledger);
+            PS(&pv, topic);
+            for (int k = 0; k < NCOLS; k++)
+                PS(&pv, a.col[k].p);
+            PGresult *r = NULL;
+            st = kv_jpg_exec(c, &r, "INSERT INTO ledger_entries(ledger_id, topic, psp_reference, reference,"
+                             " entry_type, amount, currency, ledger_date, time, recipient)"
+                             " SELECT $1, $2, u.psp, u.ref, u.typ, u.amt, u.cur, u.day, u.tm, u.rcp"
+                             " FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],"
+                             " $8::text[], $9::text[], $10::text[]) WITH ORDINALITY"
+                             " AS u(psp, ref, typ, amt, cur, day, tm, rcp, ord) ORDER BY u.ord"
+                             " ON CONFLICT (ledger_id, topic, entry_type, psp_reference, time) DO NOTHING", &pv);
+            if (st == KV_J_OK) {
+                cnt = (size_t)changed(r);
+                PQclear(r);
+            }
         }
+        arrays_free(&a);
     }
     if (st == KV_J_OK) {
         kv_jpg_params pv = { .n = 0 };
