@@ -7,7 +7,9 @@
  *   reconcile --from-feed
  * The day is made with the real payment client (create, test approve,
  * capture; a partial refund for every tenth) and journaled with the real
- * journal API.  Prints figures only; never fails on time.
+ * journal API.  Prints figures only; never fails on time.  With
+ * KVITT_TEST_JOURNAL=pg the journal is a database of a PostgreSQL server
+ * started for the run (tests/lib/kvpg.h), as a chain's would be.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include "sim/sim.h"
 #include "src/journal/journal.h"
 #include "src/vipps/vipps.h"
+#include "tests/lib/kvpg.h"
 #include "tests/lib/kvtest.h"
 #include "tests/lib/kvthttp.h"
 
@@ -92,7 +95,27 @@ int main(void)
     char *comma = strchr(phone, ',');
     if (comma)
         *comma = 0;
-    char *jpath = kvt_path("%s/kvitt-journal.db", kvt_tmpdir());
+    char *jpath = kvpg_test_journal("bench_reconcile"); /* KVITT_TEST_JOURNAL=pg */
+    if (jpath) {
+        /* the configuration's journal: that database */
+        unsigned char *text = NULL;
+        size_t tl = 0;
+        if (kvt_read_file(conf, &text, &tl))
+            die("config");
+        char *line = strstr((char *)text, "\njournal = ");
+        if (!line)
+            die("no journal line in the config");
+        char *end = strchr(line + 1, '\n');
+        char *nconf = kvt_path("%.*s\njournal = %s%s", (int)(line - (char *)text), (char *)text, jpath,
+                               end ? end : "");
+        if (kvt_write_file(conf, nconf, strlen(nconf)))
+            die("config");
+        free(nconf);
+        free(text);
+        printf("journal: PostgreSQL\n");
+    } else {
+        jpath = kvt_path("%s/kvitt-journal.db", kvt_tmpdir());
+    }
     kv_journal *j = NULL;
     if (kv_journal_open(&j, jpath, err, sizeof err))
         die(err);

@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "src/journal/journal.h"
+#include "src/journal/journal_migrate.h"
+#include "src/journal/journal_proxy.h"
+#include "src/journal/journal_report.h"
 #include "tests/lib/kvflow.h"
 #include "src/journal/journal_sticker.h"
 #include "tests/lib/kvpg.h"
@@ -146,6 +149,95 @@ static void test_journal_migrate__copies_verifies_and_find_answers_the_same(void
     kvf_stop(&e);
 }
 
+/* The back office's and the proxy's rows come along: a till's Z numbers
+ * go on after the move (never a second Z 1), the feed continues from its
+ * cursor with its entries kept once, a held receipt is still held with
+ * its bytes. */
+static void test_journal_migrate__back_office_and_proxy_rows(void **state)
+{
+    (void)state;
+    char *path = kvt_path("%s/bo.db", kvt_tmpdir());
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, path, NULL, 0), KV_J_OK);
+    int64_t z;
+    int existed;
+    static const char *const days[] = { "2026-01-01", "2026-01-02", "2026-01-03" };
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(kv_journal_z_close(j, "oslo", "till-1", days[i], 1767225600 + i, "{\"net\":1}", &z,
+                                            &existed), KV_J_OK);
+        assert_int_equal(z, i + 1);
+    }
+    assert_int_equal(kv_journal_z_printed(j, "oslo", "till-1", days[1]), KV_J_OK);
+    kv_ledger_entry e[3];
+    memset(e, 0, sizeof e);
+    for (int i = 0; i < 3; i++) {
+        snprintf(e[i].psp_reference, sizeof e[i].psp_reference, "psp-%d", i);
+        snprintf(e[i].reference, sizeof e[i].reference, "OSL-%d", i);
+        snprintf(e[i].entry_type, sizeof e[i].entry_type, "capture");
+        e[i].amount = 100 * (i + 1);
+        snprintf(e[i].currency, sizeof e[i].currency, "NOK");
+        snprintf(e[i].ledger_date, sizeof e[i].ledger_date, "2026-01-02");
+        snprintf(e[i].time, sizeof e[i].time, "2026-01-02T10:0%d:00Z", 3 - i); /* feed order, not time order */
+        snprintf(e[i].recipient, sizeof e[i].recipient, "api:123456");
+    }
+    assert_int_equal(kv_journal_feed_store(j, "7123456", "funds", e, 3, "cursor-after-3", NULL), KV_J_OK);
+    static const unsigned char job[] = { 0x1b, 0x40, 0x00, 0xff, 'V', 0x0a, 0x1d, 0x56, 0x42, 0x03 };
+    int64_t held, gone;
+    assert_int_equal(kv_journal_proxy_hold(j, "till-1", "OSL-P1", 7700, job, sizeof job, &held), KV_J_OK);
+    assert_int_equal(kv_journal_proxy_hold(j, "till-1", "OSL-P2", 100, job, 2, &gone), KV_J_OK);
+    assert_int_equal(kv_journal_proxy_release(j, gone, "paid"), KV_J_OK);
+    kv_journal_close(j);
+
+    char *dsn = kvpg_database(g_pg, "migrate_bo");
+    assert_non_null(dsn);
+    char uerr[512] = "";
+    assert_int_equal(kv_journal_upgrade(dsn, NULL, NULL, uerr, sizeof uerr), KV_J_OK);
+    for (int run = 0; run < 2; run++) { /* the second run copies nothing twice */
+        kv_migrate_report rep;
+        char err[512] = "";
+        if (kv_journal_migrate(path, dsn, &rep, NULL, NULL, err, sizeof err) != KV_J_OK)
+            fail_msg("migrate: %s", err);
+        assert_true(rep.verified);
+    }
+    assert_int_equal(kv_journal_open(&j, dsn, NULL, 0), KV_J_OK);
+    int64_t closed_at;
+    int printed;
+    char *fig = NULL;
+    assert_int_equal(kv_journal_z_get(j, "oslo", "till-1", days[1], &z, &closed_at, &printed, &fig), KV_J_OK);
+    assert_int_equal(z, 2);
+    assert_int_equal(closed_at, 1767225601);
+    assert_int_equal(printed, 1);
+    assert_string_equal(fig, "{\"net\":1}");
+    free(fig);
+    /* the till's next close on the chain's journal: 4, not 1 */
+    assert_int_equal(kv_journal_z_close(j, "oslo", "till-1", "2026-01-04", 1767484800, "{}", &z, &existed), KV_J_OK);
+    assert_int_equal(existed, 0);
+    assert_int_equal(z, 4);
+    char cursor[64];
+    assert_int_equal(kv_journal_feed_cursor(j, "7123456", "funds", cursor, sizeof cursor), KV_J_OK);
+    assert_string_equal(cursor, "cursor-after-3");
+    kv_ledger_entry *got = NULL;
+    size_t n = 0;
+    assert_int_equal(kv_journal_feed_entries(j, "7123456", "funds", "2026-01-02", &got, &n), KV_J_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(got[i].psp_reference, e[i].psp_reference);
+        assert_int_equal(got[i].amount, e[i].amount);
+    }
+    free(got);
+    kv_proxy_held *rows = NULL;
+    assert_int_equal(kv_journal_proxy_pending(j, NULL, &rows, &n), KV_J_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].reference, "OSL-P1");
+    assert_int_equal(rows[0].amount, 7700);
+    assert_int_equal(rows[0].len, sizeof job);
+    assert_memory_equal(rows[0].job, job, sizeof job);
+    kv_journal_proxy_free(rows, n);
+    kv_journal_close(j);
+    free(dsn);
+    free(path);
+}
+
 int main(void)
 {
     char why[512] = "";
@@ -156,6 +248,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_journal_migrate__copies_verifies_and_find_answers_the_same),
+        cmocka_unit_test(test_journal_migrate__back_office_and_proxy_rows),
     };
     int rc = cmocka_run_group_tests_name("journal_migrate", tests, NULL, NULL);
     kvpg_stop(g_pg);

@@ -357,6 +357,48 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
     kvp_teardown(&e);
 }
 
+/* A chain's shops share one PostgreSQL journal and each may have a
+ * [proxy till-1]: a receipt held by Oslo's till-1 is recovered by Oslo's,
+ * never printed (and released) by Bergen's.  On a SQLite journal (one per
+ * shop) the same till may move to another store and still finds it. */
+static void test_proxy__held_receipt_stays_with_its_store(void **state)
+{
+    (void)state;
+    kvp_env e;
+    size_t pl;
+    unsigned char *pay;
+    char ref[64];
+    crashed_while_holding(&e, "crash-store", &pay, &pl, ref, sizeof ref);
+    approve(&e, ref);
+    char *journal = kvf_get(&e.f, "journal");
+    assert_non_null(journal);
+    int shared = strncmp(journal, "postgres", 8) == 0;
+    free(journal);
+    /* the same till name in another store of the chain */
+    assert_int_equal(kvf_set_in(&e.f, "[proxy till-1]", "store", "bergen"), 0);
+    kvt_result r;
+    const char *args[] = { "recover", NULL };
+    assert_int_equal(kvf_kvitt(&e.f, &r, NULL, args), 0);
+    assert_int_equal(r.status, 0);
+    if (shared) {
+        if (strstr(r.out, "held proxy receipts printed"))
+            fail_msg("Bergen's till-1 recovered Oslo's held receipt:\n%s", r.out);
+        assert_int_equal(kvp_jobs(&e), 1); /* only the QR slip */
+        /* Oslo's till-1 prints it, once */
+        assert_int_equal(kvf_set_in(&e.f, "[proxy till-1]", "store", "oslo"), 0);
+        kvitt_recover_prints_one_held(&e);
+    } else {
+        assert_non_null(strstr(r.out, "1 held proxy receipts printed"));
+    }
+    kvt_result_free(&r);
+    int rel = find_job(&e, PAID);
+    assert_true(rel > 0);
+    check_release(&e, rel, pay, pl, PAID);
+    assert_int_equal(kvp_jobs(&e), 2);
+    free(pay);
+    kvp_teardown(&e);
+}
+
 /* The proxy dies right after the capture is journaled (the flow's test
  * hook): `kvitt recover` finishes the sale without a flow receipt (the
  * journal says the proxy prints it) and releases the held receipt paid. */
@@ -750,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_proxy__not_paid),
         cmocka_unit_test(test_proxy__crash_while_holding_then_recover),
         cmocka_unit_test(test_proxy__crash_then_kvitt_recover),
+        cmocka_unit_test(test_proxy__held_receipt_stays_with_its_store),
         cmocka_unit_test(test_proxy__crash_after_capture_then_kvitt_recover),
         cmocka_unit_test(test_proxy__restart_while_customer_has_the_code),
         cmocka_unit_test(test_proxy__paper_out_while_held),

@@ -239,7 +239,8 @@ static void test_reconcile__each_mismatch_reported_exactly(void **state)
 
 static int64_t journal_entries(kvf_env *e)
 {
-    char *path = kvt_path("%s/kvitt-journal.db", e->dir);
+    char *path = kvf_get(e, "journal"); /* the file, or the suite's database */
+    assert_non_null(path);
     kv_journal *j = NULL;
     int64_t a = -1, b = -1;
     if (kv_journal_open(&j, path, NULL, 0) == KV_J_OK) {

@@ -354,10 +354,8 @@ rollback:
     return w_end(j, st, 1);
 }
 
-#define PAY_COLS "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state," \
-                 " api_state, psp_reference, reason, description, items_json, qr_url, created_at, updated_at, expires_at"
-
-static void read_payment(kv_payment *p, sqlite3_stmt *s)
+/* See journal_int.h. */
+void kv__journal_read_payment(kv_payment *p, sqlite3_stmt *s)
 {
     memset(p, 0, sizeof *p);
     col_str(p->reference, sizeof p->reference, s, 0);
@@ -393,7 +391,7 @@ static kv_journal_status get_locked(kv_journal *j, kv_payment *out, const char *
     int rc = sqlite3_step(s);
     kv_journal_status st = KV_J_OK;
     if (rc == SQLITE_ROW)
-        read_payment(out, s);
+        kv__journal_read_payment(out, s);
     else if (rc == SQLITE_DONE)
         st = KV_J_E_NOT_FOUND;
     else {
@@ -467,7 +465,7 @@ rollback:
 /* Row reader for collect_rows: dst is one element of the array. */
 static void read_payment_row(void *dst, sqlite3_stmt *s)
 {
-    read_payment(dst, s);
+    kv__journal_read_payment(dst, s);
 }
 
 /* See journal_int.h. */

@@ -43,8 +43,8 @@ typedef enum {
     KV_J_E_NOMEM = -5,
     KV_J_E_ARG = -6,        /* NULL or malformed argument */
     KV_J_E_CONN = -7,       /* the journal database (PostgreSQL) cannot be reached */
-    KV_J_E_UNSUPPORTED = -8 /* not kept by this backend (the back office's and the
-                               proxy's tables live in a SQLite journal only) */
+    KV_J_E_UNSUPPORTED = -8 /* not kept by this backend (a table that lives in a
+                               SQLite journal only) */
 } kv_journal_status;
 
 /* Static text; never NULL, never freed. */

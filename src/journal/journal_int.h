@@ -73,6 +73,10 @@ void kv__journal_done(kv_journal *j, sqlite3_stmt *st);
 kv_journal_status kv__journal_collect_rows(kv_journal *j, void **out, size_t *n, sqlite3_stmt *s, size_t elem,
                                            void (*read)(void *dst, sqlite3_stmt *s));
 
+/* journal.c: a payment row of a statement that selects PAY_COLS
+ * (journal_sql.h) first. */
+void kv__journal_read_payment(kv_payment *p, sqlite3_stmt *s);
+
 /* journal.c, for journal_report.c: the handle's connection (borrowed);
  * take / release the handle's (recursive) lock around reads; 1 inside
  * kv_journal_batch_begin/end of this handle.  Writes go through

@@ -13,30 +13,39 @@
 #define BATCH 500
 
 /* One table: its columns (the same names on both sides), the column whose
- * value is the row's natural key (for the marker), and the columns stored
- * as hex text on PostgreSQL (a SQLite BLOB). */
+ * value is the row's natural key (for the marker), and the column of a
+ * SQLite BLOB sent as hex text: stored as that text on PostgreSQL, or as
+ * the bytes themselves in a BYTEA column (bytea = 1). */
 typedef struct tdef {
     const char *name;
     const char *cols;
     int ncols;
     int key_col;      /* -1: none */
     int hex_col;      /* -1: none */
+    int bytea;
 } tdef;
 
 static const tdef tables[] = {
     { "payments", "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state,"
                   " api_state, psp_reference, reason, description, items_json, qr_url, created_at,"
-                  " updated_at, expires_at", 19, 0, -1 },
-    { "transitions", "reference, from_state, to_state, note, at_ms", 5, -1, -1 },
-    { "operations", "reference, kind, seq, idem_key, amount, result, created_at, answered_at", 8, 3, -1 },
-    { "print_jobs", "reference, doc, state, copy, printer, detail, created_at, updated_at", 8, -1, -1 },
-    { "webhook_events", "reference, name, body, received_ms", 4, -1, -1 },
-    { "om_outbox", "reference, store_id, state, attempts, next_at, detail, created_at, updated_at", 8, 0, -1 },
-    { "serve_idem", "till, key, request_sha256, state, status, response, reference, created", 8, -1, 2 },
-    { "serve_webhooks", "id, url, secret, events, created", 5, 0, -1 },
+                  " updated_at, expires_at", 19, 0, -1, 0 },
+    { "transitions", "reference, from_state, to_state, note, at_ms", 5, -1, -1, 0 },
+    { "operations", "reference, kind, seq, idem_key, amount, result, created_at, answered_at", 8, 3, -1, 0 },
+    { "print_jobs", "reference, doc, state, copy, printer, detail, created_at, updated_at", 8, -1, -1, 0 },
+    { "webhook_events", "reference, name, body, received_ms", 4, -1, -1, 0 },
+    { "om_outbox", "reference, store_id, state, attempts, next_at, detail, created_at, updated_at", 8, 0, -1, 0 },
+    { "serve_idem", "till, key, request_sha256, state, status, response, reference, created", 8, -1, 2, 0 },
+    { "serve_webhooks", "id, url, secret, events, created", 5, 0, -1, 0 },
+    /* the back office: a till's Z numbers go on from the copied ones */
+    { "z_reports", "store_id, till_id, day, z_number, closed_at, figures, printed", 7, -1, -1, 0 },
+    { "ledger_feed", "ledger_id, topic, cursor, updated_ms", 4, -1, -1, 0 },
+    { "ledger_entries", "ledger_id, topic, psp_reference, reference, entry_type, amount, currency, ledger_date,"
+                        " time, recipient", 10, -1, -1, 0 },
+    /* the proxy's held receipts, bytes as they came */
+    { "proxy_jobs", "proxy, reference, amount, job, state, outcome, created_at, updated_at", 8, -1, 3, 1 },
     /* the shop's stickers (their printed QR keeps working in the chain);
      * held check-ins and waiting amounts are moments, not history */
-    { "stickers", "id, till, store, msn, location, content, created_at, printed_at", 8, 0, -1 },
+    { "stickers", "id, till, store, msn, location, content, created_at, printed_at", 8, 0, -1, 0 },
 };
 #define NTABLES ((int)(sizeof tables / sizeof tables[0]))
 
@@ -142,11 +151,15 @@ static int copy_table(sqlite3 *db, PGconn *c, const char *source, const tdef *t,
                 if (i == t->hex_col) {
                     int len = sqlite3_column_bytes(s, i + 1);
                     const unsigned char *b = sqlite3_column_blob(s, i + 1);
-                    hex = malloc((size_t)len * 2 + 1);
+                    /* BYTEA's hex input: "\\x" and the digits */
+                    int pre = t->bytea ? 2 : 0;
+                    hex = malloc((size_t)len * 2 + 3);
+                    if (hex && pre)
+                        memcpy(hex, "\\x", 2);
                     for (int k = 0; hex && b && k < len; k++)
-                        snprintf(hex + 2 * k, 3, "%02x", b[k]);
+                        snprintf(hex + pre + 2 * k, 3, "%02x", b[k]);
                     if (hex)
-                        hex[b ? len * 2 : 0] = '\0';
+                        hex[pre + (b ? len * 2 : 0)] = '\0';
                     v[i] = hex;
                 } else {
                     v[i] = (const char *)sqlite3_column_text(s, i + 1);

@@ -5,12 +5,14 @@
  * kv_journal_migrate copies every table of the SQLite file (payments,
  * transitions, operations, print jobs, webhook events, the Order
  * Management outbox, the daemon's idempotency keys and webhook
- * registrations, and the stickers) into the database, in batches of one transaction each.
+ * registrations, the back office's Z reports and Report API feed, and the
+ * proxy's held jobs, and the stickers) into the database, in batches of one transaction each.
  * Each copied row leaves a marker (kvitt_migrated: source file, table,
  * SQLite rowid) in the same transaction, so a migration that stops half way
  * resumes after the last batch, and a second run copies nothing twice.
  * Rows whose natural key is already there (a payment's reference, an
- * operation's idempotency key, a till's Idempotency-Key, a webhook id) are
+ * operation's idempotency key, a till's Idempotency-Key, a webhook id, a
+ * till's Z report of a day or its Z number, a feed's cursor or entry) are
  * not overwritten.  At the end the copy is verified: per table the number
  * of rows in the file equals the number of markers, and the payments'
  * amount, captured and refunded sums and the operations' amount sum are
@@ -36,7 +38,7 @@ typedef struct kv_migrate_table {
 } kv_migrate_table;
 
 typedef struct kv_migrate_report {
-    kv_migrate_table tables[12];
+    kv_migrate_table tables[16];
     int ntables;
     int64_t sums_source[4];  /* payments amount, captured, refunded; operations amount */
     int64_t sums_target[4];

@@ -34,8 +34,7 @@ static int64_t now_ms(void)
 
 /* ---- payments ---- */
 
-#define PAY_COLS "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state," \
-                 " api_state, psp_reference, reason, description, items_json, qr_url, created_at, updated_at, expires_at"
+#define PAY_COLS KV_JPG_PAY_COLS
 
 static void col(char *dst, size_t len, const PGresult *r, int row, int c)
 {
@@ -196,7 +195,7 @@ kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const 
 
 /* ---- operations ---- */
 
-#define OP_COLS "id, reference, kind, seq, idem_key, amount, result, created_at, answered_at"
+#define OP_COLS KV_JPG_OP_COLS
 
 static const char *result_name(kv_op_result r)
 {
@@ -332,6 +331,58 @@ static kv_journal_status update_one(kv_jpg *p, const char *sql, const params *pv
 {
     one_arg a = { sql, pv };
     return kv__jpg_unit(p, update_one_unit, &a);
+}
+
+/* ---- for the journal's other tables (journal_pg.h) ---- */
+
+void kv_jpg_param_str(kv_jpg_params *pv, const char *s)
+{
+    ps(pv, s);
+}
+
+void kv_jpg_param_int(kv_jpg_params *pv, int64_t x)
+{
+    pi(pv, x);
+}
+
+kv_journal_status kv_jpg_unit(kv_jpg *p, kv_jpg_unit_fn body, void *arg)
+{
+    return kv__jpg_unit(p, body, arg);
+}
+
+kv_jpg_conn *kv_jpg_read_begin(kv_jpg *p, kv_journal_status *st)
+{
+    return reader(p, st);
+}
+
+void kv_jpg_read_end(kv_jpg_conn *c)
+{
+    release(c);
+}
+
+kv_journal_status kv_jpg_exec(kv_jpg_conn *c, PGresult **out, const char *sql, const kv_jpg_params *pv)
+{
+    return q(c, out, sql, pv);
+}
+
+kv_journal_status kv_jpg_update_one(kv_jpg *p, const char *sql, const kv_jpg_params *pv)
+{
+    return update_one(p, sql, pv);
+}
+
+void kv_jpg_read_payment(kv_payment *o, const PGresult *r, int row)
+{
+    read_payment(o, r, row);
+}
+
+void kv_jpg_read_op(kv_journal_op *o, const PGresult *r, int row)
+{
+    read_op(o, r, row);
+}
+
+void kv_jpg_col(char *dst, size_t len, const PGresult *r, int row, int c)
+{
+    col(dst, len, r, row, c);
 }
 
 kv_journal_status kv_jpg_op_finish(kv_jpg *p, int64_t op_id, kv_op_result res)

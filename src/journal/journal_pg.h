@@ -34,6 +34,7 @@
 #define KV_JOURNAL_PG_H
 
 #include "src/journal/journal.h"
+#include "src/journal/pgconn.h"
 
 typedef struct kv_jpg kv_jpg;
 
@@ -73,8 +74,55 @@ kv_journal_status kv_jpg_ping(kv_jpg *p);
 kv_journal_status kv_jpg_lock_ref(kv_jpg *p, const char *reference, int try);
 void kv_jpg_unlock_ref(kv_jpg *p, const char *reference);
 
+/* ---- for the journal's other tables on PostgreSQL (journal_report_pg.c,
+ * journal_proxy_pg.c): statements on one of the handle's connections ---- */
+
+typedef struct pconn kv_jpg_conn;
+
+/* Parameters of one statement: up to 20, numbers formatted in place. */
+typedef struct kv_jpg_params {
+    const char *v[20];
+    char num[20][24];
+    int n;
+} kv_jpg_params;
+/* Append a text (NULL = "") / a number. */
+void kv_jpg_param_str(kv_jpg_params *pv, const char *s);
+void kv_jpg_param_int(kv_jpg_params *pv, int64_t x);
+
+/* Run body(c, arg) as one write unit, as the calls above make theirs: a
+ * savepoint of a group-committed transaction (or of this thread's batch),
+ * durable when this returns KV_J_OK, undone otherwise.  body may run twice
+ * (the first attempt undone; see kv_jpg_with), so it only sets outputs in
+ * arg; it returns kv_jpg_exec's status for a failed statement. */
+typedef kv_journal_status (*kv_jpg_unit_fn)(kv_jpg_conn *c, void *arg);
+kv_journal_status kv_jpg_unit(kv_jpg *p, kv_jpg_unit_fn body, void *arg);
+/* A connection for reads (connected; this thread's batch's when one is
+ * open); NULL with *st set when the database cannot be reached.  Give it
+ * back with kv_jpg_read_end. */
+kv_jpg_conn *kv_jpg_read_begin(kv_jpg *p, kv_journal_status *st);
+void kv_jpg_read_end(kv_jpg_conn *c);
+/* Run sql with pv (may be NULL).  KV_J_OK with *out (may be NULL; the
+ * caller PQclear()s it) set; else KV_J_E_CONN (connection lost),
+ * KV_J_E_EXISTS (a unique constraint) or KV_J_E_SQL, with the handle's
+ * error message set. */
+kv_journal_status kv_jpg_exec(kv_jpg_conn *c, PGresult **out, const char *sql, const kv_jpg_params *pv);
+
+/* One UPDATE as a write unit: KV_J_E_NOT_FOUND when it changed no row. */
+kv_journal_status kv_jpg_update_one(kv_jpg *p, const char *sql, const kv_jpg_params *pv);
+
+/* Rows of the journal's own tables: the payment columns in the order
+ * kv_jpg_read_payment reads them, and the operation columns of
+ * kv_jpg_read_op (columns 0..8 of a row; more may follow). */
+#define KV_JPG_PAY_COLS "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state," \
+                        " api_state, psp_reference, reason, description, items_json, qr_url, created_at," \
+                        " updated_at, expires_at"
+#define KV_JPG_OP_COLS "id, reference, kind, seq, idem_key, amount, result, created_at, answered_at"
+void kv_jpg_read_payment(kv_payment *o, const PGresult *r, int row);
+void kv_jpg_read_op(kv_journal_op *o, const PGresult *r, int row);
+/* Text column c of row into dst (len bytes; NULL -> ""). */
+void kv_jpg_col(char *dst, size_t len, const PGresult *r, int row, int c);
+
 /* The journal's migrations (journal_pg_schema.c). */
-#include "src/journal/pgconn.h"
 
 /* For the journal's other PostgreSQL files (journal_sticker_pg.c): run
  * fn(p, c, arg) on one of the handle's connections, connected.  write = 1:

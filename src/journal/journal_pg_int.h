@@ -75,12 +75,8 @@ struct kv_jpg {
     PGconn *lc;
 };
 
-/* Parameters of one statement: up to 20, numbers formatted in place. */
-typedef struct params {
-    const char *v[20];
-    char num[20][24];
-    int n;
-} params;
+/* Parameters of one statement (journal_pg.h). */
+typedef kv_jpg_params params;
 
 /* Run sql with parameters on pc; *out (may be NULL) gets the result when
  * it succeeded (PQclear it). */

@@ -46,7 +46,7 @@ static const char *const steps[] = {
     " source TEXT NOT NULL, tbl TEXT NOT NULL, src_id BIGINT NOT NULL, key TEXT,"
     " PRIMARY KEY (source, tbl, src_id));"
     "CREATE INDEX kvitt_migrated_key ON kvitt_migrated(source, tbl, key);",
-    /* the sticker flow (journal_sticker_pg.c): stickers, check-ins and
+    /* 4: the sticker flow (journal_sticker_pg.c): stickers, check-ins and
      * waiting amounts shared by the instances of a chain.  At most one
      * held check-in per sticker and one waiting amount per till. */
     "CREATE TABLE stickers ("
@@ -64,6 +64,34 @@ static const char *const steps[] = {
     " token TEXT NOT NULL DEFAULT '', token_until_ms BIGINT NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX sticker_waits_waiting ON sticker_waits(till) WHERE state = 'waiting';"
     "CREATE INDEX sticker_waits_open ON sticker_waits(sticker, created_ms) WHERE state IN ('waiting', 'paired');",
+    /* 5: the back office, as in the SQLite journal: Z reports (z_tills is
+     * the row a Z close of a till locks, so the numbers of a till are
+     * given out one at a time across every instance), the Report API
+     * feed's cursors and entries (seq keeps the feed order) */
+    "CREATE TABLE z_reports ("
+    " store_id TEXT NOT NULL, till_id TEXT NOT NULL, day TEXT NOT NULL, z_number BIGINT NOT NULL,"
+    " closed_at BIGINT NOT NULL, figures TEXT NOT NULL, printed INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(store_id, till_id, day), UNIQUE(store_id, till_id, z_number), CHECK(z_number > 0));"
+    "CREATE INDEX z_reports_day ON z_reports(day);"
+    "CREATE TABLE z_tills ("
+    " store_id TEXT NOT NULL, till_id TEXT NOT NULL, last_z BIGINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(store_id, till_id));"
+    "CREATE TABLE ledger_feed ("
+    " ledger_id TEXT NOT NULL, topic TEXT NOT NULL, cursor TEXT NOT NULL, updated_ms BIGINT NOT NULL,"
+    " PRIMARY KEY(ledger_id, topic));"
+    "CREATE TABLE ledger_entries ("
+    " seq BIGSERIAL PRIMARY KEY, ledger_id TEXT NOT NULL, topic TEXT NOT NULL, psp_reference TEXT NOT NULL,"
+    " reference TEXT NOT NULL, entry_type TEXT NOT NULL, amount BIGINT NOT NULL, currency TEXT NOT NULL,"
+    " ledger_date TEXT NOT NULL, time TEXT NOT NULL, recipient TEXT NOT NULL,"
+    " UNIQUE(ledger_id, topic, entry_type, psp_reference, time));"
+    "CREATE INDEX ledger_entries_date ON ledger_entries(ledger_id, topic, ledger_date, seq);"
+    "CREATE INDEX operations_answered ON operations(answered_at);",
+    /* 6: the print proxy's held jobs (the till's bytes as they came) */
+    "CREATE TABLE proxy_jobs ("
+    " id BIGSERIAL PRIMARY KEY, proxy TEXT NOT NULL, reference TEXT NOT NULL, amount BIGINT NOT NULL,"
+    " job BYTEA NOT NULL, state TEXT NOT NULL DEFAULT 'held', outcome TEXT NOT NULL DEFAULT '',"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+    "CREATE INDEX proxy_jobs_held ON proxy_jobs(proxy, id) WHERE state = 'held';",
 };
 
 const kv_pg_schema kv_jpg_schema = { "journal", steps, (int)(sizeof steps / sizeof steps[0]) };

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "src/journal/journal_int.h"
+#include "src/journal/journal_proxy_pg.h"
 
 static const char proxy_schema[] =
     "CREATE TABLE IF NOT EXISTS proxy_jobs ("
@@ -48,8 +49,8 @@ kv_journal_status kv_journal_proxy_hold(kv_journal *j, const char *proxy, const 
 {
     if (!j || !proxy || !reference || (!job && len) || len > 64u << 20)
         return KV_J_E_ARG;
-    if (kv_journal_is_shared(j))
-        return KV_J_E_UNSUPPORTED; /* held jobs live in a till's own SQLite journal */
+    if (j->pg)
+        return kv_jppg_hold(j->pg, proxy, reference, amount, job, len, id);
     int e = wenter(j);
     if (e == -2)
         return KV_J_E_SQL;
@@ -79,8 +80,8 @@ kv_journal_status kv_journal_proxy_release(kv_journal *j, int64_t id, const char
 {
     if (!j || !outcome)
         return KV_J_E_ARG;
-    if (kv_journal_is_shared(j))
-        return KV_J_E_UNSUPPORTED; /* held jobs live in a till's own SQLite journal */
+    if (j->pg)
+        return kv_jppg_release(j->pg, id, outcome);
     int e = wenter(j);
     if (e == -2)
         return KV_J_E_SQL;
@@ -114,10 +115,10 @@ kv_journal_status kv_journal_proxy_pending(kv_journal *j, const char *proxy, kv_
 {
     if (!j || !rows || !n)
         return KV_J_E_ARG;
-    if (kv_journal_is_shared(j))
-        return KV_J_E_UNSUPPORTED; /* held jobs live in a till's own SQLite journal */
     *rows = NULL;
     *n = 0;
+    if (j->pg)
+        return kv_jppg_pending(j->pg, proxy, rows, n);
     if (enter(j))
         return fail(j);
     sqlite3_stmt *s = NULL;

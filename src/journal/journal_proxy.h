@@ -5,9 +5,10 @@
  * job (its bytes, the amount, the payment reference) is journaled BEFORE
  * the payment starts, so a crash while holding loses no receipt: on the
  * next start (or `kvitt recover`) the proxy prints it with its outcome.
- * Table proxy_jobs, created on first use in the same SQLite file as the
- * payments.  A proxy runs beside its till with a SQLite journal: on a
- * PostgreSQL journal these calls return KV_J_E_ARG.  Thread-safe like the rest of the journal (same handle lock).
+ * Table proxy_jobs, in the same journal as the payments: created on first
+ * use in a SQLite file, by the journal's schema migrations on PostgreSQL
+ * (journal_proxy_pg.c; several proxies of a chain may share it, each
+ * sees its own jobs by name).  Thread-safe like the rest of the journal.
  */
 #ifndef KV_JOURNAL_PROXY_H
 #define KV_JOURNAL_PROXY_H

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/journal/journal_int.h"
+#include "src/journal/journal_report_pg.h"
+#include "src/journal/journal_sql.h"
 
 static const char report_schema[] =
     "CREATE TABLE IF NOT EXISTS z_reports ("
@@ -23,41 +24,32 @@ static const char report_schema[] =
     "CREATE INDEX IF NOT EXISTS ledger_entries_date ON ledger_entries(ledger_id, topic, ledger_date);"
     "CREATE INDEX IF NOT EXISTS operations_answered ON operations(answered_at);";
 
-/* Prepare sql after making sure the tables exist.  Lock held by caller. */
-static sqlite3_stmt *prep(kv_journal *j, const char *sql)
+/* The cached statement for sql (journal_tx.c), after making sure the
+ * tables exist.  Lock held by the caller. */
+static sqlite3_stmt *rprep(kv_journal *j, const char *sql)
 {
-    sqlite3 *db = kv__journal_db(j);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK)
+    sqlite3_stmt *st = prep(j, sql);
+    if (st)
         return st;
     /* first use on this file: create the tables, then try again */
-    if (sqlite3_exec(db, report_schema, NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(j->db, report_schema, NULL, NULL, NULL) != SQLITE_OK) {
+        set_err(j);
         return NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return NULL;
-    return st;
-}
-
-static void bt(sqlite3_stmt *s, int i, const char *v)
-{
-    sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
-}
-
-static void col(char *dst, size_t len, sqlite3_stmt *s, int i)
-{
-    const unsigned char *t = sqlite3_column_text(s, i);
-    snprintf(dst, len, "%s", t ? (const char *)t : "");
+    }
+    return prep(j, sql);
 }
 
 /* A write: the lock and a group-commit unit (journal_tx.c); the tables
  * are made sure of inside it.  On failure the lock is not held. */
 static kv_journal_status tx_begin(kv_journal *j)
 {
-    kv_journal_status st = kv__journal_w_begin(j);
+    kv_journal_status st = w_begin(j);
     if (st != KV_J_OK)
         return st;
-    if (sqlite3_exec(kv__journal_db(j), report_schema, NULL, NULL, NULL) != SQLITE_OK)
-        return kv__journal_w_end(j, KV_J_E_SQL, 0);
+    if (sqlite3_exec(j->db, report_schema, NULL, NULL, NULL) != SQLITE_OK) {
+        set_err(j);
+        return w_end(j, KV_J_E_SQL, 0);
+    }
     return KV_J_OK;
 }
 
@@ -65,7 +57,20 @@ static kv_journal_status tx_begin(kv_journal *j)
  * KV_J_OK) when st is KV_J_OK, else undone; releases the lock. */
 static kv_journal_status tx_end(kv_journal *j, kv_journal_status st)
 {
-    return kv__journal_w_end(j, st, 1);
+    return w_end(j, st, 1);
+}
+
+/* The end of stepping s: KV_J_OK when its last step (rc) was a row or
+ * the end, else KV_J_E_SQL with the error recorded; releases s. */
+static kv_journal_status finish(kv_journal *j, sqlite3_stmt *s, int rc)
+{
+    kv_journal_status st = KV_J_OK;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        set_err(j);
+        st = KV_J_E_SQL;
+    }
+    done(j, s);
+    return st;
 }
 
 kv_journal_status kv_journal_each_payment(kv_journal *j, int64_t from, int64_t to,
@@ -73,48 +78,25 @@ kv_journal_status kv_journal_each_payment(kv_journal *j, int64_t from, int64_t t
 {
     if (!j || !fn)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
+    if (j->pg)
+        return kv_jrpg_each_payment(j->pg, from, to, fn, user);
     kv_payment *p = malloc(sizeof *p);
     if (!p)
         return KV_J_E_NOMEM;
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
-    sqlite3_stmt *s = prep(j, "SELECT reference, store_id, msn, till_id, flow, currency, amount, captured,"
-                              " refunded, state, api_state, psp_reference, reason, description, items_json,"
-                              " created_at, updated_at FROM payments WHERE created_at >= ? AND created_at < ?"
-                              " ORDER BY created_at, rowid");
+    sqlite3_stmt *s = rprep(j, "SELECT " PAY_COLS " FROM payments WHERE created_at >= ? AND created_at < ?"
+                               " ORDER BY created_at, rowid");
     if (s) {
         sqlite3_bind_int64(s, 1, from);
         sqlite3_bind_int64(s, 2, to);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            memset(p, 0, sizeof *p);
-            col(p->reference, sizeof p->reference, s, 0);
-            col(p->store_id, sizeof p->store_id, s, 1);
-            col(p->msn, sizeof p->msn, s, 2);
-            col(p->till_id, sizeof p->till_id, s, 3);
-            col(p->flow, sizeof p->flow, s, 4);
-            col(p->currency, sizeof p->currency, s, 5);
-            p->amount = sqlite3_column_int64(s, 6);
-            p->captured = sqlite3_column_int64(s, 7);
-            p->refunded = sqlite3_column_int64(s, 8);
-            char state[16];
-            col(state, sizeof state, s, 9);
-            if (kv_pay_state_parse(&p->state, state))
-                p->state = KV_PAY_UNKNOWN;
-            col(p->api_state, sizeof p->api_state, s, 10);
-            col(p->psp_reference, sizeof p->psp_reference, s, 11);
-            col(p->reason, sizeof p->reason, s, 12);
-            col(p->description, sizeof p->description, s, 13);
-            col(p->items_json, sizeof p->items_json, s, 14);
-            p->created_at = sqlite3_column_int64(s, 15);
-            p->updated_at = sqlite3_column_int64(s, 16);
+            kv__journal_read_payment(p, s);
             if (fn(user, p))
                 break;
         }
-        st = rc == SQLITE_ROW || rc == SQLITE_DONE ? KV_J_OK : KV_J_E_SQL;
-        sqlite3_finalize(s);
+        st = finish(j, s, rc);
     }
     kv__journal_unlock(j);
     free(p);
@@ -126,17 +108,17 @@ kv_journal_status kv_journal_each_money_op(kv_journal *j, int64_t from, int64_t 
 {
     if (!j || !fn)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
+    if (j->pg)
+        return kv_jrpg_each_money_op(j->pg, from, to, fn, user);
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
-    sqlite3_stmt *s = prep(j, "SELECT o.id, o.reference, o.kind, o.seq, o.idem_key, o.amount, o.created_at,"
-                              " o.answered_at, p.store_id, p.till_id, p.msn, p.currency, p.psp_reference"
-                              " FROM operations o JOIN payments p ON p.reference = o.reference"
-                              " WHERE o.result = 'ok' AND o.kind IN ('capture', 'refund')"
-                              " AND ((o.answered_at >= ?1 AND o.answered_at < ?2)"
-                              "      OR (o.answered_at = 0 AND o.created_at >= ?1 AND o.created_at < ?2))"
-                              " ORDER BY o.id");
+    sqlite3_stmt *s = rprep(j, "SELECT o.id, o.reference, o.kind, o.seq, o.idem_key, o.amount, o.created_at,"
+                               " o.answered_at, p.store_id, p.till_id, p.msn, p.currency, p.psp_reference"
+                               " FROM operations o JOIN payments p ON p.reference = o.reference"
+                               " WHERE o.result = 'ok' AND o.kind IN ('capture', 'refund')"
+                               " AND ((o.answered_at >= ?1 AND o.answered_at < ?2)"
+                               "      OR (o.answered_at = 0 AND o.created_at >= ?1 AND o.created_at < ?2))"
+                               " ORDER BY o.id");
     if (s) {
         sqlite3_bind_int64(s, 1, from);
         sqlite3_bind_int64(s, 2, to);
@@ -145,29 +127,62 @@ kv_journal_status kv_journal_each_money_op(kv_journal *j, int64_t from, int64_t 
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             memset(&r, 0, sizeof r);
             r.op.id = sqlite3_column_int64(s, 0);
-            col(r.op.reference, sizeof r.op.reference, s, 1);
+            col_str(r.op.reference, sizeof r.op.reference, s, 1);
             char kind[16];
-            col(kind, sizeof kind, s, 2);
+            col_str(kind, sizeof kind, s, 2);
             r.op.kind = strcmp(kind, "refund") == 0 ? KV_OP_REFUND : KV_OP_CAPTURE;
             r.op.seq = sqlite3_column_int(s, 3);
-            col(r.op.idem_key, sizeof r.op.idem_key, s, 4);
+            col_str(r.op.idem_key, sizeof r.op.idem_key, s, 4);
             r.op.amount = sqlite3_column_int64(s, 5);
             r.op.result = KV_OPR_OK;
             r.op.created_at = sqlite3_column_int64(s, 6);
             r.op.answered_at = sqlite3_column_int64(s, 7);
-            col(r.store_id, sizeof r.store_id, s, 8);
-            col(r.till_id, sizeof r.till_id, s, 9);
-            col(r.msn, sizeof r.msn, s, 10);
-            col(r.currency, sizeof r.currency, s, 11);
-            col(r.psp_reference, sizeof r.psp_reference, s, 12);
+            col_str(r.store_id, sizeof r.store_id, s, 8);
+            col_str(r.till_id, sizeof r.till_id, s, 9);
+            col_str(r.msn, sizeof r.msn, s, 10);
+            col_str(r.currency, sizeof r.currency, s, 11);
+            col_str(r.psp_reference, sizeof r.psp_reference, s, 12);
             r.at = r.op.answered_at > 0 ? r.op.answered_at : r.op.created_at;
             if (fn(user, &r))
                 break;
         }
-        st = rc == SQLITE_ROW || rc == SQLITE_DONE ? KV_J_OK : KV_J_E_SQL;
-        sqlite3_finalize(s);
+        st = finish(j, s, rc);
     }
     kv__journal_unlock(j);
+    return st;
+}
+
+/* The Z row of (store, till, day); lock held by the caller. */
+static kv_journal_status z_row(kv_journal *j, const char *store, const char *till, const char *day,
+                               int64_t *z_number, int64_t *closed_at, int *printed, char **figures)
+{
+    sqlite3_stmt *s = rprep(j, "SELECT z_number, closed_at, figures, printed FROM z_reports"
+                               " WHERE store_id = ? AND till_id = ? AND day = ?");
+    if (!s)
+        return KV_J_E_SQL;
+    bt(s, 1, store);
+    bt(s, 2, till);
+    bt(s, 3, day);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        done(j, s);
+        return KV_J_E_NOT_FOUND;
+    }
+    if (rc != SQLITE_ROW)
+        return finish(j, s, rc);
+    kv_journal_status st = KV_J_OK;
+    if (z_number)
+        *z_number = sqlite3_column_int64(s, 0);
+    if (closed_at)
+        *closed_at = sqlite3_column_int64(s, 1);
+    if (printed)
+        *printed = sqlite3_column_int(s, 3);
+    if (figures) {
+        const unsigned char *t = sqlite3_column_text(s, 2);
+        if (!(*figures = strdup(t ? (const char *)t : "")))
+            st = KV_J_E_NOMEM;
+    }
+    done(j, s);
     return st;
 }
 
@@ -176,36 +191,10 @@ kv_journal_status kv_journal_z_get(kv_journal *j, const char *store, const char 
 {
     if (!j || !store || !till || !day)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
+    if (j->pg)
+        return kv_jrpg_z_get(j->pg, store, till, day, z_number, closed_at, printed, figures);
     kv__journal_lock(j);
-    kv_journal_status st = KV_J_E_SQL;
-    sqlite3_stmt *s = prep(j, "SELECT z_number, closed_at, figures, printed FROM z_reports"
-                              " WHERE store_id = ? AND till_id = ? AND day = ?");
-    if (s) {
-        bt(s, 1, store);
-        bt(s, 2, till);
-        bt(s, 3, day);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            st = KV_J_OK;
-            if (z_number)
-                *z_number = sqlite3_column_int64(s, 0);
-            if (closed_at)
-                *closed_at = sqlite3_column_int64(s, 1);
-            if (printed)
-                *printed = sqlite3_column_int(s, 3);
-            if (figures) {
-                const unsigned char *t = sqlite3_column_text(s, 2);
-                *figures = strdup(t ? (const char *)t : "");
-                if (!*figures)
-                    st = KV_J_E_NOMEM;
-            }
-        } else {
-            st = rc == SQLITE_DONE ? KV_J_E_NOT_FOUND : KV_J_E_SQL;
-        }
-        sqlite3_finalize(s);
-    }
+    kv_journal_status st = z_row(j, store, till, day, z_number, closed_at, printed, figures);
     kv__journal_unlock(j);
     return st;
 }
@@ -216,59 +205,58 @@ kv_journal_status kv_journal_z_close(kv_journal *j, const char *store, const cha
 {
     if (!j || !store || !till || !day || !figures || !z_number || !existed)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     *existed = 0;
+    if (j->pg)
+        return kv_jrpg_z_close(j->pg, store, till, day, closed_at, figures, z_number, existed);
+    /* the write transaction of the SQLite file serialises the closes of
+     * every process; UNIQUE(store, till, z_number) stands behind it */
     kv_journal_status st = tx_begin(j);
+    if (st != KV_J_OK)
+        return st;
+    st = z_row(j, store, till, day, z_number, NULL, NULL, NULL);
     if (st == KV_J_OK) {
-        st = kv_journal_z_get(j, store, till, day, z_number, NULL, NULL, NULL);
-        if (st == KV_J_OK) {
-            *existed = 1;
-        } else if (st == KV_J_E_NOT_FOUND) {
-            st = KV_J_E_SQL;
-            sqlite3_stmt *s = prep(j, "INSERT INTO z_reports(store_id, till_id, day, z_number, closed_at, figures)"
-                                      " SELECT ?1, ?2, ?3, COALESCE(MAX(z_number), 0) + 1, ?4, ?5 FROM z_reports"
-                                      " WHERE store_id = ?1 AND till_id = ?2 RETURNING z_number");
-            if (s) {
-                bt(s, 1, store);
-                bt(s, 2, till);
-                bt(s, 3, day);
-                sqlite3_bind_int64(s, 4, closed_at);
-                bt(s, 5, figures);
-                if (sqlite3_step(s) == SQLITE_ROW) {
-                    *z_number = sqlite3_column_int64(s, 0);
-                    st = KV_J_OK;
-                }
-                sqlite3_finalize(s);
-            }
+        *existed = 1;
+    } else if (st == KV_J_E_NOT_FOUND) {
+        st = KV_J_E_SQL;
+        sqlite3_stmt *s = rprep(j, "INSERT INTO z_reports(store_id, till_id, day, z_number, closed_at, figures)"
+                                   " SELECT ?1, ?2, ?3, COALESCE(MAX(z_number), 0) + 1, ?4, ?5 FROM z_reports"
+                                   " WHERE store_id = ?1 AND till_id = ?2 RETURNING z_number");
+        if (s) {
+            bt(s, 1, store);
+            bt(s, 2, till);
+            bt(s, 3, day);
+            sqlite3_bind_int64(s, 4, closed_at);
+            bt(s, 5, figures);
+            int rc = sqlite3_step(s);
+            if (rc == SQLITE_ROW)
+                *z_number = sqlite3_column_int64(s, 0);
+            st = finish(j, s, rc); /* the INSERT ... SELECT of an aggregate: one row */
         }
-        st = tx_end(j, st);
     }
-    return st;
+    return tx_end(j, st);
 }
 
 kv_journal_status kv_journal_z_each(kv_journal *j, const char *day, kv_journal_z_fn fn, void *user)
 {
     if (!j || !day || !fn)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
+    if (j->pg)
+        return kv_jrpg_z_each(j->pg, day, fn, user);
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
-    sqlite3_stmt *s = prep(j, "SELECT store_id, till_id, z_number FROM z_reports WHERE day = ?"
-                              " ORDER BY store_id, till_id");
+    sqlite3_stmt *s = rprep(j, "SELECT store_id, till_id, z_number FROM z_reports WHERE day = ?"
+                               " ORDER BY store_id, till_id");
     if (s) {
         bt(s, 1, day);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             char store[64], till[64];
-            col(store, sizeof store, s, 0);
-            col(till, sizeof till, s, 1);
+            col_str(store, sizeof store, s, 0);
+            col_str(till, sizeof till, s, 1);
             if (fn(user, store, till, sqlite3_column_int64(s, 2)))
                 break;
         }
-        st = rc == SQLITE_ROW || rc == SQLITE_DONE ? KV_J_OK : KV_J_E_SQL;
-        sqlite3_finalize(s);
+        st = finish(j, s, rc);
     }
     kv__journal_unlock(j);
     return st;
@@ -278,21 +266,21 @@ kv_journal_status kv_journal_z_printed(kv_journal *j, const char *store, const c
 {
     if (!j || !store || !till || !day)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
+    if (j->pg)
+        return kv_jrpg_z_printed(j->pg, store, till, day);
     kv_journal_status st = tx_begin(j);
     if (st != KV_J_OK)
         return st;
     st = KV_J_E_SQL;
-    sqlite3_stmt *s = prep(j, "UPDATE z_reports SET printed = printed + 1"
-                              " WHERE store_id = ? AND till_id = ? AND day = ?");
+    sqlite3_stmt *s = rprep(j, "UPDATE z_reports SET printed = printed + 1"
+                               " WHERE store_id = ? AND till_id = ? AND day = ?");
     if (s) {
         bt(s, 1, store);
         bt(s, 2, till);
         bt(s, 3, day);
-        if (sqlite3_step(s) == SQLITE_DONE)
-            st = sqlite3_changes(kv__journal_db(j)) ? KV_J_OK : KV_J_E_NOT_FOUND;
-        sqlite3_finalize(s);
+        st = finish(j, s, sqlite3_step(s));
+        if (st == KV_J_OK && !sqlite3_changes(j->db))
+            st = KV_J_E_NOT_FOUND;
     }
     return tx_end(j, st);
 }
@@ -302,20 +290,19 @@ kv_journal_status kv_journal_feed_cursor(kv_journal *j, const char *ledger, cons
 {
     if (!j || !ledger || !topic || !cursor || !len)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     cursor[0] = 0;
+    if (j->pg)
+        return kv_jrpg_feed_cursor(j->pg, ledger, topic, cursor, len);
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
-    sqlite3_stmt *s = prep(j, "SELECT cursor FROM ledger_feed WHERE ledger_id = ? AND topic = ?");
+    sqlite3_stmt *s = rprep(j, "SELECT cursor FROM ledger_feed WHERE ledger_id = ? AND topic = ?");
     if (s) {
         bt(s, 1, ledger);
         bt(s, 2, topic);
         int rc = sqlite3_step(s);
         if (rc == SQLITE_ROW)
-            col(cursor, len, s, 0);
-        st = rc == SQLITE_ROW || rc == SQLITE_DONE ? KV_J_OK : KV_J_E_SQL;
-        sqlite3_finalize(s);
+            col_str(cursor, len, s, 0);
+        st = finish(j, s, rc);
     }
     kv__journal_unlock(j);
     return st;
@@ -327,50 +314,51 @@ kv_journal_status kv_journal_feed_store(kv_journal *j, const char *ledger, const
 {
     if (!j || !ledger || !topic || (n && !e) || !next_cursor)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
+    if (j->pg)
+        return kv_jrpg_feed_store(j->pg, ledger, topic, e, n, next_cursor, added);
     size_t cnt = 0;
     kv_journal_status st = tx_begin(j);
-    if (st == KV_J_OK) {
-        sqlite3_stmt *s = prep(j, "INSERT OR IGNORE INTO ledger_entries(ledger_id, topic, psp_reference, reference,"
-                                  " entry_type, amount, currency, ledger_date, time, recipient)"
-                                  " VALUES(?,?,?,?,?,?,?,?,?,?)");
-        st = s ? KV_J_OK : KV_J_E_SQL;
-        for (size_t i = 0; st == KV_J_OK && i < n; i++) {
-            sqlite3_reset(s);
-            bt(s, 1, ledger);
-            bt(s, 2, topic);
-            bt(s, 3, e[i].psp_reference);
-            bt(s, 4, e[i].reference);
-            bt(s, 5, e[i].entry_type);
-            sqlite3_bind_int64(s, 6, e[i].amount);
-            bt(s, 7, e[i].currency);
-            bt(s, 8, e[i].ledger_date);
-            bt(s, 9, e[i].time);
-            bt(s, 10, e[i].recipient);
-            if (sqlite3_step(s) != SQLITE_DONE)
-                st = KV_J_E_SQL;
-            else
-                cnt += (size_t)sqlite3_changes(kv__journal_db(j));
-        }
-        sqlite3_finalize(s);
-        if (st == KV_J_OK) {
-            sqlite3_stmt *c = prep(j, "INSERT INTO ledger_feed(ledger_id, topic, cursor, updated_ms)"
-                                      " VALUES(?1, ?2, ?3, strftime('%s','now') * 1000)"
-                                      " ON CONFLICT(ledger_id, topic) DO UPDATE SET cursor = ?3,"
-                                      " updated_ms = strftime('%s','now') * 1000");
+    if (st != KV_J_OK)
+        return st;
+    sqlite3_stmt *s = rprep(j, "INSERT OR IGNORE INTO ledger_entries(ledger_id, topic, psp_reference, reference,"
+                               " entry_type, amount, currency, ledger_date, time, recipient)"
+                               " VALUES(?,?,?,?,?,?,?,?,?,?)");
+    st = s ? KV_J_OK : KV_J_E_SQL;
+    for (size_t i = 0; st == KV_J_OK && i < n; i++) {
+        bt(s, 1, ledger);
+        bt(s, 2, topic);
+        bt(s, 3, e[i].psp_reference);
+        bt(s, 4, e[i].reference);
+        bt(s, 5, e[i].entry_type);
+        sqlite3_bind_int64(s, 6, e[i].amount);
+        bt(s, 7, e[i].currency);
+        bt(s, 8, e[i].ledger_date);
+        bt(s, 9, e[i].time);
+        bt(s, 10, e[i].recipient);
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) {
+            set_err(j);
             st = KV_J_E_SQL;
-            if (c) {
-                bt(c, 1, ledger);
-                bt(c, 2, topic);
-                bt(c, 3, next_cursor);
-                if (sqlite3_step(c) == SQLITE_DONE)
-                    st = KV_J_OK;
-                sqlite3_finalize(c);
-            }
         }
-        st = tx_end(j, st);
+        cnt += (size_t)sqlite3_changes(j->db);
+        sqlite3_reset(s);
     }
+    if (s)
+        done(j, s);
+    if (st == KV_J_OK) {
+        sqlite3_stmt *c = rprep(j, "INSERT INTO ledger_feed(ledger_id, topic, cursor, updated_ms)"
+                                   " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(ledger_id, topic) DO UPDATE SET cursor = ?3,"
+                                   " updated_ms = ?4");
+        st = KV_J_E_SQL;
+        if (c) {
+            bt(c, 1, ledger);
+            bt(c, 2, topic);
+            bt(c, 3, next_cursor);
+            sqlite3_bind_int64(c, 4, now_ms());
+            st = finish(j, c, sqlite3_step(c));
+        }
+    }
+    st = tx_end(j, st);
     if (st == KV_J_OK && added)
         *added = cnt;
     return st;
@@ -381,24 +369,40 @@ kv_journal_status kv_journal_feed_count(kv_journal *j, const char *ledger, const
 {
     if (!j || !ledger || !topic || !n)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
+    if (j->pg)
+        return kv_jrpg_feed_count(j->pg, ledger, topic, ledger_date, n);
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
-    sqlite3_stmt *s = prep(j, "SELECT COUNT(*) FROM ledger_entries WHERE ledger_id = ? AND topic = ?"
-                              " AND (?3 = '' OR ledger_date = ?3)");
+    sqlite3_stmt *s = rprep(j, "SELECT COUNT(*) FROM ledger_entries WHERE ledger_id = ? AND topic = ?"
+                               " AND (?3 = '' OR ledger_date = ?3)");
     if (s) {
         bt(s, 1, ledger);
         bt(s, 2, topic);
         bt(s, 3, ledger_date);
-        if (sqlite3_step(s) == SQLITE_ROW) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
             *n = sqlite3_column_int64(s, 0);
-            st = KV_J_OK;
-        }
-        sqlite3_finalize(s);
+        st = finish(j, s, rc); /* COUNT(*): one row */
     }
     kv__journal_unlock(j);
     return st;
+}
+
+/* Row reader for collect_rows. */
+static void read_entry(void *dst, sqlite3_stmt *s)
+{
+    kv_ledger_entry *e = dst;
+    memset(e, 0, sizeof *e);
+    col_str(e->ledger_id, sizeof e->ledger_id, s, 0);
+    col_str(e->topic, sizeof e->topic, s, 1);
+    col_str(e->psp_reference, sizeof e->psp_reference, s, 2);
+    col_str(e->reference, sizeof e->reference, s, 3);
+    col_str(e->entry_type, sizeof e->entry_type, s, 4);
+    e->amount = sqlite3_column_int64(s, 5);
+    col_str(e->currency, sizeof e->currency, s, 6);
+    col_str(e->ledger_date, sizeof e->ledger_date, s, 7);
+    col_str(e->time, sizeof e->time, s, 8);
+    col_str(e->recipient, sizeof e->recipient, s, 9);
 }
 
 kv_journal_status kv_journal_feed_entries(kv_journal *j, const char *ledger, const char *topic,
@@ -406,56 +410,22 @@ kv_journal_status kv_journal_feed_entries(kv_journal *j, const char *ledger, con
 {
     if (!j || !ledger || !topic || !ledger_date || !out || !n)
         return KV_J_E_ARG;
-    if (!kv__journal_db(j))
-        return KV_J_E_UNSUPPORTED; /* a PostgreSQL journal: SQLite only for now */
     *out = NULL;
     *n = 0;
+    if (j->pg)
+        return kv_jrpg_feed_entries(j->pg, ledger, topic, ledger_date, out, n);
     kv__journal_lock(j);
     kv_journal_status st = KV_J_E_SQL;
-    sqlite3_stmt *s = prep(j, "SELECT psp_reference, reference, entry_type, amount, currency, ledger_date, time,"
-                              " recipient FROM ledger_entries WHERE ledger_id = ? AND topic = ? AND ledger_date = ?"
-                              " ORDER BY rowid");
+    sqlite3_stmt *s = rprep(j, "SELECT ledger_id, topic, psp_reference, reference, entry_type, amount, currency,"
+                               " ledger_date, time, recipient FROM ledger_entries WHERE ledger_id = ? AND topic = ?"
+                               " AND ledger_date = ? ORDER BY rowid");
     if (s) {
         bt(s, 1, ledger);
         bt(s, 2, topic);
         bt(s, 3, ledger_date);
-        size_t cap = 0, cnt = 0;
-        kv_ledger_entry *v = NULL;
-        int rc;
-        st = KV_J_OK;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            if (cnt == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                kv_ledger_entry *nv = realloc(v, nc * sizeof *nv);
-                if (!nv) {
-                    st = KV_J_E_NOMEM;
-                    break;
-                }
-                v = nv;
-                cap = nc;
-            }
-            kv_ledger_entry *e = &v[cnt++];
-            memset(e, 0, sizeof *e);
-            snprintf(e->ledger_id, sizeof e->ledger_id, "%s", ledger);
-            snprintf(e->topic, sizeof e->topic, "%s", topic);
-            col(e->psp_reference, sizeof e->psp_reference, s, 0);
-            col(e->reference, sizeof e->reference, s, 1);
-            col(e->entry_type, sizeof e->entry_type, s, 2);
-            e->amount = sqlite3_column_int64(s, 3);
-            col(e->currency, sizeof e->currency, s, 4);
-            col(e->ledger_date, sizeof e->ledger_date, s, 5);
-            col(e->time, sizeof e->time, s, 6);
-            col(e->recipient, sizeof e->recipient, s, 7);
-        }
-        if (st == KV_J_OK && rc != SQLITE_DONE)
-            st = KV_J_E_SQL;
-        sqlite3_finalize(s);
-        if (st == KV_J_OK) {
-            *out = v;
-            *n = cnt;
-        } else {
-            free(v);
-        }
+        void *v = NULL;
+        st = collect_rows(j, &v, n, s, sizeof(kv_ledger_entry), read_entry);
+        *out = v;
     }
     kv__journal_unlock(j);
     return st;

@@ -4,8 +4,11 @@
  * (entries and cursor) kept by `kvitt reconcile`.
  *
  * Same handle, file, locking and thread rules as journal.h; the tables
- * (z_reports, ledger_feed, ledger_entries) are created on first use.
- * Times are unix seconds.  Nothing here changes a payment.
+ * (z_reports, ledger_feed, ledger_entries) are created on first use in a
+ * SQLite file, by the schema migrations on PostgreSQL, where several
+ * instances of a chain share them (journal_report_pg.h says how Z numbers
+ * stay gapless across them).  Times are unix seconds.  Nothing here
+ * changes a payment.
  */
 #ifndef KV_JOURNAL_REPORT_H
 #define KV_JOURNAL_REPORT_H

@@ -8,6 +8,10 @@
 
 #include "src/journal/journal_int.h"
 
+/* The payment columns, in the order kv__journal_read_payment reads them. */
+#define PAY_COLS "reference, store_id, msn, till_id, flow, currency, amount, captured, refunded, state," \
+                 " api_state, psp_reference, reason, description, items_json, qr_url, created_at, updated_at, expires_at"
+
 static inline int64_t now_ms(void)
 {
     return kv__journal_now_ms();

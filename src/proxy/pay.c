@@ -350,7 +350,7 @@ void kv__proxy_job(kv_proxy *p, const uint8_t *bytes, size_t len)
     h->amount = rr.amount_minor;
     make_reference(p, h->reference, sizeof h->reference);
     /* journal before any call that moves money */
-    if (kv_journal_proxy_hold(kv_flow_journal(p->flow), p->name, h->reference, h->amount, bytes, len,
+    if (kv_journal_proxy_hold(kv_flow_journal(p->flow), p->jname, h->reference, h->amount, bytes, len,
                               &h->id) != KV_J_OK) {
         free(h->bytes);
         free(h);
@@ -380,7 +380,7 @@ kv_proxy_status kv_proxy_recover(kv_proxy *p, int *printed, int *left)
         return KV_PROXY_E_ARG;
     kv_proxy_held *rows = NULL;
     size_t n = 0;
-    if (kv_journal_proxy_pending(kv_flow_journal(p->flow), p->name, &rows, &n) != KV_J_OK)
+    if (kv_journal_proxy_pending(kv_flow_journal(p->flow), p->jname, &rows, &n) != KV_J_OK)
         return KV_PROXY_E_JOURNAL;
     for (size_t i = 0; i < n; i++) {
         kv_flow_result res;

@@ -19,6 +19,7 @@
 #include "drivers/status.h"
 #include "drivers/transport.h"
 #include "escpos/decoder.h"
+#include "src/flow/flow.h"
 #include "src/proxy/proxy_int.h"
 
 /* ---- configuration ------------------------------------------------------ */
@@ -89,6 +90,10 @@ kv_proxy_status kv_proxy_create(kv_proxy **out, const kv_config *cfg, const char
         goto out;
     }
     snprintf(p->store, sizeof p->store, "%s", s->id);
+    if (flow && kv_journal_is_shared(kv_flow_journal(flow)))
+        snprintf(p->jname, sizeof p->jname, "%s/%s", p->store, p->name);
+    else
+        snprintf(p->jname, sizeof p->jname, "%s", p->name);
     snprintf(p->lang, sizeof p->lang, "%s", s->language);
     v = kv_config_get(cfg, sec, "listen");
     if (!v || !*v) {

@@ -28,6 +28,10 @@ struct kv_proxy {
     const kv_config *cfg;
     struct kv_flow *flow;
     char name[64];
+    /* the name its held jobs carry in the journal: on a chain's shared
+     * (PostgreSQL) journal "<store>/<name>", since every shop may have a
+     * [proxy till-1]; on a shop's own SQLite journal the name */
+    char jname[130];
     char listen[512];
     char printer[512];
     char store[64];

@@ -69,6 +69,24 @@ static int set_impl(kvf_env *e, const char *header, const char *key, const char 
     return rc;
 }
 
+char *kvf_get(kvf_env *e, const char *key)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    if (kvt_read_file(e->conf, &buf, &len))
+        return NULL;
+    size_t kl = strlen(key);
+    char *val = NULL;
+    for (char *line = (char *)buf; line && *line && !val; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, key, kl) != 0 || (line[kl] != ' ' && line[kl] != '='))
+            continue;
+        char *v = line + kl + strspn(line + kl, " =");
+        val = strndup(v, strcspn(v, "\n"));
+    }
+    free(buf);
+    return val;
+}
+
 int kvf_start(kvf_env *e, const char *name, const char *const sim_args[])
 {
     memset(e, 0, sizeof *e);

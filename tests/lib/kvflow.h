@@ -32,6 +32,11 @@ int kvf_set(kvf_env *e, const char *key, const char *value);
 /* Same, but only inside the section named by header (e.g. "[store bergen]"). */
 int kvf_set_in(kvf_env *e, const char *header, const char *key, const char *value);
 
+/* The value of the first line "key = value" of the config (malloc'd,
+ * free()), NULL when there is none; e.g. "journal": the journal's path, or
+ * its database's DSN when the suite runs on PostgreSQL. */
+char *kvf_get(kvf_env *e, const char *key);
+
 /* Run `kvitt --config CONF <args...>` (args NULL-terminated) with extra
  * environment env (may be NULL). */
 int kvf_kvitt(kvf_env *e, kvt_result *r, const char *const env[], const char *const args[]);
