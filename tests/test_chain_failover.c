@@ -11,7 +11,6 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -190,27 +189,7 @@ static int keys_on(const cJSON *stats, const char *path, const char *key_prefix)
 /* Receipt jobs on the printer naming ref. */
 static int receipts(const char *dir, const char *ref)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (l < 5 || strcmp(de->d_name + l - 4, ".bin"))
-            continue;
-        char *p = kvt_path("%s/%s", dir, de->d_name);
-        unsigned char *buf = NULL;
-        size_t len = 0;
-        if (kvt_read_file(p, &buf, &len) == 0) {
-            if (memmem(buf, len, ref, strlen(ref)) && memmem(buf, len, "KVITTERING", 10))
-                n++;
-            free(buf);
-        }
-        free(p);
-    }
-    closedir(d);
-    return n;
+    return kvt_jobs_with(dir, ref, "KVITTERING", 10);
 }
 
 static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(void **state)

@@ -123,12 +123,30 @@ static void test_serve_crash__kill9_inside_create_then_retry_same_key(void **sta
     assert_non_null(ref);
     kvt_http_free(&r);
     assert_int_equal(kvt_sim_count(&e, "POST /epayment/v1/payments"), 1);
-    /* Its slip never printed, so recovery cancels it: final, not paid. */
-    char *fin = kvt_serve_wait_state(&e, KVT_TOK_OSLO, ref, NULL, 15000);
+    /* Its slip never printed and the customer still has time: the
+     * restarted daemon resumes it (prints the QR slip, waits), and the
+     * customer pays. */
+    assert_int_equal(kvt_jobs_wait(e.printer_dir, ref, 1, 15000), 1); /* the slip */
+    char *w = kvt_serve_wait_state(&e, KVT_TOK_OSLO, ref, "WAITING", 10000);
+    assert_non_null(w);
+    free(w);
+    approve(&e, ref);
+    char *fin = kvt_serve_wait_state(&e, KVT_TOK_OSLO, ref, "DONE", 15000);
     assert_non_null(fin);
-    assert_null(strstr(fin, "\"state\":\"DONE\""));
+    assert_non_null(strstr(fin, "\"captured\":\"42.00\""));
     free(fin);
-    assert_int_equal(captures(&e, ref), 0);
+    assert_int_equal(captures(&e, ref), 1);
+    assert_int_equal(kvt_jobs_wait(e.printer_dir, ref, 2, 3000), 2); /* slip + receipt */
+    assert_int_equal(kvt_sim_count(&e, "POST /epayment/v1/payments"), 1);
+    unsigned char *log = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e.serve_log, &log, &len), 0);
+    char needle[160];
+    snprintf(needle, sizeof needle, "recover.resume reference=%s", ref);
+    const char *line = strstr((char *)log, needle);
+    assert_non_null(line);
+    assert_non_null(strstr(line, "left before its slip")); /* not a WAITING resume */
+    free(log);
     free(ref);
     kvt_serve_teardown(&e);
 }

@@ -434,6 +434,34 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
     return 0;
 }
 
+/* A QR slip printed with less time than this before the payment's end is
+ * of no use to a customer (scan, open the app, approve): a payment left
+ * before its slip with less time left is cancelled, with the not-paid
+ * slip, instead of resumed. */
+#define RESUME_MIN_S 20
+
+/* kv_flow_recover resumed a payment its owner (a dead instance, or this
+ * daemon's previous run) left before its slip: the slip is printed and
+ * the payment WAITING; wait on it as its owner. */
+static void on_resume(void *user, const char *ref, int seconds_left)
+{
+    kv_serve *s = user;
+    int shared = kv_journal_is_shared(kv_flow_journal(s->flow));
+    pthread_mutex_lock(&s->mu);
+    int stopping = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    if (stopping || kv__serve_spawn_waiter(s, ref, seconds_left) != 0)
+        return; /* WAITING in the journal: the next start or another instance waits */
+    if (shared) {
+        pthread_mutex_lock(&s->mu);
+        s->takeovers++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    kv_slog_write(&s->log, KV_LOG_NOTICE, "%s reference=%s seconds_left=%d note=\"left before its slip: "
+                  "slip printed, waiting as the owner\"", shared ? "chain.resume" : "recover.resume", ref,
+                  seconds_left);
+}
+
 /* ---- recovery at start -------------------------------------------------- */
 
 static void *recover_main(void *arg)
@@ -647,6 +675,7 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
              : fs == KV_FLOW_E_CONFIG ? KV_SERVE_E_CONFIG : KV_SERVE_E_FLOW;
         goto fail;
     }
+    kv_flow_set_resume(s->flow, RESUME_MIN_S, on_resume, s);
     const kv_config_main *m = kv_config_main_get(cfg);
     if (kv_sdb_open(&s->sdb, m->journal, err, errlen) != KV_SDB_OK) {
         st = KV_SERVE_E_JOURNAL;
