@@ -411,6 +411,62 @@ static void test_chain__kill_9_before_the_slip_resumes_the_payment(void **state)
     free(ref);
 }
 
+/* kill -9 of B inside its create: Vipps has created the payment and its
+ * answer is on the way (the simulator holds it 5 s), so the journal has
+ * the payment NEW with its create key pending.  A reads the payment at
+ * Vipps by its reference (one create in all), journals the answer with
+ * Vipps' QR URL, prints the slip and waits; the customer pays. */
+static void test_chain__kill_9_inside_the_create_resumes_from_vipps(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .no_webhooks = 1, .vprinter = 1 };
+    kvt_serve_env *e = env_new("resumenew", &o);
+    char burl[128], blog[600];
+    snprintf(blog, sizeof blog, "%s/serve-b.log", e->dir);
+    second = start_b(e, burl, sizeof burl, blog);
+    kvt_http_resp r;
+    assert_int_equal(kvt_sim_req(&r, e, "POST", "/sim/v1/faults",
+                                 "{\"method\":\"POST\",\"path\":\"/epayment/v1/payments\",\"action\":\"slow\","
+                                 "\"when\":\"after\",\"delayMs\":5000}"), 0);
+    assert_int_equal(r.status, 201);
+    kvt_http_free(&r);
+    race_arg a = { burl, "inside-1", 0, "" };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, racer, &a), 0);
+    int creates = 0;
+    for (int i = 0; i < 1000 && creates < 1; i++) {
+        creates = kvt_sim_count(e, "POST /epayment/v1/payments");
+        if (creates < 1)
+            usleep(20000);
+    }
+    kill(kvt_proc_pid(second), SIGKILL);
+    int st = kvt_proc_stop(second, 0);
+    second = NULL;
+    pthread_join(t, NULL);
+    assert_int_equal(creates, 1);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(a.status, 0); /* no answer: B died */
+    char *ref = only_reference(e->url);
+    assert_non_null(ref);
+    int slips = 0;
+    for (int i = 0; i < 1000 && !slips; i++) {
+        slips = kvt_jobs_with(e->printer_dir, ref, raster, sizeof raster);
+        if (!slips)
+            usleep(20000);
+    }
+    assert_int_equal(slips, 1);
+    char *b = customer_pays(e, ref, 30000);
+    if (!b)
+        fail_msg("%s was not finished by the surviving instance", ref);
+    free(b);
+    assert_int_equal(capture_keys(e, ref), 1);
+    assert_int_equal(kvt_jobs_wait(e->printer_dir, ref, 2, 10000), 2);
+    retry_sees(e->url, "inside-1", "{\"amount\":\"21.00\"}", ref, "DONE");
+    assert_int_equal(kvt_sim_count(e, "POST /epayment/v1/payments"), 1);
+    assert_int_equal(log_names(e->serve_log, "chain.resume", ref), 1);
+    free(ref);
+}
+
 /* The same kill, but the payment's end (payment_timeout_s = 15) is less
  * than 20 s away when A takes it over: too late for a customer to scan a
  * new slip, so A cancels it at Vipps and prints the not-paid slip; no QR
@@ -448,6 +504,7 @@ static int suite(void)
         cmocka_unit_test_teardown(test_chain__kill_9_of_the_owner_hands_its_payments_over, cleanup),
         cmocka_unit_test_teardown(test_chain__kill_9_before_the_slip_resumes_the_payment, cleanup),
         cmocka_unit_test_teardown(test_chain__kill_9_before_the_slip_too_late_cancels, cleanup),
+        cmocka_unit_test_teardown(test_chain__kill_9_inside_the_create_resumes_from_vipps, cleanup),
     };
     return cmocka_run_group_tests_name("chain", tests, NULL, NULL);
 }
