@@ -513,8 +513,8 @@ static void *recover_main(void *arg)
     kv__sticker_recover(s);
     kv_slog_write(&s->log, st == KV_FLOW_OK ? KV_LOG_INFO : KV_LOG_WARNING,
                   "recover.done result=\"%s\" resumed=%d examined=%d finished=%d captured=%d "
-                  "reprinted=%d unresolved=%d", kv_flow_strerror(st), resumed, rep.examined,
-                  rep.finished, rep.captured, rep.reprinted, rep.unresolved);
+                  "reprinted=%d unresolved=%d resumed_before_slip=%d", kv_flow_strerror(st), resumed,
+                  rep.examined, rep.finished, rep.captured, rep.reprinted, rep.unresolved, rep.resumed);
     pthread_mutex_lock(&s->mu);
     s->recovering = 0;
     pthread_cond_broadcast(&s->cv);
