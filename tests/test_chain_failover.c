@@ -2,7 +2,9 @@
  * journal behind HAProxy, 100 tills paying through the balancer, and
  * kill -9 of one instance in the middle: every payment is finished (by
  * another instance for those the dead one owned), each with one create and
- * one capture at the simulator and one receipt on the printer.  Real
+ * one capture at the simulator and one receipt on the printer (two only
+ * when the dead one was printing it: recovery cannot know that its bytes
+ * went out).  Real
  * parts: PostgreSQL (tests/lib/kvpg.c), HAProxy (/usr/sbin/haproxy), the
  * simulator, the vprinter and the daemons, all on loopback.  Prints SKIP
  * when PostgreSQL or HAProxy is not installed. */
@@ -240,7 +242,7 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
     unsigned char *blog = NULL;
     size_t blen = 0;
     assert_int_equal(kvt_read_file(logs[0], &blog, &blen), 0);
-    int owned_by_b = 0, taken_over = 0, given_up = 0, resumed = 0;
+    int owned_by_b = 0, taken_over = 0, given_up = 0, resumed = 0, reprinted = 0;
     kvt_http_resp sr;
     assert_int_equal(kvt_sim_req(&sr, e, "GET", "/sim/v1/stats", NULL), 0);
     cJSON *stats = cJSON_Parse(sr.body);
@@ -302,13 +304,24 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
         assert_int_equal(keys_on(stats, path, NULL), 1);
         int rc = kvt_jobs_wait(e->printer_dir, t->ref, 2, 10000);
         assert_true(rc >= 2);
-        assert_int_equal(receipts(e->printer_dir, t->ref), 1);
+        /* two only when the killed instance was printing this receipt
+         * (captured, not DONE in its log): its bytes may have reached the
+         * paper before the journal could say so, and recovery prints it
+         * again (paper, never money) */
+        int nr = receipts(e->printer_dir, t->ref);
+        snprintf(needle, sizeof needle, "reference=%s state=CAPTURED", t->ref);
+        int printing = strstr((char *)blog, needle) != NULL;
+        snprintf(needle, sizeof needle, "reference=%s state=DONE", t->ref);
+        printing = printing && !strstr((char *)blog, needle);
+        if (nr != 1 && !(nr == 2 && printing))
+            fail_msg("till %d: %s has %d receipts on the printer", i, t->ref, nr);
+        reprinted += nr - 1;
     }
     /* no payment was created that no till asked for, none twice */
     assert_true(keys_on(stats, "/epayment/v1/payments", NULL) <= TILLS);
     printf("failover: %d payments, %d on the killed instance, %d taken over while waiting, "
-           "%d resumed before their slip, %d never created at Vipps\n", TILLS, owned_by_b, taken_over,
-           resumed, given_up);
+           "%d resumed before their slip, %d never created at Vipps, %d receipts printed again (killed "
+           "while printing them)\n", TILLS, owned_by_b, taken_over, resumed, given_up, reprinted);
     assert_true(owned_by_b > 0);
     assert_true(taken_over > 0);
     cJSON_Delete(stats);

@@ -171,12 +171,20 @@ kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out)
             continue;
         if (kv__flow_lock_ref(f, rows[i].reference, 1))
             continue; /* another thread is working on it */
-        rep.examined++;
         kv_payment p;
+        int got = kv_journal_get_payment(f->j, &p, rows[i].reference) == KV_J_OK;
+        /* the listing is older than the lock: a payment that became
+         * WAITING since (started or resumed by a live instance) may be
+         * between that instance's lock and its waiter */
+        if (got && p.state == KV_PAY_WAITING && (int64_t)time(NULL) - p.updated_at < f->recover_grace_s) {
+            kv__flow_unlock_ref(f, rows[i].reference);
+            continue;
+        }
+        rep.examined++;
         kv_flow_result r;
         memset(&r, 0, sizeof r);
         int resumed = 0;
-        if (kv_journal_get_payment(f->j, &p, rows[i].reference) == KV_J_OK && !kv_pay_state_final(p.state)) {
+        if (got && !kv_pay_state_final(p.state)) {
             kv_flow_status st = resolve(f, &p, &rep, &r, &resumed);
             kv_journal_get_payment(f->j, &p, rows[i].reference);
             if (kv_pay_state_final(p.state))
