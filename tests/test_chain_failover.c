@@ -242,7 +242,7 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
     unsigned char *blog = NULL;
     size_t blen = 0;
     assert_int_equal(kvt_read_file(logs[0], &blog, &blen), 0);
-    int owned_by_b = 0, taken_over = 0, given_up = 0, resumed = 0, reprinted = 0;
+    int owned_by_b = 0, taken_over = 0, given_up = 0, resumed = 0, reprinted = 0, unshown = 0;
     kvt_http_resp sr;
     assert_int_equal(kvt_sim_req(&sr, e, "GET", "/sim/v1/stats", NULL), 0);
     cJSON *stats = cJSON_Parse(sr.body);
@@ -303,7 +303,6 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
         assert_int_equal(creates, 1);
         assert_int_equal(keys_on(stats, path, NULL), 1);
         int rc = kvt_jobs_wait(e->printer_dir, t->ref, 2, 10000);
-        assert_true(rc >= 2);
         /* two only when the killed instance was printing this receipt
          * (captured, not DONE in its log): its bytes may have reached the
          * paper before the journal could say so, and recovery prints it
@@ -316,12 +315,22 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
         if (nr != 1 && !(nr == 2 && printing))
             fail_msg("till %d: %s has %d receipts on the printer", i, t->ref, nr);
         reprinted += nr - 1;
+        /* a slip on paper for every payment that waited for its customer;
+         * none when the slip failed (a printer slow under load) before
+         * the simulator's customer, who approves after 3 s whether or not
+         * a QR was shown, paid: the cancel found it approved */
+        snprintf(needle, sizeof needle, "reference=%s state=WAITING", t->ref);
+        int waited = strstr((char *)blog, needle) || strstr(logs_all, needle);
+        if (rc - nr < 1 && waited)
+            fail_msg("till %d: %s waited for its customer and has no slip on the printer", i, t->ref);
+        unshown += rc - nr < 1;
     }
     /* no payment was created that no till asked for, none twice */
     assert_true(keys_on(stats, "/epayment/v1/payments", NULL) <= TILLS);
     printf("failover: %d payments, %d on the killed instance, %d taken over while waiting, "
            "%d resumed before their slip, %d never created at Vipps, %d receipts printed again (killed "
-           "while printing them)\n", TILLS, owned_by_b, taken_over, resumed, given_up, reprinted);
+           "while printing them), %d paid without a slip\n", TILLS, owned_by_b, taken_over, resumed,
+           given_up, reprinted, unshown);
     assert_true(owned_by_b > 0);
     assert_true(taken_over > 0);
     cJSON_Delete(stats);
