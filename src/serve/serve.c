@@ -450,16 +450,16 @@ static void on_resume(void *user, const char *ref, int seconds_left)
     pthread_mutex_lock(&s->mu);
     int stopping = s->stopping;
     pthread_mutex_unlock(&s->mu);
-    if (stopping || kv__serve_spawn_waiter(s, ref, seconds_left) != 0)
-        return; /* WAITING in the journal: the next start or another instance waits */
-    if (shared) {
+    /* a waiter may be there already: a till's retry found it WAITING */
+    int spawned = !stopping && kv__serve_spawn_waiter(s, ref, seconds_left) == 0;
+    if (spawned && shared) {
         pthread_mutex_lock(&s->mu);
         s->takeovers++;
         pthread_mutex_unlock(&s->mu);
     }
     kv_slog_write(&s->log, KV_LOG_NOTICE, "%s reference=%s seconds_left=%d note=\"left before its slip: "
-                  "slip printed, waiting as the owner\"", shared ? "chain.resume" : "recover.resume", ref,
-                  seconds_left);
+                  "slip printed, %s\"", shared ? "chain.resume" : "recover.resume", ref, seconds_left,
+                  spawned ? "waiting as the owner" : stopping ? "WAITING for the next start" : "a waiter has it already");
 }
 
 /* ---- recovery at start -------------------------------------------------- */
