@@ -2,7 +2,9 @@
  * journal behind HAProxy, 100 tills paying through the balancer, and
  * kill -9 of one instance in the middle: every payment is finished (by
  * another instance for those the dead one owned), each with one create and
- * one capture at the simulator and one receipt on the printer.  Real
+ * one capture at the simulator and one receipt on the printer (two only
+ * when the dead one was printing it: recovery cannot know that its bytes
+ * went out).  Real
  * parts: PostgreSQL (tests/lib/kvpg.c), HAProxy (/usr/sbin/haproxy), the
  * simulator, the vprinter and the daemons, all on loopback.  Prints SKIP
  * when PostgreSQL or HAProxy is not installed. */
@@ -11,7 +13,6 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -190,27 +191,7 @@ static int keys_on(const cJSON *stats, const char *path, const char *key_prefix)
 /* Receipt jobs on the printer naming ref. */
 static int receipts(const char *dir, const char *ref)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (l < 5 || strcmp(de->d_name + l - 4, ".bin"))
-            continue;
-        char *p = kvt_path("%s/%s", dir, de->d_name);
-        unsigned char *buf = NULL;
-        size_t len = 0;
-        if (kvt_read_file(p, &buf, &len) == 0) {
-            if (memmem(buf, len, ref, strlen(ref)) && memmem(buf, len, "KVITTERING", 10))
-                n++;
-            free(buf);
-        }
-        free(p);
-    }
-    closedir(d);
-    return n;
+    return kvt_jobs_with(dir, ref, "KVITTERING", 10);
 }
 
 static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(void **state)
@@ -261,7 +242,7 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
     unsigned char *blog = NULL;
     size_t blen = 0;
     assert_int_equal(kvt_read_file(logs[0], &blog, &blen), 0);
-    int owned_by_b = 0, taken_over = 0, given_up = 0;
+    int owned_by_b = 0, taken_over = 0, given_up = 0, resumed = 0, reprinted = 0, unshown = 0;
     kvt_http_resp sr;
     assert_int_equal(kvt_sim_req(&sr, e, "GET", "/sim/v1/stats", NULL), 0);
     cJSON *stats = cJSON_Parse(sr.body);
@@ -292,15 +273,19 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
         owned_by_b += on_b;
         snprintf(needle, sizeof needle, "chain.takeover reference=%s", t->ref);
         taken_over += strstr(logs_all, needle) != NULL;
+        snprintf(needle, sizeof needle, "chain.resume reference=%s", t->ref);
+        resumed += strstr(logs_all, needle) != NULL;
         /* never two create keys (none when the killed instance journaled
          * it and died before sending the create) */
         int creates = keys_on(stats, "/epayment/v1/payments", t->ref);
         assert_true(creates <= 1);
         snprintf(path, sizeof path, "/epayment/v1/payments/%s/capture", t->ref);
         if (strcmp(t->final, "DONE") != 0) {
-            /* only a payment the killed instance had created but not yet
-             * shown (no slip) is given up, as after a single daemon's
-             * crash: cancelled, never captured */
+            /* only a payment the killed instance journaled and died
+             * before sending its create is not paid: never created at
+             * Vipps, so CANCELLED, never captured.  One it had created
+             * but not yet shown (no slip) is resumed by another instance:
+             * slip printed, paid. */
             /* (the killed instance may have died before logging it) */
             snprintf(needle, sizeof needle, "payment.created till=t-oslo store=oslo reference=%s", t->ref);
             if (strstr(logs_all, needle))
@@ -309,23 +294,46 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
             if (strstr((char *)blog, needle))
                 fail_msg("till %d: %s was waiting on the killed instance and ended %s", i, t->ref, t->final);
             assert_int_equal(keys_on(stats, path, NULL), 0);
+            if (creates != 0)
+                fail_msg("till %d: %s was created at Vipps and ended %s, not resumed", i, t->ref, t->final);
             given_up++;
             continue;
         }
         /* paid: one create key, one capture key, one receipt */
         assert_int_equal(creates, 1);
         assert_int_equal(keys_on(stats, path, NULL), 1);
-        int rc = kvt_jobs_wait(e->printer_dir, t->ref, 2, 60000); /* a net: the receipt follows DONE */
-        if (rc < 2)
-            fail_msg("till %d: %s is DONE with %d print job(s) naming it (want the slip and the receipt); "
-                     "created on the killed instance: %s, taken over: %s", i, t->ref, rc, on_b ? "yes" : "no",
-                     strstr(logs_all, needle) ? "yes" : "no");
-        assert_int_equal(receipts(e->printer_dir, t->ref), 1);
+        /* the receipt follows DONE: wait for it (a net, 60 s), then count */
+        for (int w = 0; w < 60000 && receipts(e->printer_dir, t->ref) < 1; w += 100)
+            usleep(100000);
+        int rc = kvt_jobs_containing(e->printer_dir, t->ref);
+        /* two only when the killed instance was printing this receipt
+         * (captured, not DONE in its log): its bytes may have reached the
+         * paper before the journal could say so, and recovery prints it
+         * again (paper, never money) */
+        int nr = receipts(e->printer_dir, t->ref);
+        snprintf(needle, sizeof needle, "reference=%s state=CAPTURED", t->ref);
+        int printing = strstr((char *)blog, needle) != NULL;
+        snprintf(needle, sizeof needle, "reference=%s state=DONE", t->ref);
+        printing = printing && !strstr((char *)blog, needle);
+        if (nr != 1 && !(nr == 2 && printing))
+            fail_msg("till %d: %s has %d receipts on the printer", i, t->ref, nr);
+        reprinted += nr - 1;
+        /* a slip on paper for every payment that waited for its customer;
+         * none when the slip failed (a printer slow under load) before
+         * the simulator's customer, who approves after 3 s whether or not
+         * a QR was shown, paid: the cancel found it approved */
+        snprintf(needle, sizeof needle, "reference=%s state=WAITING", t->ref);
+        int waited = strstr((char *)blog, needle) || strstr(logs_all, needle);
+        if (rc - nr < 1 && waited)
+            fail_msg("till %d: %s waited for its customer and has no slip on the printer", i, t->ref);
+        unshown += rc - nr < 1;
     }
     /* no payment was created that no till asked for, none twice */
     assert_true(keys_on(stats, "/epayment/v1/payments", NULL) <= TILLS);
     printf("failover: %d payments, %d on the killed instance, %d taken over while waiting, "
-           "%d cancelled before their slip\n", TILLS, owned_by_b, taken_over, given_up);
+           "%d resumed before their slip, %d never created at Vipps, %d receipts printed again (killed "
+           "while printing them), %d paid without a slip\n", TILLS, owned_by_b, taken_over, resumed,
+           given_up, reprinted, unshown);
     assert_true(owned_by_b > 0);
     assert_true(taken_over > 0);
     cJSON_Delete(stats);

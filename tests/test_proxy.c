@@ -340,7 +340,7 @@ static void test_proxy__crash_then_kvitt_recover(void **state)
     crashed_while_holding(&e, "crash-recover", &pay, &pl, ref, sizeof ref);
     approve(&e, ref);
     kvitt_recover_prints_one_held(&e);
-    int rel = find_job(&e, PAID);
+    int rel = wait_job_with(&e, PAID, WAIT_MS); /* the printer writes the job after the link closes */
     assert_true(rel > 0);
     check_release(&e, rel, pay, pl, PAID);
     /* one receipt: the flow's recovery finished the sale without a
@@ -391,7 +391,7 @@ static void test_proxy__held_receipt_stays_with_its_store(void **state)
         assert_non_null(strstr(r.out, "1 held proxy receipts printed"));
     }
     kvt_result_free(&r);
-    int rel = find_job(&e, PAID);
+    int rel = wait_job_with(&e, PAID, WAIT_MS); /* the printer writes the job after the link closes */
     assert_true(rel > 0);
     check_release(&e, rel, pay, pl, PAID);
     assert_int_equal(kvp_jobs(&e), 2);

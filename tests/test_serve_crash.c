@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sim/sim.h"
 #include "tests/lib/kvtserve.h"
 
 static void setup(kvt_serve_env *x, const char *name, const kvt_serve_opts *o)
@@ -96,39 +97,99 @@ static void test_serve_crash__kill9_while_waiting_then_resume(void **state)
     kvt_serve_teardown(&e);
 }
 
-static void test_serve_crash__kill9_inside_create_then_retry_same_key(void **state)
+/* Restart the daemon so that it kills itself right after Vipps answered
+ * the create (the flow's test hook), send it the till's payment (key,
+ * body), restart it; the till retries with the same key and gets the
+ * payment the first attempt created, never a second one.  Returns its
+ * reference. */
+static char *crash_in_create(const char *key, const char *body)
 {
-    (void)state;
-    kvt_serve_opts o = { .vprinter = 1, .no_webhooks = 1 };
-    setup(&e, "crashcreate", &o);
-    /* Restart the daemon so that it kills itself right after Vipps
-     * answered the create (the flow's test hook). */
     kvt_serve_stop(&e, SIGTERM);
     const char *crash[] = { "KVITT_TEST_CRASH_AT=created", NULL };
     assert_int_equal(kvt_serve_start(&e, crash), 0);
     kvt_http_resp r;
-    assert_int_equal(kvt_serve_req(&r, &e, "POST", "/v1/payments", KVT_TOK_OSLO, "cc-1",
-                                   "{\"amount\":\"42.00\"}"), -1); /* no answer: it died */
+    assert_int_equal(kvt_serve_req(&r, &e, "POST", "/v1/payments", KVT_TOK_OSLO, key, body), -1); /* it died */
     kvt_http_free(&r);
     int st = kvt_serve_stop(&e, 0);
     assert_true(WIFSIGNALED(st));
     assert_int_equal(kvt_sim_count(&e, "POST /epayment/v1/payments"), 1);
-    /* Restart; the till retries with the same key and gets the payment
-     * the first attempt created, never a second one. */
     assert_int_equal(kvt_serve_start(&e, NULL), 0);
-    assert_int_equal(kvt_serve_req(&r, &e, "POST", "/v1/payments", KVT_TOK_OSLO, "cc-1",
-                                   "{\"amount\":\"42.00\"}"), 0);
+    assert_int_equal(kvt_serve_req(&r, &e, "POST", "/v1/payments", KVT_TOK_OSLO, key, body), 0);
     assert_int_equal(r.status, 201);
     char *ref = kvt_json_str(r.body, "reference");
     assert_non_null(ref);
     kvt_http_free(&r);
     assert_int_equal(kvt_sim_count(&e, "POST /epayment/v1/payments"), 1);
-    /* Its slip never printed, so recovery cancels it: final, not paid. */
-    char *fin = kvt_serve_wait_state(&e, KVT_TOK_OSLO, ref, NULL, 15000);
+    return ref;
+}
+
+/* The daemon's log shows that it resumed ref, left before its slip. */
+static void assert_resumed(const char *ref)
+{
+    unsigned char *log = NULL;
+    size_t len = 0;
+    assert_int_equal(kvt_read_file(e.serve_log, &log, &len), 0);
+    char needle[160];
+    snprintf(needle, sizeof needle, "recover.resume reference=%s", ref);
+    const char *line = strstr((char *)log, needle);
+    assert_non_null(line);
+    assert_non_null(strstr(line, "left before its slip")); /* not a WAITING resume */
+    free(log);
+}
+
+static void test_serve_crash__kill9_inside_create_then_retry_same_key(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .vprinter = 1, .no_webhooks = 1 };
+    setup(&e, "crashcreate", &o);
+    char *ref = crash_in_create("cc-1", "{\"amount\":\"42.00\"}");
+    /* Its slip never printed and the customer still has time: the
+     * restarted daemon resumes it (prints the QR slip, waits), and the
+     * customer pays. */
+    assert_int_equal(kvt_jobs_wait(e.printer_dir, ref, 1, 15000), 1); /* the slip */
+    char *w = kvt_serve_wait_state(&e, KVT_TOK_OSLO, ref, "WAITING", 10000);
+    assert_non_null(w);
+    free(w);
+    approve(&e, ref);
+    char *fin = kvt_serve_wait_state(&e, KVT_TOK_OSLO, ref, "DONE", 15000);
     assert_non_null(fin);
-    assert_null(strstr(fin, "\"state\":\"DONE\""));
+    assert_non_null(strstr(fin, "\"captured\":\"42.00\""));
     free(fin);
-    assert_int_equal(captures(&e, ref), 0);
+    assert_int_equal(captures(&e, ref), 1);
+    assert_int_equal(kvt_jobs_wait(e.printer_dir, ref, 2, 3000), 2); /* slip + receipt */
+    assert_int_equal(kvt_sim_count(&e, "POST /epayment/v1/payments"), 1);
+    assert_resumed(ref);
+    free(ref);
+    kvt_serve_teardown(&e);
+}
+
+/* The same kill after a push to the customer's phone was created (no
+ * slip): the restarted daemon resumes the wait without printing anything;
+ * the customer approves in the app, one capture, the receipt prints. */
+static void test_serve_crash__kill9_after_a_push_resumes_without_a_slip(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .vprinter = 1, .no_webhooks = 1 };
+    setup(&e, "crashpush", &o);
+    char phone[32], body[128];
+    const char *known = kv_sim_known_phones();
+    size_t pl = strcspn(known, ",");
+    assert_true(pl > 0 && pl < sizeof phone);
+    memcpy(phone, known, pl);
+    phone[pl] = '\0';
+    snprintf(body, sizeof body, "{\"amount\":\"43.00\",\"phone\":\"%s\"}", phone);
+    char *ref = crash_in_create("cp-1", body);
+    char *w = kvt_serve_wait_state(&e, KVT_TOK_OSLO, ref, "WAITING", 15000);
+    assert_non_null(w);
+    free(w);
+    assert_int_equal(kvt_jobs_containing(e.printer_dir, ref), 0); /* a push prints no slip */
+    approve(&e, ref);
+    char *fin = kvt_serve_wait_state(&e, KVT_TOK_OSLO, ref, "DONE", 15000);
+    assert_non_null(fin);
+    free(fin);
+    assert_int_equal(captures(&e, ref), 1);
+    assert_int_equal(kvt_jobs_wait(e.printer_dir, ref, 1, 3000), 1); /* the receipt */
+    assert_resumed(ref);
     free(ref);
     kvt_serve_teardown(&e);
 }
@@ -261,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_serve_crash__kill9_while_waiting_then_resume, cleanup),
         cmocka_unit_test_teardown(test_serve_crash__kill9_inside_create_then_retry_same_key, cleanup),
+        cmocka_unit_test_teardown(test_serve_crash__kill9_after_a_push_resumes_without_a_slip, cleanup),
         cmocka_unit_test_teardown(test_serve_crash__sigterm_finishes_in_flight_and_resumes, cleanup),
         cmocka_unit_test_teardown(test_serve_crash__printer_down_before_slip_cancels, cleanup),
         cmocka_unit_test_teardown(test_serve_crash__printer_down_before_receipt_is_queued, cleanup),

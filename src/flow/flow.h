@@ -285,6 +285,7 @@ typedef struct kv_recover_report {
     int unresolved;  /* still unknown */
     int receipts_sent;   /* receipts for the app (Order Management) sent */
     int receipts_queued; /* receipts for the app still not accepted */
+    int resumed;     /* left before the slip, now waiting again (kv_flow_set_resume) */
 } kv_recover_report;
 kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out);
 /* kv_flow_recover leaves alone WAITING payments journaled less than
@@ -292,6 +293,23 @@ kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out);
  * with others sets it: such a payment may be between its start and its
  * waiter on the instance that made it. */
 void kv_flow_set_recover_grace(kv_flow *f, int seconds);
+/* A daemon resumes what a dead owner (a killed instance of the chain, or
+ * its own previous run) left between the journaled create and the QR
+ * slip, instead of cancelling it.  With a resume set, kv_flow_recover
+ * reads such a payment at Vipps by its reference (never creating it
+ * again): when it is CREATED there and at least min_left_s seconds are
+ * left before its end (the slip's "valid until": the till's timeout or
+ * the QR's lifetime, whichever comes first), it journals the create's
+ * answer if it was lost, prints the QR slip as a journaled print job
+ * (unless every byte of it already went out; a push needs none), journals
+ * WAITING and, with the payment's lock released, calls fn(user,
+ * reference, seconds_left): the caller waits on it as the owner (a
+ * waiter).  Too late, no QR URL, or the slip fails: cancelled with the
+ * not-paid slip, as without a resume.  Never found at Vipps: CANCELLED
+ * ("never created"); approved, expired or aborted meanwhile: finished as
+ * any recovery does.  fn NULL: no resume (kvitt recover, kvitt pay). */
+typedef void (*kv_flow_resume_fn)(void *user, const char *reference, int seconds_left);
+void kv_flow_set_resume(kv_flow *f, int min_left_s, kv_flow_resume_fn fn, void *user);
 
 /* Capture what remains authorized (amount_minor 0) or a part of it, then
  * print the receipt.  KV_FLOW_E_REFUSED when not authorized. */

@@ -8,6 +8,7 @@
  *   flow_pay.c       start a payment; finish, not paid, give up
  *   flow_wait.c      waiting: waiters, notify, abort, webhooks
  *   flow_recover.c   kvitt recover
+ *   flow_resume.c    resuming a payment left before its slip (daemons)
  *   flow_ops.c       capture, cancel, status, refund, reprint, find
  *
  * Locking: f->mu guards the waiter table and the per-reference lock list.
@@ -85,6 +86,9 @@ struct kv_flow {
     kv_vipps_client *prefetch_client;
     int prefetching;         /* the thread runs or is not joined yet (f->mu) */
     int recover_grace_s;     /* kv_flow_set_recover_grace */
+    int resume_min_s;        /* kv_flow_set_resume (mu) */
+    kv_flow_resume_fn resume_fn;
+    void *resume_user;
     char crash_at[32];
     char lockpath[1100];     /* <journal>.lock: per-reference byte locks */
     pthread_t om_thread;     /* Order Management outbox retries (mu) */
@@ -258,5 +262,18 @@ void kv__flow_om_stop(kv_flow *f);
  * amounts and state in g.  Operations the answer does not decide stay
  * pending. */
 void kv__flow_settle_ops(kv_flow *f, kv_vipps_client *c, const kv_payment *p, const kv_vipps_payment *g);
+
+/* flow_resume.c */
+/* 1 when a resume is set (kv_flow_set_resume) and p, as journaled, is
+ * before its slip: NEW (create sent or not, answer not journaled) or
+ * CREATED (answered, slip not printed); not for kvitt proxy payments. */
+int kv__flow_resumable(kv_flow *f, const kv_payment *p);
+/* Vipps says CREATED (its redirectUrl in p->qr_url when the create's
+ * answer was lost).  Journal the create's answer when it was lost,
+ * print the QR slip unless every byte of it already went out (a push
+ * needs none), and journal WAITING: returns 1 with the seconds left for
+ * the wait in *left.  0 when the payment is not resumed (too little time
+ * left, no QR, the slip failed): the caller gives up on it. */
+int kv__flow_resume_locked(kv_flow *f, kv_payment *p, int *left);
 
 #endif

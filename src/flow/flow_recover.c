@@ -51,8 +51,9 @@ void kv__flow_settle_ops(kv_flow *f, kv_vipps_client *c, const kv_payment *p, co
     kv_vipps_events_free(ev);
 }
 
-/* Resolve one unfinished payment (lock held). */
-static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep, kv_flow_result *out)
+/* Resolve one unfinished payment (lock held).  *resumed: the seconds
+ * left when it was resumed (kv_flow_set_resume) and now waits, else 0. */
+static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep, kv_flow_result *out, int *resumed)
 {
     const kv_store *s = kv__flow_store_of(f, p);
     if (!s) {
@@ -83,10 +84,12 @@ static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep,
         kv__flow_save(f, p, KV_PAY_DONE, copy ? "receipt printed by recover (copy)" : "receipt printed by recover");
         return KV_FLOW_OK;
     }
+    int resumable = kv__flow_resumable(f, p);
     kv_vipps_client *c = NULL;
     kv_flow_status st = kv__flow_client_for(f, &c, s, out);
     if (st)
         return st;
+    /* a create whose answer was lost is read back, never sent again */
     kv_vipps_payment g;
     kv_vipps_status gs = kv__flow_api_get(c, p, p->reference, &g);
     if (gs == KV_VIPPS_E_NOT_FOUND) {
@@ -126,6 +129,9 @@ static kv_flow_status resolve(kv_flow *f, kv_payment *p, kv_recover_report *rep,
             if (st == KV_FLOW_OK && p->state != KV_PAY_DONE)
                 st = KV_FLOW_E_PRINTER;
         }
+    } else if (g.state == KV_VIPPS_STATE_CREATED && resumable && kv__flow_resume_locked(f, p, resumed)) {
+        rep->resumed++;
+        st = KV_FLOW_OK;
     } else if (g.state == KV_VIPPS_STATE_CREATED) {
         st = kv__flow_give_up_locked(f, c, p, out);
         if (st == KV_FLOW_E_NOT_PAID)
@@ -165,20 +171,39 @@ kv_flow_status kv_flow_recover(kv_flow *f, kv_recover_report *out)
             continue;
         if (kv__flow_lock_ref(f, rows[i].reference, 1))
             continue; /* another thread is working on it */
-        rep.examined++;
         kv_payment p;
+        int got = kv_journal_get_payment(f->j, &p, rows[i].reference) == KV_J_OK;
+        /* the listing is older than the lock: a payment that became
+         * WAITING since (started or resumed by a live instance) may be
+         * between that instance's lock and its waiter */
+        if (got && p.state == KV_PAY_WAITING && (int64_t)time(NULL) - p.updated_at < f->recover_grace_s) {
+            kv__flow_unlock_ref(f, rows[i].reference);
+            continue;
+        }
+        rep.examined++;
         kv_flow_result r;
         memset(&r, 0, sizeof r);
-        if (kv_journal_get_payment(f->j, &p, rows[i].reference) == KV_J_OK && !kv_pay_state_final(p.state)) {
-            kv_flow_status st = resolve(f, &p, &rep, &r);
+        int resumed = 0;
+        if (got && !kv_pay_state_final(p.state)) {
+            kv_flow_status st = resolve(f, &p, &rep, &r, &resumed);
             kv_journal_get_payment(f->j, &p, rows[i].reference);
             if (kv_pay_state_final(p.state))
                 rep.finished++;
-            else
+            else if (!resumed)
                 rep.unresolved++;
-            kv__flow_emit(f, KV_FEV_MESSAGE, p.reference, p.state, -1, st ? r.detail : "recovered");
+            kv__flow_emit(f, KV_FEV_MESSAGE, p.reference, p.state, -1,
+                 st ? r.detail : resumed ? "resumed: waiting for the customer" : "recovered");
         }
         kv__flow_unlock_ref(f, rows[i].reference);
+        if (resumed) {
+            /* the caller's waiter takes the lock as the payment's owner */
+            pthread_mutex_lock(&f->mu);
+            kv_flow_resume_fn fn = f->resume_fn;
+            void *user = f->resume_user;
+            pthread_mutex_unlock(&f->mu);
+            if (fn)
+                fn(user, rows[i].reference, resumed);
+        }
     }
     free(rows);
     /* refunds sent without a journaled answer: resend with the same key

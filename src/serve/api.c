@@ -568,7 +568,9 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
          * journal, answer with it (never a second payment). */
         kv_flow_status gs = kv_flow_status_get(s->flow, res, pending, 0);
         if (gs == KV_FLOW_OK) {
-            if (res->payment.state == KV_PAY_WAITING || res->payment.state == KV_PAY_CREATED)
+            /* a payment left before its slip is resumed by recovery
+             * (kv_flow_set_resume), which then waits on it */
+            if (res->payment.state == KV_PAY_WAITING)
                 kv__serve_spawn_waiter(s, pending, 0);
             kv_slog_write(&s->log, KV_LOG_INFO, "idem.resumed till=%s reference=%s state=%s",
                           t->id, pending, kv_pay_state_name(res->payment.state));

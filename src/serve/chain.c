@@ -10,7 +10,10 @@
  *   - takeover: every second, WAITING payments that no instance holds (the
  *     owner's session advisory lock died with it) get a waiter here, and
  *     other unfinished payments left by a dead instance go through
- *     kv_flow_recover (which takes each payment's lock or skips it).
+ *     kv_flow_recover (which takes each payment's lock or skips it); one
+ *     left between its create and its QR slip is resumed there (slip
+ *     printed, WAITING) and gets a waiter here through serve.c's
+ *     on_resume (kv_flow_set_resume).
  * The advisory lock of a payment is its lease: an instance owns a payment
  * while its session holds the lock, and the database frees it the moment
  * the session ends (process killed, machine gone: TCP keepalives).
@@ -133,8 +136,8 @@ static void scan(kv_serve *s)
         memset(&rep, 0, sizeof rep);
         kv_flow_recover(s->flow, &rep);
         if (rep.examined)
-            kv_slog_write(&s->log, KV_LOG_NOTICE, "chain.recover examined=%d finished=%d unresolved=%d",
-                          rep.examined, rep.finished, rep.unresolved);
+            kv_slog_write(&s->log, KV_LOG_NOTICE, "chain.recover examined=%d finished=%d unresolved=%d "
+                          "resumed=%d", rep.examined, rep.finished, rep.unresolved, rep.resumed);
     }
 }
 

@@ -470,6 +470,34 @@ int kv__serve_spawn_starter(kv_serve *s, const char *ref)
     return spawn(s, ref, 0, 1);
 }
 
+/* A QR slip printed with less time than this before the payment's end is
+ * of no use to a customer (scan, open the app, approve): a payment left
+ * before its slip with less time left is cancelled, with the not-paid
+ * slip, instead of resumed. */
+#define RESUME_MIN_S 20
+
+/* kv_flow_recover resumed a payment its owner (a dead instance, or this
+ * daemon's previous run) left before its slip: the slip is printed and
+ * the payment WAITING; wait on it as its owner. */
+static void on_resume(void *user, const char *ref, int seconds_left)
+{
+    kv_serve *s = user;
+    int shared = kv_journal_is_shared(kv_flow_journal(s->flow));
+    pthread_mutex_lock(&s->mu);
+    int stopping = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    /* a waiter may be there already: a till's retry found it WAITING */
+    int spawned = !stopping && kv__serve_spawn_waiter(s, ref, seconds_left) == 0;
+    if (spawned && shared) {
+        pthread_mutex_lock(&s->mu);
+        s->takeovers++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    kv_slog_write(&s->log, KV_LOG_NOTICE, "%s reference=%s seconds_left=%d note=\"left before its slip: "
+                  "slip printed, %s\"", shared ? "chain.resume" : "recover.resume", ref, seconds_left,
+                  spawned ? "waiting as the owner" : stopping ? "WAITING for the next start" : "a waiter has it already");
+}
+
 /* ---- recovery at start -------------------------------------------------- */
 
 static void *recover_main(void *arg)
@@ -521,8 +549,8 @@ static void *recover_main(void *arg)
     kv__sticker_scan(s); /* sticker amounts met before a crash */
     kv_slog_write(&s->log, st == KV_FLOW_OK ? KV_LOG_INFO : KV_LOG_WARNING,
                   "recover.done result=\"%s\" resumed=%d examined=%d finished=%d captured=%d "
-                  "reprinted=%d unresolved=%d", kv_flow_strerror(st), resumed, rep.examined,
-                  rep.finished, rep.captured, rep.reprinted, rep.unresolved);
+                  "reprinted=%d unresolved=%d resumed_before_slip=%d", kv_flow_strerror(st), resumed,
+                  rep.examined, rep.finished, rep.captured, rep.reprinted, rep.unresolved, rep.resumed);
     pthread_mutex_lock(&s->mu);
     s->recovering = 0;
     pthread_cond_broadcast(&s->cv);
@@ -683,6 +711,7 @@ kv_serve_status kv_serve_open(kv_serve **out, const kv_serve_options *o, char *e
              : fs == KV_FLOW_E_CONFIG ? KV_SERVE_E_CONFIG : KV_SERVE_E_FLOW;
         goto fail;
     }
+    kv_flow_set_resume(s->flow, RESUME_MIN_S, on_resume, s);
     const kv_config_main *m = kv_config_main_get(cfg);
     if (kv_sdb_open(&s->sdb, m->journal, err, errlen) != KV_SDB_OK) {
         st = KV_SERVE_E_JOURNAL;

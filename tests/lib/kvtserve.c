@@ -389,7 +389,7 @@ int kvt_sim_wait_delivered(const kvt_serve_env *e, const char *event, int want, 
     return n;
 }
 
-int kvt_jobs_containing(const char *dir, const char *needle)
+int kvt_jobs_with(const char *dir, const char *needle, const void *also, size_t alen)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -404,13 +404,19 @@ int kvt_jobs_containing(const char *dir, const char *needle)
         char *p = kvt_path("%s/%s", dir, de->d_name);
         unsigned char *buf = NULL;
         size_t len = 0;
-        if (kvt_read_file(p, &buf, &len) == 0 && len >= nl && memmem(buf, len, needle, nl))
+        if (kvt_read_file(p, &buf, &len) == 0 && len >= nl && memmem(buf, len, needle, nl) &&
+            (!also || memmem(buf, len, also, alen)))
             n++;
         free(buf);
         free(p);
     }
     closedir(d);
     return n;
+}
+
+int kvt_jobs_containing(const char *dir, const char *needle)
+{
+    return kvt_jobs_with(dir, needle, NULL, 0);
 }
 
 int kvt_jobs_wait(const char *dir, const char *needle, int want, int timeout_ms)

@@ -107,6 +107,8 @@ int kvt_sim_wait_delivered(const kvt_serve_env *e, const char *event, int want, 
 
 /* Number of recorded jobs in dir whose bytes contain needle. */
 int kvt_jobs_containing(const char *dir, const char *needle);
+/* The same for jobs that also contain the alen bytes at also (NULL: any). */
+int kvt_jobs_with(const char *dir, const char *needle, const void *also, size_t alen);
 /* The same, polled until at least `want` jobs are there or timeout_ms
  * passed (the vprinter files a job when its connection closes). */
 int kvt_jobs_wait(const char *dir, const char *needle, int want, int timeout_ms);
