@@ -159,24 +159,29 @@ deps-fuzz:
 deps-pkg:
 	@sh .ci/install-deps pkg
 
+# The sub-makes that build (make test, make demo, make bench) use every
+# CPU unless make was given -j itself.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PAR   = $(if $(findstring -j,$(MAKEFLAGS))$(findstring jobserver,$(MAKEFLAGS)),,-j$(JOBS))
+
 # ---- tests ---------------------------------------------------------------
 # Both flavours are built first, then their suites share one pool of
 # runners (tests/run.sh; KVITT_JOBS at a time).
 test check: deps-test
-	@$(MAKE) --no-print-directory tests-build
-	@$(MAKE) --no-print-directory SAN=1 tests-build
+	@$(MAKE) $(PAR) --no-print-directory tests-build
+	@$(MAKE) $(PAR) --no-print-directory SAN=1 tests-build
 	@bash tests/run.sh $(BUILD) plain build/san sanitizers
 
 test-plain: tests-build
 	@bash tests/run.sh $(BUILD) plain
 
 test-san:
-	@$(MAKE) --no-print-directory SAN=1 tests-build
+	@$(MAKE) $(PAR) --no-print-directory SAN=1 tests-build
 	@bash tests/run.sh build/san sanitizers
 
 # ---- benchmarks (figures, never pass/fail on time) -----------------------
 bench: deps-test
-	@$(MAKE) --no-print-directory bench-run
+	@$(MAKE) $(PAR) --no-print-directory bench-run
 bench-run: $(KVITT) $(BENCHES) $(SYNCCOUNT)
 	@sh tests/bench.sh $(BUILD)
 
@@ -191,7 +196,7 @@ fuzz: deps-fuzz
 
 # ---- demo: a whole payment on the built-in simulator + virtual printer ----
 demo: deps-build
-	@$(MAKE) --no-print-directory demo-run
+	@$(MAKE) $(PAR) --no-print-directory demo-run
 demo-run: $(KVITT)
 	@sh tests/demo.sh $(BUILD)
 

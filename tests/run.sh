@@ -108,7 +108,8 @@ for task in "${tasks[@]}"; do
 done
 wait
 
-all_ok=1
+echo "($jobs suites at a time, $(( $(date +%s) - started ))s)"
+all_ok=1   # the totals come last: "LABEL: N passed, F failed, S skipped"
 for i in "${!builds[@]}"; do
     passed=0; failed=0; skipped=0; bad=""
     for sum in "$resdir/$i".*.sum; do
@@ -121,5 +122,4 @@ for i in "${!builds[@]}"; do
     echo "${labels[$i]}: $passed passed, $failed failed, $skipped skipped"
     [ "$failed" -eq 0 ] || all_ok=0
 done
-echo "($jobs suites at a time, $(( $(date +%s) - started ))s)"
 [ "$all_ok" -eq 1 ]

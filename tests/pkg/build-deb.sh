@@ -22,7 +22,7 @@ else   # an unpacked source tarball: everything but the build output
     tar -cf - --exclude=./build --exclude=./demo-out . | tar -xf - -C "$stage/kvitt-$version" || die "copying the tree"
 fi
 say "dpkg-buildpackage -b in $stage/kvitt-$version (log: $out/build.log)"
-(cd "$stage/kvitt-$version" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1 ||
+(cd "$stage/kvitt-$version" && DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=$(nproc)}" dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1 ||
     { tail -n 40 "$out/build.log" >&2; die "dpkg-buildpackage failed"; }
 mv "$stage"/*.deb "$stage"/*.changes "$stage"/*.buildinfo "$out"/
 ls "$out"/*.deb | sed 's/^/  /'
