@@ -11,6 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "src/serve/auth.h"
@@ -220,6 +228,95 @@ static void echo_handler(kv_http_req *r, void *payload)
     kv_http_reply(r, 200, "text/plain", b, len);
 }
 
+/* ---- stopping while requests keep coming ---------------------------------- */
+
+static void slow_handler(kv_http_req *r, void *payload)
+{
+    (void)payload;
+    usleep(2000);
+    kv_http_reply(r, 200, "text/plain", "ok\n", 3);
+}
+
+typedef struct {
+    unsigned port;
+    atomic_int *stop;
+} hammer_arg;
+
+/* Keep sending requests (HTTP/1.0 over plain sockets: a new connection
+ * each time) until told to stop; failures are expected once the server is
+ * gone. */
+static void *hammer(void *p)
+{
+    hammer_arg *a = p;
+    static const char req[] = "GET /x HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    while (!atomic_load(a->stop)) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        struct sockaddr_in sa = { 0 };
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)a->port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        struct timeval tv = { 0, 500000 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+            send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+            char buf[512];
+            while (recv(fd, buf, sizeof buf, 0) > 0)
+                ;
+        } else {
+            usleep(1000);
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* kv_http_stop while clients keep sending: a request that arrives after
+ * the handler pool has ended is answered 503, never left suspended (which
+ * made libmicrohttpd abort the whole program in MHD_stop_daemon: "called
+ * while we have suspended connections"; seen as `kvitt certify` dying with
+ * SIGABRT when a webhook reached its receiver as the tour ended).  Each
+ * round runs in a child process, so an abort is a failed round here. */
+static void test_serve_unit__http_stop_under_requests(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 40, CLIENTS = 6 };
+    for (int round = 0; round < ROUNDS; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            alarm(20); /* a stop that never ends (it did, under steady requests) fails too */
+            kv_http_options o = KV_HTTP_OPTIONS_INIT;
+            o.listen = "127.0.0.1:0";
+            o.handler = slow_handler;
+            o.threads = 1;
+            kv_http *h = NULL;
+            char err[256];
+            if (kv_http_start(&h, &o, err, sizeof err) != KV_HTTP_OK)
+                _exit(3);
+            atomic_int stop = 0;
+            hammer_arg a = { kv_http_port(h), &stop };
+            pthread_t t[CLIENTS];
+            for (int i = 0; i < CLIENTS; i++)
+                pthread_create(&t[i], NULL, hammer, &a);
+            usleep(30000 + (round % 7) * 7000);
+            kv_http_stop(h);
+            atomic_store(&stop, 1);
+            for (int i = 0; i < CLIENTS; i++)
+                pthread_join(t[i], NULL);
+            _exit(0);
+        }
+        int ws;
+        assert_int_equal(waitpid(pid, &ws, 0), pid);
+        if (WIFSIGNALED(ws))
+            fail_msg("round %d: the server died with signal %d when stopped under requests (%s)", round,
+                     WTERMSIG(ws), WTERMSIG(ws) == SIGALRM ? "kv_http_stop never returned" : "aborted");
+        assert_int_equal(WEXITSTATUS(ws), 0);
+    }
+}
+
 static void test_serve_unit__http_core_bodies_and_errors(void **state)
 {
     (void)state;
@@ -372,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_serve_unit__event_names),
         cmocka_unit_test(test_serve_unit__log_lines_are_single_and_sanitised),
         cmocka_unit_test(test_serve_unit__http_core_bodies_and_errors),
+        cmocka_unit_test(test_serve_unit__http_stop_under_requests),
         cmocka_unit_test(test_serve_unit__client_behind_trusted_proxies),
     };
     return cmocka_run_group_tests_name("serve_unit", tests, NULL, NULL);

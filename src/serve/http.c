@@ -593,10 +593,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return flush(r);
     }
     if (!r->dispatched) {
-        /* to the pool; the connection sleeps until the reply is ready */
+        /* to the pool; the connection sleeps until the reply is ready.
+         * Once kv_http_stop began nothing more is queued: the pool ends
+         * when its queue is empty, and MHD must not stop with a connection
+         * asleep (it aborts the program), so the request is answered 503
+         * here instead. */
         r->dispatched = 1;
-        MHD_suspend_connection(conn);
         pthread_mutex_lock(&h->mu);
+        if (h->stopping) {
+            pthread_mutex_unlock(&h->mu);
+            kv_http_reply_error(r, 503, "stopping", "the server is stopping; send the request again");
+            return flush(r);
+        }
+        MHD_suspend_connection(conn);
         r->qnext = NULL;
         if (h->qtail)
             h->qtail->qnext = r;

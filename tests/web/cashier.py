@@ -29,6 +29,7 @@ import kvweb  # noqa: E402
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 
 URL = os.environ.get("KVITT_URL", "")
 SIM = os.environ.get("KVITT_SIM_URL", "")
@@ -48,6 +49,20 @@ def q(drv, css):
     return drv.find_element(By.CSS_SELECTOR, css)
 
 
+def click(drv, css, timeout=10):
+    """Find and click css; the page may draw the element again between the
+    two (a stale handle), so the pair is retried until timeout."""
+    end = time.time() + timeout
+    while True:
+        try:
+            q(drv, css).click()
+            return
+        except StaleElementReferenceException:
+            if time.time() > end:
+                raise
+            time.sleep(0.02)
+
+
 def present(css):
     def f(drv):
         els = drv.find_elements(By.CSS_SELECTOR, css)
@@ -63,7 +78,7 @@ def sign_in(drv, token=TOKEN, lang="en"):
         drv.refresh()
         kvweb.wait(drv, lambda d: q(d, "html").get_attribute("lang") == lang, what="language")
     q(drv, "#token").send_keys(token)
-    q(drv, "#signin-btn").click()
+    click(drv, "#signin-btn")
 
 
 def signed_in(drv):
@@ -72,7 +87,7 @@ def signed_in(drv):
 
 def key_in(drv, digits):
     for d in digits:
-        q(drv, 'button[data-key="%s"]' % d).click()
+        click(drv, 'button[data-key="%s"]' % d)
 
 
 def jobs():
@@ -94,7 +109,7 @@ def start_payment(drv, digits):
     key_in(drv, digits)
     kvweb.wait(drv, lambda d: q(d, "#pay").is_enabled(), what="Pay enabled")
     before = set(jobs())
-    q(drv, "#pay").click()
+    click(drv, "#pay")
     box = kvweb.wait(drv, present("#waiting"), timeout=60, what="the waiting screen")
     ref = drv.execute_script("return localStorage.getItem('kvitt.ref')")
     assert ref, "the page did not keep the reference"
@@ -171,7 +186,7 @@ def case_paid(drv):
     shot(drv, "sale")
     before = set(jobs())
     t0 = time.time()
-    q(drv, "#pay").click()
+    click(drv, "#pay")
     # first new job in the vprinter = the QR slip (filed when the link closes)
     slip = kvweb.wait(drv, lambda d: sorted(set(jobs()) - before), timeout=60, what="the slip")
     t_slip = os.stat(os.path.join(PDIR, slip[0])).st_mtime
@@ -212,7 +227,7 @@ def case_cancel(drv):
     sign_in(drv)
     signed_in(drv)
     ref, _ = start_payment(drv, "2500")
-    q(drv, "#cancel").click()
+    click(drv, "#cancel")
     result(drv, "cancelled")
     st, body = kvweb.http("GET", "%s/v1/payments/%s" % (URL, ref),
                           headers={"Authorization": "Bearer " + TOKEN})
@@ -228,8 +243,8 @@ def case_refund(drv):
     result(drv, "paid")
     job_with(ref)
     kvweb.wait(drv, present("#reprint"), what="reprint on the paid screen")
-    q(drv, "#new-sale").click()
-    q(drv, "#tab-today").click()
+    click(drv, "#new-sale")
+    click(drv, "#tab-today")
     row = kvweb.wait(drv, present('#orders button[data-ref="%s"]' % ref), what="the row")
     kvweb.wait(drv, lambda d: "Total paid NOK 200.00" in q(d, "#totals").text or
                "Total paid" in q(d, "#totals").text, what="totals")
@@ -239,12 +254,12 @@ def case_refund(drv):
     inp.clear()
     inp.send_keys("50.00")
     n_before = len(jobs())
-    q(drv, "#refund").click()
+    click(drv, "#refund")
     kvweb.wait(drv, lambda d: "Refunded NOK 50.00" in q(d, "#action-msg").text, what="refund done")
     st, body = kvweb.http("GET", "%s/v1/payments/%s" % (URL, ref),
                           headers={"Authorization": "Bearer " + TOKEN})
     assert '"refunded":"50.00"' in body, body
-    q(drv, "#reprint").click()
+    click(drv, "#reprint")
     kvweb.wait(drv, lambda d: "Copy printed" in q(d, "#action-msg").text, what="reprint done")
     # (the refund slip goes to the store's printer, the copy to the till's)
     kvweb.wait(drv, lambda d: len(jobs()) >= n_before + 1, what="the copy")
@@ -254,7 +269,7 @@ def case_refund(drv):
     assert copies, "no receipt of %s marked KOPI in the vprinter" % ref
     # search by reference
     q(drv, "#search").send_keys(ref)
-    q(drv, "#search-btn").click()
+    click(drv, "#search-btn")
     kvweb.wait(drv, present('#search-results button[data-ref="%s"]' % ref), what="search hit")
     no_console_errors(drv)
 
@@ -296,7 +311,7 @@ def case_expired(drv):
     db.commit()
     db.close()
     assert n >= 1, "no session row"
-    q(drv, "#tab-today").click()
+    click(drv, "#tab-today")
     kvweb.wait(drv, present("#token"), what="back at sign-in")
     kvweb.wait(drv, lambda d: "expired" in q(d, "#login-err").text, what="the expiry message")
     no_console_errors(drv, allow=("401",))
@@ -353,15 +368,15 @@ def case_pair(drv):
     kvweb.wait(drv, present("#code"))
     drv.execute_script("localStorage.setItem('kvitt.lang', 'en')")
     assert q(drv, "#code").get_attribute("value") == code
-    q(drv, "#signin-btn").click()
+    click(drv, "#signin-btn")
     signed_in(drv)
-    q(drv, "#tab-settings").click()
+    click(drv, "#tab-settings")
     kvweb.wait(drv, present("#sessions li"), what="the session list")
     shot(drv, "settings")
-    q(drv, "#signout").click()
+    click(drv, "#signout")
     kvweb.wait(drv, present("#code"), what="signed out")
     q(drv, "#code").send_keys(code)
-    q(drv, "#signin-btn").click()
+    click(drv, "#signin-btn")
     err = kvweb.wait(drv, lambda d: q(d, "#login-err").text, what="the second use refused")
     assert "Wrong token or code" in err, err
     no_console_errors(drv, allow=("401",))
@@ -405,8 +420,8 @@ def case_printer(drv):
     finally:
         with open(os.path.join(PDIR, "state"), "w") as fh:
             fh.write("ok\n")
-    q(drv, "#printer-retry").click()
-    kvweb.wait(drv, lambda d: (q(d, "#printer-retry").click() if d.find_elements(
+    click(drv, "#printer-retry")
+    kvweb.wait(drv, lambda d: (click(d, "#printer-retry") if d.find_elements(
         By.CSS_SELECTOR, "#printer-retry") else True) and
         q(d, "#printer").get_attribute("data-state") == "ready", timeout=40, what="ready again")
     no_console_errors(drv)
@@ -419,7 +434,7 @@ def case_desktop(drv):
     # keyboard: digits typed on a hardware keyboard go to the amount
     q(drv, "body").send_keys("1")
     assert q(drv, "#amount").text == "NOK 899.01", q(drv, "#amount").text
-    q(drv, "#add-item").click()
+    click(drv, "#add-item")
     inputs = drv.find_elements(By.CSS_SELECTOR, "table.items input")
     inputs[0].send_keys("Kaffe")
     inputs[2].send_keys("80")
