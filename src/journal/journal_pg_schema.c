@@ -46,6 +46,13 @@ static const char *const steps[] = {
     " source TEXT NOT NULL, tbl TEXT NOT NULL, src_id BIGINT NOT NULL, key TEXT,"
     " PRIMARY KEY (source, tbl, src_id));"
     "CREATE INDEX kvitt_migrated_key ON kvitt_migrated(source, tbl, key);",
+    /* each payment's numbered event feed: feed_heads hands out the
+     * numbers (one row per reference, taken under its row lock), so two
+     * instances writing events of one payment at once never clash */
+    "CREATE TABLE feed_heads (reference TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);"
+    "CREATE TABLE feed_events ("
+    " reference TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL DEFAULT '',"
+    " message TEXT NOT NULL DEFAULT '', at_ms BIGINT NOT NULL, PRIMARY KEY (reference, seq));",
 };
 
 const kv_pg_schema kv_jpg_schema = { "journal", steps, (int)(sizeof steps / sizeof steps[0]) };

@@ -218,7 +218,7 @@ int kv__sticker_begin(kv_serve *s, const kv_till *t, kv_pay_request *pr, int64_t
     *reply = o;
     /* the event feed shows the wait; the flow's events follow the scan */
     kv__hub_set_store(s, w.reference, t->store);
-    kv__hub_push(s, w.reference, "state", "AWAITING_SCAN", timeout, "scan the sticker");
+    kv__feed_add(s, w.reference, "state", "AWAITING_SCAN", "scan the sticker");
     kv_slog_write(&s->log, KV_LOG_INFO, "sticker.waiting till=%s sticker=%s reference=%s amount=%lld",
                   t->id, sr.id, w.reference, (long long)minor);
     return 202;
@@ -237,7 +237,7 @@ int kv__sticker_describe(kv_serve *s, const kv_till *t, const char *ref, cJSON *
     if (!strcmp(w.state, "waiting") && now >= w.expires_ms) {
         kv_journal_wait_set_state(jr(s), ref, "expired");
         snprintf(w.state, sizeof w.state, "expired");
-        kv__hub_push(s, ref, "result", "NOT_PAID", -1, "nobody scanned the sticker in time");
+        kv__feed_add(s, ref, "result", "NOT_PAID", "nobody scanned the sticker in time");
         kv__hub_final(s, ref);
     }
     cJSON *o = cJSON_CreateObject();
@@ -270,7 +270,7 @@ int kv__sticker_cancel(kv_serve *s, const kv_till *t, const char *ref, cJSON **r
     pthread_mutex_unlock(&k->mu);
     if (!ok)
         return 0;
-    kv__hub_push(s, ref, "result", "NOT_PAID", -1, "cancelled at the till");
+    kv__feed_add(s, ref, "result", "NOT_PAID", "cancelled at the till");
     kv__hub_final(s, ref);
     kv_slog_write(&s->log, KV_LOG_INFO, "sticker.cancelled till=%s reference=%s", t->id, ref);
     return kv__sticker_describe(s, t, ref, reply);
@@ -366,8 +366,11 @@ void kv__sticker_checkin(kv_serve *s, kv_http_req *r, const char *body, size_t l
     }
     pthread_mutex_unlock(&k->mu);
     memset(&ci, 0, sizeof ci);
-    if (held)
-        kv__hub_webhook(s, w.reference, "user.checked-in.v1");
+    if (held) {
+        /* the check-in is the sticker's own record, not a payment event */
+        kv__hub_webhook(s, w.reference);
+        kv__feed_note(s, w.reference, "webhook", "", -1, "user.checked-in.v1");
+    }
     reply(r, held ? NULL : "repeated delivery");
 }
 
