@@ -346,6 +346,10 @@ static void test_chain__feed_read_on_another_instance_continues_after_n(void **s
     int from = 0;
     assert_int_equal(kvt_feed_follow(e->url, KVT_TOK_OSLO, ref, &from, 10, 5, NULL, &all), 0);
     assert_true(all.final);
+    printf("feed of %s on A:", ref);
+    for (int i = 0; i < all.n; i++)
+        printf(" %d:%s%s%s", all.seq[i], all.type[i], all.state[i][0] ? "/" : "", all.state[i]);
+    printf("\n");
     char why[256];
     /* the events read before are the feed's first ones, under the same ids */
     assert_true(all.n >= head.n);

@@ -38,8 +38,8 @@ static cJSON *event_json(const kv_hub_ev *e)
  * after + 1: -1, unless skip (a stream reader, which cannot read the
  * journal: it goes on from the cache's oldest event; only a feed that grew
  * by KV_HUB_KEEP events between two wakes gets there).  Otherwise 1 when
- * the feed is final here (its latest result is delivered and no worker of
- * this daemon holds the payment), else 0. */
+ * the feed is final here (its latest result is delivered, the cache is not
+ * stale and no worker of this daemon holds the payment), else 0. */
 static int collect(kv_serve *s, const char *ref, int after, cJSON *arr, int *last, uint64_t *eph, int skip)
 {
     *last = after;
@@ -60,7 +60,10 @@ static int collect(kv_serve *s, const char *ref, int after, cJSON *arr, int *las
         if (e)
             cJSON_AddItemToArray(arr, e);
     }
-    return !h->worker && (h->final_seq ? *last >= h->final_seq : h->final);
+    /* final only on the journal's say-so (or a result that could not be
+     * journaled): a worker that just finished is not enough while the
+     * cache may lack its last events (stale) */
+    return !h->worker && !h->stale && (h->final_seq ? *last >= h->final_seq : h->final_local);
 }
 
 /* The journaled events after `after` read from the journal (events older

@@ -135,6 +135,8 @@ void kv__feed_note(kv_serve *s, const char *ref, const char *type, const char *s
         e->seconds_left = seconds_left;
         snprintf(e->message, sizeof e->message, "%s", message ? message : "");
         h->eph_gen++;
+        if (!strcmp(type, "result"))
+            h->final_local = 1; /* the end, though not journaled */
     }
     pthread_mutex_unlock(&s->mu);
     kv__hub_wake(s, ref);

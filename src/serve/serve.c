@@ -381,6 +381,7 @@ int kv__serve_spawn_waiter(kv_serve *s, const char *ref, int timeout_s)
     }
     h->worker = 1;
     h->final = 0;
+    h->final_local = 0;
     h->ticked = 0;
     s->workers++;
     pthread_mutex_unlock(&s->mu);

@@ -68,6 +68,7 @@ typedef struct kv_hub {
     int stale;                /* the journal may have events not read yet (a change
                                  came while nobody waited on the feed) */
     int final_seq;            /* number of the latest journaled result, 0 none */
+    int final_local;          /* a result that could not be journaled was sent (passing) */
     kv_hub_ev eph;            /* the latest passing event (seq 0), eph_gen counts them */
     uint64_t eph_gen;
     int final;                /* the worker finished, or a result was journaled */
