@@ -389,23 +389,17 @@ static void read_payment(kv_payment *o, const PGresult *r, int i)
     o->expires_at = kv_pg_i64(r, i, 18);
 }
 
-static kv_journal_status feed_insert(pconn *pc, const char *ref, const char *type, const char *state,
-                                     const char *message);
 static kv_journal_status feed_transition(pconn *pc, const char *ref, const char *from, const char *to,
                                          const char *note);
+static kv_journal_status feed_insert(pconn *pc, const char *ref, const char *type, const char *state,
+                                     const char *message);
 
+/* The transition row and its feed events: one statement (journal_pg.c's
+ * feed section). */
 static kv_journal_status add_transition(pconn *pc, const char *ref, const char *from, const char *to,
                                         const char *note)
 {
-    params pv = { .n = 0 };
-    ps(&pv, ref);
-    ps(&pv, from);
-    ps(&pv, to);
-    ps(&pv, note);
-    pi(&pv, now_ms());
-    kv_journal_status st = q(pc, NULL, "INSERT INTO transitions(reference, from_state, to_state, note, at_ms)"
-                                       " VALUES($1,$2,$3,$4,$5)", &pv);
-    return st ? st : feed_transition(pc, ref, from, to, note);
+    return feed_transition(pc, ref, from, to, note);
 }
 
 kv_journal_status kv_jpg_add_payment(kv_jpg *p, const kv_payment *pay)
@@ -499,14 +493,6 @@ kv_journal_status kv_jpg_update_payment(kv_jpg *p, const kv_payment *pay, const 
     if (st == KV_J_OK && old->state != pay->state)
         st = add_transition(pc, pay->reference, kv_pay_state_name(old->state), kv_pay_state_name(pay->state),
                             note);
-    if (st == KV_J_OK && old->state != pay->state) {
-        /* the other instances' event feeds (delivered at COMMIT) */
-        char msg[96];
-        snprintf(msg, sizeof msg, "%s %s", pay->reference, kv_pay_state_name(pay->state));
-        params nv = { .n = 0 };
-        ps(&nv, msg);
-        st = q(pc, NULL, "SELECT pg_notify('kvitt_changes', $1)", &nv);
-    }
     free(old);
     return w_end(pc, st);
 }
@@ -1032,13 +1018,28 @@ static int final_name(const char *state)
     return state && kv_pay_state_parse(&st, state) == 0 && kv_pay_state_final(st);
 }
 
+/* A state change from -> to: its transition row, its feed's "state" event
+ * and, when it enters a final state, the "result" event after it -- one
+ * statement (one round trip) inside the open unit. */
 static kv_journal_status feed_transition(pconn *pc, const char *ref, const char *from, const char *to,
                                          const char *note)
 {
-    kv_journal_status st = feed_insert(pc, ref, "state", to, note);
-    if (st == KV_J_OK && final_name(to) && !final_name(from))
-        st = feed_insert(pc, ref, "result", to, note);
-    return st;
+    params pv = { .n = 0 };
+    ps(&pv, ref);
+    ps(&pv, from);
+    ps(&pv, to);
+    ps(&pv, note);
+    pi(&pv, now_ms());
+    pi(&pv, final_name(to) && !final_name(from) ? 2 : 1);
+    return q(pc, NULL, "WITH t AS (INSERT INTO transitions(reference, from_state, to_state, note, at_ms)"
+                      " VALUES($1::text, $2::text, $3::text, $4::text, $5::bigint)),"
+                      " h AS (INSERT INTO feed_heads(reference, last_seq) VALUES($1::text, $6::int)"
+                      " ON CONFLICT (reference) DO UPDATE SET last_seq = feed_heads.last_seq + $6::int"
+                      " RETURNING last_seq),"
+                      " e AS (INSERT INTO feed_events(reference, seq, type, state, message, at_ms)"
+                      " SELECT $1::text, h.last_seq - $6::int + k, CASE k WHEN 1 THEN 'state' ELSE 'result' END,"
+                      " $3::text, $4::text, $5::bigint FROM h, generate_series(1, $6::int) AS k RETURNING seq)"
+                      " SELECT pg_notify('kvitt_feed', $1::text) FROM e LIMIT 1", &pv);
 }
 
 kv_journal_status kv_jpg_feed_add(kv_jpg *p, const char *reference, const char *type, const char *state,
