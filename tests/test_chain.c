@@ -6,7 +6,9 @@
  * capture each; kill -9 of an owner between the create and the QR slip
  * hands the payment over too: the other instance prints the slip and
  * waits as the owner (or, with too little time left, cancels it with the
- * not-paid slip).  Real parts: a PostgreSQL server (tests/lib/kvpg.c),
+ * not-paid slip); a till whose long-polls and event stream move from one
+ * instance to another continues the same feed (the ids are the
+ * journal's).  Real parts: a PostgreSQL server (tests/lib/kvpg.c),
  * the simulator, the virtual printer over TCP and the daemons as child
  * processes on loopback.  Prints SKIP when PostgreSQL is not installed. */
 #include <stdarg.h>
@@ -56,7 +58,7 @@ static kvt_serve_env *env_new(const char *name, const kvt_serve_opts *o)
 }
 
 /* Instance B: the same configuration on another port, with extra
- * environment env (may be NULL); *url set.  ready: wait for /readyz. */
+ * environment env (may be NULL); *url set; its log is log. */
 static kvt_proc *spawn_b(kvt_serve_env *e, char *url, size_t len, const char *log, const char *const env[])
 {
     kvt_proc *p = kvt_serve_spawn_instance(e, NULL, url, len, log, env);
@@ -65,8 +67,11 @@ static kvt_proc *spawn_b(kvt_serve_env *e, char *url, size_t len, const char *lo
     return p;
 }
 
-static kvt_proc *start_b(kvt_serve_env *e, char *url, size_t len, const char *log)
+/* Instance B with its log serve-b.log in the fixture's folder. */
+static kvt_proc *start_b(kvt_serve_env *e, char *url, size_t len)
 {
+    char log[600];
+    snprintf(log, sizeof log, "%s/serve-b.log", e->dir);
     return spawn_b(e, url, len, log, NULL);
 }
 
@@ -107,12 +112,7 @@ static int capture_keys(kvt_serve_env *e, const char *ref)
 
 static void approve(kvt_serve_env *e, const char *ref)
 {
-    char path[160];
-    snprintf(path, sizeof path, "/sim/v1/payments/%s/state", ref);
-    kvt_http_resp r;
-    assert_int_equal(kvt_sim_req(&r, e, "POST", path, "{\"state\":\"AUTHORIZED\"}"), 0);
-    assert_int_equal(r.status, 200);
-    kvt_http_free(&r);
+    assert_int_equal(kvt_sim_approve(e, ref), 200);
 }
 
 /* REF waits for the customer, who approves: the body of REF once DONE
@@ -169,9 +169,8 @@ static void test_chain__same_retry_on_two_instances_makes_one_payment(void **sta
     (void)state;
     kvt_serve_opts o = { .no_webhooks = 1 };
     kvt_serve_env *e = env_new("race", &o);
-    char burl[128], blog[600];
-    snprintf(blog, sizeof blog, "%s/serve-b.log", e->dir);
-    second = start_b(e, burl, sizeof burl, blog);
+    char burl[128];
+    second = start_b(e, burl, sizeof burl);
     for (int round = 0; round < 5; round++) {
         char key[32];
         snprintf(key, sizeof key, "race-%d", round);
@@ -199,9 +198,8 @@ static void test_chain__webhook_at_a_non_owner_wakes_the_owner(void **state)
     (void)state;
     kvt_serve_opts o = { .poll_first_s = 60 };
     kvt_serve_env *e = env_new("wake", &o);
-    char burl[128], blog[600];
-    snprintf(blog, sizeof blog, "%s/serve-b.log", e->dir);
-    second = start_b(e, burl, sizeof burl, blog);
+    char burl[128];
+    second = start_b(e, burl, sizeof burl);
     kvt_http_resp r;
     assert_int_equal(post_pay(&r, burl, "wake-1", "{\"amount\":\"33.00\"}"), 201);
     char *ref = kvt_json_str(r.body, "reference");
@@ -224,9 +222,8 @@ static void test_chain__kill_9_of_the_owner_hands_its_payments_over(void **state
     (void)state;
     kvt_serve_opts o = { .no_webhooks = 1 };
     kvt_serve_env *e = env_new("takeover", &o);
-    char burl[128], blog[600];
-    snprintf(blog, sizeof blog, "%s/serve-b.log", e->dir);
-    second = start_b(e, burl, sizeof burl, blog);
+    char burl[128];
+    second = start_b(e, burl, sizeof burl);
     char *refs[5];
     for (int i = 0; i < 5; i++) {
         char key[32];
@@ -397,7 +394,7 @@ static void test_chain__kill_9_inside_the_create_resumes_from_vipps(void **state
     kvt_serve_env *e = env_new("resumenew", &o);
     char burl[128], blog[600];
     snprintf(blog, sizeof blog, "%s/serve-b.log", e->dir);
-    second = start_b(e, burl, sizeof burl, blog);
+    second = start_b(e, burl, sizeof burl);
     kvt_http_resp r;
     assert_int_equal(kvt_sim_req(&r, e, "POST", "/sim/v1/faults",
                                  "{\"method\":\"POST\",\"path\":\"/epayment/v1/payments\",\"action\":\"slow\","
@@ -470,6 +467,94 @@ static void test_chain__kill_9_before_the_slip_too_late_cancels(void **state)
     free(ref);
 }
 
+typedef struct follower {
+    const char *base;
+    const char *ref;
+    int after;
+    int sse;
+    int rc;
+    kvt_feed f;
+} follower;
+
+static void *follow(void *arg)
+{
+    follower *x = arg;
+    char id[16];
+    snprintf(id, sizeof id, "%d", x->after);
+    x->rc = x->sse ? kvt_feed_sse(x->base, KVT_TOK_OSLO, x->ref, id, 90000, &x->f)
+                   : kvt_feed_follow(x->base, KVT_TOK_OSLO, x->ref, &x->after, 30, 40, NULL, &x->f);
+    return NULL;
+}
+
+/* A till reads the feed of a payment made on A up to event N (WAITING),
+ * then its next long-poll (after=N) and an event stream (Last-Event-ID:
+ * N) reach B, as a round-robin balancer sends them, while A captures:
+ * B delivers exactly A's events after N, with A's ids, in order, ending
+ * with the result.  B is woken by A's changes (no answer of B is an
+ * empty one whose wait ran out). */
+static void test_chain__feed_read_on_another_instance_continues_after_n(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .vprinter = 1 };
+    kvt_serve_env *e = env_new("feed", &o);
+    char burl[128];
+    second = start_b(e, burl, sizeof burl);
+    kvt_http_resp r;
+    assert_int_equal(post_pay(&r, e->url, "feed-1", "{\"amount\":\"27.00\"}"), 201);
+    char *ref = kvt_json_str(r.body, "reference");
+    assert_non_null(ref);
+    kvt_http_free(&r);
+    kvt_feed head;
+    memset(&head, 0, sizeof head);
+    int n = 0;
+    assert_int_equal(kvt_feed_follow(e->url, KVT_TOK_OSLO, ref, &n, 10, 20, "WAITING", &head), 0);
+    assert_true(n > 0);
+    assert_false(head.final);
+    follower lp = { burl, ref, n, 0, 0, { 0 } }, ev = { burl, ref, n, 1, 0, { 0 } };
+    pthread_t t[2];
+    assert_int_equal(pthread_create(&t[0], NULL, follow, &lp), 0);
+    assert_int_equal(pthread_create(&t[1], NULL, follow, &ev), 0);
+    approve(e, ref);
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    assert_int_equal(lp.rc, 0);
+    assert_int_equal(ev.rc, 0);
+    /* the feed as A has it, from the start */
+    kvt_feed all;
+    memset(&all, 0, sizeof all);
+    int from = 0;
+    assert_int_equal(kvt_feed_follow(e->url, KVT_TOK_OSLO, ref, &from, 10, 5, NULL, &all), 0);
+    assert_true(all.final);
+    printf("feed of %s on A:", ref);
+    for (int i = 0; i < all.n; i++)
+        printf(" %d:%s%s%s", all.seq[i], all.type[i], all.state[i][0] ? "/" : "", all.state[i]);
+    printf("\n");
+    char why[256];
+    /* the events read before are the feed's first ones, under the same ids */
+    assert_true(all.n >= head.n);
+    for (int i = 0; i < head.n; i++) {
+        assert_int_equal(head.seq[i], all.seq[i]);
+        assert_string_equal(head.type[i], all.type[i]);
+        assert_string_equal(head.state[i], all.state[i]);
+    }
+    if (kvt_feed_check(&all, n, &lp.f, why, sizeof why) != 0)
+        fail_msg("long-poll on B after %d: %s", n, why);
+    if (kvt_feed_check(&all, n, &ev.f, why, sizeof why) != 0)
+        fail_msg("event stream on B after %d: %s", n, why);
+    assert_true(lp.f.final);
+    assert_true(ev.f.final);
+    assert_int_equal(lp.f.empty, 0);
+    assert_string_equal(all.state[all.n - 1], "DONE");
+    /* and B, asked from the start, has the same feed */
+    kvt_feed ball;
+    memset(&ball, 0, sizeof ball);
+    from = 0;
+    assert_int_equal(kvt_feed_follow(burl, KVT_TOK_OSLO, ref, &from, 0, 5, NULL, &ball), 0);
+    if (kvt_feed_check(&all, 0, &ball, why, sizeof why) != 0)
+        fail_msg("B's feed from the start: %s", why);
+    free(ref);
+}
+
 static int suite(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +564,7 @@ static int suite(void)
         cmocka_unit_test_teardown(test_chain__kill_9_before_the_slip_resumes_the_payment, cleanup),
         cmocka_unit_test_teardown(test_chain__kill_9_before_the_slip_too_late_cancels, cleanup),
         cmocka_unit_test_teardown(test_chain__kill_9_inside_the_create_resumes_from_vipps, cleanup),
+        cmocka_unit_test_teardown(test_chain__feed_read_on_another_instance_continues_after_n, cleanup),
     };
     return cmocka_run_group_tests_name("chain", tests, NULL, NULL);
 }

@@ -156,6 +156,122 @@ static void test_journal__print_jobs_and_events(void **state)
     kv_journal_close(j);
 }
 
+/* A payment's feed is numbered by the journal and written with what it
+ * reports: state changes (and the result when the state becomes final),
+ * webhooks; another handle (another daemon) reads the same numbers. */
+static void test_journal__feed_numbered_with_its_state_changes(void **state)
+{
+    (void)state;
+    char *path = jpath("feed");
+    kv_journal *j = NULL, *k = NULL;
+    assert_int_equal(kv_journal_open(&j, path, NULL, 0), KV_J_OK);
+    assert_int_equal(kv_journal_open(&k, path, NULL, 0), KV_J_OK);
+    kv_payment p = pay("OSL-0000000011", "oslo", 900);
+    assert_int_equal(kv_journal_add_payment(j, &p), KV_J_OK);
+    p.state = KV_PAY_WAITING;
+    assert_int_equal(kv_journal_update_payment(j, &p, "slip printed"), KV_J_OK);
+    assert_int_equal(kv_journal_update_payment(j, &p, "no change"), KV_J_OK); /* no event */
+    assert_int_equal(kv_journal_add_event(k, p.reference, "AUTHORIZED", "{}"), KV_J_OK);
+    /* a state change that is undone leaves no event either */
+    assert_int_equal(kv_journal_batch_begin(j), KV_J_OK);
+    p.state = KV_PAY_CAPTURED;
+    assert_int_equal(kv_journal_update_payment(j, &p, "undone"), KV_J_OK);
+    assert_int_equal(kv_journal_batch_end(j, 0), KV_J_OK);
+    p.state = KV_PAY_WAITING;
+    assert_int_equal(kv_journal_get_payment(j, &p, p.reference), KV_J_OK);
+    p.state = KV_PAY_DONE;
+    assert_int_equal(kv_journal_update_payment(j, &p, "receipt printed"), KV_J_OK);
+    assert_int_equal(kv_journal_feed_add(k, p.reference, "result", "DONE", "again"), KV_J_OK);
+    const char *want[][3] = { { "state", "NEW", "journaled" }, { "state", "WAITING", "slip printed" },
+                              { "webhook", "", "AUTHORIZED" }, { "state", "DONE", "receipt printed" },
+                              { "result", "DONE", "receipt printed" }, { "result", "DONE", "again" } };
+    kv_journal *both[2] = { j, k };
+    for (int h = 0; h < 2; h++) {
+        kv_feed_event *ev = NULL;
+        size_t n = 0;
+        assert_int_equal(kv_journal_feed_read(both[h], p.reference, 0, 0, &ev, &n), KV_J_OK);
+        assert_int_equal(n, 6);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(ev[i].seq, (int)i + 1);
+            assert_string_equal(ev[i].type, want[i][0]);
+            assert_string_equal(ev[i].state, want[i][1]);
+            assert_string_equal(ev[i].message, want[i][2]);
+            assert_true(ev[i].at_ms > 0);
+        }
+        free(ev);
+        /* after N: the rest, at most limit */
+        assert_int_equal(kv_journal_feed_read(both[h], p.reference, 3, 2, &ev, &n), KV_J_OK);
+        assert_int_equal(n, 2);
+        assert_int_equal(ev[0].seq, 4);
+        assert_int_equal(ev[1].seq, 5);
+        free(ev);
+    }
+    kv_feed_event *ev = NULL;
+    size_t n = 9;
+    assert_int_equal(kv_journal_feed_read(j, "OSL-none", 0, 0, &ev, &n), KV_J_OK);
+    assert_int_equal(n, 0);
+    free(ev);
+    kv_journal_close(k);
+    kv_journal_close(j);
+    free(path);
+}
+
+typedef struct feeder {
+    const char *path;
+    int id;
+} feeder;
+
+static void *feed_writer(void *arg)
+{
+    feeder *f = arg;
+    kv_journal *j = NULL;
+    if (kv_journal_open(&j, f->path, NULL, 0) != KV_J_OK)
+        return (void *)1;
+    intptr_t bad = 0;
+    for (int i = 0; i < 25; i++) {
+        char msg[32];
+        snprintf(msg, sizeof msg, "w%d-%d", f->id, i);
+        bad += kv_journal_feed_add(j, "OSL-0000000012", "message", "", msg) != KV_J_OK;
+    }
+    kv_journal_close(j);
+    return (void *)bad;
+}
+
+/* Four handles (four daemons) write events of one payment at once: every
+ * event gets its own number, 1..100, no gap, no repeat. */
+static void test_journal__feed_writers_at_once_never_share_a_number(void **state)
+{
+    (void)state;
+    char *path = jpath("feedrace");
+    kv_journal *j = NULL;
+    assert_int_equal(kv_journal_open(&j, path, NULL, 0), KV_J_OK);
+    feeder f[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        f[i] = (feeder){ path, i };
+        assert_int_equal(pthread_create(&t[i], NULL, feed_writer, &f[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *bad = NULL;
+        pthread_join(t[i], &bad);
+        assert_null(bad);
+    }
+    kv_feed_event *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(kv_journal_feed_read(j, "OSL-0000000012", 0, 0, &ev, &n), KV_J_OK);
+    assert_int_equal(n, 100);
+    int per[4] = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ev[i].seq, (int)i + 1);
+        int w = -1, k = -1;
+        assert_int_equal(sscanf(ev[i].message, "w%d-%d", &w, &k), 2);
+        assert_int_equal(k, per[w]++); /* each writer's events in its order */
+    }
+    free(ev);
+    kv_journal_close(j);
+    free(path);
+}
+
 static void test_journal__find_by_store_since_unfinished(void **state)
 {
     (void)state;
@@ -618,6 +734,8 @@ int main(void)
         cmocka_unit_test(test_journal__idempotency_keys_reused_until_answered),
         cmocka_unit_test(test_journal__print_jobs_and_events),
         cmocka_unit_test(test_journal__find_by_store_since_unfinished),
+        cmocka_unit_test(test_journal__feed_numbered_with_its_state_changes),
+        cmocka_unit_test(test_journal__feed_writers_at_once_never_share_a_number),
         cmocka_unit_test(test_journal__threads_and_processes_share_one_file),
         cmocka_unit_test(test_journal__batch_commits_or_undoes_together),
         cmocka_unit_test(test_journal__unwritable_path_is_a_clear_error),

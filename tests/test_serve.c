@@ -562,6 +562,63 @@ static void test_serve__webhook_before_create_answer_wakes_the_payment(void **st
     env_free(e);
 }
 
+typedef struct feed_arg {
+    kvt_serve_env *e;
+    const char *ref;
+    int after, rc;
+    kvt_feed f;
+} feed_arg;
+
+static void *feed_follow(void *arg)
+{
+    feed_arg *a = arg;
+    a->rc = kvt_feed_follow(a->e->url, KVT_TOK_OSLO, a->ref, &a->after, 30, 40, NULL, &a->f);
+    return NULL;
+}
+
+/* A till read the feed up to N (WAITING); the daemon restarts (the
+ * payment keeps waiting); the till's next long-poll (after=N) gets
+ * exactly the events after N, numbered as before the restart, up to the
+ * result. */
+static void test_serve__feed_continues_after_a_restart(void **state)
+{
+    (void)state;
+    kvt_serve_opts o = { .vprinter = 1 };
+    kvt_serve_env *e = env_new("restart", &o);
+    char *ref = pay(e, KVT_TOK_OSLO, "restart-1", "{\"amount\":\"19.00\"}");
+    kvt_feed head;
+    memset(&head, 0, sizeof head);
+    int n = 0;
+    assert_int_equal(kvt_feed_follow(e->url, KVT_TOK_OSLO, ref, &n, 10, 20, "WAITING", &head), 0);
+    assert_true(n > 0);
+    kvt_serve_stop(e, SIGTERM);
+    assert_int_equal(kvt_serve_start(e, NULL), 0);
+    feed_arg a = { e, ref, n, 0, { 0 } };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, feed_follow, &a), 0);
+    assert_int_equal(kvt_sim_approve(e, ref), 200);
+    pthread_join(t, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_true(a.f.final);
+    kvt_feed all;
+    memset(&all, 0, sizeof all);
+    int from = 0;
+    assert_int_equal(kvt_feed_follow(e->url, KVT_TOK_OSLO, ref, &from, 10, 5, NULL, &all), 0);
+    /* the events read before are the feed's first ones, under the same ids */
+    assert_true(all.n >= head.n);
+    for (int i = 0; i < head.n; i++) {
+        assert_int_equal(head.seq[i], all.seq[i]);
+        assert_string_equal(head.type[i], all.type[i]);
+        assert_string_equal(head.state[i], all.state[i]);
+    }
+    char why[256];
+    if (kvt_feed_check(&all, n, &a.f, why, sizeof why) != 0)
+        fail_msg("long-poll after %d across the restart: %s", n, why);
+    assert_string_equal(all.state[all.n - 1], "DONE");
+    free(ref);
+    env_free(e);
+}
+
 static void test_serve__ecom_payment_finished_by_its_callback(void **state)
 {
     (void)state;
@@ -770,6 +827,7 @@ int main(void)
         cmocka_unit_test_teardown(test_serve__webhooks_bad_signature_and_replay, cleanup),
         cmocka_unit_test_teardown(test_serve__webhook_before_create_answer_wakes_the_payment, cleanup),
         cmocka_unit_test_teardown(test_serve__ecom_payment_finished_by_its_callback, cleanup),
+        cmocka_unit_test_teardown(test_serve__feed_continues_after_a_restart, cleanup),
         cmocka_unit_test_teardown(test_serve__phone_numbers_never_logged, cleanup),
         cmocka_unit_test_teardown(test_serve__webhooks_list_and_delete, cleanup),
         cmocka_unit_test_teardown(test_serve__ecom_callback_auth_token, cleanup),

@@ -137,7 +137,11 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS om_outbox ("
     " reference TEXT PRIMARY KEY, store_id TEXT NOT NULL, state TEXT NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
-    " detail TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);";
+    " detail TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    /* each payment's numbered event feed (journal_feed.c) */
+    "CREATE TABLE IF NOT EXISTS feed_events ("
+    " reference TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL DEFAULT '',"
+    " message TEXT NOT NULL DEFAULT '', at_ms INTEGER NOT NULL, PRIMARY KEY (reference, seq)) WITHOUT ROWID;";
 
 void kv__journal_set_err(kv_journal *j)
 {
@@ -291,13 +295,8 @@ static kv_journal_status add_transition(kv_journal *j, const char *ref, const ch
     bt(s, 3, to);
     bt(s, 4, note);
     sqlite3_bind_int64(s, 5, now_ms());
-    int rc = sqlite3_step(s);
-    done(j, s);
-    if (rc != SQLITE_DONE) {
-        set_err(j);
-        return KV_J_E_SQL;
-    }
-    return KV_J_OK;
+    kv_journal_status st = step_write(j, s);
+    return st ? st : kv__journal_feed_transition(j, ref, from, to, note);
 }
 
 kv_journal_status kv_journal_add_payment(kv_journal *j, const kv_payment *p)

@@ -240,6 +240,35 @@ kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, con
                                        const char *body);
 int kv_journal_event_count(kv_journal *j, const char *reference);
 
+/* ---- a payment's event feed (the daemon's GET /v1/payments/REF/events) ----
+ * Every payment has one numbered feed in the journal, shared by every
+ * process and instance that uses it: seq 1, 2, 3, ... per reference,
+ * without gaps, assigned at the write.  The journal writes the feed's
+ * events itself, in the same write unit as what they report:
+ *   "state"   every state change (kv_journal_add_payment, and
+ *             kv_journal_update_payment when the state changes; message =
+ *             the note);
+ *   "result"  right after "state" when the payment enters a final state
+ *             (DONE, NOT_PAID, CANCELLED) from one that is not;
+ *   "webhook" every kv_journal_add_event (message = the event name).
+ * kv_journal_feed_add appends any other event (a daemon's result of a
+ * wait that ended without a final state) as a unit of its own.  On
+ * PostgreSQL every feed write notifies channel kvitt_feed with the
+ * reference (at COMMIT). */
+typedef struct kv_feed_event {
+    int seq;
+    int64_t at_ms;            /* unix milliseconds */
+    char type[12];            /* state | result | webhook | ... */
+    char state[16];           /* a payment state name, or "" */
+    char message[120];
+} kv_feed_event;
+kv_journal_status kv_journal_feed_add(kv_journal *j, const char *reference, const char *type,
+                                      const char *state, const char *message);
+/* The events of reference's feed with seq > after, oldest first, at most
+ * limit (0 = 1000).  *out is malloc'd (free(); NULL when none), *n set. */
+kv_journal_status kv_journal_feed_read(kv_journal *j, const char *reference, int after, int limit,
+                                       kv_feed_event **out, size_t *n);
+
 /* Transitions of a payment, oldest first.  *out is malloc'd (free()), *n set. */
 kv_journal_status kv_journal_transitions(kv_journal *j, kv_transition **out, size_t *n,
                                          const char *reference);

@@ -77,6 +77,14 @@ kv_journal_status kv__journal_collect_rows(kv_journal *j, void **out, size_t *n,
  * (journal_sql.h) first. */
 void kv__journal_read_payment(kv_payment *p, sqlite3_stmt *s);
 
+/* journal_feed.c: inside a write unit (j->mu held), append an event to
+ * reference's feed; the feed events of a state change from -> to (state,
+ * and result when it enters a final state). */
+kv_journal_status kv__journal_feed_insert(kv_journal *j, const char *reference, const char *type,
+                                          const char *state, const char *message);
+kv_journal_status kv__journal_feed_transition(kv_journal *j, const char *reference, const char *from,
+                                              const char *to, const char *note);
+
 /* journal.c, for journal_report.c: the handle's connection (borrowed);
  * take / release the handle's (recursive) lock around reads; 1 inside
  * kv_journal_batch_begin/end of this handle.  Writes go through

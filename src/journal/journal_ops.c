@@ -410,6 +410,8 @@ kv_journal_status kv_journal_add_event(kv_journal *j, const char *reference, con
         }
         done(j, s);
     }
+    if (st == KV_J_OK)
+        st = kv__journal_feed_insert(j, reference, "webhook", "", name);
     return w_end(j, st, 1);
 }
 

@@ -66,17 +66,17 @@ static void read_payment(kv_payment *o, const PGresult *r, int i)
     o->expires_at = kv_pg_i64(r, i, 18);
 }
 
+static kv_journal_status feed_transition(pconn *pc, const char *ref, const char *from, const char *to,
+                                         const char *note);
+static kv_journal_status feed_insert(pconn *pc, const char *ref, const char *type, const char *state,
+                                     const char *message);
+
+/* The transition row and its feed events: one statement (the feed
+ * section below). */
 static kv_journal_status add_transition(pconn *pc, const char *ref, const char *from, const char *to,
                                         const char *note)
 {
-    params pv = { .n = 0 };
-    ps(&pv, ref);
-    ps(&pv, from);
-    ps(&pv, to);
-    ps(&pv, note);
-    pi(&pv, now_ms());
-    return q(pc, NULL, "INSERT INTO transitions(reference, from_state, to_state, note, at_ms)"
-                      " VALUES($1,$2,$3,$4,$5)", &pv);
+    return feed_transition(pc, ref, from, to, note);
 }
 
 static kv_journal_status add_payment_unit(pconn *pc, void *arg)
@@ -175,14 +175,6 @@ static kv_journal_status update_payment_unit(pconn *pc, void *arg)
     if (st == KV_J_OK && old->state != pay->state)
         st = add_transition(pc, pay->reference, kv_pay_state_name(old->state), kv_pay_state_name(pay->state),
                             note);
-    if (st == KV_J_OK && old->state != pay->state) {
-        /* the other instances' event feeds (delivered at COMMIT) */
-        char msg[96];
-        snprintf(msg, sizeof msg, "%s %s", pay->reference, kv_pay_state_name(pay->state));
-        params nv = { .n = 0 };
-        ps(&nv, msg);
-        st = q(pc, NULL, "SELECT pg_notify('kvitt_changes', $1)", &nv);
-    }
     free(old);
     return st;
 }
@@ -633,6 +625,8 @@ static kv_journal_status add_event_unit(pconn *pc, void *arg)
         ps(&nv, reference);
         st = q(pc, NULL, "SELECT pg_notify('kvitt_events', $1)", &nv);
     }
+    if (st == KV_J_OK)
+        st = feed_insert(pc, reference, "webhook", "", ((event_arg *)arg)->name);
     return st;
 }
 
@@ -811,4 +805,96 @@ void kv_jpg_unlock_ref(kv_jpg *p, const char *reference)
     if (p->lc && PQstatus(p->lc) == CONNECTION_OK)
         PQclear(PQexecParams(p->lc, "SELECT pg_advisory_unlock($1::int, $2::int)", 2, NULL, pv, NULL, NULL, 0));
     pthread_mutex_unlock(&p->lmu);
+}
+
+/* ---- a payment's event feed (journal.h) ---- */
+
+/* Append an event to ref's feed inside the open unit: its number comes
+ * from feed_heads (the row lock of the reference serialises writers of
+ * one payment across instances); the other instances hear of it at
+ * COMMIT (NOTIFY kvitt_feed with the reference). */
+static kv_journal_status feed_insert(pconn *pc, const char *ref, const char *type, const char *state,
+                                     const char *message)
+{
+    params pv = { .n = 0 };
+    ps(&pv, ref);
+    ps(&pv, type);
+    ps(&pv, state);
+    ps(&pv, message);
+    pi(&pv, now_ms());
+    return q(pc, NULL, "WITH h AS (INSERT INTO feed_heads(reference, last_seq) VALUES($1::text, 1)"
+                      " ON CONFLICT (reference) DO UPDATE SET last_seq = feed_heads.last_seq + 1"
+                      " RETURNING last_seq),"
+                      " e AS (INSERT INTO feed_events(reference, seq, type, state, message, at_ms)"
+                      " SELECT $1::text, last_seq, $2::text, $3::text, $4::text, $5::bigint FROM h RETURNING seq)"
+                      " SELECT pg_notify('kvitt_feed', $1::text) FROM e", &pv);
+}
+
+static int final_name(const char *state)
+{
+    kv_pay_state st;
+    return state && kv_pay_state_parse(&st, state) == 0 && kv_pay_state_final(st);
+}
+
+/* A state change from -> to: its transition row, its feed's "state" event
+ * and, when it enters a final state, the "result" event after it -- one
+ * statement (one round trip) inside the open unit. */
+static kv_journal_status feed_transition(pconn *pc, const char *ref, const char *from, const char *to,
+                                         const char *note)
+{
+    params pv = { .n = 0 };
+    ps(&pv, ref);
+    ps(&pv, from);
+    ps(&pv, to);
+    ps(&pv, note);
+    pi(&pv, now_ms());
+    pi(&pv, final_name(to) && !final_name(from) ? 2 : 1);
+    return q(pc, NULL, "WITH t AS (INSERT INTO transitions(reference, from_state, to_state, note, at_ms)"
+                      " VALUES($1::text, $2::text, $3::text, $4::text, $5::bigint)),"
+                      " h AS (INSERT INTO feed_heads(reference, last_seq) VALUES($1::text, $6::int)"
+                      " ON CONFLICT (reference) DO UPDATE SET last_seq = feed_heads.last_seq + $6::int"
+                      " RETURNING last_seq),"
+                      " e AS (INSERT INTO feed_events(reference, seq, type, state, message, at_ms)"
+                      " SELECT $1::text, h.last_seq - $6::int + k, CASE k WHEN 1 THEN 'state' ELSE 'result' END,"
+                      " $3::text, $4::text, $5::bigint FROM h, generate_series(1, $6::int) AS k RETURNING seq)"
+                      " SELECT pg_notify('kvitt_feed', $1::text) FROM e LIMIT 1", &pv);
+}
+
+typedef struct {
+    const char *reference, *type, *state, *message;
+} feed_arg;
+
+static kv_journal_status feed_add_unit(pconn *pc, void *arg)
+{
+    feed_arg *a = arg;
+    return feed_insert(pc, a->reference, a->type, a->state, a->message);
+}
+
+kv_journal_status kv_jpg_feed_add(kv_jpg *p, const char *reference, const char *type, const char *state,
+                                  const char *message)
+{
+    feed_arg a = { reference, type, state, message };
+    return kv__jpg_unit(p, feed_add_unit, &a);
+}
+
+static void read_feed_row(void *dst, const PGresult *r, int i)
+{
+    kv_feed_event *e = dst;
+    e->seq = (int)kv_pg_i64(r, i, 0);
+    col(e->type, sizeof e->type, r, i, 1);
+    col(e->state, sizeof e->state, r, i, 2);
+    col(e->message, sizeof e->message, r, i, 3);
+    e->at_ms = kv_pg_i64(r, i, 4);
+}
+
+kv_journal_status kv_jpg_feed_read(kv_jpg *p, const char *reference, int after, int limit,
+                                   kv_feed_event **out, size_t *n)
+{
+    params pv = { .n = 0 };
+    ps(&pv, reference);
+    pi(&pv, after);
+    pi(&pv, limit);
+    return collect(p, (void **)out, n, "SELECT seq, type, state, message, at_ms FROM feed_events"
+                   " WHERE reference=$1 AND seq>$2 ORDER BY seq LIMIT $3", &pv, sizeof(kv_feed_event),
+                   read_feed_row);
 }

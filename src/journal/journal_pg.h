@@ -63,6 +63,10 @@ kv_journal_status kv_jpg_job_set(kv_jpg *p, int64_t id, kv_pj_state st, const ch
 kv_journal_status kv_jpg_job_last(kv_jpg *p, kv_print_job *out, const char *reference, kv_doc_kind doc);
 kv_journal_status kv_jpg_add_event(kv_jpg *p, const char *reference, const char *name, const char *body);
 int kv_jpg_event_count(kv_jpg *p, const char *reference);
+kv_journal_status kv_jpg_feed_add(kv_jpg *p, const char *reference, const char *type, const char *state,
+                                  const char *message);
+kv_journal_status kv_jpg_feed_read(kv_jpg *p, const char *reference, int after, int limit,
+                                   kv_feed_event **out, size_t *n);
 kv_journal_status kv_jpg_transitions(kv_jpg *p, kv_transition **out, size_t *n, const char *reference);
 kv_journal_status kv_jpg_find(kv_jpg *p, kv_payment **out, size_t *n, const kv_journal_query *q);
 kv_journal_status kv_jpg_om_add(kv_jpg *p, const char *reference, const char *store_id);

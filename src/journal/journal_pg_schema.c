@@ -92,6 +92,13 @@ static const char *const steps[] = {
     " job BYTEA NOT NULL, state TEXT NOT NULL DEFAULT 'held', outcome TEXT NOT NULL DEFAULT '',"
     " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
     "CREATE INDEX proxy_jobs_held ON proxy_jobs(proxy, id) WHERE state = 'held';",
+    /* 7: each payment's numbered event feed: feed_heads hands out the
+     * numbers (one row per reference, taken under its row lock), so two
+     * instances writing events of one payment at once never clash */
+    "CREATE TABLE feed_heads (reference TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);"
+    "CREATE TABLE feed_events ("
+    " reference TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL DEFAULT '',"
+    " message TEXT NOT NULL DEFAULT '', at_ms BIGINT NOT NULL, PRIMARY KEY (reference, seq));",
 };
 
 const kv_pg_schema kv_jpg_schema = { "journal", steps, (int)(sizeof steps / sizeof steps[0]) };

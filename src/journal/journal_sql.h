@@ -54,6 +54,19 @@ static inline void col_str(char *dst, size_t len, sqlite3_stmt *s, int i)
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
+/* Step a bound write statement to its end and release it: KV_J_OK, or
+ * KV_J_E_SQL with the error recorded. */
+static inline kv_journal_status step_write(kv_journal *j, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    kv__journal_done(j, s);
+    if (rc != SQLITE_DONE) {
+        kv__journal_set_err(j);
+        return KV_J_E_SQL;
+    }
+    return KV_J_OK;
+}
+
 static inline kv_journal_status collect_rows(kv_journal *j, void **out, size_t *n, sqlite3_stmt *s, size_t elem,
                                              void (*read)(void *dst, sqlite3_stmt *s))
 {

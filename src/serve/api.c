@@ -654,8 +654,7 @@ static void create_payment(kv_serve *s, kv_http_req *r, const kv_till *t)
     kv__serve_err_fields(why, sizeof why, res);
     kv_slog_write(&s->log, KV_LOG_WARNING, "payment.start_failed till=%s reference=%s "
                   "result=\"%s\"%s", t->id, ref, kv_flow_strerror(st), why);
-    kv__hub_push(s, ref, "result", res->payment.reference[0]
-                 ? kv_pay_state_name(res->payment.state) : "UNKNOWN", -1, msg);
+    kv__feed_result(s, ref, res->payment.reference[0] ? &res->payment : NULL, msg);
     kv__hub_final(s, ref);
     if (st == KV_FLOW_E_JOURNAL)
         idem_leave_reply(s, r, &ic, 503, error_json(code, msg, res));
@@ -879,8 +878,11 @@ static void post_action(kv_serve *s, kv_http_req *r, const kv_till *t, const cha
                   "payment.%s till=%s store=%s origin=%s reference=%s amount=%lld result=\"%s\"%s",
                   action, t->id, t->store, origin, ref, (long long)amount, kv_flow_strerror(st), why);
     if (st == KV_FLOW_OK) {
-        if (res->payment.reference[0])
-            kv__hub_push(s, ref, "state", kv_pay_state_name(res->payment.state), -1, action);
+        if (res->payment.reference[0]) {
+            /* a state change is in the feed already; the action passes */
+            kv__feed_changed(s, ref);
+            kv__feed_note(s, ref, "message", kv_pay_state_name(res->payment.state), -1, action);
+        }
         cJSON *o = kv__api_payment_json(s, &res->payment);
         if (o) {
             if (res->cashier[0])

@@ -138,7 +138,7 @@ int kv__sticker_begin(kv_serve *s, const kv_till *t, kv_pay_request *pr, int64_t
         *reply = o;
         /* the event feed shows the wait; the flow's events follow the scan */
         kv__hub_set_store(s, w->reference, t->store);
-        kv__hub_push(s, w->reference, "state", "AWAITING_SCAN", timeout, "scan the sticker");
+        kv__feed_add(s, w->reference, "state", "AWAITING_SCAN", "scan the sticker");
         kv_slog_write(&s->log, KV_LOG_INFO, "sticker.waiting till=%s sticker=%s reference=%s amount=%lld",
                       t->id, sr.id, w->reference, (long long)minor);
         st = 202;
@@ -167,7 +167,7 @@ int kv__sticker_describe(kv_serve *s, const kv_till *t, const char *ref, cJSON *
     if (!strcmp(w.state, "waiting") && now >= w.expires_ms &&
         kv_journal_wait_move(jr(s), ref, "waiting", "expired") == KV_J_OK) {
         snprintf(w.state, sizeof w.state, "expired");
-        kv__hub_push(s, ref, "result", "NOT_PAID", -1, "nobody scanned the sticker in time");
+        kv__feed_add(s, ref, "result", "NOT_PAID", "nobody scanned the sticker in time");
         kv__hub_final(s, ref);
         kv__sticker_disown(s, ref);
     }
@@ -203,7 +203,7 @@ int kv__sticker_cancel(kv_serve *s, const kv_till *t, const char *ref, cJSON **r
     if (!ok)
         return 0;
     kv__sticker_disown(s, ref);
-    kv__hub_push(s, ref, "result", "NOT_PAID", -1, "cancelled at the till");
+    kv__feed_add(s, ref, "result", "NOT_PAID", "cancelled at the till");
     kv__hub_final(s, ref);
     kv_slog_write(&s->log, KV_LOG_INFO, "sticker.cancelled till=%s reference=%s", t->id, ref);
     return kv__sticker_describe(s, t, ref, reply);
@@ -277,7 +277,9 @@ void kv__sticker_checkin(kv_serve *s, kv_http_req *r, const char *body, size_t l
     if (js == KV_J_OK) {
         kv_slog_write(&s->log, KV_LOG_INFO, "sticker.matched till=%s sticker=%s reference=%s "
                       "order=amount-first", sr.till, sr.id, w->reference);
-        kv__hub_webhook(s, w->reference, "user.checked-in.v1");
+        /* the check-in is the sticker's own record, not a payment event */
+        kv__hub_webhook(s, w->reference);
+        kv__feed_note(s, w->reference, "webhook", "", -1, "user.checked-in.v1");
         kv__sticker_wake(s, w->reference);
     } else {
         kv_slog_write(&s->log, KV_LOG_INFO, "sticker.checkin_%s till=%s sticker=%s hold_s=%ld",

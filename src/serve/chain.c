@@ -5,8 +5,11 @@
  *   - LISTEN kvitt_events: a webhook or callback journaled by any instance
  *     (journal_pg.c notifies with the reference) wakes the wait of that
  *     payment here when this instance owns it;
- *   - LISTEN kvitt_changes: a state change made by another instance
- *     ("REFERENCE STATE") reaches the event feeds of tills connected here;
+ *   - LISTEN kvitt_feed: an event journaled in a payment's feed by any
+ *     instance (journal_pg.c notifies with the reference) refreshes that
+ *     feed here when a till waits on it (feed.c), and wakes only that
+ *     feed's waiters; after the listener (re)connects, every waited-on
+ *     feed is read again (notifications may have been missed);
  *   - takeover: every second, WAITING payments that no instance holds (the
  *     owner's session advisory lock died with it) get a waiter here, and
  *     other unfinished payments left by a dead instance go through
@@ -40,7 +43,7 @@ static PGconn *listen_conn(kv_serve *s)
         kv_slog_write(&s->log, KV_LOG_WARNING, "chain.listen_failed error=\"%s\"", err);
         return NULL;
     }
-    PGresult *r = PQexec(c, "LISTEN kvitt_events; LISTEN kvitt_changes");
+    PGresult *r = PQexec(c, "LISTEN kvitt_events; LISTEN kvitt_feed");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (!ok) {
@@ -50,35 +53,26 @@ static PGconn *listen_conn(kv_serve *s)
     return c;
 }
 
-/* A notification: wake the local waiter, or feed the local subscribers. */
+/* A notification: wake the local waiter, or refresh the local feed. */
 static void on_notify(kv_serve *s, const char *channel, const char *payload)
 {
-    char ref[64], state[16] = "";
-    if (sscanf(payload, "%63s %15s", ref, state) < 1)
+    char ref[64];
+    if (sscanf(payload, "%63s", ref) != 1)
         return;
-    pthread_mutex_lock(&s->mu);
-    kv_hub *h = kv__hub_find(s, ref);
-    int worker = h && h->worker, final = h && h->final;
-    pthread_mutex_unlock(&s->mu);
-    if (strcmp(channel, "kvitt_events") == 0) {
-        if (worker) {
-            kv__hub_webhook(s, ref, "event");
-            kv_flow_notify(s->flow, ref);
-        } else {
-            kv__sticker_notify(s, ref); /* a sticker amount of ours met its check-in */
-        }
+    if (strcmp(channel, "kvitt_feed") == 0) {
+        kv__feed_changed(s, ref);
         return;
     }
-    /* kvitt_changes: only feeds this instance does not drive itself */
-    if (!h || worker || final || !state[0])
-        return;
-    kv_pay_state ps;
-    if (kv_pay_state_parse(&ps, state) != 0)
-        return;
-    kv__hub_push(s, ref, "state", state, -1, "changed by another instance");
-    if (kv_pay_state_final(ps)) {
-        kv__hub_push(s, ref, "result", state, -1, "finished by another instance");
-        kv__hub_final(s, ref);
+    /* kvitt_events */
+    pthread_mutex_lock(&s->mu);
+    kv_hub *h = kv__hub_find(s, ref);
+    int worker = h && h->worker;
+    pthread_mutex_unlock(&s->mu);
+    if (worker) {
+        kv__hub_webhook(s, ref);
+        kv_flow_notify(s->flow, ref);
+    } else {
+        kv__sticker_notify(s, ref); /* a sticker amount of ours met its check-in */
     }
 }
 
@@ -156,6 +150,8 @@ static void *chain_main(void *arg)
         if (!c && now >= next_conn) {
             c = listen_conn(s);
             next_conn = now + 1000;
+            if (c)
+                kv__feed_resync_all(s);
         }
         int wait_ms = (int)(next_scan - now);
         if (wait_ms > 200)

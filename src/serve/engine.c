@@ -132,7 +132,7 @@ static void finish(kv_serve *s, kv_pw *pw, kv_flow_status st)
     char msg[300];
     snprintf(msg, sizeof msg, "%s%s", kv_flow_strerror(st),
              res->receipt_queued ? "; receipt queued for reprint" : "");
-    kv__hub_push(s, pw->ref, "result", state, -1, msg);
+    kv__feed_result(s, pw->ref, res->payment.reference[0] ? &res->payment : NULL, msg);
     char why[900] = "";
     if (st != KV_FLOW_OK)
         kv__serve_err_fields(why, sizeof why, res);

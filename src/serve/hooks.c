@@ -105,7 +105,7 @@ void kv__hooks_webhook(kv_serve *s, kv_http_req *r)
         return;
     }
     kv_flow_notify(s->flow, ev.reference);
-    kv__hub_webhook(s, ev.reference, ev.name);
+    kv__hub_webhook(s, ev.reference);
     kv_slog_write(&s->log, KV_LOG_INFO, "webhook.received reference=%s event=%s%s", ev.reference,
                   ev.name, fs == KV_FLOW_E_NOT_FOUND ? " note=\"unknown reference\"" : "");
     reply_ok(r);
@@ -150,7 +150,7 @@ void kv__hooks_callback(kv_serve *s, kv_http_req *r, const char *order_id)
         return;
     }
     kv_flow_notify(s->flow, cb.order_id);
-    kv__hub_webhook(s, cb.order_id, name);
+    kv__hub_webhook(s, cb.order_id);
     kv_slog_write(&s->log, KV_LOG_INFO, "callback.received reference=%s status=%s%s", cb.order_id,
                   cb.status, fs == KV_FLOW_E_NOT_FOUND ? " note=\"unknown reference\"" : "");
     reply_ok(r);

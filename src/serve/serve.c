@@ -290,46 +290,6 @@ kv_hub *kv__hub_get(kv_serve *s, const char *ref)
     return hub_get(s, ref, 1);
 }
 
-static void hub_push_locked(kv_hub *h, const char *type, const char *state, int secs,
-                            const char *msg)
-{
-    if (h->next_seq - h->first_seq >= h->cap && h->cap < KV_HUB_KEEP) {
-        /* grow the ring, keeping every event at seq % cap */
-        int nc = h->cap ? h->cap * 2 : 8;
-        kv_hub_ev *nv = calloc((size_t)nc, sizeof *nv);
-        if (nv) {
-            for (int q = h->first_seq; q < h->next_seq; q++)
-                nv[q % nc] = h->ev[q % h->cap];
-            free(h->ev);
-            h->ev = nv;
-            h->cap = nc;
-        }
-    }
-    if (!h->cap)
-        return; /* out of memory: the event is dropped, the state stays in the journal */
-    if (h->next_seq - h->first_seq >= h->cap)
-        h->first_seq++;
-    kv_hub_ev *e = &h->ev[h->next_seq % h->cap];
-    memset(e, 0, sizeof *e);
-    e->seq = h->next_seq++;
-    e->at_ms = kv__serve_now_ms();
-    snprintf(e->type, sizeof e->type, "%s", type);
-    snprintf(e->state, sizeof e->state, "%s", state ? state : "");
-    e->seconds_left = secs;
-    snprintf(e->message, sizeof e->message, "%s", msg ? msg : "");
-}
-
-void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
-                  int seconds_left, const char *message)
-{
-    pthread_mutex_lock(&s->mu);
-    kv_hub *h = hub_get(s, ref, 1);
-    if (h)
-        hub_push_locked(h, type, state, seconds_left, message);
-    pthread_mutex_unlock(&s->mu);
-    kv__hub_wake(s, ref);
-}
-
 void kv__hub_final(kv_serve *s, const char *ref)
 {
     pthread_mutex_lock(&s->mu);
@@ -351,20 +311,19 @@ void kv__hub_set_store(kv_serve *s, const char *ref, const char *store)
     pthread_mutex_unlock(&s->mu);
 }
 
-void kv__hub_webhook(kv_serve *s, const char *ref, const char *name)
+void kv__hub_webhook(kv_serve *s, const char *ref)
 {
     pthread_mutex_lock(&s->mu);
     kv_hub *h = hub_get(s, ref, 1);
-    if (h) {
-        hub_push_locked(h, "webhook", "", -1, name);
-        if (!h->ticked && !h->final)
-            h->early = 1;
-    }
+    if (h && !h->ticked && !h->final)
+        h->early = 1;
     pthread_mutex_unlock(&s->mu);
-    kv__hub_wake(s, ref);
+    kv__feed_changed(s, ref);
 }
 
-/* The flow's progress callback: feed the hub (never calls back into the flow). */
+/* The flow's progress callback: feed the hub (never calls back into the
+ * flow).  State changes are in the journal's feed already (feed.c reads
+ * them); ticks, messages and printed documents are passing events. */
 static void on_flow_event(void *user, const kv_flow_event *ev)
 {
     kv_serve *s = user;
@@ -400,10 +359,14 @@ static void on_flow_event(void *user, const kv_flow_event *ev)
         if (skip)
             return;
     }
-    kv__hub_push(s, ev->reference, type, st, ev->seconds_left, ev->message);
-    if (ev->kind == KV_FEV_STATE)
-        kv_slog_write(&s->log, KV_LOG_INFO, "payment.state reference=%s state=%s",
-                      ev->reference, kv_pay_state_name(ev->state));
+    if (ev->kind != KV_FEV_STATE) {
+        kv__feed_note(s, ev->reference, type, st, ev->seconds_left, ev->message);
+        return;
+    }
+    /* the journal wrote the state change's feed events with it */
+    kv__feed_changed(s, ev->reference);
+    kv_slog_write(&s->log, KV_LOG_INFO, "payment.state reference=%s state=%s",
+                  ev->reference, kv_pay_state_name(ev->state));
 }
 
 /* ---- payment workers -------------------------------------------------- */
@@ -444,6 +407,7 @@ static int spawn(kv_serve *s, const char *ref, int timeout_s, int start)
     }
     h->worker = 1;
     h->final = 0;
+    h->final_local = 0;
     h->ticked = 0;
     s->workers++;
     pthread_mutex_unlock(&s->mu);

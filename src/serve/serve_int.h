@@ -18,11 +18,14 @@
 #include "src/serve/slog.h"
 #include "src/serve/trust.h"
 
-#define KV_HUB_KEEP 32  /* events kept per payment (older ones are dropped) */
+#define KV_HUB_KEEP 64  /* journaled events kept in memory per payment (older ones
+                           are read from the journal when a till asks for them) */
 #define KV_HUB_BUCKETS 1024
 #define KV_HUB_LINGER_MS 120000 /* a finished payment's feed is kept this long */
 
-/* One event of a payment's feed. */
+/* One event of a payment's feed: a journaled one (seq = the journal's
+ * number, kv_journal_feed_read) or the feed's latest passing one (seq 0:
+ * tick, message, printed; never journaled, never replayed). */
 typedef struct kv_hub_ev {
     int seq;
     int64_t at_ms;
@@ -49,7 +52,8 @@ typedef struct kv_timer {
     kv_http_stream *st;       /* one reference held by the heap */
 } kv_timer;
 
-/* The feed of one payment. */
+/* The feed of one payment: a cache of its journaled feed (feed.c) plus
+ * the latest passing event. */
 typedef struct kv_hub {
     struct kv_hub *next;
     kv_sub *subs;             /* streams and long-polls waiting on this feed */
@@ -59,8 +63,16 @@ typedef struct kv_hub {
     kv_hub_ev *ev;            /* ring of cap slots (grows to KV_HUB_KEEP): a
                                  finished payment's feed stays small */
     int cap;
-    int first_seq, next_seq;  /* ev holds seq first_seq .. next_seq-1 */
-    int final;                /* the worker finished (or the state is final) */
+    int first_seq, next_seq;  /* ev holds seq first_seq .. next_seq-1 (the journal's
+                                 numbers; next_seq - 1 = the last one read) */
+    int synced;               /* read from the journal at least once */
+    int stale;                /* the journal may have events not read yet (a change
+                                 came while nobody waited on the feed) */
+    int final_seq;            /* number of the latest journaled result, 0 none */
+    int final_local;          /* a result that could not be journaled was sent (passing) */
+    kv_hub_ev eph;            /* the latest passing event (seq 0), eph_gen counts them */
+    uint64_t eph_gen;
+    int final;                /* the worker finished, or a result was journaled */
     int64_t final_at_ms;
     int worker;               /* 1 while a worker waits on this payment */
     int ticked;               /* the worker's kv_flow_wait is running (first tick seen) */
@@ -169,16 +181,41 @@ static inline const kv_hub_ev *kv__hub_ev(const kv_hub *h, int seq)
 {
     return &h->ev[seq % h->cap];
 }
-void kv__hub_push(kv_serve *s, const char *ref, const char *type, const char *state,
-                  int seconds_left, const char *message);
 void kv__hub_final(kv_serve *s, const char *ref);
+
+/* The feed cache (feed.c).  s->mu NOT held by the caller of any of these;
+ * they never run on the HTTP thread's stream readers (they may read the
+ * journal).
+ *   kv__feed_changed: ref's journaled feed has new events (this process
+ *     wrote them, or a NOTIFY said so): a feed with waiters reads them now
+ *     and wakes its waiters; one without is only marked stale.
+ *   kv__feed_sync: read the events the cache lacks (a new or stale cache,
+ *     or force) and wake the waiters when there were any.
+ *   kv__feed_add: journal an event (its own write unit), then sync; when
+ *     the journal cannot take it, it becomes a passing event.
+ *   kv__feed_note: a passing event (tick, message, printed): kept in
+ *     memory only, sent to the waiters of this process.
+ *   kv__feed_resync_all: after notifications may have been lost: every
+ *     feed with waiters is read again, the others marked stale. */
+void kv__feed_changed(kv_serve *s, const char *ref);
+void kv__feed_sync(kv_serve *s, const char *ref, int force);
+void kv__feed_add(kv_serve *s, const char *ref, const char *type, const char *state, const char *message);
+void kv__feed_note(kv_serve *s, const char *ref, const char *type, const char *state, int seconds_left,
+                   const char *message);
+void kv__feed_resync_all(kv_serve *s);
+/* The end of a payment's wait or start, with message: p (NULL when the
+ * payment was never journaled: a passing result) in a final state has
+ * its result journaled already (with the state change); otherwise the
+ * result is journaled now. */
+void kv__feed_result(kv_serve *s, const char *ref, const kv_payment *p, const char *message);
 /* Remember the payment's store (so the event feed can authorise a till
  * without reading the journal). */
 void kv__hub_set_store(kv_serve *s, const char *ref, const char *store);
-/* A verified webhook/callback for ref: record it in the feed, and when the
- * payment's worker is not waiting yet, remember to wake it at its first
- * tick (kv_flow_notify only wakes a waiter that exists). */
-void kv__hub_webhook(kv_serve *s, const char *ref, const char *name);
+/* A verified webhook/callback for ref was journaled (its feed event with
+ * it): refresh the feed, and when the payment's worker is not waiting
+ * yet, remember to wake it at its first tick (kv_flow_notify only wakes a
+ * waiter that exists). */
+void kv__hub_webhook(kv_serve *s, const char *ref);
 
 /* Feed subscribers and timers (wake.c).  kv__hub_get (serve.c) finds or
  * creates a feed, s->mu held. */

@@ -240,7 +240,7 @@ int kv__sticker_start(kv_serve *s, const char *ref, int *timeout_s)
         /* the customer's token is past its time: never used */
         memset(tok, 0, sizeof tok);
         if (kv_journal_wait_move(jr(s), ref, "paired", "expired") == KV_J_OK) {
-            kv__hub_push(s, ref, "result", "NOT_PAID", -1, "the check-in expired before the payment was created");
+            kv__feed_add(s, ref, "result", "NOT_PAID", "the check-in expired before the payment was created");
             kv__hub_final(s, ref);
             kv_slog_write(&s->log, KV_LOG_WARNING, "sticker.checkin_expired till=%s reference=%s", w->till, ref);
         }
@@ -322,7 +322,7 @@ void kv__sticker_scan(kv_serve *s)
             kv__serve_spawn_starter(s, w->reference);
         } else if (now >= w->expires_ms &&
                    kv_journal_wait_move(jr(s), w->reference, "waiting", "expired") == KV_J_OK) {
-            kv__hub_push(s, w->reference, "result", "NOT_PAID", -1, "nobody scanned the sticker in time");
+            kv__feed_add(s, w->reference, "result", "NOT_PAID", "nobody scanned the sticker in time");
             kv__hub_final(s, w->reference);
             kv__sticker_disown(s, w->reference);
         }

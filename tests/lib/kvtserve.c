@@ -429,3 +429,145 @@ int kvt_jobs_wait(const char *dir, const char *needle, int want, int timeout_ms)
         usleep(20000);
     }
 }
+
+static void feed_add(kvt_feed *f, int seq, const char *type, const char *state)
+{
+    if (f->n >= KVT_FEED_MAX)
+        return;
+    f->seq[f->n] = seq;
+    snprintf(f->type[f->n], sizeof f->type[0], "%s", type ? type : "");
+    snprintf(f->state[f->n], sizeof f->state[0], "%s", state ? state : "");
+    f->n++;
+}
+
+int kvt_feed_follow(const char *base, const char *token, const char *ref, int *after,
+                    int wait_s, int max_polls, const char *until_state, kvt_feed *f)
+{
+    char auth[160];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    const char *h[] = { auth, NULL };
+    for (int i = 0; i < max_polls && !f->final; i++) {
+        char url[512];
+        snprintf(url, sizeof url, "%s/v1/payments/%s/events?after=%d&wait=%d", base, ref, *after,
+                 wait_s);
+        kvt_http_resp r;
+        if (kvt_http(&r, "GET", url, h, NULL, 0, (wait_s + 30) * 1000) != 0 || r.status != 200) {
+            printf("feed %s: %ld %s\n", url, r.status, r.body ? r.body : "");
+            kvt_http_free(&r);
+            return -1;
+        }
+        cJSON *j = cJSON_Parse(r.body);
+        kvt_http_free(&r);
+        f->answers++;
+        f->final = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "final"));
+        const cJSON *nx = cJSON_GetObjectItemCaseSensitive(j, "next");
+        if (cJSON_IsNumber(nx))
+            *after = (int)nx->valuedouble;
+        int hit = 0, events = 0;
+        const cJSON *ev;
+        cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(j, "events")) {
+            events++;
+            const cJSON *seq = cJSON_GetObjectItemCaseSensitive(ev, "seq");
+            const cJSON *ty = cJSON_GetObjectItemCaseSensitive(ev, "type");
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(ev, "state");
+            const char *sv = cJSON_IsString(st) ? st->valuestring : "";
+            if (cJSON_IsNumber(seq))
+                feed_add(f, (int)seq->valuedouble, cJSON_IsString(ty) ? ty->valuestring : "", sv);
+            if (until_state && !strcmp(sv, until_state))
+                hit = 1;
+        }
+        if (!events && !f->final)
+            f->empty++;
+        cJSON_Delete(j);
+        if (hit)
+            break;
+    }
+    return 0;
+}
+
+int kvt_feed_sse(const char *base, const char *token, const char *ref, const char *last_id,
+                 int timeout_ms, kvt_feed *f)
+{
+    char auth[160], lei[64], url[512];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    snprintf(lei, sizeof lei, "Last-Event-ID: %s", last_id ? last_id : "");
+    const char *h[] = { auth, "Accept: text/event-stream", last_id ? lei : NULL, NULL };
+    snprintf(url, sizeof url, "%s/v1/payments/%s/events", base, ref);
+    kvt_http_resp r;
+    if (kvt_http(&r, "GET", url, h, NULL, 0, timeout_ms) != 0 || r.status != 200) {
+        printf("sse %s: %ld\n", url, r.status);
+        kvt_http_free(&r);
+        return -1;
+    }
+    /* blocks "id: N\nevent: TYPE\ndata: {...}\n\n"; the id line is absent
+     * for events that carry none */
+    for (char *p = r.body; p && *p;) {
+        char *end = strstr(p, "\n\n");
+        if (end)
+            *end = '\0';
+        int id = -1;
+        char type[32] = "";
+        char *data = NULL;
+        for (char *line = p; line && *line;) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            if (!strncmp(line, "id: ", 4))
+                id = atoi(line + 4);
+            else if (!strncmp(line, "event: ", 7))
+                snprintf(type, sizeof type, "%s", line + 7);
+            else if (!strncmp(line, "data: ", 6))
+                data = line + 6;
+            line = nl ? nl + 1 : NULL;
+        }
+        if (id >= 0) {
+            char *st = data ? kvt_json_str(data, "state") : NULL;
+            feed_add(f, id, type, st);
+            free(st);
+        }
+        if (!strcmp(type, "result"))
+            f->final = 1;
+        p = end ? end + 2 : NULL;
+    }
+    kvt_http_free(&r);
+    return 0;
+}
+
+int kvt_feed_check(const kvt_feed *want, int after, const kvt_feed *got, char *why, size_t len)
+{
+    int k = 0;
+    while (k < want->n && want->seq[k] <= after)
+        k++;
+    for (int i = 0; i < got->n; i++, k++) {
+        if (got->seq[i] != after + 1 + i) {
+            snprintf(why, len, "event %d has id %d, expected %d", i, got->seq[i], after + 1 + i);
+            return -1;
+        }
+        if (k >= want->n || want->seq[k] != got->seq[i] || strcmp(want->type[k], got->type[i]) ||
+            strcmp(want->state[k], got->state[i])) {
+            snprintf(why, len, "event id %d is %s %s, the feed where it was made has %s %s",
+                     got->seq[i], got->type[i], got->state[i], k < want->n ? want->type[k] : "nothing",
+                     k < want->n ? want->state[k] : "");
+            return -1;
+        }
+    }
+    if (k != want->n) {
+        snprintf(why, len, "%d events missing after id %d", want->n - k, got->n ? got->seq[got->n - 1] : after);
+        return -1;
+    }
+    if (!got->n || strcmp(got->type[got->n - 1], "result")) {
+        snprintf(why, len, "the feed does not end with the result");
+        return -1;
+    }
+    return 0;
+}
+
+long kvt_sim_approve(const kvt_serve_env *e, const char *ref)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/sim/v1/payments/%s/state", ref);
+    kvt_http_resp r;
+    long st = kvt_sim_req(&r, e, "POST", path, "{\"state\":\"AUTHORIZED\"}") == 0 ? r.status : 0;
+    kvt_http_free(&r);
+    return st;
+}

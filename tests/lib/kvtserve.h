@@ -95,6 +95,41 @@ double kvt_json_num(const char *json, const char *key, double def);
 char *kvt_serve_wait_state(const kvt_serve_env *e, const char *token, const char *ref,
                            const char *state, int timeout_ms);
 
+/* A payment's event feed as a till read it: the events that carry an id
+ * ("seq": the journaled ones), in the order they came. */
+#define KVT_FEED_MAX 64
+typedef struct kvt_feed {
+    int n;
+    int seq[KVT_FEED_MAX];
+    char type[KVT_FEED_MAX][12];
+    char state[KVT_FEED_MAX][16];
+    int final;         /* an answer said "final": true (long-poll) / the stream ended */
+    int answers;       /* long-poll answers read */
+    int empty;         /* of which carried no event and were not final (wait ran out) */
+} kvt_feed;
+/* Long-poll base's feed of ref (`?after=*after&wait=wait_s`), appending to
+ * f and advancing *after, until an answer is final, an event with state
+ * until_state came (when not NULL) or max_polls answers were read.
+ * Returns 0, or -1 when a request failed (status other than 200). */
+int kvt_feed_follow(const char *base, const char *token, const char *ref, int *after,
+                    int wait_s, int max_polls, const char *until_state, kvt_feed *f);
+/* Read base's feed of ref as server-sent events with Last-Event-ID:
+ * last_id (NULL: none) until the daemon ends the stream (at most
+ * timeout_ms); f->final = 1 when it ended with a result.  0 or -1. */
+int kvt_feed_sse(const char *base, const char *token, const char *ref, const char *last_id,
+                 int timeout_ms, kvt_feed *f);
+
+/* Does got hold exactly the events of want after `after` (the same ids,
+ * types and states, in order: after+1, after+2, ... without a gap or a
+ * repeat) and end with the result?  0, or -1 with the first difference
+ * in why. */
+int kvt_feed_check(const kvt_feed *want, int after, const kvt_feed *got, char *why, size_t len);
+
+/* The customer approves REF at the simulator (its control endpoint; the
+ * simulator then sends the AUTHORIZED webhook).  Returns the HTTP status,
+ * 0 without an answer. */
+long kvt_sim_approve(const kvt_serve_env *e, const char *ref);
+
 /* Count of requests the simulator saw for "METHOD path" (from
  * GET /sim/v1/stats), -1 when the stats cannot be read. */
 int kvt_sim_count(const kvt_serve_env *e, const char *method_path);
