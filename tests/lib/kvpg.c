@@ -1,6 +1,7 @@
 /* kvpg.c - a throwaway PostgreSQL server on a Unix socket for the suites. */
 #include "tests/lib/kvpg.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -195,10 +196,48 @@ char *kvpg_database(kvpg *pg, const char *name)
     return dsn;
 }
 
+/* SIGKILL to every child of the postmaster: each backend is a session of
+ * its own (PostgreSQL's setsid), so killing the postmaster's group leaves
+ * them running until they notice, and a connection could still answer a
+ * query "after the crash".  Returns how many were signalled. */
+static int kill_children(pid_t parent)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        const char *rp = strrchr(buf, ')'); /* "pid (comm) state ppid ..." */
+        char state;
+        long ppid;
+        if (rp && sscanf(rp + 1, " %c %ld", &state, &ppid) == 2 && ppid == parent) {
+            kill((pid_t)pid, SIGKILL);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
 static void halt(kvpg *pg, int sig)
 {
     if (pg->pid <= 0)
         return;
+    if (sig == SIGKILL)
+        kill_children(pg->pid); /* a crash takes the backends down at once too */
     kill(sig == SIGKILL ? -pg->pid : pg->pid, sig);
     int st;
     for (int i = 0; i < 600; i++) {
