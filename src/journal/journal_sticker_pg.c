@@ -44,11 +44,6 @@ static kv_journal_status qv(kv_jpg *p, PGconn *c, PGresult **out, const char *sq
     return st;
 }
 
-static void gcol(char *dst, size_t len, const PGresult *r, int row, int c)
-{
-    snprintf(dst, len, "%s", PQgetisnull(r, row, c) ? "" : PQgetvalue(r, row, c));
-}
-
 /* Rows changed by the result r (cleared here). */
 static int changed(PGresult *r)
 {
@@ -64,12 +59,12 @@ static int changed(PGresult *r)
 static void sticker_of(kv_sticker_row *o, const PGresult *r, int i)
 {
     memset(o, 0, sizeof *o);
-    gcol(o->id, sizeof o->id, r, i, 0);
-    gcol(o->till, sizeof o->till, r, i, 1);
-    gcol(o->store, sizeof o->store, r, i, 2);
-    gcol(o->msn, sizeof o->msn, r, i, 3);
-    gcol(o->location, sizeof o->location, r, i, 4);
-    gcol(o->content, sizeof o->content, r, i, 5);
+    kv_jpg_col(o->id, sizeof o->id, r, i, 0);
+    kv_jpg_col(o->till, sizeof o->till, r, i, 1);
+    kv_jpg_col(o->store, sizeof o->store, r, i, 2);
+    kv_jpg_col(o->msn, sizeof o->msn, r, i, 3);
+    kv_jpg_col(o->location, sizeof o->location, r, i, 4);
+    kv_jpg_col(o->content, sizeof o->content, r, i, 5);
     o->created_at = kv_pg_i64(r, i, 6);
     o->printed_at = kv_pg_i64(r, i, 7);
 }
@@ -189,11 +184,11 @@ kv_journal_status kv_jspg_sticker_list(kv_jpg *p, kv_sticker_row **out, size_t *
 static void wait_of(kv_wait_row *o, const PGresult *r, int i)
 {
     memset(o, 0, sizeof *o);
-    gcol(o->reference, sizeof o->reference, r, i, 0);
-    gcol(o->till, sizeof o->till, r, i, 1);
-    gcol(o->sticker, sizeof o->sticker, r, i, 2);
-    gcol(o->state, sizeof o->state, r, i, 3);
-    gcol(o->request, sizeof o->request, r, i, 4);
+    kv_jpg_col(o->reference, sizeof o->reference, r, i, 0);
+    kv_jpg_col(o->till, sizeof o->till, r, i, 1);
+    kv_jpg_col(o->sticker, sizeof o->sticker, r, i, 2);
+    kv_jpg_col(o->state, sizeof o->state, r, i, 3);
+    kv_jpg_col(o->request, sizeof o->request, r, i, 4);
     o->created_ms = kv_pg_i64(r, i, 5);
     o->expires_ms = kv_pg_i64(r, i, 6);
 }
@@ -285,8 +280,8 @@ static kv_journal_status do_wait_pair(kv_jpg *p, PGconn *c, void *arg)
     kv_checkin_row ci;
     memset(&ci, 0, sizeof ci);
     if (PQntuples(r) > 0) {
-        gcol(ci.key, sizeof ci.key, r, 0, 0);
-        gcol(ci.token, sizeof ci.token, r, 0, 1);
+        kv_jpg_col(ci.key, sizeof ci.key, r, 0, 0);
+        kv_jpg_col(ci.token, sizeof ci.token, r, 0, 1);
         ci.hold_until_ms = kv_pg_i64(r, 0, 2);
     }
     PQclear(r);
@@ -320,7 +315,7 @@ static kv_journal_status do_wait_token(kv_jpg *p, PGconn *c, void *arg)
     if (st)
         return st;
     if (PQntuples(r) > 0) {
-        gcol(a->token, a->toklen, r, 0, 0);
+        kv_jpg_col(a->token, a->toklen, r, 0, 0);
         *a->until = kv_pg_i64(r, 0, 1);
         a->found = 1;
     }
